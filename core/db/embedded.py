@@ -1,0 +1,42 @@
+"""The embedded PostgreSQL (pip package pgserver) used when no database is configured."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+_servers: dict[Path, Any] = {}
+
+
+def start_embedded(data_dir: Path) -> Any:
+    """Start (or attach to) the PostgreSQL server whose data lives in data_dir/pg.
+
+    It stops when the last process holding it exits; call stop_embedded to stop it now.
+    """
+    pgdata = (data_dir / "pg").resolve()
+    if pgdata not in _servers:
+        pgdata.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            try:
+                import pgserver
+            except ImportError as exc:  # no wheel for this Python (pgserver ships 3.11/3.12)
+                raise RuntimeError(
+                    "the embedded PostgreSQL (pgserver) is not available on this Python; "
+                    "set DATABASE_URL to a PostgreSQL server instead"
+                ) from exc
+            _servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+    return _servers[pgdata]
+
+
+def embedded_database_url(data_dir: Path, database: str = "postgres") -> str:
+    server = start_embedded(data_dir)
+    socket_dir = server.get_postmaster_info().socket_dir
+    return f"postgresql+pg8000://postgres@/{database}?unix_sock={socket_dir}/.s.PGSQL.5432"
+
+
+def stop_embedded(data_dir: Path) -> None:
+    server = _servers.pop((data_dir / "pg").resolve(), None)
+    if server is not None:
+        server.cleanup()

@@ -1,0 +1,124 @@
+"""The engine is created on first use, never at import: a function that never touches the
+database never pays for a pool, and tests can point it elsewhere with use_engine()."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from google.cloud.sql.connector import Connector
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_sessions: sessionmaker[Session] | None = None
+_connector: Connector | None = None
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                _engine = build_engine(get_settings())
+    return _engine
+
+
+def session_factory() -> sessionmaker[Session]:
+    global _sessions
+    if _sessions is None:
+        _sessions = sessionmaker(get_engine(), expire_on_commit=False)
+    return _sessions
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One unit of work: commits when the block ends normally, rolls back on any error.
+
+    A service may commit early on purpose (to keep a record of a failure it is about to raise);
+    the session simply begins a new transaction afterwards."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def use_engine(engine: Engine | None) -> None:
+    """Swap the process-wide engine (tests and the local server); None forgets it."""
+    global _engine, _sessions
+    with _lock:
+        _engine = engine
+        _sessions = None
+
+
+def reset_engine() -> None:
+    global _connector
+    if _engine is not None:
+        _engine.dispose()
+    use_engine(None)
+    if _connector is not None:
+        _connector.close()
+        _connector = None
+
+
+def build_engine(settings: Settings) -> Engine:
+    pool: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_pre_ping": True,
+        "pool_recycle": settings.db_pool_recycle_s,
+        "pool_timeout": settings.db_pool_timeout_s,
+    }
+    if settings.database_url:
+        return create_engine(pg8000_url(settings.database_url), **pool)
+    if settings.instance_connection_name:
+        return create_engine("postgresql+pg8000://", creator=_cloud_sql_creator(settings), **pool)
+    from core.db.embedded import embedded_database_url
+
+    return create_engine(embedded_database_url(settings.data_dir), **pool)
+
+
+def pg8000_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and pin the pg8000 driver."""
+    for prefix in ("postgresql+pg8000://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+pg8000://" + url[len(prefix) :]
+    return url
+
+
+def _cloud_sql_creator(settings: Settings) -> Any:
+    def connect() -> Any:
+        global _connector
+        if _connector is None:
+            with _lock:
+                if _connector is None:
+                    # The Connector asks for Google credentials in its constructor: build it on
+                    # the first connection, never at import or engine creation.
+                    from google.cloud.sql.connector import Connector, IPTypes
+
+                    _connector = Connector(
+                        ip_type=IPTypes[settings.db_ip_type.upper()], refresh_strategy="lazy"
+                    )
+        return _connector.connect(
+            settings.instance_connection_name,
+            "pg8000",
+            user=settings.db_user,
+            password=(settings.db_password.get_secret_value() if settings.db_password else None),
+            db=settings.db_name,
+            enable_iam_auth=settings.db_iam_auth,
+        )
+
+    return connect

@@ -1,0 +1,84 @@
+"""`make dev`: the whole service in one process on the embedded defaults.
+
+Starts the embedded PostgreSQL under .data/ unless DATABASE_URL is set, migrates it to head,
+and serves every route group on http://127.0.0.1:$PORT (gunicorn, one worker, threads).
+Ctrl-C stops the server and the embedded database."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from core.config import get_settings, reset_settings
+from core.errors import ConfigError
+
+
+def prepare_database() -> str | None:
+    """Point DATABASE_URL at the embedded server when nothing is configured; migrate to head.
+    Returns the embedded data directory's URL when it started one."""
+    from core.db import get_engine, reset_engine
+    from core.db.migrate import upgrade_to_head
+
+    settings = get_settings()
+    started = None
+    if not settings.database_url and not settings.instance_connection_name:
+        from core.db.embedded import embedded_database_url
+
+        started = embedded_database_url(settings.data_dir)
+        os.environ["DATABASE_URL"] = started
+        reset_settings()
+    upgrade_to_head(get_engine())
+    reset_engine()  # the server's worker opens its own pool after the fork
+    return started
+
+
+def serve(host: str, port: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class LocalServer(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("timeout", 0)
+            self.cfg.set("accesslog", os.environ.get("ACCESS_LOG", "-"))
+            self.cfg.set("loglevel", "warning")
+
+        def load(self) -> Any:
+            from core.http.local import local_app
+
+            return local_app()
+
+    LocalServer().run()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("pgserver", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        sys.exit(f"configuration error: {exc}")
+    embedded = prepare_database()
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8080"))
+    where = "embedded PostgreSQL in " + str(settings.data_dir / "pg") if embedded else "DATABASE_URL"
+    print(f"Agents service on http://{host}:{port}  (docs: http://{host}:{port}/docs; "
+          f"database: {where}; Ctrl-C stops)", flush=True)
+    master = os.getpid()
+    try:
+        serve(host, port, threads=int(os.environ.get("THREADS", "8")))
+    finally:
+        if embedded and os.getpid() == master:  # gunicorn's forked worker unwinds here too
+            from core.db.embedded import stop_embedded
+
+            stop_embedded(settings.data_dir)
+            print("stopped the embedded PostgreSQL", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Domain errors. Raised anywhere in core; mapped to HTTP statuses in exactly one place
+(core.http.errors)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    """Base of every error the API reports to a caller on purpose."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        self.details = details or []
+        self.headers = headers or {}
+
+
+class BadRequest(DomainError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Invalid(DomainError):
+    """Input that parses but breaks a rule: 422 with the offending field paths in details."""
+
+    status = 422
+    code = "validation_error"
+
+
+class LimitReached(DomainError):
+    status = 429
+    code = "limit_reached"
+
+
+class Unavailable(DomainError):
+    """A dependency (database, queue, model provider) is down; the caller may retry."""
+
+    status = 503
+    code = "unavailable"
+
+
+class ConfigError(RuntimeError):
+    """The service is misconfigured and must not start."""

@@ -1,0 +1,177 @@
+"""OpenAPI 3.1 generated from the route groups and their pydantic schemas (apispec assembles
+the document; pydantic writes the JSON Schemas). Imported only when /openapi.json is asked for."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from apispec import APISpec
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from core import __version__
+from core.http.routes import Endpoint, RouteGroup, full_rule
+from core.schemas.common import ErrorResponse
+
+_CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
+REF = "#/components/schemas/{model}"
+ERROR_STATUSES = {
+    400: "malformed request",
+    401: "missing or invalid bearer token",
+    403: "authenticated but not allowed",
+    404: "missing, or not visible to the caller",
+    409: "conflicts with the current state",
+    413: "body too large",
+    422: "validation failed; details name each field path",
+    429: "limit reached",
+    503: "a dependency is unavailable; retry",
+}
+
+
+def openapi_path(rule: str) -> str:
+    return _CONVERTER.sub(lambda m: "{" + m.group(2) + "}", rule)
+
+
+def openapi_json(groups: Sequence[RouteGroup], *, title: str) -> str:
+    return _cached(tuple(groups), title)
+
+
+@lru_cache(maxsize=8)
+def _cached(groups: tuple[RouteGroup, ...], title: str) -> str:
+    return json.dumps(build_openapi(groups, title=title))
+
+
+def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]:
+    spec = APISpec(title=title, version=__version__, openapi_version="3.1.0")
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    endpoints = [e for g in groups for e in g.endpoints]
+    schemas = _component_schemas(endpoints)
+    for name, schema in sorted(schemas.items()):
+        spec.components.schema(name, schema)
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        path = openapi_path(full_rule(f"/{endpoint.group}", endpoint.rule))
+        paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    for group in groups:
+        spec.tag({"name": group.name, "description": group.description})
+    return spec.to_dict()
+
+
+def _component_schemas(endpoints: list[Endpoint]) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Any]] = [(ErrorResponse, "serialization")]
+    for endpoint in endpoints:
+        if endpoint.body is not None:
+            models.append((endpoint.body, "validation"))
+        if _is_model(endpoint.response):
+            models.append((endpoint.response, "serialization"))
+    _, top = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
+    return dict(top.get("$defs", {}))
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {
+        "$ref": REF.format(
+            model=model.__name__.replace("[", "_")
+            .replace("]", "_")
+            .replace(",", "_")
+            .replace(" ", "")
+        )
+    }
+
+
+def _operation(endpoint: Endpoint) -> dict[str, Any]:
+    doc = (endpoint.handler.__doc__ or "").strip()
+    operation: dict[str, Any] = {
+        "tags": [endpoint.group],
+        "operationId": f"{endpoint.group}_{endpoint.name}",
+        "summary": endpoint.summary,
+        "parameters": _parameters(endpoint),
+        "responses": _responses(endpoint),
+    }
+    if doc and doc != endpoint.summary:
+        operation["description"] = doc
+    if endpoint.auth == "none":
+        operation["security"] = []
+    elif endpoint.auth == "optional":
+        operation["security"] = [{}, {"bearer": []}]
+    else:
+        operation["security"] = [{"bearer": []}]
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(endpoint.body)}},
+        }
+    return operation
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(converter)}
+        for converter, name in _CONVERTER.findall(endpoint.rule)
+    ]
+    if endpoint.query is not None:
+        schema = endpoint.query.model_json_schema(ref_template=REF)
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            param: dict[str, Any] = {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": {k: v for k, v in prop.items() if k not in ("title", "description")},
+            }
+            if "description" in prop:
+                param["description"] = prop["description"]
+            if name in endpoint.list_fields:
+                param["explode"] = True
+            params.append(param)
+    return params
+
+
+def _path_schema(converter: str) -> dict[str, Any]:
+    if converter == "uuid":
+        return {"type": "string", "format": "uuid"}
+    if converter == "int":
+        return {"type": "integer"}
+    return {"type": "string"}
+
+
+def _responses(endpoint: Endpoint) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    if endpoint.status == 204 or endpoint.response is None:
+        responses[str(endpoint.status)] = {"description": "done"}
+    else:
+        schema = (
+            _ref(endpoint.response)
+            if _is_model(endpoint.response)
+            else endpoint.response.model_json_schema(ref_template=REF)
+        )
+        responses[str(endpoint.status)] = {
+            "description": "success",
+            "content": {"application/json": {"schema": schema}},
+        }
+    for status, description in endpoint.responses.items():
+        responses.setdefault(str(status), {"description": description})
+    errors = {400, 404, 413, 422, 503} if endpoint.body is not None else {404, 422, 503}
+    if endpoint.auth != "none":
+        errors |= {401, 403}
+    for status in sorted(errors):
+        responses.setdefault(
+            str(status),
+            {
+                "description": ERROR_STATUSES[status],
+                "content": {"application/json": {"schema": _ref(ErrorResponse)}},
+            },
+        )
+    return responses

@@ -1,0 +1,284 @@
+"""Route groups. A handler declares what it needs by parameter name and type:
+
+    @users.patch("/me", body=SelfUpdate, response=UserPublic)
+    def update_me(body: SelfUpdate, user: User, db: Session) -> User: ...
+
+`body` and `query` are parsed with their pydantic schema (unknown fields → 422, malformed JSON
+→ 400), `user` is the authenticated caller, `db` the request's unit of work, `settings` the
+settings and `now` the request time; path parameters arrive by name. The return value is
+serialized with `response` (ORM objects are read by attribute)."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flask import Flask, Response, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from core.errors import BadRequest, Invalid, PayloadTooLarge
+from core.http.errors import validation_details
+
+Handler = Callable[..., Any]
+AuthMode = Literal["required", "optional", "none"]
+INJECTABLE = {"db", "user", "settings", "now", "body", "query"}
+
+
+@dataclass
+class Reply:
+    """A handler result with a status or headers other than the route's defaults."""
+
+    body: Any = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoint:
+    group: str
+    method: str
+    rule: str
+    handler: Handler
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+    auth: AuthMode
+    summary: str
+    max_body_bytes: int | None
+    responses: dict[int, str]
+    wants: frozenset[str] = frozenset()
+    list_fields: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+
+class RouteGroup:
+    """The routes of one Cloud Function (one URL prefix such as /users)."""
+
+    def __init__(self, name: str, *, description: str = "") -> None:
+        self.name = name
+        self.description = description
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        rule: str,
+        *,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        auth: AuthMode = "required",
+        max_body_bytes: int | None = None,
+        responses: dict[int, str] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            wants = frozenset(inspect.signature(handler).parameters) & INJECTABLE
+            self.endpoints.append(
+                Endpoint(
+                    group=self.name,
+                    method=method.upper(),
+                    rule=rule,
+                    handler=handler,
+                    body=body,
+                    query=query,
+                    response=response,
+                    status=status,
+                    auth=auth,
+                    summary=(inspect.getdoc(handler) or handler.__name__).split("\n")[0],
+                    max_body_bytes=max_body_bytes,
+                    responses=responses or {},
+                    wants=wants,
+                    list_fields=_list_fields(query),
+                )
+            )
+            return handler
+
+        return register
+
+    def get(self, rule: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", rule, **options)
+
+    def post(self, rule: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", rule, **options)
+
+    def put(self, rule: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", rule, **options)
+
+    def patch(self, rule: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", rule, **options)
+
+    def delete(self, rule: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", rule, **options)
+
+    def mount(self, app: Flask, prefix: str) -> None:
+        """Serve the group under prefix ('' for a function's own URL, '/users' behind the
+        load balancer and in the local server)."""
+        for endpoint in self.endpoints:
+            app.add_url_rule(
+                full_rule(prefix, endpoint.rule),
+                endpoint=f"{prefix or '/'}:{endpoint.name}",
+                view_func=_view(endpoint),
+                methods=[endpoint.method],
+                strict_slashes=False,
+            )
+
+
+def full_rule(prefix: str, rule: str) -> str:
+    return (prefix + rule) or "/"
+
+
+def _list_fields(query: type[BaseModel] | None) -> frozenset[str]:
+    if query is None:
+        return frozenset()
+    return frozenset(
+        name
+        for name, info in query.model_fields.items()
+        if typing.get_origin(info.annotation) is list
+        or any(typing.get_origin(a) is list for a in typing.get_args(info.annotation))
+    )
+
+
+def _view(endpoint: Endpoint) -> Callable[..., Response]:
+    def view(**path_params: Any) -> Response:
+        return _dispatch(endpoint, path_params)
+
+    view.__name__ = endpoint.name
+    return view
+
+
+def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
+    wants = endpoint.wants
+    if endpoint.query is not None:
+        kwargs["query"] = _parse_query(endpoint)
+    if endpoint.body is not None:
+        kwargs["body"] = _parse_body(endpoint)
+    needs_settings = "settings" in wants or endpoint.auth != "none"
+    settings = None
+    if needs_settings:
+        from core.config import get_settings
+
+        settings = get_settings()
+        if "settings" in wants:
+            kwargs["settings"] = settings
+    if "now" in wants:
+        from core.clock import utcnow
+
+        kwargs["now"] = utcnow()
+    with ExitStack() as stack:
+        if "db" in wants or endpoint.auth != "none":
+            from core.db import transaction
+
+            db = stack.enter_context(transaction())
+            if "db" in wants:
+                kwargs["db"] = db
+            if endpoint.auth != "none":
+                user = _authenticate(endpoint, db, settings)
+                if "user" in wants:
+                    kwargs["user"] = user
+        result = endpoint.handler(**kwargs)
+        # serialize inside the unit of work: a failure here rolls it back
+        return _serialize(endpoint, result)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _authenticate(endpoint: Endpoint, db: Any, settings: Any) -> Any:
+    from core.services.auth import authenticate
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" else None
+    if endpoint.auth == "optional" and not header:
+        return None
+    return authenticate(db, settings=settings, bearer=bearer)
+
+
+def _parse_query(endpoint: Endpoint) -> BaseModel:
+    assert endpoint.query is not None
+    raw: dict[str, Any] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        raw[key] = values if key in endpoint.list_fields else values[-1]
+    try:
+        return endpoint.query.model_validate(raw)
+    except ValidationError as exc:
+        raise Invalid(
+            "invalid query parameters", details=validation_details(exc, "query")
+        ) from None
+
+
+def _parse_body(endpoint: Endpoint) -> BaseModel:
+    assert endpoint.body is not None
+    from core.config import get_settings
+
+    request.max_content_length = endpoint.max_body_bytes or get_settings().max_body_bytes
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge("request body too large") from None
+    if not data.strip():
+        raise BadRequest("a JSON body is required", code="malformed_json")
+    try:
+        return endpoint.body.model_validate_json(data)
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise BadRequest("the body is not valid JSON", code="malformed_json") from None
+        if any(err["type"] == "model_type" and not err["loc"] for err in exc.errors()):
+            raise Invalid(
+                "the body must be a JSON object", details=validation_details(exc, "body")
+            ) from None
+        raise Invalid("invalid request body", details=validation_details(exc, "body")) from None
+
+
+def _serialize(endpoint: Endpoint, result: Any) -> Response:
+    status, headers = endpoint.status, {}
+    if isinstance(result, Reply):
+        status = result.status or status
+        headers = result.headers
+        result = result.body
+    if isinstance(result, Response):
+        return result
+    if result is None or status == 204:
+        response = Response(status=204 if result is None else status)
+    else:
+        payload = _to_model(endpoint.response, result)
+        response = Response(payload, status=status, mimetype="application/json")
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _to_model(response_model: Any, result: Any) -> bytes:
+    if isinstance(result, BaseModel) and (
+        response_model is None or isinstance(result, response_model)
+    ):
+        return result.model_dump_json().encode()
+    if response_model is None:
+        raise TypeError("a route returning data must declare its response model")
+    adapter = _adapter(response_model)
+    return adapter.dump_json(adapter.validate_python(result, from_attributes=True))
+
+
+_adapters: dict[Any, Any] = {}
+
+
+def _adapter(model: Any) -> Any:
+    if model not in _adapters:
+        from pydantic import TypeAdapter
+
+        _adapters[model] = TypeAdapter(model)
+    return _adapters[model]
+
+
+def iter_endpoints(groups: list[RouteGroup]) -> Iterator[Endpoint]:
+    for group in groups:
+        yield from group.endpoints

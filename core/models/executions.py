@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.models.base import Base, created_at, str_enum, updated_at, uuid_pk
+
+
+class ExecutionStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    timed_out = "timed_out"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (ExecutionStatus.queued, ExecutionStatus.running)
+
+
+class WorkflowType(enum.StrEnum):
+    single = "single"
+    sequential = "sequential"
+    parallel = "parallel"
+    loop = "loop"
+
+
+class ExecutionMode(enum.StrEnum):
+    sync = "sync"
+    async_ = "async"
+
+
+class AgentExecution(Base):
+    __tablename__ = "agent_executions"
+    __table_args__ = (
+        Index("ix_agent_executions_user_id_created_at", "user_id", "created_at", "id"),
+        Index("ix_agent_executions_agent_id_created_at", "agent_id", "created_at"),
+        Index("ix_agent_executions_session_id_created_at", "session_id", "created_at"),
+        Index("ix_agent_executions_status_lease", "status", "lease_expires_at"),
+        Index("ix_agent_executions_parent_execution_id", "parent_execution_id"),
+        # the same idempotency key from the same user names the same execution
+        Index(
+            "uq_agent_executions_user_idempotency_key",
+            "user_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    # agents are soft-deleted, so their runs stay readable
+    agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id", ondelete="RESTRICT"))
+    agent_version: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="SET NULL")
+    )
+    parent_execution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agent_executions.id", ondelete="CASCADE")
+    )
+    step_index: Mapped[int | None]
+    iteration: Mapped[int | None]
+    status: Mapped[ExecutionStatus] = mapped_column(
+        str_enum(ExecutionStatus, "execution_status"), default=ExecutionStatus.queued
+    )
+    workflow_type: Mapped[WorkflowType] = mapped_column(
+        str_enum(WorkflowType, "workflow_type"), default=WorkflowType.single
+    )
+    mode: Mapped[ExecutionMode] = mapped_column(
+        str_enum(ExecutionMode, "execution_mode"), default=ExecutionMode.sync
+    )
+    input: Mapped[Any] = mapped_column(JSONB, nullable=True, default=None)
+    output: Mapped[Any] = mapped_column(JSONB, nullable=True, default=None)
+    error: Mapped[dict[str, Any] | None]
+    # the pydantic-ai message history so far (durable resume)
+    messages: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
+    requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tool_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    # at-least-once delivery: each claim bumps attempt; later writes are fenced by it
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_expires_at: Mapped[datetime | None]
+    cancel_requested_at: Mapped[datetime | None]
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class ObservabilityTrace(Base):
+    __tablename__ = "observability_traces"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agent_executions.id", ondelete="CASCADE"), index=True
+    )
+    trace_id: Mapped[str] = mapped_column(String(32), index=True)
+    spans: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
+    total_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()

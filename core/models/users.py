@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.models.base import Base, created_at, str_enum, updated_at, uuid_pk
+
+
+class Role(enum.StrEnum):
+    user = "user"
+    moderator = "moderator"
+    admin = "admin"
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        # usernames and emails are unique regardless of case
+        Index("uq_users_username_lower", func.lower(text("username")), unique=True),
+        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+        Index("ix_users_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    username: Mapped[str] = mapped_column(String(50))
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"), default=Role.user)
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    profile: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class RefreshToken(Base):
+    """A refresh token is stored only as a hash. Each use rotates it (used_at set, a successor
+    issued in the same family); presenting a used token again revokes the whole family."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = uuid_pk()  # the token's jti
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+
+
+class LoginFailure(Base):
+    """Failed logins per normalised username, counted over a sliding window. Kept in Postgres
+    because function instances scale out and share no memory."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_key_attempted_at", "username_key", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    username_key: Mapped[str] = mapped_column(String(254))
+    attempted_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,0 +1,1 @@
+"""API schemas (pydantic), separate from the ORM tables. Requests forbid unknown fields."""

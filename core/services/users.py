@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.auth.passwords import hash_password, verify_password
+from core.clock import utcnow
+from core.errors import Conflict, NotFound, Unauthorized
+from core.models.users import RefreshToken, Role, User
+from core.pagination import Keyset, Page, escape_like
+from core.schemas.users import AdminUpdate, RegisterRequest, SelfUpdate, UsersQuery
+from core.services.access import require_admin
+
+USERS_ORDER = Keyset(columns=(User.created_at, User.id))
+
+
+def register(db: Session, *, data: RegisterRequest, role: Role = Role.user) -> User:
+    _ensure_free(db, username=data.username, email=data.email)
+    user = User(
+        username=data.username,
+        email=data.email,
+        password_hash=hash_password(data.password),
+        role=role,
+    )
+    db.add(user)
+    _flush_unique(db)
+    return user
+
+
+def get_user(db: Session, user_id: uuid.UUID) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+def find_by_login(db: Session, identifier: str) -> User | None:
+    key = identifier.lower()
+    stmt = select(User).where(or_(func.lower(User.username) == key, func.lower(User.email) == key))
+    return db.scalars(stmt).first()
+
+
+def update_self(db: Session, *, user: User, data: SelfUpdate) -> User:
+    if data.password is not None:
+        if not verify_password(user.password_hash, data.current_password or ""):
+            raise Unauthorized("current_password is wrong", code="wrong_password")
+        user.password_hash = hash_password(data.password)
+        revoke_refresh_tokens(db, user_id=user.id)
+    if data.email is not None and data.email.lower() != user.email.lower():
+        _ensure_free(db, email=data.email)
+        user.email = data.email
+    elif data.email is not None:
+        user.email = data.email
+    if data.profile is not None:
+        user.profile = data.profile
+    _flush_unique(db)
+    return user
+
+
+def admin_get(db: Session, *, actor: User, user_id: uuid.UUID) -> User:
+    require_admin(actor)
+    return get_user(db, user_id)
+
+
+def admin_update(db: Session, *, actor: User, user_id: uuid.UUID, data: AdminUpdate) -> User:
+    require_admin(actor)
+    user = get_user(db, user_id)
+    if user.id == actor.id and (
+        (data.role is not None and data.role != Role.admin) or data.is_active is False
+    ):
+        raise Conflict(
+            "an admin cannot demote or deactivate themselves; ask another admin",
+            code="self_lockout",
+        )
+    if data.role is not None:
+        user.role = data.role
+    if data.is_active is not None:
+        user.is_active = data.is_active
+        if not data.is_active:
+            revoke_refresh_tokens(db, user_id=user.id)
+    db.flush()
+    return user
+
+
+def admin_list(db: Session, *, actor: User, query: UsersQuery) -> Page[User]:
+    require_admin(actor)
+    stmt = select(User)
+    if query.role is not None:
+        stmt = stmt.where(User.role == query.role)
+    if query.is_active is not None:
+        stmt = stmt.where(User.is_active == query.is_active)
+    if query.q:
+        pattern = f"%{escape_like(query.q.lower())}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(User.username).like(pattern, escape="\\"),
+                func.lower(User.email).like(pattern, escape="\\"),
+            )
+        )
+    rows = db.scalars(USERS_ORDER.apply(stmt, query.cursor, query.limit)).all()
+    return USERS_ORDER.page(rows, query.limit, key=lambda u: (u.created_at, u.id))
+
+
+def create_admin(db: Session, *, username: str, email: str, password: str) -> User:
+    """The first admin (CLI). Promotes the user if the username already exists and the
+    password matches; otherwise registers a new admin."""
+    existing = find_by_login(db, username)
+    if existing is not None:
+        if not verify_password(existing.password_hash, password):
+            raise Conflict("that username exists with another password", code="user_exists")
+        existing.role = Role.admin
+        existing.is_active = True
+        return existing
+    data = RegisterRequest(username=username, email=email, password=password)
+    return register(db, data=data, role=Role.admin)
+
+
+def revoke_refresh_tokens(db: Session, *, user_id: uuid.UUID) -> None:
+    db.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def _ensure_free(db: Session, *, username: str | None = None, email: str | None = None) -> None:
+    clashes = []
+    if username is not None and db.scalar(
+        select(User.id).where(func.lower(User.username) == username.lower())
+    ):
+        clashes.append({"loc": ["body", "username"], "msg": "already taken", "type": "unique"})
+    if email is not None and db.scalar(
+        select(User.id).where(func.lower(User.email) == email.lower())
+    ):
+        clashes.append({"loc": ["body", "email"], "msg": "already registered", "type": "unique"})
+    if clashes:
+        raise Conflict("a user with that username or email already exists", details=clashes)
+
+
+def _flush_unique(db: Session) -> None:
+    """A concurrent insert can still win the race the pre-check lost: same 409."""
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError:
+        raise Conflict("a user with that username or email already exists") from None
