@@ -66,9 +66,14 @@ def main() -> None:
     embedded = prepare_database()
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
-    where = "embedded PostgreSQL in " + str(settings.data_dir / "pg") if embedded else "DATABASE_URL"
-    print(f"Agents service on http://{host}:{port}  (docs: http://{host}:{port}/docs; "
-          f"database: {where}; Ctrl-C stops)", flush=True)
+    where = (
+        "embedded PostgreSQL in " + str(settings.data_dir / "pg") if embedded else "DATABASE_URL"
+    )
+    print(
+        f"Agents service on http://{host}:{port}  (docs: http://{host}:{port}/docs; "
+        f"database: {where}; Ctrl-C stops)",
+        flush=True,
+    )
     master = os.getpid()
     try:
         serve(host, port, threads=int(os.environ.get("THREADS", "8")))

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import Invalid
@@ -75,7 +76,7 @@ class Keyset:
     `descending` applies to every column (mixed directions would need per-column
     comparisons; no list here needs them)."""
 
-    columns: tuple[ColumnElement[Any], ...]
+    columns: tuple[QueryableAttribute[Any] | ColumnElement[Any], ...]
     descending: bool = False
 
     def apply(self, stmt: Select[Any], cursor: str | None, limit: int) -> Select[Any]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from core.models import Base
+from core.models import all_models
 
-target_metadata = Base.metadata
+target_metadata = all_models()
 
 
 def run_with(connection: Connection) -> None:

@@ -1,5 +1,19 @@
 """Database access: a lazily created engine and transactional sessions."""
 
-from core.db.engine import get_engine, reset_engine, session_factory, transaction, use_engine
+from core.db.engine import (
+    get_engine,
+    reset_engine,
+    session_factory,
+    transaction,
+    use_engine,
+    use_sessions,
+)
 
-__all__ = ["get_engine", "reset_engine", "session_factory", "transaction", "use_engine"]
+__all__ = [
+    "get_engine",
+    "reset_engine",
+    "session_factory",
+    "transaction",
+    "use_engine",
+    "use_sessions",
+]

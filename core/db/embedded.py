@@ -26,7 +26,7 @@ def start_embedded(data_dir: Path) -> Any:
                     "the embedded PostgreSQL (pgserver) is not available on this Python; "
                     "set DATABASE_URL to a PostgreSQL server instead"
                 ) from exc
-            _servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+            _servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     return _servers[pgdata]
 
 

@@ -56,6 +56,13 @@ def transaction() -> Iterator[Session]:
         session.close()
 
 
+def use_sessions(factory: sessionmaker[Session] | None) -> None:
+    """Make every unit of work come from this factory (tests bind it to one connection whose
+    outer transaction they roll back)."""
+    global _sessions
+    _sessions = factory
+
+
 def use_engine(engine: Engine | None) -> None:
     """Swap the process-wide engine (tests and the local server); None forgets it."""
     global _engine, _sessions
@@ -112,6 +119,7 @@ def _cloud_sql_creator(settings: Settings) -> Any:
                     _connector = Connector(
                         ip_type=IPTypes[settings.db_ip_type.upper()], refresh_strategy="lazy"
                     )
+        assert settings.instance_connection_name is not None
         return _connector.connect(
             settings.instance_connection_name,
             "pg8000",

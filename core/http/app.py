@@ -82,6 +82,7 @@ def function_entry(
         flask_app = app()
         limit = int(flask_app.config["MAX_CONTENT_LENGTH"])
         if request.content_length is not None and request.content_length > limit:
+            # functions-framework drains the unread body after the response (read_request)
             return error_response(413, "payload_too_large", "request body too large")
         request.max_content_length = limit
         try:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -53,17 +53,42 @@ def validation_details(exc: ValidationError, prefix: str) -> list[dict[str, Any]
 
 
 def handle_domain_error(exc: DomainError) -> Response:
+    if exc.status == 413:
+        drain_request_body()
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def drain_request_body() -> None:
+    """Read and drop an unread request body (bounded) so that a 413 answered early reaches the
+    client instead of a connection reset from closing a socket with unread data."""
+    if not has_request_context():
+        return
+    stream = request.environ.get("wsgi.input")
+    remaining = min(request.content_length or DRAIN_LIMIT, DRAIN_LIMIT)
+    try:
+        while stream is not None and remaining > 0:
+            chunk = stream.read(min(65536, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+    except (OSError, HTTPException):  # the client went away: nothing left to drain
+        pass
 
 
 def handle_http_exception(exc: HTTPException) -> Response:
     status = exc.code or 500
+    if status == 413:
+        drain_request_body()
     message = {
         404: "no such resource",
         405: "method not allowed on this resource",
         413: "request body too large",
     }.get(status, exc.description or "request failed")
-    headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else {}
+    allowed = getattr(exc, "valid_methods", None)
+    headers = {"Allow": ", ".join(allowed)} if allowed else {}
     return error_response(status, _HTTP_CODES.get(status, "http_error"), message, headers=headers)
 
 

@@ -158,13 +158,8 @@ def _view(endpoint: Endpoint) -> Callable[..., Response]:
 
 def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
     wants = endpoint.wants
-    if endpoint.query is not None:
-        kwargs["query"] = _parse_query(endpoint)
-    if endpoint.body is not None:
-        kwargs["body"] = _parse_body(endpoint)
-    needs_settings = "settings" in wants or endpoint.auth != "none"
     settings = None
-    if needs_settings:
+    if "settings" in wants or endpoint.auth != "none":
         from core.config import get_settings
 
         settings = get_settings()
@@ -181,10 +176,15 @@ def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
             db = stack.enter_context(transaction())
             if "db" in wants:
                 kwargs["db"] = db
+            # authentication first: an anonymous caller learns nothing about validation rules
             if endpoint.auth != "none":
                 user = _authenticate(endpoint, db, settings)
                 if "user" in wants:
                     kwargs["user"] = user
+        if endpoint.query is not None:
+            kwargs["query"] = _parse_query(endpoint)
+        if endpoint.body is not None:
+            kwargs["body"] = _parse_body(endpoint)
         result = endpoint.handler(**kwargs)
         # serialize inside the unit of work: a failure here rolls it back
         return _serialize(endpoint, result)
@@ -208,6 +208,7 @@ def _parse_query(endpoint: Endpoint) -> BaseModel:
     for key in request.args:
         values = request.args.getlist(key)
         raw[key] = values if key in endpoint.list_fields else values[-1]
+    _refuse_nul(raw, ["query"])
     try:
         return endpoint.query.model_validate(raw)
     except ValidationError as exc:
@@ -228,7 +229,7 @@ def _parse_body(endpoint: Endpoint) -> BaseModel:
     if not data.strip():
         raise BadRequest("a JSON body is required", code="malformed_json")
     try:
-        return endpoint.body.model_validate_json(data)
+        parsed = endpoint.body.model_validate_json(data)
     except ValidationError as exc:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise BadRequest("the body is not valid JSON", code="malformed_json") from None
@@ -237,6 +238,29 @@ def _parse_body(endpoint: Endpoint) -> BaseModel:
                 "the body must be a JSON object", details=validation_details(exc, "body")
             ) from None
         raise Invalid("invalid request body", details=validation_details(exc, "body")) from None
+    if b"\\u0000" in data:  # the only way a NUL gets into JSON text
+        _refuse_nul(parsed.model_dump(mode="json"), ["body"])
+    return parsed
+
+
+def _refuse_nul(value: Any, loc: list[str | int]) -> None:
+    """PostgreSQL stores no NUL character in text or JSONB: refuse it as a validation error
+    naming the field instead of failing on write."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Invalid(
+                "invalid request",
+                details=[
+                    {"loc": loc, "msg": "NUL characters are not allowed", "type": "nul_character"}
+                ],
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, [*loc, str(key)])
+            _refuse_nul(item, [*loc, str(key)])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, [*loc, index])
 
 
 def _serialize(endpoint: Endpoint, result: Any) -> Response:
@@ -265,7 +289,7 @@ def _to_model(response_model: Any, result: Any) -> bytes:
     if response_model is None:
         raise TypeError("a route returning data must declare its response model")
     adapter = _adapter(response_model)
-    return adapter.dump_json(adapter.validate_python(result, from_attributes=True))
+    return bytes(adapter.dump_json(adapter.validate_python(result, from_attributes=True)))
 
 
 _adapters: dict[Any, Any] = {}

@@ -1,48 +1,17 @@
-"""Typed SQLAlchemy models: one module per concept, all registered on Base.metadata."""
+"""Typed SQLAlchemy models, one module per concept, all registered on `Base.metadata`.
 
-from core.models.agents import (
-    Agent,
-    AgentPermission,
-    AgentScope,
-    AgentType,
-    AgentVersion,
-    PermissionLevel,
-)
-from core.models.base import Base
-from core.models.executions import (
-    AgentExecution,
-    ExecutionMode,
-    ExecutionStatus,
-    ObservabilityTrace,
-    WorkflowType,
-)
-from core.models.marketplace import Listing, ListingStatus, Rating
-from core.models.sessions import AgentSession, Artifact, Event, EventType, SessionStatus
-from core.models.users import LoginFailure, RefreshToken, Role, User
+Import the module you need (`core.models.users`); a function then maps only its own tables,
+which keeps cold starts short. `all_models()` loads every module, for Alembic and schema tests.
+"""
 
-__all__ = [
-    "Agent",
-    "AgentExecution",
-    "AgentPermission",
-    "AgentScope",
-    "AgentSession",
-    "AgentType",
-    "AgentVersion",
-    "Artifact",
-    "Base",
-    "Event",
-    "EventType",
-    "ExecutionMode",
-    "ExecutionStatus",
-    "Listing",
-    "ListingStatus",
-    "LoginFailure",
-    "ObservabilityTrace",
-    "PermissionLevel",
-    "Rating",
-    "RefreshToken",
-    "Role",
-    "SessionStatus",
-    "User",
-    "WorkflowType",
-]
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+
+def all_models() -> MetaData:
+    """Import every model module and return the complete metadata."""
+    from core.models import agents, executions, marketplace, sessions, users  # noqa: F401
+    from core.models.base import Base
+
+    return Base.metadata

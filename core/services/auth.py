@@ -27,8 +27,11 @@ INVALID_CREDENTIALS = "invalid username or password"
 def login(
     db: Session, *, settings: Settings, identifier: str, password: str, now: datetime
 ) -> TokenPair:
-    key = identifier.strip().lower()
-    # serialise logins per username so concurrent guesses cannot slip past the limit
+    identifier = identifier.strip().lower()
+    user = find_by_login(db, identifier)
+    # failures count per account (by username or email alike), else per unknown identifier
+    key = user.username.lower() if user is not None else identifier
+    # serialise logins per key so concurrent guesses cannot slip past the limit
     db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "login:" + key})
     window_start = now - timedelta(seconds=settings.login_window_s)
     failures = db.scalar(
@@ -42,7 +45,6 @@ def login(
             code="too_many_attempts",
             headers={"Retry-After": str(settings.login_window_s)},
         )
-    user = find_by_login(db, key)
     if user is None:
         burn_verification_time(password)
         accepted = False

@@ -1,0 +1,114 @@
+"""Shared fixtures.
+
+Every test run gets its own freshly migrated database (on TEST_DATABASE_URL's server when set,
+else on the embedded pgserver under .data/test-pg). Integration tests run inside a transaction
+that is rolled back at the end; e2e tests talk HTTP to a real server process and use unique
+names instead."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SECRET_KEY = "test-secret-key-" + "x" * 48
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.update(
+        APP_ENV="local",
+        SECRET_KEY=TEST_SECRET_KEY,
+        LOG_LEVEL="WARNING",
+    )
+
+
+def _server_url(tmp_root: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        from core.db.engine import pg8000_url
+
+        return pg8000_url(url)
+    from core.db.embedded import embedded_database_url
+
+    return embedded_database_url(ROOT / ".data" / "test-pg")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A new database on the test server, migrated to head, dropped after the run."""
+    server = _server_url(tmp_path_factory.getbasetemp())
+    name = f"agents_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    os.environ["DATABASE_URL"] = url
+    from core.config import reset_settings
+    from core.db import reset_engine
+
+    reset_settings()
+    reset_engine()
+    engine = sa.create_engine(url)
+    from core.db.migrate import upgrade_to_head
+
+    upgrade_to_head(engine)
+    engine.dispose()
+    yield url
+    reset_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    from core.db import get_engine
+
+    return get_engine()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction rolled back after the test. Every unit of work the
+    service opens during the test (HTTP handlers included) joins it through savepoints."""
+    from core.db import use_sessions
+
+    connection = engine.connect()
+    outer = connection.begin()
+    factory = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    use_sessions(factory)
+    session = factory()
+    try:
+        yield session
+    finally:
+        session.close()
+        use_sessions(None)
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def app(db: Session) -> Any:
+    from core.http.local import local_app
+
+    return local_app(docs=False)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def unique_name(prefix: str = "user") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"

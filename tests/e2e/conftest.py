@@ -1,0 +1,87 @@
+"""A real local server process (python -m core.devserver) per test session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    env: dict[str, str], port: int, unset: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    merged = {k: v for k, v in os.environ.items() if k not in unset}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.devserver"],
+        cwd=ROOT,
+        env={**merged, **env, "PORT": str(port), "ACCESS_LOG": "/dev/null"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start in 60 s")
+
+
+def stop_server(process: subprocess.Popen[str], timeout: float = 30) -> str:
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        raise AssertionError(f"server ignored Ctrl-C:\n{out}") from None
+    return out
+
+
+@pytest.fixture(scope="session")
+def base_url(database_url: str) -> Iterator[str]:
+    port = free_port()
+    process = start_server({"DATABASE_URL": database_url}, port)
+    yield f"http://127.0.0.1:{port}"
+    stop_server(process)
+
+
+@pytest.fixture
+def http(base_url: str) -> Any:
+    session = requests.Session()
+
+    class Http:
+        url = base_url
+
+        def __getattr__(self, method: str) -> Any:
+            def call(path: str, **kwargs: Any) -> requests.Response:
+                kwargs.setdefault("timeout", 30)
+                return session.request(method.upper(), base_url + path, **kwargs)
+
+            return call
+
+    yield Http()
+    session.close()

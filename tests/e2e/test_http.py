@@ -1,0 +1,71 @@
+"""The one-process server over real HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.support.api import PASSWORD
+
+
+def _error(response, status, code):
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert "Traceback" not in response.text
+
+
+def test_register_login_me_refresh_logout(http):
+    name = f"e2e_{uuid.uuid4().hex[:8]}"
+    created = http.post(
+        "/auth/register",
+        json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
+    )
+    assert created.status_code == 201
+    assert "password" not in created.text
+
+    tokens = http.post("/auth/login", json={"username": name.upper(), "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert http.get("/users/me", headers=headers).json()["username"] == name
+
+    rotated = http.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert rotated.status_code == 200
+    _error(
+        http.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}),
+        401,
+        "token_reused",
+    )
+    # reuse ended the whole family, including the token the rotation handed out
+    _error(
+        http.post("/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}),
+        401,
+        "invalid_token",
+    )
+
+
+def test_contract_errors_over_the_wire(http):
+    _error(
+        http.post("/auth/login", data=b"{oops", headers={"Content-Type": "application/json"}),
+        400,
+        "malformed_json",
+    )
+    _error(
+        http.post(
+            "/auth/register",
+            data=b"x" * (3 * 1024 * 1024),
+            headers={"Content-Type": "application/json"},
+        ),
+        413,
+        "payload_too_large",
+    )
+    _error(http.get("/users/me"), 401, "missing_token")
+    _error(http.get("/nowhere"), 404, "not_found")
+    _error(http.get("/users?limit=0", headers={"Authorization": "Bearer x"}), 401, "invalid_token")
+
+
+def test_openapi_and_docs_are_served(http):
+    document = http.get("/openapi.json").json()
+    assert document["openapi"] == "3.1.0"
+    assert "/auth/login" in document["paths"]
+    docs = http.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger-ui" in docs.text
+    assert http.get("/docs/static/swagger-ui-bundle.js").status_code == 200

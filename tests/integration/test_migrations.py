@@ -1,0 +1,64 @@
+"""The migrations and the models describe the same schema, in both directions."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import make_url
+
+from core.db.migrate import downgrade_to_base, head_revision, upgrade_to_head
+from core.db.revision import SCHEMA_HEAD
+from core.models import all_models
+
+
+@pytest.fixture
+def empty_database(database_url: str):
+    server = make_url(database_url)
+    name = f"agents_migrations_{secrets.token_hex(4)}"
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = sa.create_engine(server.set(database=name))
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_upgrade_head_then_models_match_then_downgrade_base(empty_database):
+    upgrade_to_head(empty_database)
+    assert set(all_models().tables) <= _tables(empty_database)
+
+    with empty_database.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, all_models())
+    assert differences == []
+
+    downgrade_to_base(empty_database)
+    assert _tables(empty_database) == {"alembic_version"}
+
+    upgrade_to_head(empty_database)  # and the chain replays cleanly
+    assert set(all_models().tables) <= _tables(empty_database)
+
+
+def test_readiness_constant_matches_migration_head():
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_case_insensitive_unique_username_is_enforced_by_the_database(db):
+    from core.models.users import User
+
+    db.add(User(username="Casey", email="casey@example.com", password_hash="x"))
+    db.flush()
+    db.add(User(username="casey", email="other@example.com", password_hash="x"))
+    with pytest.raises(sa.exc.IntegrityError):
+        db.flush()

@@ -1,0 +1,68 @@
+"""Cold start is a user-visible cost: a function imports only what it uses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = [
+    "pydantic_ai",
+    "anthropic",
+    "google.genai",
+    "google.cloud.tasks_v2",
+    "google.cloud.storage",
+    "google.cloud.aiplatform",
+    "google.cloud.sql.connector",
+]
+# needed by no request of these groups: loaded lazily where they are used
+LAZY = ["alembic", "apispec", "pgserver", "pydantic_settings", "email_validator"]
+
+
+def _loaded_after_import(module: str) -> set[str]:
+    code = f"import json, sys; import {module}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(out.stdout))
+
+
+@pytest.mark.parametrize("group", ["auth", "users", "health"])
+def test_function_module_does_not_load_heavy_or_lazy_modules(group):
+    loaded = _loaded_after_import(f"functions.{group}.main")
+    unexpected = [m for m in HEAVY + LAZY if m in loaded]
+    assert unexpected == []
+
+
+def test_importing_core_models_creates_no_engine():
+    code = (
+        "import core.models; core.models.all_models(); import core.db.engine as e; "
+        "assert e._engine is None and e._sessions is None; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def _third_party_roots(modules: set[str]) -> set[str]:
+    roots = {name.split(".")[0] for name in modules}
+    own = {"core", "functions", "bench", "tests", "__main__"}
+    return {r for r in roots - own if r not in sys.stdlib_module_names and not r.startswith("_")}
+
+
+def test_cold_start_baseline_imports_what_the_auth_function_imports():
+    """bench/cold_start.py compares auth with a function importing the same third-party
+    packages; if auth starts importing another package, the baseline must say so."""
+    auth = _third_party_roots(_loaded_after_import("functions.auth.main"))
+    baseline = _third_party_roots(_loaded_after_import("bench.cold_start_targets.bare_imports"))
+    assert auth - baseline == set()
+    assert "sqlalchemy.orm" in _loaded_after_import("bench.cold_start_targets.bare_imports")
+
+
+def test_auth_function_maps_only_the_tables_it_uses():
+    loaded = _loaded_after_import("functions.auth.main")
+    assert "core.models.users" in loaded
+    assert not {"core.models.agents", "core.models.marketplace"} & loaded
