@@ -55,9 +55,26 @@ class Settings(BaseModel):
     # http
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # models on Vertex AI (a provider is "configured" when its project is known)
+    vertex_project: str | None = None
+    vertex_location: str = "global"
+    anthropic_vertex_region: str = "us-east5"
+    vertex_base_url: str | None = None  # override the Gemini endpoint (tests, private endpoints)
+    anthropic_vertex_base_url: str | None = None
+    default_model_provider: Literal["test", "google-vertex", "anthropic-vertex"] = "test"
+
+    # agent tools and runs
+    repo_root: Path | None = None  # read-only tree the file tools may also search
+    workspace_dir: Path | None = None  # local workspaces; defaults to DATA_DIR/workspaces
+    max_execution_timeout_s: int = Field(default=600, ge=1, le=3600)
+
     @property
     def is_local(self) -> bool:
         return self.app_env == "local"
+
+    @property
+    def workspaces_root(self) -> Path:
+        return self.workspace_dir or self.data_dir / "workspaces"
 
     def signing_key(self) -> bytes:
         assert self.secret_key is not None, "resolve_secret_key ran in load_settings"
