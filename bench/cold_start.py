@@ -62,16 +62,17 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from common import free_port, scratch_database  # type: ignore[import-not-found]
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS_DIR = Path(__file__).resolve().parent / "cold_start_targets"
@@ -170,32 +171,6 @@ def build_targets(data_dir: Path, database_url: str) -> list[Target]:
     ]
 
 
-@contextlib.contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A new database on the server, migrated to head, dropped afterwards."""
-    sys.path.insert(0, str(ROOT))
-    import sqlalchemy as sa
-
-    from core.db.engine import pg8000_url
-    from core.db.migrate import upgrade_to_head
-
-    server = pg8000_url(server_url)
-    name = f"cold_start_{secrets.token_hex(4)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        engine = sa.create_engine(url)
-        upgrade_to_head(engine)
-        engine.dispose()
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def base_environ() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in FRAMEWORK_TUNING_ENV}
     # every target gets the same path so `core` imports; it costs the others nothing
@@ -204,12 +179,6 @@ def base_environ() -> dict[str, str]:
 
 
 # --- processes and /proc ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def child_pids(pid: int) -> list[int]:

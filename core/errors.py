@@ -79,3 +79,19 @@ class Unavailable(DomainError):
 
 class ConfigError(RuntimeError):
     """The service is misconfigured and must not start."""
+
+
+def json_path(loc: list[str | int] | tuple[str | int, ...]) -> str:
+    """("body", "definition", "tools", 0, "name") -> "definition.tools[0].name"."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def field_error(loc: list[str | int], msg: str, type: str) -> dict[str, Any]:
+    """One entry of a 422's details: where (loc and its dotted path), what, and a type code."""
+    return {"loc": loc, "path": json_path(loc), "msg": msg, "type": type}

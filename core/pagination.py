@@ -17,7 +17,7 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.errors import Invalid
+from core.errors import Invalid, field_error
 
 Row = TypeVar("Row")
 KeyValue = datetime | uuid.UUID | int | str | Decimal | float
@@ -59,7 +59,7 @@ def decode_cursor(cursor: str, width: int) -> list[KeyValue]:
     except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
         raise Invalid(
             "the cursor is not one this list handed out",
-            details=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "cursor"}],
+            details=[field_error(["query", "cursor"], "invalid cursor", "cursor")],
         ) from None
 
 

@@ -1,4 +1,4 @@
 """One folder per route group; each main.py exposes `routes` (its RouteGroup) and `entry`
 (the functions-framework target)."""
 
-GROUPS: tuple[str, ...] = ("health", "auth", "users")
+GROUPS: tuple[str, ...] = ("health", "auth", "users", "agents", "executions")

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from core.errors import DomainError
+from core.errors import DomainError, field_error
 
 log = logging.getLogger("core.http")
 
@@ -43,11 +43,7 @@ def error_response(
 
 def validation_details(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
     return [
-        {
-            "loc": [prefix, *err["loc"]] if prefix else list(err["loc"]),
-            "msg": err["msg"],
-            "type": err["type"],
-        }
+        field_error([prefix, *err["loc"]] if prefix else list(err["loc"]), err["msg"], err["type"])
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
 

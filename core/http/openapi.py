@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -72,8 +73,16 @@ def _component_schemas(endpoints: list[Endpoint]) -> dict[str, Any]:
             models.append((endpoint.body, "validation"))
         if _is_model(endpoint.response):
             models.append((endpoint.response, "serialization"))
+        elif _is_model(_list_item(endpoint.response)):
+            models.append((_list_item(endpoint.response), "serialization"))
     _, top = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
     return dict(top.get("$defs", {}))
+
+
+def _list_item(value: Any) -> Any:
+    """X for a `list[X]` response, else None."""
+    args = typing.get_args(value)
+    return args[0] if typing.get_origin(value) is list and args else None
 
 
 def _is_model(value: Any) -> bool:
@@ -152,11 +161,13 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.status == 204 or endpoint.response is None:
         responses[str(endpoint.status)] = {"description": "done"}
     else:
-        schema = (
-            _ref(endpoint.response)
-            if _is_model(endpoint.response)
-            else endpoint.response.model_json_schema(ref_template=REF)
-        )
+        schema: dict[str, Any]
+        if _is_model(endpoint.response):
+            schema = _ref(endpoint.response)
+        elif _is_model(_list_item(endpoint.response)):
+            schema = {"type": "array", "items": _ref(_list_item(endpoint.response))}
+        else:
+            schema = endpoint.response.model_json_schema(ref_template=REF)
         responses[str(endpoint.status)] = {
             "description": "success",
             "content": {"application/json": {"schema": schema}},

@@ -21,7 +21,7 @@ from flask import Flask, Response, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core.errors import BadRequest, Invalid, PayloadTooLarge
+from core.errors import BadRequest, Invalid, PayloadTooLarge, field_error
 from core.http.errors import validation_details
 
 Handler = Callable[..., Any]
@@ -250,9 +250,7 @@ def _refuse_nul(value: Any, loc: list[str | int]) -> None:
         if "\x00" in value:
             raise Invalid(
                 "invalid request",
-                details=[
-                    {"loc": loc, "msg": "NUL characters are not allowed", "type": "nul_character"}
-                ],
+                details=[field_error(loc, "NUL characters are not allowed", "nul_character")],
             )
     elif isinstance(value, dict):
         for key, item in value.items():

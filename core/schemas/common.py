@@ -31,6 +31,9 @@ class PageOf(ResponseModel, Generic[Item]):
 
 class ErrorDetail(BaseModel):
     loc: list[str | int] = []
+    path: str = Field(
+        default="", description='the field as a JSON path: "definition.tools[0].name"'
+    )
     msg: str
     type: str
 

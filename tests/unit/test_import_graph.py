@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from functions import GROUPS
+
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = [
     "pydantic_ai",
@@ -31,7 +33,7 @@ def _loaded_after_import(module: str) -> set[str]:
     return set(json.loads(out.stdout))
 
 
-@pytest.mark.parametrize("group", ["auth", "users", "health"])
+@pytest.mark.parametrize("group", GROUPS)
 def test_function_module_does_not_load_heavy_or_lazy_modules(group):
     loaded = _loaded_after_import(f"functions.{group}.main")
     unexpected = [m for m in HEAVY + LAZY if m in loaded]

@@ -1,0 +1,104 @@
+"""Pieces shared by the benchmarks: a scratch database, free ports, and function processes."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS_FRAMEWORK = ROOT / ".venv" / "bin" / "functions-framework"
+HOST = "127.0.0.1"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A new database on the server, migrated to head, dropped afterwards."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import sqlalchemy as sa
+
+    from core.db.engine import pg8000_url
+    from core.db.migrate import upgrade_to_head
+
+    server = pg8000_url(server_url)
+    name = f"bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = sa.create_engine(url)
+        upgrade_to_head(engine)
+        engine.dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def function_process(
+    source: Path, target: str, env: dict[str, str], *, ready_path: str = "/", threads: int = 8
+) -> Iterator[int]:
+    """A functions-framework process (gunicorn, 1 worker x `threads`), yielding its port once
+    GET ready_path answers anything below 500."""
+    port = free_port()
+    environ = {**os.environ, **env, "WORKERS": "1", "THREADS": str(threads)}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [
+            str(FUNCTIONS_FRAMEWORK),
+            "--target",
+            target,
+            "--source",
+            str(source),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection(HOST, port, timeout=5)
+                conn.request("GET", ready_path)
+                if conn.getresponse().status < 500:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{source} did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=10)
+                break
+            except subprocess.TimeoutExpired:
+                continue

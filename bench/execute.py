@@ -1,0 +1,210 @@
+"""Synchronous execute over HTTP: the agents function beside a floor, in one run.
+
+* service: `functions/agents/main.py` under functions-framework (gunicorn, 1 worker x 8 threads),
+  `POST /<agent_id>/execute` on an agent of the offline `test` provider without tools. Every
+  request authenticates, checks access, creates the execution row, runs pydantic-ai's TestModel,
+  writes the events (user_message, model_response, status) and the usage, and answers the
+  finished execution.
+* floor: a bare functions-framework/Flask handler under the same server settings that runs the
+  same TestModel agent and returns its output, persisting nothing.
+
+Reported for each: p50/p95 latency of sequential requests on one keep-alive connection, and
+requests per second with 8 concurrent clients. Also the agents function's cold start beside the
+auth function's (process start to first 200 on /openapi.json, then to the first execute).
+
+    .venv/bin/python bench/execute.py [--requests 400] [--seconds 8] [--database-url URL]
+
+Needs PostgreSQL (default postgresql://postgres@127.0.0.1:5432/postgres, trust auth); the
+benchmark creates a scratch database there and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from common import (  # type: ignore[import-not-found]
+    DEFAULT_DATABASE_URL,
+    HOST,
+    ROOT,
+    function_process,
+    scratch_database,
+)
+
+AGENTS = ROOT / "functions" / "agents" / "main.py"
+AUTH = ROOT / "functions" / "auth" / "main.py"
+FLOOR = Path(__file__).resolve().parent / "execute_targets" / "floor.py"
+
+
+class Client:
+    """One keep-alive connection."""
+
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+
+    def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.conn.request("POST", path, body=json.dumps(body), headers=self.headers)
+        response = self.conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+
+
+def latency_ms(port: int, path: str, headers: dict[str, str], n: int) -> list[float]:
+    client = Client(port, headers)
+    for _ in range(20):  # warm-up: pools, caches, the agent loop
+        client.post(path, {"input": "warm up"})
+    samples = []
+    for i in range(n):
+        started = time.perf_counter()
+        status, body = client.post(path, {"input": f"request {i}"})
+        samples.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise RuntimeError(f"{path} answered {status}: {body}")
+    return samples
+
+
+def throughput(
+    port: int, path: str, headers: dict[str, str], seconds: float, clients: int
+) -> float:
+    done = [0] * clients
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+
+    def work(index: int) -> None:
+        client = Client(port, headers)
+        while time.perf_counter() < stop:
+            status, body = client.post(path, {"input": "go"})
+            if status != 200:
+                errors.append(f"{status}: {body}")
+                return
+            done[index] += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(errors[0])
+    return sum(done) / (time.perf_counter() - started)
+
+
+def cold_start_ms(source: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    with function_process(source, "entry", env, ready_path="/openapi.json"):
+        return (time.perf_counter() - started) * 1000
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    args = parser.parse_args()
+
+    with scratch_database(args.database_url) as database_url:
+        env = {
+            "APP_ENV": "local",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": database_url,
+            "LOG_LEVEL": "WARNING",
+            "DATA_DIR": str(ROOT / ".data" / "bench"),
+        }
+        os.environ.update(env)
+        from core.auth.tokens import issue_token
+        from core.clock import utcnow
+        from core.config import get_settings
+        from core.db import transaction
+        from core.schemas.users import RegisterRequest
+        from core.services.users import register
+
+        with transaction() as db:
+            user = register(
+                db,
+                data=RegisterRequest(
+                    username="bench", email="bench@example.com", password="bench-password"
+                ),
+            )
+            user_id = user.id
+        token, _ = issue_token(get_settings(), user_id=user_id, token_type="access", now=utcnow())
+        headers = {"Authorization": f"Bearer {token}"}
+
+        with (
+            function_process(AGENTS, "entry", env, ready_path="/openapi.json") as agents_port,
+            function_process(FLOOR, "floor", env) as floor_port,
+        ):
+            status, agent = Client(agents_port, headers).post(
+                "/",
+                {
+                    "name": "bench",
+                    "display_name": "Bench",
+                    "definition": {
+                        "model": {"provider": "test", "name": "test"},
+                        "system_prompt": "be brief",
+                    },
+                },
+            )
+            if status != 201:
+                raise RuntimeError(f"creating the agent answered {status}: {agent}")
+            execute_path = f"/{agent['id']}/execute"
+            floor_lat = latency_ms(floor_port, "/", {}, args.requests)
+            service_lat = latency_ms(agents_port, execute_path, headers, args.requests)
+            floor_rps = throughput(floor_port, "/", {}, args.seconds, args.clients)
+            service_rps = throughput(agents_port, execute_path, headers, args.seconds, args.clients)
+
+        with transaction() as db:
+            from sqlalchemy import func, select
+
+            from core.models.executions import AgentExecution
+            from core.models.sessions import Event
+
+            runs = db.scalar(select(func.count()).select_from(AgentExecution))
+            succeeded = db.scalar(
+                select(func.count())
+                .select_from(AgentExecution)
+                .where(AgentExecution.status == "succeeded", AgentExecution.requests >= 1)
+            )
+            events = db.scalar(select(func.count()).select_from(Event))
+        from core.db import reset_engine
+
+        reset_engine()
+        cold = {
+            "auth": statistics.median(cold_start_ms(AUTH, env) for _ in range(5)),
+            "agents": statistics.median(cold_start_ms(AGENTS, env) for _ in range(5)),
+        }
+
+    print(
+        f"sync execute, {args.requests} sequential requests, then {args.clients} clients "
+        f"for {args.seconds:g} s each; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
+    print(f"{'':<10} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
+    for name, lat, rps in (("floor", floor_lat, floor_rps), ("service", service_lat, service_rps)):
+        print(f"{name:<10} {pct(lat, 50):>8.2f} {pct(lat, 95):>8.2f} {rps:>8.1f}")
+    print(
+        f"service / floor req/s: {service_rps / floor_rps:.2f}  (target ≥ 0.6; p50 target ≤ 10 ms)"
+    )
+    print(f"persisted: {runs} executions ({succeeded} succeeded with usage), {events} events")
+    print(
+        f"cold start to first 200 (median of 5): auth {cold['auth']:.0f} ms, "
+        f"agents {cold['agents']:.0f} ms (+{cold['agents'] - cold['auth']:.0f} ms)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

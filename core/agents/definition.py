@@ -1,0 +1,158 @@
+"""The JSON definition of an agent (DESIGN §5), validated with pydantic.
+
+Parsing is split in two: the shape (this module's models, inside the request body) and the
+tool configurations, which depend on the tool registry (`check_definition`). Both report errors
+with the JSON path of the offending field.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import Invalid, field_error
+
+Provider = Literal["google-vertex", "anthropic-vertex", "test"]
+
+# names a provider accepts: the model families it serves (new versions need no release)
+MODEL_NAME_PATTERNS: dict[str, re.Pattern[str]] = {
+    "google-vertex": re.compile(r"^gemini-[a-z0-9][a-z0-9.\-]{0,62}$"),
+    "anthropic-vertex": re.compile(r"^claude-[a-z0-9][a-z0-9.\-@]{0,62}$"),
+    "test": re.compile(r"^test(-[a-z0-9\-]{1,40})?$"),
+}
+MAX_TOOLS = 16
+MAX_SYSTEM_PROMPT = 100_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSettingsSpec(_Strict):
+    """Generation settings; numbers must be JSON numbers (a string is a type error)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=65_536)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stop_sequences: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=8
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+class ModelRef(_Strict):
+    provider: Provider
+    name: str = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _name_fits_provider(self) -> ModelRef:
+        if not MODEL_NAME_PATTERNS[self.provider].match(self.name):
+            raise ValueError(f"{self.name!r} is not a model of provider {self.provider!r}")
+        return self
+
+
+class ModelSpec(ModelRef):
+    settings: ModelSettingsSpec = Field(default_factory=ModelSettingsSpec)
+    fallback: list[ModelRef] = Field(default_factory=list, max_length=3)
+
+
+class ToolRef(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Limits(_Strict):
+    max_requests: int = Field(default=20, ge=1, le=200)
+    max_tool_calls: int = Field(default=50, ge=0, le=1000)
+    max_total_tokens: int = Field(default=200_000, ge=100, le=10_000_000)
+    timeout_s: float = Field(default=300, gt=0, le=3600)
+
+
+class WorkflowSpec(_Strict):
+    type: Literal["sequential", "parallel", "loop"]
+    steps: list[uuid.UUID] = Field(min_length=1, max_length=20)
+    max_iterations: int = Field(default=5, ge=1, le=50)
+
+
+class AgentDefinition(_Strict):
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(provider="test", name="test"))
+    system_prompt: str = Field(default="", max_length=MAX_SYSTEM_PROMPT)
+    tools: list[ToolRef] = Field(default_factory=list, max_length=MAX_TOOLS)
+    output_schema: dict[str, Any] | None = None
+    limits: Limits = Field(default_factory=Limits)
+    workflow: WorkflowSpec | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _tool_names_unique(cls, tools: list[ToolRef]) -> list[ToolRef]:
+        names = [tool.name for tool in tools]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"each tool may appear once; repeated: {', '.join(duplicates)}")
+        return tools
+
+    @field_validator("output_schema")
+    @classmethod
+    def _output_schema_is_an_object_schema(cls, schema: dict[str, Any] | None) -> Any:
+        if schema is None:
+            return None
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON schema: {exc.message}") from None
+        if schema.get("type") != "object":
+            raise ValueError('the output schema must describe an object ("type": "object")')
+        return schema
+
+    def enabled_tools(self) -> list[ToolRef]:
+        return [tool for tool in self.tools if tool.enabled]
+
+
+def check_definition(
+    definition: AgentDefinition, *, loc: tuple[str | int, ...] = ("body", "definition")
+) -> dict[str, BaseModel]:
+    """Validate every tool reference against the registry; return the parsed configs by name.
+    Raises Invalid (422) naming each bad field's path."""
+    from core.tools.registry import parse_tool_config
+
+    problems: list[dict[str, Any]] = []
+    configs: dict[str, BaseModel] = {}
+    for index, tool in enumerate(definition.tools):
+        here = [*loc, "tools", index]
+        try:
+            configs[tool.name] = parse_tool_config(tool.name, tool.config)
+        except KeyError:
+            problems.append(
+                field_error([*here, "name"], f"unknown tool {tool.name!r}", "unknown_tool")
+            )
+        except ValidationError as exc:
+            problems += [
+                field_error([*here, "config", *err["loc"]], err["msg"], err["type"])
+                for err in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+    if problems:
+        raise Invalid("invalid agent definition", details=problems)
+    return configs
+
+
+def parse_definition(raw: Any, *, loc: tuple[str | int, ...] = ("definition",)) -> AgentDefinition:
+    """A stored definition (JSONB) back into the model; stored ones were valid when written."""
+    try:
+        return AgentDefinition.model_validate(raw)
+    except ValidationError as exc:
+        raise Invalid(
+            "invalid agent definition",
+            details=[
+                field_error([*loc, *err["loc"]], err["msg"], err["type"])
+                for err in exc.errors(include_url=False, include_context=False, include_input=False)
+            ],
+        ) from None

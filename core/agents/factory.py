@@ -1,0 +1,118 @@
+"""Build a pydantic-ai Agent from a stored definition: model (with fallbacks), system prompt,
+the enabled tools only, structured output, and native web search where the provider has it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.agents.definition import AgentDefinition, check_definition
+from core.agents.providers import build_run_model
+from core.config import Settings
+
+if TYPE_CHECKING:
+    from pydantic_ai import Agent
+    from pydantic_ai.models import Model
+
+    from core.tools.workspace import Workspace
+
+# at most this many model retries for one tool call or output before the run fails
+TOOL_RETRIES = 3
+
+
+@dataclass
+class RunDeps:
+    """What tools see of a run (`ctx.deps`)."""
+
+    workspace: Workspace
+    repo: Workspace | None
+
+
+_override: Model | None = None
+_override_lock = threading.Lock()
+
+
+@contextmanager
+def model_override(model: Model) -> Iterator[None]:
+    """Make every agent built meanwhile use `model` (tests: FunctionModel scripts)."""
+    global _override
+    with _override_lock:
+        previous, _override = _override, model
+    try:
+        yield
+    finally:
+        with _override_lock:
+            _override = previous
+
+
+def build_agent(definition: AgentDefinition, settings: Settings) -> Agent[RunDeps, Any]:
+    from pydantic_ai import Agent
+
+    configs = check_definition(definition, loc=("definition",))
+    model = _override or build_run_model(definition.model, settings)
+    tools: list[Any] = []
+    capabilities: list[Any] = []
+    for ref in definition.enabled_tools():
+        from core.tools.registry import TOOL_SPECS, offline_web_search_tool
+
+        spec = TOOL_SPECS[ref.name]
+        config = configs[ref.name]
+        if not spec.native:
+            tools.append(spec.build(config))
+        elif definition.model.provider == "test" or _override is not None:
+            tools.append(offline_web_search_tool(config))
+        else:
+            capabilities.append(_native_web_search(config))
+    agent: Agent[RunDeps, Any] = Agent(
+        model,
+        deps_type=RunDeps,
+        output_type=_output_type(definition),
+        system_prompt=definition.system_prompt or (),
+        tools=tools,
+        capabilities=capabilities or None,
+        retries=TOOL_RETRIES,
+    )
+    if definition.output_schema is not None:
+        _validate_output_against(agent, definition.output_schema)
+    return agent
+
+
+def _output_type(definition: AgentDefinition) -> Any:
+    if definition.output_schema is None:
+        return str
+    from pydantic_ai import StructuredDict
+
+    return StructuredDict(
+        definition.output_schema,
+        name="result",
+        description="the final answer, matching the agent's output schema",
+    )
+
+
+def _validate_output_against(agent: Agent[RunDeps, Any], schema: dict[str, Any]) -> None:
+    """StructuredDict only shapes the request; the schema itself is checked here."""
+    from jsonschema import Draft202012Validator
+    from pydantic_ai import ModelRetry
+
+    validator = Draft202012Validator(schema)
+
+    @agent.output_validator
+    def _matches_schema(output: dict[str, Any]) -> dict[str, Any]:
+        errors = sorted(validator.iter_errors(output), key=lambda e: list(e.absolute_path))
+        if errors:
+            described = "; ".join(
+                f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+                for e in errors[:5]
+            )
+            raise ModelRetry(f"the output does not match the schema: {described}")
+        return output
+
+
+def _native_web_search(config: Any) -> Any:
+    from pydantic_ai.capabilities import WebSearch
+
+    options = config.model_dump(exclude_none=True)
+    return WebSearch(**options)

@@ -1,0 +1,141 @@
+"""Run a built agent step by step (pydantic-ai `agent.iter`), reporting each model response and
+each batch of tool results to an observer as it happens, and turning every way a run can end
+into an outcome: succeeded, failed (limit, model error, bad behaviour) or timed_out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from core.agents.definition import Limits
+
+if TYPE_CHECKING:
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
+    from pydantic_ai.usage import RunUsage
+
+    from core.agents.factory import RunDeps
+
+log = logging.getLogger(__name__)
+
+Status = Literal["succeeded", "failed", "timed_out"]
+
+
+class RunObserver(Protocol):
+    async def on_model_response(self, response: ModelResponse, usage: RunUsage) -> None: ...
+
+    async def on_tool_results(self, request: ModelRequest) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    status: Status
+    output: Any = None
+    error: dict[str, Any] | None = None
+    messages: list[ModelMessage] = field(default_factory=list)
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: int = 0
+    cost: Decimal | None = None
+    # events observed but not yet written (the service writes them with the outcome)
+    pending_events: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+
+
+async def run_agent(
+    agent: Agent[RunDeps, Any],
+    prompt: str,
+    *,
+    deps: RunDeps,
+    limits: Limits,
+    observer: RunObserver,
+    message_history: list[ModelMessage] | None = None,
+) -> RunOutcome:
+    from pydantic_ai import UsageLimits
+    from pydantic_ai._agent_graph import CallToolsNode, ModelRequestNode
+    from pydantic_ai.exceptions import (
+        ModelAPIError,
+        RunTimedOut,
+        UnexpectedModelBehavior,
+        UsageLimitExceeded,
+    )
+    from pydantic_ai.usage import RunUsage
+
+    usage_limits = UsageLimits(
+        request_limit=limits.max_requests,
+        tool_calls_limit=limits.max_tool_calls,
+        total_tokens_limit=limits.max_total_tokens,
+    )
+    usage = RunUsage()
+    messages: list[ModelMessage] = []
+    first_request = True
+
+    async def steps() -> Any:
+        nonlocal messages, first_request
+        async with agent.iter(
+            prompt,
+            deps=deps,
+            usage_limits=usage_limits,
+            message_history=message_history,
+            usage=usage,
+        ) as run:
+            async for node in run:
+                messages = run.all_messages()
+                if isinstance(node, CallToolsNode):
+                    await observer.on_model_response(node.model_response, usage)
+                elif isinstance(node, ModelRequestNode):
+                    if not first_request:
+                        await observer.on_tool_results(node.request)
+                    first_request = False
+            assert run.result is not None
+            messages = run.all_messages()
+            return run.result.output
+
+    def outcome(status: Status, **values: Any) -> RunOutcome:
+        return RunOutcome(
+            status=status,
+            messages=messages,
+            requests=usage.requests,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            tool_calls=usage.tool_calls,
+            cost=_cost(usage),
+            **values,
+        )
+
+    try:
+        output = await asyncio.wait_for(steps(), timeout=limits.timeout_s)
+    except (TimeoutError, RunTimedOut):
+        return outcome(
+            "timed_out",
+            error=_error(
+                "timeout", f"the run took longer than limits.timeout_s ({limits.timeout_s:g} s)"
+            ),
+        )
+    except UsageLimitExceeded as exc:
+        return outcome("failed", error=_error("limit_exceeded", str(exc)))
+    except ModelAPIError as exc:
+        return outcome("failed", error=_error("model_error", _model_error_message(exc)))
+    except UnexpectedModelBehavior as exc:
+        return outcome("failed", error=_error("model_behavior", str(exc)))
+    return outcome("succeeded", output=output)
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message}
+
+
+def _model_error_message(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    name = getattr(exc, "model_name", None) or "the model"
+    return f"{name} failed" + (f" with HTTP {status}" if status else "") + f": {exc}"[:500]
+
+
+def _cost(usage: RunUsage) -> Decimal | None:
+    """The run's price from pydantic-ai's bundled price table; None where the model is not
+    priced (the test provider, unknown names)."""
+    cost = getattr(usage, "cost", None)
+    return None if cost is None else Decimal(str(cost)).quantize(Decimal("0.000001"))

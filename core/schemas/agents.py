@@ -1,0 +1,149 @@
+"""API schemas of agents, their versions and permissions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, WithJsonSchema
+
+from core.agents.definition import AgentDefinition
+from core.models.agents import AgentScope, AgentType, PermissionLevel
+from core.schemas.common import PageQuery, RequestModel, ResponseModel
+
+METADATA_MAX_BYTES = 16 * 1024
+
+
+def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value)) > METADATA_MAX_BYTES:
+        raise ValueError(f"metadata is limited to {METADATA_MAX_BYTES} bytes of JSON")
+    return value
+
+
+AgentName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="unique per owner: letters, digits, _ . -",
+    ),
+]
+DisplayName = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=5000)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]
+VersionString = Annotated[str, Field(min_length=5, max_length=32, pattern=r"^\d+\.\d+\.\d+$")]
+
+
+class AgentCreate(RequestModel):
+    name: AgentName
+    display_name: DisplayName
+    description: Description = ""
+    definition: AgentDefinition
+    scope: AgentScope = Field(
+        default=AgentScope.private, description="system agents are created by admins only"
+    )
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class AgentUpdate(RequestModel):
+    display_name: DisplayName | None = None
+    description: Description | None = None
+    definition: AgentDefinition | None = Field(
+        default=None, description="a new definition is stored as a new version"
+    )
+    scope: AgentScope | None = None
+    metadata: Metadata | None = None
+    is_active: bool | None = None
+    change_note: str = Field(default="", max_length=500)
+
+
+class AgentPublic(ResponseModel):
+    id: uuid.UUID
+    name: str
+    display_name: str
+    description: str
+    owner_id: uuid.UUID
+    scope: AgentScope
+    agent_type: AgentType
+    version: str
+    definition: dict[str, Any]
+    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentsQuery(PageQuery):
+    q: str | None = Field(default=None, max_length=100, description="name or description contains")
+    scope: AgentScope | None = None
+    owned: bool | None = Field(default=None, description="true: only the caller's own agents")
+
+
+class AgentVersionPublic(ResponseModel):
+    version: str
+    definition: dict[str, Any]
+    change_note: str
+    created_by: uuid.UUID | None
+    created_at: datetime
+
+
+class RollbackRequest(RequestModel):
+    version: VersionString
+
+
+class PermissionGrant(RequestModel):
+    level: PermissionLevel
+
+
+class PermissionPublic(ResponseModel):
+    user_id: uuid.UUID
+    level: PermissionLevel
+    granted_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProviderCatalogEntry(ResponseModel):
+    name: str
+    description: str
+    configured: bool
+    models: list[str]
+    native_web_search: bool
+
+
+class ToolCatalogEntry(ResponseModel):
+    name: str
+    description: str
+    config_schema: dict[str, Any]
+
+
+class Catalog(ResponseModel):
+    providers: list[ProviderCatalogEntry]
+    tools: list[ToolCatalogEntry]
+
+
+def _prompt_or_object(value: Any) -> Any:
+    if not isinstance(value, str | dict):
+        raise ValueError("input must be a string or a JSON object")
+    return value
+
+
+# one error at `input` itself instead of one per union member ("input.str", "input.dict[...]")
+PromptInput = Annotated[
+    Any,
+    AfterValidator(_prompt_or_object),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "object"}]}),
+]
+
+
+class ExecuteRequest(RequestModel):
+    input: PromptInput = Field(description="the user prompt, or a JSON object sent as JSON")
+    session_id: uuid.UUID | None = None
+    mode: Literal["sync", "async"] = "sync"
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"
+    )
+    webhook_url: str | None = Field(default=None, max_length=2000)

@@ -1,0 +1,73 @@
+"""API schemas of executions and their events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from core.models.executions import ExecutionMode, ExecutionStatus, WorkflowType
+from core.models.sessions import EventType
+from core.schemas.common import PageQuery, ResponseModel
+
+
+class Usage(ResponseModel):
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: int = 0
+
+
+class ExecutionPublic(ResponseModel):
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    agent_version: str
+    user_id: uuid.UUID
+    session_id: uuid.UUID | None
+    parent_execution_id: uuid.UUID | None
+    step_index: int | None
+    iteration: int | None
+    status: ExecutionStatus
+    workflow_type: WorkflowType
+    mode: ExecutionMode
+    input: Any
+    output: Any
+    error: dict[str, Any] | None
+    usage: Usage
+    cost: Decimal | None = Field(description="USD, where the model is priced; else null")
+    trace_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _usage_from_columns(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return value
+        fields = {name: getattr(value, name) for name in cls.model_fields if name != "usage"}
+        fields["usage"] = {name: getattr(value, name) for name in Usage.model_fields}
+        return fields
+
+
+class ExecutionsQuery(PageQuery):
+    agent_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    status: ExecutionStatus | None = None
+
+
+class EventPublic(ResponseModel):
+    id: uuid.UUID
+    seq: int
+    type: EventType
+    payload: dict[str, Any]
+    execution_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    created_at: datetime
+
+
+class EventsQuery(PageQuery):
+    limit: int = Field(default=100, ge=1, le=500, description="page size, 1..500")

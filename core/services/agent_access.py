@@ -1,0 +1,80 @@
+"""Who may do what with an agent: answered here once and reused by every route.
+
+Levels grow read < execute < edit < owner. The owner and admins hold every level; public and
+system agents give every signed-in user execute (hence read); a permission row grants its level.
+An agent the caller cannot read is reported as missing (404), never as forbidden.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.errors import Forbidden, NotFound
+from core.models.agents import Agent, AgentPermission, AgentScope, PermissionLevel
+from core.models.users import Role, User
+
+
+class Access(enum.IntEnum):
+    none = 0
+    read = 1
+    execute = 2
+    edit = 3
+    owner = 4
+
+
+_GRANTED = {
+    PermissionLevel.read: Access.read,
+    PermissionLevel.execute: Access.execute,
+    PermissionLevel.edit: Access.edit,
+}
+
+
+def access_of(db: Session, user: User, agent: Agent) -> Access:
+    if agent.owner_id == user.id or user.role == Role.admin:
+        return Access.owner
+    level = Access.execute if agent.scope in (AgentScope.public, AgentScope.system) else Access.none
+    granted = db.scalar(
+        select(AgentPermission.level).where(
+            AgentPermission.agent_id == agent.id, AgentPermission.user_id == user.id
+        )
+    )
+    if granted is not None:
+        level = max(level, _GRANTED[granted])
+    return level
+
+
+def agent_for(
+    db: Session, user: User, agent_id: uuid.UUID, need: Access, *, for_update: bool = False
+) -> Agent:
+    """The live agent if the caller holds `need`; 404 when the caller cannot even read it."""
+    stmt = select(Agent).where(Agent.id == agent_id, Agent.deleted_at.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update()
+    agent = db.scalar(stmt)
+    if agent is None:
+        raise NotFound("no such agent", code="agent_not_found")
+    level = access_of(db, user, agent)
+    if level < Access.read:
+        raise NotFound("no such agent", code="agent_not_found")
+    if level < need:
+        raise Forbidden(
+            f"this needs {need.name} access to the agent; you have {level.name}",
+            code="insufficient_access",
+        )
+    return agent
+
+
+def listed_agents_clause(user: User) -> ColumnElement[bool]:
+    """What GET /agents lists: own, shared with the caller, public and system agents. Admins may
+    open any agent by id, but their list is not flooded with everyone's private agents."""
+    shared = select(AgentPermission.agent_id).where(AgentPermission.user_id == user.id)
+    return Agent.deleted_at.is_(None) & or_(
+        Agent.owner_id == user.id,
+        Agent.scope.in_([AgentScope.public, AgentScope.system]),
+        Agent.id.in_(shared),
+    )

@@ -1,0 +1,265 @@
+"""Agents: create, list, read, update (every definition change is a new version), soft delete,
+versions, rollback and permissions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.agents.definition import AgentDefinition, check_definition
+from core.clock import utcnow
+from core.config import Settings
+from core.errors import Conflict, Forbidden, Invalid, NotFound, field_error
+from core.models.agents import Agent, AgentPermission, AgentScope, AgentType, AgentVersion
+from core.models.users import Role, User
+from core.pagination import Keyset, Page, escape_like
+from core.schemas.agents import AgentCreate, AgentsQuery, AgentUpdate, PermissionGrant
+from core.services.agent_access import Access, agent_for, listed_agents_clause
+
+FIRST_VERSION = "1.0.0"
+AGENTS_ORDER = Keyset((Agent.created_at, Agent.id), descending=True)
+# newest first by version number (major, minor, patch), whatever order the rows were written in
+VERSIONS_ORDER = Keyset(
+    tuple(func.split_part(AgentVersion.version, ".", part).cast(Integer) for part in (1, 2, 3)),
+    descending=True,
+)
+
+
+def catalog(settings: Settings) -> dict[str, Any]:
+    from core.agents.providers import provider_catalog
+    from core.tools.registry import tool_catalog
+
+    return {"providers": provider_catalog(settings), "tools": tool_catalog()}
+
+
+def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settings) -> Agent:
+    if data.scope == AgentScope.system and user.role != Role.admin:
+        raise Forbidden("only admins create system agents", code="admin_only")
+    definition = _checked(data.definition, settings, loc=("body", "definition"))
+    agent = Agent(
+        name=data.name,
+        display_name=data.display_name,
+        description=data.description,
+        owner_id=user.id,
+        scope=data.scope,
+        agent_type=_type_of(data.definition),
+        version=FIRST_VERSION,
+        definition=definition,
+        metadata_=data.metadata,
+    )
+    db.add(agent)
+    _flush_unique_name(db, data.name)
+    db.add(
+        AgentVersion(
+            agent_id=agent.id,
+            version=FIRST_VERSION,
+            definition=definition,
+            change_note="created",
+            created_by=user.id,
+        )
+    )
+    db.flush()
+    return agent
+
+
+def list_agents(db: Session, *, user: User, query: AgentsQuery) -> Page[Agent]:
+    stmt = select(Agent).where(listed_agents_clause(user))
+    if query.scope is not None:
+        stmt = stmt.where(Agent.scope == query.scope)
+    if query.owned:
+        stmt = stmt.where(Agent.owner_id == user.id)
+    if query.q:
+        pattern = f"%{escape_like(query.q.lower())}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Agent.name).like(pattern, escape="\\"),
+                func.lower(Agent.display_name).like(pattern, escape="\\"),
+                func.lower(Agent.description).like(pattern, escape="\\"),
+            )
+        )
+    rows = db.scalars(AGENTS_ORDER.apply(stmt, query.cursor, query.limit)).all()
+    return AGENTS_ORDER.page(rows, query.limit, key=lambda a: (a.created_at, a.id))
+
+
+def get_agent(db: Session, *, user: User, agent_id: uuid.UUID) -> Agent:
+    return agent_for(db, user, agent_id, Access.read)
+
+
+def update_agent(
+    db: Session, *, user: User, agent_id: uuid.UUID, data: AgentUpdate, settings: Settings
+) -> Agent:
+    agent = agent_for(db, user, agent_id, Access.edit, for_update=True)
+    changes = data.model_fields_set
+    if "scope" in changes and data.scope is not None and data.scope != agent.scope:
+        level = Access.owner if agent.owner_id == user.id or user.role == Role.admin else None
+        if level is None:
+            raise Forbidden("only the owner changes who can see an agent", code="owner_only")
+        if AgentScope.system in (data.scope, agent.scope) and user.role != Role.admin:
+            raise Forbidden("only admins manage system agents", code="admin_only")
+        agent.scope = data.scope
+    if data.display_name is not None:
+        agent.display_name = data.display_name
+    if data.description is not None:
+        agent.description = data.description
+    if data.metadata is not None:
+        agent.metadata_ = data.metadata
+    if data.is_active is not None:
+        agent.is_active = data.is_active
+    if data.definition is not None:
+        definition = _checked(data.definition, settings, loc=("body", "definition"))
+        if definition != agent.definition:
+            _new_version(db, agent, definition, user=user, note=data.change_note or "updated")
+            agent.agent_type = _type_of(data.definition)
+    db.flush()
+    return agent
+
+
+def delete_agent(db: Session, *, user: User, agent_id: uuid.UUID, now: datetime) -> None:
+    agent = agent_for(db, user, agent_id, Access.owner, for_update=True)
+    agent.deleted_at = now
+    agent.is_active = False
+    db.flush()
+
+
+def list_versions(
+    db: Session, *, user: User, agent_id: uuid.UUID, cursor: str | None, limit: int
+) -> Page[AgentVersion]:
+    agent_for(db, user, agent_id, Access.read)
+    stmt = select(AgentVersion).where(AgentVersion.agent_id == agent_id)
+    rows = db.scalars(VERSIONS_ORDER.apply(stmt, cursor, limit)).all()
+    return VERSIONS_ORDER.page(
+        rows, limit, key=lambda v: tuple(int(part) for part in v.version.split("."))
+    )
+
+
+def get_version(db: Session, *, user: User, agent_id: uuid.UUID, version: str) -> AgentVersion:
+    agent_for(db, user, agent_id, Access.read)
+    row = db.scalar(
+        select(AgentVersion).where(
+            AgentVersion.agent_id == agent_id, AgentVersion.version == version
+        )
+    )
+    if row is None:
+        raise NotFound(f"the agent has no version {version}", code="version_not_found")
+    return row
+
+
+def rollback(
+    db: Session, *, user: User, agent_id: uuid.UUID, version: str, settings: Settings
+) -> Agent:
+    agent = agent_for(db, user, agent_id, Access.edit, for_update=True)
+    target = get_version(db, user=user, agent_id=agent_id, version=version)
+    definition = AgentDefinition.model_validate(target.definition)
+    checked = _checked(definition, settings, loc=("definition",))
+    _new_version(db, agent, checked, user=user, note=f"rollback to {version}")
+    agent.agent_type = _type_of(definition)
+    db.flush()
+    return agent
+
+
+def list_permissions(db: Session, *, user: User, agent_id: uuid.UUID) -> list[AgentPermission]:
+    agent_for(db, user, agent_id, Access.edit)
+    return list(
+        db.scalars(
+            select(AgentPermission)
+            .where(AgentPermission.agent_id == agent_id)
+            .order_by(AgentPermission.created_at, AgentPermission.user_id)
+        )
+    )
+
+
+def grant_permission(
+    db: Session, *, user: User, agent_id: uuid.UUID, grantee_id: uuid.UUID, data: PermissionGrant
+) -> AgentPermission:
+    agent = agent_for(db, user, agent_id, Access.owner)
+    grantee = db.get(User, grantee_id)
+    if grantee is None or not grantee.is_active:
+        raise NotFound("no such user", code="user_not_found")
+    if grantee.id == agent.owner_id:
+        raise Conflict("the owner already holds every level", code="owner_permission")
+    row = db.get(AgentPermission, (agent_id, grantee_id), with_for_update=True)
+    if row is None:
+        row = AgentPermission(
+            agent_id=agent_id, user_id=grantee_id, level=data.level, granted_by=user.id
+        )
+        db.add(row)
+    else:
+        row.level = data.level
+        row.granted_by = user.id
+    db.flush()
+    return row
+
+
+def revoke_permission(
+    db: Session, *, user: User, agent_id: uuid.UUID, grantee_id: uuid.UUID
+) -> None:
+    agent_for(db, user, agent_id, Access.owner)
+    row = db.get(AgentPermission, (agent_id, grantee_id))
+    if row is None:
+        raise NotFound("that user holds no permission on this agent", code="permission_not_found")
+    db.delete(row)
+    db.flush()
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _checked(
+    definition: AgentDefinition, settings: Settings, *, loc: tuple[str | int, ...]
+) -> dict[str, Any]:
+    check_definition(definition, loc=loc)
+    if definition.limits.timeout_s > settings.max_execution_timeout_s:
+        raise Invalid(
+            "invalid agent definition",
+            details=[
+                field_error(
+                    [*loc, "limits", "timeout_s"],
+                    f"at most {settings.max_execution_timeout_s} s on this deployment",
+                    "less_than_equal",
+                )
+            ],
+        )
+    return definition.model_dump(mode="json")
+
+
+def _type_of(definition: AgentDefinition) -> AgentType:
+    return AgentType.workflow if definition.workflow is not None else AgentType.single
+
+
+def _next_version(version: str) -> str:
+    major, minor, _patch = (int(part) for part in version.split("."))
+    return f"{major}.{minor + 1}.0"
+
+
+def _new_version(
+    db: Session, agent: Agent, definition: dict[str, Any], *, user: User, note: str
+) -> None:
+    agent.version = _next_version(agent.version)
+    agent.definition = definition
+    db.add(
+        AgentVersion(
+            agent_id=agent.id,
+            version=agent.version,
+            definition=definition,
+            change_note=note,
+            created_by=user.id,
+            # taken under the agent's row lock, so versions order by it (now() would be the
+            # transaction's start, which a writer queued on the lock may have before its rival)
+            created_at=utcnow(),
+        )
+    )
+
+
+def _flush_unique_name(db: Session, name: str) -> None:
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"you already have an agent named {name!r}", code="agent_name_taken"
+        ) from None

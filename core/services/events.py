@@ -1,0 +1,131 @@
+"""The event log of an execution: what pydantic-ai messages become as events, and writing them.
+
+Events carry a `seq` that increases through the execution (and, for a session, through the
+whole session); readers page and stream by it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from core.models.sessions import Event, EventType
+
+if TYPE_CHECKING:
+    from pydantic_ai.messages import ModelRequest, ModelResponse
+
+MAX_CONTENT_CHARS = 8000
+
+
+def clip(text: str, limit: int = MAX_CONTENT_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
+
+
+def response_events(response: ModelResponse) -> list[tuple[EventType, dict[str, Any]]]:
+    from pydantic_ai.messages import TextPart, ToolCallPart
+
+    text = "".join(part.content for part in response.parts if isinstance(part, TextPart))
+    events: list[tuple[EventType, dict[str, Any]]] = [
+        (
+            EventType.model_response,
+            {
+                "text": clip(text),
+                "model_name": response.model_name,
+                "input_tokens": response.usage.input_tokens,
+                "output_tokens": response.usage.output_tokens,
+                "finish_reason": response.finish_reason,
+            },
+        )
+    ]
+    for part in response.parts:
+        if isinstance(part, ToolCallPart):
+            events.append(
+                (
+                    EventType.tool_call,
+                    {
+                        "tool_name": part.tool_name,
+                        "tool_call_id": part.tool_call_id,
+                        "args": _jsonable_args(part.args),
+                    },
+                )
+            )
+    return events
+
+
+def request_events(request: ModelRequest) -> list[tuple[EventType, dict[str, Any]]]:
+    """Tool results (and retries the model was asked for) carried by a follow-up request."""
+    from pydantic_ai.messages import RetryPromptPart, ToolReturnPart
+
+    events: list[tuple[EventType, dict[str, Any]]] = []
+    for part in request.parts:
+        if isinstance(part, ToolReturnPart):
+            events.append(
+                (
+                    EventType.tool_result,
+                    {
+                        "tool_name": part.tool_name,
+                        "tool_call_id": part.tool_call_id,
+                        "outcome": _outcome(part),
+                        "content": clip(part.model_response_str()),
+                    },
+                )
+            )
+        elif isinstance(part, RetryPromptPart):
+            payload = {"outcome": "retry", "content": clip(part.model_response())}
+            if part.tool_name:
+                payload |= {"tool_name": part.tool_name, "tool_call_id": part.tool_call_id}
+                events.append((EventType.tool_result, payload))
+            else:  # the final output was refused (e.g. it did not match the output schema)
+                events.append((EventType.status, {"status": "output_retry", **payload}))
+    return events
+
+
+def _outcome(part: Any) -> str:
+    """pydantic-ai 2.x marks a tool result the model must retry (ModelRetry) as `retried`."""
+    outcome = str(getattr(part, "outcome", None) or "success")
+    return {"success": "ok", "retried": "retry"}.get(outcome, outcome)
+
+
+def _jsonable_args(args: object) -> Any:
+    if isinstance(args, str):
+        try:
+            return json.loads(args)
+        except ValueError:
+            return clip(args)
+    if isinstance(args, dict):
+        return args
+    dump = getattr(args, "model_dump", None)
+    return dump(mode="json") if callable(dump) else {}
+
+
+class EventLog:
+    """Hands out seqs for one execution and adds its events to a unit of work."""
+
+    def __init__(
+        self, *, execution_id: uuid.UUID, session_id: uuid.UUID | None, next_seq: int = 1
+    ) -> None:
+        self.execution_id = execution_id
+        self.session_id = session_id
+        self.next_seq = next_seq
+
+    def add(self, db: Session, events: list[tuple[EventType, dict[str, Any]]]) -> None:
+        """One multi-row INSERT (Core, not the unit of work: events are never read back here)."""
+        if not events:
+            return
+        rows = []
+        for kind, payload in events:
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "session_id": self.session_id,
+                    "execution_id": self.execution_id,
+                    "seq": self.next_seq,
+                    "type": kind,
+                    "payload": payload,
+                }
+            )
+            self.next_seq += 1
+        db.execute(insert(Event), rows)

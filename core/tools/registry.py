@@ -1,0 +1,307 @@
+"""The tools an agent definition may enable, their configuration, and how to build them.
+
+Kept light (pydantic only): the catalog and agent CRUD validate tool configs without loading
+pydantic-ai, which is imported only when a tool is built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+if TYPE_CHECKING:
+    from pydantic_ai import Tool
+
+MiB = 1 << 20
+
+READ_MAX_BYTES = 1 * MiB
+WRITE_MAX_BYTES = 10 * MiB
+GREP_MAX_MATCHES = 200
+GREP_TIMEOUT_SECONDS = 1.0
+GREP_MAX_FILE_BYTES = 2 * MiB
+GREP_MAX_TOTAL_BYTES = 20 * MiB
+FIND_MAX_RESULTS = 1000
+WEB_SEARCH_MAX_USES = 20
+WEB_SEARCH_MAX_DOMAINS = 50
+
+
+class ToolConfig(BaseModel):
+    """Base of every tool's configuration: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileReadConfig(ToolConfig):
+    # at least a few characters, so that every call makes progress through a UTF-8 file
+    max_bytes: int = Field(
+        default=READ_MAX_BYTES,
+        ge=64,
+        le=READ_MAX_BYTES,
+        description="Most bytes returned by one call; longer files are truncated with a note.",
+    )
+
+
+class FileWriteConfig(ToolConfig):
+    max_bytes: int = Field(
+        default=WRITE_MAX_BYTES,
+        ge=1,
+        le=WRITE_MAX_BYTES,
+        description="Largest file (UTF-8 bytes) one call may write.",
+    )
+
+
+class GrepConfig(ToolConfig):
+    max_matches: int = Field(
+        default=GREP_MAX_MATCHES, ge=1, le=1000, description="Matching lines reported per call."
+    )
+    timeout_seconds: float = Field(
+        default=GREP_TIMEOUT_SECONDS,
+        ge=0.05,
+        le=10.0,
+        description="Time budget of one call (reading and matching); results are partial after it.",
+    )
+    max_file_bytes: int = Field(
+        default=GREP_MAX_FILE_BYTES,
+        ge=1,
+        le=GREP_MAX_FILE_BYTES,
+        description="Files larger than this are skipped.",
+    )
+    max_total_bytes: int = Field(
+        default=GREP_MAX_TOTAL_BYTES,
+        ge=1,
+        le=GREP_MAX_TOTAL_BYTES,
+        description="Bytes scanned per call, over all files.",
+    )
+
+
+class FindConfig(ToolConfig):
+    max_results: int = Field(
+        default=FIND_MAX_RESULTS,
+        ge=1,
+        le=FIND_MAX_RESULTS,
+        description="Paths returned per call; a note says when there were more.",
+    )
+
+
+Domain = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$",
+    ),
+]
+
+
+class WebSearchConfig(ToolConfig):
+    max_uses: int | None = Field(
+        default=None, ge=1, le=WEB_SEARCH_MAX_USES, description="Searches per run (Claude only)."
+    )
+    allowed_domains: list[Domain] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=WEB_SEARCH_MAX_DOMAINS,
+        description="Only return results from these domains.",
+    )
+    blocked_domains: list[Domain] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=WEB_SEARCH_MAX_DOMAINS,
+        description="Never return results from these domains.",
+    )
+
+    @model_validator(mode="after")
+    def _one_domain_filter(self) -> WebSearchConfig:
+        # providers accept one or the other, not both
+        if self.allowed_domains is not None and self.blocked_domains is not None:
+            raise ValueError("set allowed_domains or blocked_domains, not both")
+        return self
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    config_model: type[BaseModel]
+    native: bool = False
+    builder: Callable[[Any], Tool[Any]] | None = field(default=None, repr=False, compare=False)
+
+    def build(self, config: BaseModel) -> Tool[Any]:
+        """The pydantic-ai tool for this spec, with the limits of `config` baked in."""
+        if self.native or self.builder is None:
+            raise NotImplementedError(
+                f"{self.name} is a native tool: the model factory wires it for each provider"
+            )
+        if not isinstance(config, self.config_model):
+            raise TypeError(
+                f"{self.name} expects a {self.config_model.__name__}, got {type(config).__name__}"
+            )
+        return self.builder(config)
+
+
+def _build_file_read(config: FileReadConfig) -> Tool[Any]:
+    from pydantic_ai import Tool
+
+    from core.tools import file_tools
+
+    return Tool(
+        file_tools.make_file_read(config),
+        name="file_read",
+        description=(
+            f"{TOOL_SPECS['file_read'].description} At most {config.max_bytes} bytes are returned "
+            "per call; a note gives the offset to continue from."
+        ),
+        takes_ctx=True,
+    )
+
+
+def _build_file_write(config: FileWriteConfig) -> Tool[Any]:
+    from pydantic_ai import Tool
+
+    from core.tools import file_tools
+
+    return Tool(
+        file_tools.make_file_write(config),
+        name="file_write",
+        description=(
+            f"{TOOL_SPECS['file_write'].description} Content is limited to "
+            f"{config.max_bytes} bytes (UTF-8)."
+        ),
+        takes_ctx=True,
+    )
+
+
+def _build_grep(config: GrepConfig) -> Tool[Any]:
+    from pydantic_ai import Tool
+
+    from core.tools import file_tools
+
+    return Tool(
+        file_tools.make_grep(config),
+        name="grep",
+        description=(
+            f"{TOOL_SPECS['grep'].description} Reports at most {config.max_matches} matching "
+            f"lines; skips binary files and files over {config.max_file_bytes} bytes."
+        ),
+        takes_ctx=True,
+    )
+
+
+def _build_find(config: FindConfig) -> Tool[Any]:
+    from pydantic_ai import Tool
+
+    from core.tools import file_tools
+
+    return Tool(
+        file_tools.make_find(config),
+        name="find",
+        description=(
+            f"{TOOL_SPECS['find'].description} Returns at most {config.max_results} paths."
+        ),
+        takes_ctx=True,
+    )
+
+
+TOOL_SPECS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in [
+        ToolSpec(
+            name="file_read",
+            description=(
+                "Read a UTF-8 text file from the session workspace or, with root='repo', from "
+                "the project repository (read-only). Binary files are refused."
+            ),
+            config_model=FileReadConfig,
+            builder=_build_file_read,
+        ),
+        ToolSpec(
+            name="file_write",
+            description=(
+                "Create or replace a UTF-8 text file in the session workspace; parent "
+                "directories are created as needed."
+            ),
+            config_model=FileWriteConfig,
+            builder=_build_file_write,
+        ),
+        ToolSpec(
+            name="grep",
+            description=(
+                "Search files in the workspace or the repository for a regular expression "
+                "(Python `regex` syntax; ^ and $ match at line boundaries) and return "
+                "`path:line: text` for each matching line."
+            ),
+            config_model=GrepConfig,
+            builder=_build_grep,
+        ),
+        ToolSpec(
+            name="find",
+            description=(
+                "List files in the workspace or the repository whose path matches a glob "
+                "(`*` also matches '/'; a pattern without '/' is matched against file names "
+                "too, so '*.py' finds Python files at any depth)."
+            ),
+            config_model=FindConfig,
+            builder=_build_find,
+        ),
+        ToolSpec(
+            name="web_search",
+            description=(
+                "Search the web with the model provider's native search (Gemini grounding, "
+                "Claude web search)."
+            ),
+            config_model=WebSearchConfig,
+            native=True,
+        ),
+    ]
+}
+
+
+def tool_catalog() -> list[dict[str, Any]]:
+    """Every tool with its description and the JSON schema of its configuration."""
+    return [
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "config_schema": spec.config_model.model_json_schema(),
+        }
+        for spec in sorted(TOOL_SPECS.values(), key=lambda spec: spec.name)
+    ]
+
+
+def parse_tool_config(name: str, config: dict[str, Any]) -> BaseModel:
+    """The validated configuration of tool `name`.
+
+    Raises KeyError for an unknown tool and pydantic.ValidationError for a bad config."""
+    spec = TOOL_SPECS.get(name)
+    if spec is None:
+        raise KeyError(name)
+    return spec.config_model.model_validate(config)
+
+
+OFFLINE_WEB_SEARCH_ANSWER = (
+    "web_search is an offline stand-in here: there is no web access and the search returned "
+    "no results. Answer from what you already know and say that nothing was searched."
+)
+
+
+def _offline_web_search(
+    query: Annotated[str, Field(min_length=1, max_length=500, description="What to search for.")],
+) -> str:
+    return OFFLINE_WEB_SEARCH_ANSWER
+
+
+def offline_web_search_tool(config: BaseModel | None = None) -> Tool[Any]:
+    """A function tool named web_search for the offline `test` provider: never searches.
+
+    `config` (a WebSearchConfig) is accepted so callers wire it like the native tool; a search
+    that returns nothing has nothing to limit."""
+    from pydantic_ai import Tool
+
+    return Tool(
+        _offline_web_search,
+        name="web_search",
+        description="Search the web (offline stand-in in this environment: returns no results).",
+        takes_ctx=False,
+    )

@@ -1,0 +1,138 @@
+"""Cloud Function `agents`: definitions, versions, sharing, the catalog, and execute."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.config import Settings
+from core.http import Reply, RouteGroup
+from core.http.app import function_entry
+from core.models.agents import Agent, AgentPermission, AgentVersion
+from core.models.executions import AgentExecution
+from core.models.users import User
+from core.pagination import Page
+from core.schemas.agents import (
+    AgentCreate,
+    AgentPublic,
+    AgentsQuery,
+    AgentUpdate,
+    AgentVersionPublic,
+    Catalog,
+    ExecuteRequest,
+    PermissionGrant,
+    PermissionPublic,
+    RollbackRequest,
+)
+from core.schemas.common import PageOf, PageQuery
+from core.schemas.executions import ExecutionPublic
+from core.services import agents as service
+from core.services import executions
+
+routes = RouteGroup("agents", description="agent definitions, sharing and runs")
+
+
+@routes.get("/catalog", response=Catalog)
+def catalog(settings: Settings) -> dict[str, Any]:
+    """Providers with their models (and whether each is configured here), and tools with their
+    configuration schema."""
+    return service.catalog(settings)
+
+
+@routes.post("", body=AgentCreate, response=AgentPublic, status=201)
+def create_agent(body: AgentCreate, user: User, db: Session, settings: Settings) -> Agent:
+    """Create an agent owned by the caller (version 1.0.0)."""
+    return service.create_agent(db, user=user, data=body, settings=settings)
+
+
+@routes.get("", query=AgentsQuery, response=PageOf[AgentPublic])
+def list_agents(query: AgentsQuery, user: User, db: Session) -> Page[Agent]:
+    """The caller's own agents, those shared with them, and public and system agents."""
+    return service.list_agents(db, user=user, query=query)
+
+
+@routes.get("/<uuid:agent_id>", response=AgentPublic)
+def get_agent(agent_id: uuid.UUID, user: User, db: Session) -> Agent:
+    """One agent (read access)."""
+    return service.get_agent(db, user=user, agent_id=agent_id)
+
+
+@routes.patch("/<uuid:agent_id>", body=AgentUpdate, response=AgentPublic)
+def update_agent(
+    agent_id: uuid.UUID, body: AgentUpdate, user: User, db: Session, settings: Settings
+) -> Agent:
+    """Change an agent (edit access); a changed definition becomes a new version."""
+    return service.update_agent(db, user=user, agent_id=agent_id, data=body, settings=settings)
+
+
+@routes.delete("/<uuid:agent_id>", status=204)
+def delete_agent(agent_id: uuid.UUID, user: User, db: Session, now: datetime) -> None:
+    """Soft-delete an agent (owner or admin); its runs and sessions stay readable."""
+    service.delete_agent(db, user=user, agent_id=agent_id, now=now)
+
+
+@routes.get("/<uuid:agent_id>/versions", query=PageQuery, response=PageOf[AgentVersionPublic])
+def list_versions(
+    agent_id: uuid.UUID, query: PageQuery, user: User, db: Session
+) -> Page[AgentVersion]:
+    """Every definition the agent has had, newest first."""
+    return service.list_versions(
+        db, user=user, agent_id=agent_id, cursor=query.cursor, limit=query.limit
+    )
+
+
+@routes.get("/<uuid:agent_id>/versions/<version>", response=AgentVersionPublic)
+def get_version(agent_id: uuid.UUID, version: str, user: User, db: Session) -> AgentVersion:
+    """One stored version."""
+    return service.get_version(db, user=user, agent_id=agent_id, version=version)
+
+
+@routes.post("/<uuid:agent_id>/rollback", body=RollbackRequest, response=AgentPublic)
+def rollback(
+    agent_id: uuid.UUID, body: RollbackRequest, user: User, db: Session, settings: Settings
+) -> Agent:
+    """Make an earlier version's definition current again (recorded as a new version)."""
+    return service.rollback(
+        db, user=user, agent_id=agent_id, version=body.version, settings=settings
+    )
+
+
+@routes.get("/<uuid:agent_id>/permissions", response=list[PermissionPublic])
+def list_permissions(agent_id: uuid.UUID, user: User, db: Session) -> list[AgentPermission]:
+    """Who the agent is shared with (edit access)."""
+    return service.list_permissions(db, user=user, agent_id=agent_id)
+
+
+@routes.put(
+    "/<uuid:agent_id>/permissions/<uuid:user_id>", body=PermissionGrant, response=PermissionPublic
+)
+def grant_permission(
+    agent_id: uuid.UUID, user_id: uuid.UUID, body: PermissionGrant, user: User, db: Session
+) -> AgentPermission:
+    """Share the agent with a user at a level (owner or admin)."""
+    return service.grant_permission(db, user=user, agent_id=agent_id, grantee_id=user_id, data=body)
+
+
+@routes.delete("/<uuid:agent_id>/permissions/<uuid:user_id>", status=204)
+def revoke_permission(agent_id: uuid.UUID, user_id: uuid.UUID, user: User, db: Session) -> None:
+    """Stop sharing the agent with a user (owner or admin)."""
+    service.revoke_permission(db, user=user, agent_id=agent_id, grantee_id=user_id)
+
+
+@routes.post(
+    "/<uuid:agent_id>/execute",
+    body=ExecuteRequest,
+    response=ExecutionPublic,
+    responses={202: "accepted for an asynchronous run"},
+)
+def execute(
+    agent_id: uuid.UUID, body: ExecuteRequest, user: User, db: Session, settings: Settings
+) -> Reply | AgentExecution:
+    """Run the agent (execute access): sync answers with the finished execution."""
+    return executions.execute_agent(db, user=user, agent_id=agent_id, data=body, settings=settings)
+
+
+entry = function_entry(lambda: routes)

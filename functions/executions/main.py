@@ -1,0 +1,43 @@
+"""Cloud Function `executions`: runs and their event logs."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from core.http import RouteGroup
+from core.http.app import function_entry
+from core.models.executions import AgentExecution
+from core.models.sessions import Event
+from core.models.users import User
+from core.pagination import Page
+from core.schemas.common import PageOf
+from core.schemas.executions import EventPublic, EventsQuery, ExecutionPublic, ExecutionsQuery
+from core.services import executions as service
+
+routes = RouteGroup("executions", description="agent runs and their events")
+
+
+@routes.get("", query=ExecutionsQuery, response=PageOf[ExecutionPublic])
+def list_executions(query: ExecutionsQuery, user: User, db: Session) -> Page[AgentExecution]:
+    """The caller's runs, newest first (filters agent_id, session_id, status)."""
+    return service.list_executions(db, user=user, query=query)
+
+
+@routes.get("/<uuid:execution_id>", response=ExecutionPublic)
+def get_execution(execution_id: uuid.UUID, user: User, db: Session) -> AgentExecution:
+    """One run: status, input, output, error, usage and cost."""
+    return service.get_execution(db, user=user, execution_id=execution_id)
+
+
+@routes.get("/<uuid:execution_id>/events", query=EventsQuery, response=PageOf[EventPublic])
+def list_events(
+    execution_id: uuid.UUID, query: EventsQuery, user: User, db: Session
+) -> Page[Event]:
+    """The run's events in order (user_message, model_response, tool_call, tool_result, status,
+    error), paged by seq."""
+    return service.list_events(db, user=user, execution_id=execution_id, query=query)
+
+
+entry = function_entry(lambda: routes)

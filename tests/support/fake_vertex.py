@@ -1,0 +1,370 @@
+"""A local fake of the two Vertex AI model endpoints the service calls, for wiring tests.
+
+`FakeVertex` runs a stdlib `ThreadingHTTPServer` on 127.0.0.1 (port 0) in a daemon thread and
+speaks just enough of each wire format for google-genai and anthropic's Vertex client:
+
+- Gemini (publisher `google`): `:generateContent` answers a `GenerateContentResponse`;
+  `:streamGenerateContent?alt=sse` answers the same as server-sent `data:` chunks.
+- Claude (publisher `anthropic`): `:rawPredict` answers a Messages API `message`;
+  `:streamRawPredict` answers the Messages streaming events (message_start, content_block_*,
+  message_delta, message_stop).
+
+Paths that arrive for `base_url = fake.url` (no path; checked empirically with google-genai 2.34
+and anthropic 2.13):
+
+- google-genai appends its API version itself:
+  `POST /v1beta1/projects/{P}/locations/{L}/publishers/google/models/{M}:generateContent`
+  (a base URL with a path keeps it: `fake.url + "/x"` gives `/x/v1beta1/projects/…`)
+- anthropic's Vertex client does not: its default base URL is `https://…aiplatform…/v1`, so a
+  custom base URL must carry the version, `base_url = fake.url + "/v1"` (`fake.anthropic_base_url`)
+  gives `POST /v1/projects/{P}/locations/{R}/publishers/anthropic/models/{M}:rawPredict`
+  (a bare `fake.url` gives the same path without `/v1`, which real Vertex would reject).
+
+Each publisher has a script: a queue of `Turn`s served in order, so a test can say "call tool X
+with these arguments, then answer 'done'". A turn is rendered in whichever format the request
+asks for (plain or streamed). An empty queue serves `Script.default` if set, else a 400 (not
+retried by either client) naming the unscripted request. Every request is recorded.
+
+Authentication without network: `fake_credentials()` is a google-auth `Credentials` holding a
+static token and no expiry. Both clients refresh only when `credentials.expired or not
+credentials.token`, so it is used as is; a plain `Credentials(token=...)` works too, this
+subclass only makes a refresh attempt fail loudly instead of trying to reach Google.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from google.oauth2.credentials import Credentials
+
+FAKE_TOKEN = "fake-token"
+
+_ROUTE = re.compile(
+    r"^(?P<prefix>.*?)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+    r"/publishers/(?P<publisher>[^/]+)/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$"
+)
+_GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
+_ANTHROPIC_ERROR = {
+    400: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+class _StaticCredentials(Credentials):
+    def refresh(self, request: Any) -> None:
+        raise AssertionError("fake credentials must never be refreshed (that would hit Google)")
+
+
+def fake_credentials(token: str = FAKE_TOKEN) -> Credentials:
+    """google-auth credentials that both Vertex clients use without refreshing."""
+    return _StaticCredentials(token=token)  # type: ignore[no-untyped-call]  # google-auth
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    args: dict[str, Any]
+    id: str | None = None  # Claude needs one; generated when omitted
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One scripted model response (or an HTTP error when `status` is not 200)."""
+
+    text: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    input_tokens: int = 11
+    output_tokens: int = 7
+    status: int = 200
+    error_message: str = "scripted error"
+
+
+def text(value: str, *, input_tokens: int = 11, output_tokens: int = 7) -> Turn:
+    return Turn(text=value, input_tokens=input_tokens, output_tokens=output_tokens)
+
+
+def tool_call(name: str, input_tokens: int = 11, output_tokens: int = 7, **args: Any) -> Turn:
+    return Turn(
+        tool_calls=(ToolCall(name, args),), input_tokens=input_tokens, output_tokens=output_tokens
+    )
+
+
+def error(status: int, message: str = "scripted error") -> Turn:
+    return Turn(status=status, error_message=message)
+
+
+@dataclass
+class Script:
+    turns: deque[Turn] = field(default_factory=deque)
+    default: Turn | None = None  # served when `turns` is empty (e.g. a provider that is down)
+
+    def then(self, *turns: Turn) -> Script:
+        self.turns.extend(turns)
+        return self
+
+    def next(self) -> Turn | None:
+        return self.turns.popleft() if self.turns else self.default
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # with the query string
+    headers: dict[str, str]  # names lower-cased
+    body: Any  # parsed JSON, or None
+
+    @property
+    def route(self) -> dict[str, str]:
+        """prefix, project, location, publisher, model and method of a model call ({} if none)."""
+        match = _ROUTE.match(urlsplit(self.path).path)
+        return match.groupdict() if match else {}
+
+
+class FakeVertex:
+    """Fake Vertex endpoints on 127.0.0.1. Use as a context manager (or `start`/`stop`)."""
+
+    def __init__(self) -> None:
+        self.gemini = Script()
+        self.claude = Script()
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        # a short poll interval: shutdown() waits for the serving loop to notice (0.5 s default)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"{self.url}/v1"  # anthropic's client expects the API version in its base URL
+
+    def requests_to(self, publisher: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.route.get("publisher") == publisher]
+
+    def start(self) -> FakeVertex:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeVertex:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- request handling (runs on the server's threads) -----------------------------------
+
+    def _handle(self, request: RecordedRequest) -> tuple[int, str, bytes]:
+        with self._lock:
+            self.requests.append(request)
+            route = request.route
+            script = {"google": self.gemini, "anthropic": self.claude}.get(
+                route.get("publisher", "")
+            )
+            turn = script.next() if script else None
+            serial = next(self._ids)
+        if not route or script is None:
+            return _json(404, {"error": {"code": 404, "message": f"no route {request.path}"}})
+        if turn is None:
+            return _json(400, {"error": {"code": 400, "message": f"unscripted {request.path}"}})
+        model, method = route["model"], route["method"]
+        if route["publisher"] == "google":
+            if turn.status != 200:
+                return _json(turn.status, _google_error(turn))
+            if method == "streamGenerateContent":
+                return _sse(200, [(None, chunk) for chunk in _gemini_chunks(turn, model, serial)])
+            return _json(200, _gemini_response(turn, model, serial))
+        if turn.status != 200:
+            return _json(turn.status, _anthropic_error(turn))
+        if method == "streamRawPredict":
+            return _sse(200, _claude_events(turn, model, serial))
+        return _json(200, _claude_message(turn, model, serial))
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoints
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                status, content_type, payload = fake._handle(
+                    RecordedRequest("POST", self.path, headers, body)
+                )
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output clean
+
+        return Handler
+
+
+# -- wire formats ---------------------------------------------------------------------------
+
+
+def _json(status: int, body: Any) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(body).encode()
+
+
+def _sse(status: int, events: list[tuple[str | None, dict[str, Any]]]) -> tuple[int, str, bytes]:
+    chunks = []
+    for name, data in events:
+        head = f"event: {name}\n" if name else ""
+        chunks.append(f"{head}data: {json.dumps(data)}\n\n")
+    return status, "text/event-stream", "".join(chunks).encode()
+
+
+def _google_error(turn: Turn) -> dict[str, Any]:
+    status = _GOOGLE_STATUS.get(turn.status, "UNAVAILABLE")
+    return {"error": {"code": turn.status, "message": turn.error_message, "status": status}}
+
+
+def _anthropic_error(turn: Turn) -> dict[str, Any]:
+    kind = _ANTHROPIC_ERROR.get(turn.status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": turn.error_message}}
+
+
+def _gemini_usage(turn: Turn) -> dict[str, int]:
+    return {
+        "promptTokenCount": turn.input_tokens,
+        "candidatesTokenCount": turn.output_tokens,
+        "totalTokenCount": turn.input_tokens + turn.output_tokens,
+    }
+
+
+def _gemini_parts(turn: Turn) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [{"text": turn.text}] if turn.text is not None else []
+    parts += [{"functionCall": {"name": c.name, "args": c.args}} for c in turn.tool_calls]
+    return parts
+
+
+def _gemini_response(turn: Turn, model: str, serial: int) -> dict[str, Any]:
+    return {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": _gemini_parts(turn)},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": _gemini_usage(turn),
+        "modelVersion": model,
+        "responseId": f"resp-{serial}",
+    }
+
+
+def _gemini_chunks(turn: Turn, model: str, serial: int) -> list[dict[str, Any]]:
+    # every part in its own chunk; the last one carries finishReason and usage, as Vertex does
+    chunks = []
+    parts = _gemini_parts(turn) or [{"text": ""}]
+    for index, part in enumerate(parts):
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "index": 0}
+        chunk: dict[str, Any] = {"modelVersion": model, "responseId": f"resp-{serial}"}
+        if index == len(parts) - 1:
+            candidate["finishReason"] = "STOP"
+            chunk["usageMetadata"] = _gemini_usage(turn)
+        chunk["candidates"] = [candidate]
+        chunks.append(chunk)
+    return chunks
+
+
+def _claude_blocks(turn: Turn, serial: int) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if turn.text is not None:
+        blocks.append({"type": "text", "text": turn.text})
+    for index, call in enumerate(turn.tool_calls):
+        call_id = call.id or f"toolu_{serial:04d}_{index}"
+        blocks.append({"type": "tool_use", "id": call_id, "name": call.name, "input": call.args})
+    return blocks
+
+
+def _claude_message(turn: Turn, model: str, serial: int) -> dict[str, Any]:
+    return {
+        "id": f"msg_{serial:04d}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": _claude_blocks(turn, serial),
+        "stop_reason": "tool_use" if turn.tool_calls else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": turn.input_tokens, "output_tokens": turn.output_tokens},
+    }
+
+
+def _claude_events(turn: Turn, model: str, serial: int) -> list[tuple[str | None, dict[str, Any]]]:
+    message = _claude_message(turn, model, serial)
+    start = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": turn.input_tokens, "output_tokens": 1},
+    }
+    events: list[tuple[str | None, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start})
+    ]
+    for index, block in enumerate(message["content"]):
+        opened: dict[str, Any]
+        if block["type"] == "text":
+            opened = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            opened = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        events += [
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": opened},
+            ),
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            ),
+            ("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
+    events += [
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": turn.output_tokens},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return events
