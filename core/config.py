@@ -68,6 +68,25 @@ class Settings(BaseModel):
     workspace_dir: Path | None = None  # local workspaces; defaults to DATA_DIR/workspaces
     max_execution_timeout_s: int = Field(default=600, ge=1, le=3600)
 
+    # asynchronous runs: Cloud Tasks when TASKS_QUEUE is set, else the in-process dispatcher
+    tasks_queue: str | None = None  # projects/P/locations/L/queues/Q
+    tasks_worker_url: str | None = None  # the tasks function's URL (also the OIDC audience)
+    tasks_invoker_sa: str | None = None  # service account Cloud Tasks signs its OIDC token as
+    tasks_emulator_host: str | None = None  # host:port of gcloud-tasks-emulator (tests)
+    tasks_shared_secret: SecretStr | None = None  # local dispatcher; derived from SECRET_KEY
+    execution_lease_s: int = Field(default=60, ge=5, le=3600)
+    execution_max_attempts: int = Field(default=5, ge=1, le=100)
+
+    # artifacts: a GCS bucket when ARTIFACTS_BUCKET is set, else DATA_DIR/artifacts
+    artifacts_bucket: str | None = None
+    artifact_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    signed_url_ttl_s: int = Field(default=900, ge=60, le=900)
+    signing_service_account: str | None = None  # signs URLs through IAM when no key is at hand
+
+    # webhooks
+    webhook_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+
     @property
     def is_local(self) -> bool:
         return self.app_env == "local"
