@@ -37,6 +37,12 @@ def prepare_database() -> str | None:
 def serve(host: str, port: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from core.tasks.queue import set_local_worker_base_url
+
+    # asynchronous runs: the in-process dispatcher POSTs tasks back to this very server
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (a comparison)
+    set_local_worker_base_url(f"http://{reachable}:{port}")
+
     class LocalServer(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")

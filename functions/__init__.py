@@ -1,4 +1,14 @@
 """One folder per route group; each main.py exposes `routes` (its RouteGroup) and `entry`
 (the functions-framework target)."""
 
-GROUPS: tuple[str, ...] = ("health", "auth", "users", "agents", "executions")
+GROUPS: tuple[str, ...] = (
+    "health",
+    "auth",
+    "users",
+    "agents",
+    "executions",
+    "sessions",
+    "artifacts",
+    "tasks",
+    "marketplace",
+)

@@ -21,13 +21,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Status = Literal["succeeded", "failed", "timed_out"]
+Status = Literal["succeeded", "failed", "timed_out", "cancelled"]
+
+
+class RunStopped(Exception):
+    """Raised by an observer to end the run at a step boundary (cancel requested)."""
+
+
+class RunAbandoned(Exception):
+    """Raised by an observer when this worker no longer owns the run (its lease was taken):
+    nothing more may be written."""
 
 
 class RunObserver(Protocol):
-    async def on_model_response(self, response: ModelResponse, usage: RunUsage) -> None: ...
+    """Told about each step as it happens; `messages` is everything this run produced so far
+    (what a redelivery resumes from). May raise RunStopped or RunAbandoned."""
 
-    async def on_tool_results(self, request: ModelRequest) -> None: ...
+    async def on_model_response(
+        self, response: ModelResponse, usage: RunUsage, messages: list[ModelMessage]
+    ) -> None: ...
+
+    async def on_tool_results(
+        self, request: ModelRequest, usage: RunUsage, messages: list[ModelMessage]
+    ) -> None: ...
+
+    async def heartbeat(self) -> None: ...
 
 
 @dataclass
@@ -35,25 +53,42 @@ class RunOutcome:
     status: Status
     output: Any = None
     error: dict[str, Any] | None = None
+    # the messages this run added after the history it was given
     messages: list[ModelMessage] = field(default_factory=list)
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     tool_calls: int = 0
     cost: Decimal | None = None
+    # a transient failure (model 429/503, connection): worth another delivery
+    retryable: bool = False
     # events observed but not yet written (the service writes them with the outcome)
     pending_events: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
 
+@dataclass
+class UsageSoFar:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: int = 0
+
+
 async def run_agent(
     agent: Agent[RunDeps, Any],
-    prompt: str,
+    prompt: str | None,
     *,
     deps: RunDeps,
     limits: Limits,
     observer: RunObserver,
     message_history: list[ModelMessage] | None = None,
+    timeout_s: float | None = None,
+    usage_so_far: UsageSoFar | None = None,
+    heartbeat_s: float = 20.0,
 ) -> RunOutcome:
+    """`prompt` None resumes from `message_history` (a redelivered run); the history then ends
+    with the step saved last, and pydantic-ai carries on from it (pending tool calls run, a
+    pending request is sent). Limits count what earlier attempts used (`usage_so_far`)."""
     from pydantic_ai import UsageLimits
     from pydantic_ai._agent_graph import CallToolsNode, ModelRequestNode
     from pydantic_ai.exceptions import (
@@ -69,7 +104,14 @@ async def run_agent(
         tool_calls_limit=limits.max_tool_calls,
         total_tokens_limit=limits.max_total_tokens,
     )
-    usage = RunUsage()
+    before = usage_so_far or UsageSoFar()
+    usage = RunUsage(
+        requests=before.requests,
+        input_tokens=before.input_tokens,
+        output_tokens=before.output_tokens,
+        tool_calls=before.tool_calls,
+    )
+    history = list(message_history or [])
     messages: list[ModelMessage] = []
     first_request = True
 
@@ -79,20 +121,28 @@ async def run_agent(
             prompt,
             deps=deps,
             usage_limits=usage_limits,
-            message_history=message_history,
+            message_history=history or None,
             usage=usage,
         ) as run:
             async for node in run:
-                messages = run.all_messages()
+                messages = run.all_messages()[len(history) :]
                 if isinstance(node, CallToolsNode):
-                    await observer.on_model_response(node.model_response, usage)
+                    await observer.on_model_response(node.model_response, usage, messages)
                 elif isinstance(node, ModelRequestNode):
+                    # the first request is the prompt, or on resume one already recorded
                     if not first_request:
-                        await observer.on_tool_results(node.request)
+                        await observer.on_tool_results(
+                            node.request, usage, [*messages, node.request]
+                        )
                     first_request = False
             assert run.result is not None
-            messages = run.all_messages()
+            messages = run.all_messages()[len(history) :]
             return run.result.output
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(heartbeat_s)
+            await observer.heartbeat()
 
     def outcome(status: Status, **values: Any) -> RunOutcome:
         return RunOutcome(
@@ -106,8 +156,10 @@ async def run_agent(
             **values,
         )
 
+    limit_s = limits.timeout_s if timeout_s is None else timeout_s
+    heart = asyncio.ensure_future(beat())
     try:
-        output = await asyncio.wait_for(steps(), timeout=limits.timeout_s)
+        output = await asyncio.wait_for(steps(), timeout=max(limit_s, 0.001))
     except (TimeoutError, RunTimedOut):
         return outcome(
             "timed_out",
@@ -115,13 +167,35 @@ async def run_agent(
                 "timeout", f"the run took longer than limits.timeout_s ({limits.timeout_s:g} s)"
             ),
         )
+    except RunStopped:
+        return outcome("cancelled", error=_error("cancelled", "cancelled on request"))
     except UsageLimitExceeded as exc:
         return outcome("failed", error=_error("limit_exceeded", str(exc)))
     except ModelAPIError as exc:
-        return outcome("failed", error=_error("model_error", _model_error_message(exc)))
+        return outcome(
+            "failed",
+            error=_error("model_error", _model_error_message(exc)),
+            retryable=_is_transient(exc),
+        )
     except UnexpectedModelBehavior as exc:
         return outcome("failed", error=_error("model_behavior", str(exc)))
+    finally:
+        heart.cancel()
     return outcome("succeeded", output=output)
+
+
+def _is_transient(exc: Exception) -> bool:
+    from pydantic_ai.exceptions import ModelHTTPError
+
+    if isinstance(exc, ModelHTTPError):
+        return exc.status_code in (408, 429, 500, 502, 503, 504)
+    return type(exc).__name__ in (
+        "ModelConnectionError",
+        "ModelTimeoutError",
+        "ModelRateLimitError",
+        "ModelOverloadedError",
+        "ModelUnavailableError",
+    )
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from apispec import APISpec
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from core import __version__
@@ -71,6 +71,8 @@ def _component_schemas(endpoints: list[Endpoint]) -> dict[str, Any]:
     for endpoint in endpoints:
         if endpoint.body is not None:
             models.append((endpoint.body, "validation"))
+        if endpoint.form is not None:
+            models.append((endpoint.form, "validation"))
         if _is_model(endpoint.response):
             models.append((endpoint.response, "serialization"))
         elif _is_model(_list_item(endpoint.response)):
@@ -122,7 +124,32 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": _ref(endpoint.body)}},
         }
+    if endpoint.multipart:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": _multipart_schema(endpoint)}},
+        }
     return operation
+
+
+def _multipart_schema(endpoint: Endpoint) -> dict[str, Any]:
+    """The form model's fields inline (form fields are flat) plus the file field as binary."""
+    schema: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+    if endpoint.form is not None:
+        fields = endpoint.form.model_json_schema(ref_template=REF)
+        schema["properties"].update(fields.get("properties", {}))
+        schema["required"] += fields.get("required", [])
+        if fields.get("additionalProperties") is False:
+            schema["additionalProperties"] = False
+    if endpoint.upload is not None:
+        schema["properties"][endpoint.upload] = {
+            "type": "string",
+            "format": "binary",
+            "contentMediaType": "application/octet-stream",
+            "description": "the file's bytes; its filename and Content-Type are kept",
+        }
+        schema["required"].append(endpoint.upload)
+    return schema
 
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
@@ -166,15 +193,16 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
             schema = _ref(endpoint.response)
         elif _is_model(_list_item(endpoint.response)):
             schema = {"type": "array", "items": _ref(_list_item(endpoint.response))}
-        else:
-            schema = endpoint.response.model_json_schema(ref_template=REF)
+        else:  # plain types such as dict[str, int]
+            schema = TypeAdapter(endpoint.response).json_schema(ref_template=REF)
         responses[str(endpoint.status)] = {
             "description": "success",
             "content": {"application/json": {"schema": schema}},
         }
     for status, description in endpoint.responses.items():
         responses.setdefault(str(status), {"description": description})
-    errors = {400, 404, 413, 422, 503} if endpoint.body is not None else {404, 422, 503}
+    has_body = endpoint.body is not None or endpoint.multipart
+    errors = {400, 404, 413, 422, 503} if has_body else {404, 422, 503}
     if endpoint.auth != "none":
         errors |= {401, 403}
     for status in sorted(errors):

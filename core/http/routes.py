@@ -5,8 +5,11 @@
 
 `body` and `query` are parsed with their pydantic schema (unknown fields → 422, malformed JSON
 → 400), `user` is the authenticated caller, `db` the request's unit of work, `settings` the
-settings and `now` the request time; path parameters arrive by name. The return value is
-serialized with `response` (ORM objects are read by attribute)."""
+settings, `now` the request time and `headers` the request headers; path parameters arrive by
+name. The return value is serialized with `response` (ORM objects are read by attribute).
+
+A multipart/form-data route declares `form=` (the schema of its plain fields) and `upload=` (the
+name of its one file field); the handler receives `form` and `upload` (an `Upload`)."""
 
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ import inspect
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import IO, Any, Literal
 
 from flask import Flask, Response, request
 from pydantic import BaseModel, ValidationError
@@ -23,19 +26,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.errors import BadRequest, Invalid, PayloadTooLarge, field_error
 from core.http.errors import validation_details
+from core.replies import Reply
 
 Handler = Callable[..., Any]
 AuthMode = Literal["required", "optional", "none"]
-INJECTABLE = {"db", "user", "settings", "now", "body", "query"}
-
-
-@dataclass
-class Reply:
-    """A handler result with a status or headers other than the route's defaults."""
-
-    body: Any = None
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+INJECTABLE = {"db", "user", "settings", "now", "body", "query", "headers", "form", "upload"}
 
 
 @dataclass
@@ -50,14 +45,37 @@ class Endpoint:
     status: int
     auth: AuthMode
     summary: str
-    max_body_bytes: int | None
+    max_body: int | Callable[[], int] | None
     responses: dict[int, str]
     wants: frozenset[str] = frozenset()
     list_fields: frozenset[str] = frozenset()
+    # multipart/form-data routes: the non-file fields' schema and the one file field's name
+    form: type[BaseModel] | None = None
+    upload: str | None = None
 
     @property
     def name(self) -> str:
         return self.handler.__name__
+
+    @property
+    def max_body_bytes(self) -> int | None:
+        """The body limit; a callable is asked each time (limits that come from settings)."""
+        return self.max_body() if callable(self.max_body) else self.max_body
+
+    @property
+    def multipart(self) -> bool:
+        return self.form is not None or self.upload is not None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The file part of a multipart request (Werkzeug spools a large one to a temporary file).
+
+    `filename` and `content_type` are what the client claims; `stream` is positioned at 0."""
+
+    filename: str
+    content_type: str | None
+    stream: IO[bytes]
 
 
 class RouteGroup:
@@ -78,8 +96,10 @@ class RouteGroup:
         response: Any = None,
         status: int = 200,
         auth: AuthMode = "required",
-        max_body_bytes: int | None = None,
+        max_body_bytes: int | Callable[[], int] | None = None,
         responses: dict[int, str] | None = None,
+        form: type[BaseModel] | None = None,
+        upload: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             wants = frozenset(inspect.signature(handler).parameters) & INJECTABLE
@@ -95,10 +115,12 @@ class RouteGroup:
                     status=status,
                     auth=auth,
                     summary=(inspect.getdoc(handler) or handler.__name__).split("\n")[0],
-                    max_body_bytes=max_body_bytes,
+                    max_body=max_body_bytes,
                     responses=responses or {},
                     wants=wants,
                     list_fields=_list_fields(query),
+                    form=form,
+                    upload=upload,
                 )
             )
             return handler
@@ -169,6 +191,8 @@ def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
         from core.clock import utcnow
 
         kwargs["now"] = utcnow()
+    if "headers" in wants:
+        kwargs["headers"] = request.headers
     with ExitStack() as stack:
         if "db" in wants or endpoint.auth != "none":
             from core.db import transaction
@@ -185,6 +209,8 @@ def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
             kwargs["query"] = _parse_query(endpoint)
         if endpoint.body is not None:
             kwargs["body"] = _parse_body(endpoint)
+        if endpoint.multipart:
+            kwargs.update(_parse_multipart(endpoint))
         result = endpoint.handler(**kwargs)
         # serialize inside the unit of work: a failure here rolls it back
         return _serialize(endpoint, result)
@@ -241,6 +267,53 @@ def _parse_body(endpoint: Endpoint) -> BaseModel:
     if b"\\u0000" in data:  # the only way a NUL gets into JSON text
         _refuse_nul(parsed.model_dump(mode="json"), ["body"])
     return parsed
+
+
+def _parse_multipart(endpoint: Endpoint) -> dict[str, Any]:
+    """`form` (the non-file fields, validated like a body) and `upload` (the one file part)."""
+    from core.config import get_settings
+
+    request.max_content_length = endpoint.max_body_bytes or get_settings().max_body_bytes
+    if request.mimetype != "multipart/form-data":
+        raise BadRequest("the body must be multipart/form-data", code="multipart_required")
+    try:
+        fields, files = request.form, request.files
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge("request body too large") from None
+    details: list[dict[str, Any]] = []
+    raw: dict[str, Any] = {}
+    for key in fields:
+        if key == endpoint.upload:
+            details.append(
+                field_error(["body", key], "must be a file part (with a filename)", "file_type")
+            )
+        elif value := fields.getlist(key)[-1]:  # HTML forms send empty fields: absent
+            raw[key] = value
+    for key in files:
+        if key != endpoint.upload:
+            details.append(field_error(["body", key], "unexpected file", "extra_forbidden"))
+    _refuse_nul(raw, ["body"])
+    parsed: dict[str, Any] = {}
+    if endpoint.form is not None:
+        try:
+            parsed["form"] = endpoint.form.model_validate(raw)
+        except ValidationError as exc:
+            details += validation_details(exc, "body")
+    elif raw:
+        details += [field_error(["body", k], "unexpected field", "extra_forbidden") for k in raw]
+    if endpoint.upload is not None:
+        # a browser sends an empty part without a filename when no file was chosen
+        parts = [part for part in files.getlist(endpoint.upload) if part.filename]
+        if len(parts) == 1:
+            part = parts[0]
+            parsed["upload"] = Upload(part.filename or "", part.content_type or None, part.stream)
+        elif parts:
+            details.append(field_error(["body", endpoint.upload], "one file only", "too_many"))
+        elif endpoint.upload not in fields:
+            details.append(field_error(["body", endpoint.upload], "a file is required", "missing"))
+    if details:
+        raise Invalid("invalid request body", details=details)
+    return {name: value for name, value in parsed.items() if name in endpoint.wants}
 
 
 def _refuse_nul(value: Any, loc: list[str | int]) -> None:

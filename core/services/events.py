@@ -9,10 +9,10 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.models.sessions import Event, EventType
+from core.models.sessions import AgentSession, Event, EventType
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelRequest, ModelResponse
@@ -102,30 +102,49 @@ def _jsonable_args(args: object) -> Any:
 
 
 class EventLog:
-    """Hands out seqs for one execution and adds its events to a unit of work."""
+    """Adds an execution's events to a unit of work with the next seqs: session-wide for a run in
+    a session (sessions.last_seq, bumped atomically), else per execution. Callers hold the
+    execution (fenced update or its creation) so no two writers share one log."""
 
     def __init__(
-        self, *, execution_id: uuid.UUID, session_id: uuid.UUID | None, next_seq: int = 1
+        self, *, execution_id: uuid.UUID, session_id: uuid.UUID | None, fresh: bool = False
     ) -> None:
         self.execution_id = execution_id
         self.session_id = session_id
-        self.next_seq = next_seq
+        # a brand-new session-less execution starts at 1 without asking the database
+        self._next: int | None = 1 if fresh and session_id is None else None
 
     def add(self, db: Session, events: list[tuple[EventType, dict[str, Any]]]) -> None:
         """One multi-row INSERT (Core, not the unit of work: events are never read back here)."""
         if not events:
             return
-        rows = []
-        for kind, payload in events:
-            rows.append(
-                {
-                    "id": uuid.uuid4(),
-                    "session_id": self.session_id,
-                    "execution_id": self.execution_id,
-                    "seq": self.next_seq,
-                    "type": kind,
-                    "payload": payload,
-                }
-            )
-            self.next_seq += 1
+        first = self._allocate(db, len(events))
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "session_id": self.session_id,
+                "execution_id": self.execution_id,
+                "seq": first + offset,
+                "type": kind,
+                "payload": payload,
+            }
+            for offset, (kind, payload) in enumerate(events)
+        ]
         db.execute(insert(Event), rows)
+
+    def _allocate(self, db: Session, count: int) -> int:
+        if self.session_id is not None:
+            last = db.execute(
+                update(AgentSession)
+                .where(AgentSession.id == self.session_id)
+                .values(last_seq=AgentSession.last_seq + count)
+                .returning(AgentSession.last_seq)
+            ).scalar_one()
+            return int(last) - count + 1
+        if self._next is None:
+            top = db.scalar(
+                select(func.max(Event.seq)).where(Event.execution_id == self.execution_id)
+            )
+            self._next = int(top or 0) + 1
+        first, self._next = self._next, self._next + count
+        return first

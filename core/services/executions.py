@@ -8,12 +8,13 @@ status (succeeded, failed, timed_out), never an HTTP error.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import time
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -25,19 +26,15 @@ from core.config import Settings
 from core.errors import Conflict, Invalid, NotFound, field_error
 from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus
-from core.models.sessions import Event, EventType
+from core.models.sessions import AgentSession, Event, EventType
 from core.models.users import Role, User
 from core.pagination import Keyset, Page
+from core.replies import Reply
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery, ExecutionsQuery
+from core.services import runs
 from core.services.agent_access import Access, agent_for
-from core.services.events import EventLog, request_events, response_events
-
-if TYPE_CHECKING:
-    from pydantic_ai.messages import ModelRequest, ModelResponse
-    from pydantic_ai.usage import RunUsage
-
-    from core.agents.runner import RunOutcome
+from core.services.events import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +44,29 @@ EVENTS_ORDER = Keyset((Event.seq,))
 
 def execute_agent(
     db: Session, *, user: User, agent_id: uuid.UUID, data: ExecuteRequest, settings: Settings
-) -> AgentExecution:
-    if data.mode == "async" or data.session_id is not None or data.webhook_url is not None:
-        unsupported = (
-            "mode"
-            if data.mode == "async"
-            else ("session_id" if data.session_id is not None else "webhook_url")
-        )
-        raise Invalid(
-            "asynchronous runs, sessions and webhooks are not available on this deployment yet",
-            details=[field_error(["body", unsupported], "not supported yet", "unsupported")],
-        )
+) -> AgentExecution | Reply:
     # access first: a reused key must not reveal anything about an agent the caller cannot see
     agent = agent_for(db, user, agent_id, Access.execute)
     if data.idempotency_key is not None:
-        existing = _by_idempotency_key(db, user=user, key=data.idempotency_key)
+        existing = by_idempotency_key(db, user=user, key=data.idempotency_key)
         if existing is not None:
-            return _same_request(existing, agent_id)
+            return answer(same_request(existing, agent_id))
+    session = None
+    if data.session_id is not None:
+        session = session_for_turn(db, user=user, session_id=data.session_id, agent_id=agent_id)
+    return start(db, user=user, agent=agent, data=data, session=session, settings=settings)
+
+
+def start(
+    db: Session,
+    *,
+    user: User,
+    agent: Agent,
+    data: ExecuteRequest,
+    session: AgentSession | None,
+    settings: Settings,
+) -> AgentExecution | Reply:
+    """Create the execution and either run it here (sync) or hand it to the task queue."""
     if not agent.is_active:
         raise Conflict("the agent is deactivated", code="agent_inactive")
     definition = AgentDefinition.model_validate(agent.definition)
@@ -72,18 +75,26 @@ def execute_agent(
             "workflow agents cannot run on this deployment yet",
             details=[field_error(["definition", "workflow"], "not supported yet", "unsupported")],
         )
+    if data.webhook_url is not None:
+        from core.webhooks import check_webhook_url
+
+        check_webhook_url(data.webhook_url, settings)
+    sync = data.mode == "sync"
     now = utcnow()
     execution = AgentExecution(
         id=uuid.uuid4(),
         agent_id=agent.id,
         agent_version=agent.version,
         user_id=user.id,
-        status=ExecutionStatus.running,
-        mode=ExecutionMode.sync,
+        session_id=session.id if session else None,
+        status=ExecutionStatus.running if sync else ExecutionStatus.queued,
+        mode=ExecutionMode.sync if sync else ExecutionMode.async_,
         input=data.input,
         idempotency_key=data.idempotency_key,
-        attempt=1,
-        started_at=now,
+        webhook_url=data.webhook_url,
+        attempt=1 if sync else 0,
+        lease_expires_at=now + timedelta(seconds=settings.execution_lease_s) if sync else None,
+        started_at=now if sync else None,
         # set here rather than by the server so the INSERT needs no RETURNING round trip
         created_at=now,
         updated_at=now,
@@ -94,116 +105,82 @@ def execute_agent(
             with db.begin_nested():
                 db.flush()
         except IntegrityError:  # the same key raced in from another request
-            existing = _by_idempotency_key(db, user=user, key=data.idempotency_key)
+            existing = by_idempotency_key(db, user=user, key=data.idempotency_key)
             if existing is None:
                 raise
-            return _same_request(existing, agent_id)
-    events = EventLog(execution_id=execution.id, session_id=None)
+            return answer(same_request(existing, agent.id))
+    events = EventLog(execution_id=execution.id, session_id=execution.session_id, fresh=True)
     events.add(db, [(EventType.user_message, {"content": data.input})])
-    # the running row need not survive a database crash (the caller would get no answer
-    # either), so this commit skips the WAL flush; the outcome's commit is durable
-    db.execute(text("SET LOCAL synchronous_commit = off"))
+    if sync:
+        # the running row need not survive a database crash (the caller would get no answer
+        # either), so this commit skips the WAL flush; the outcome's commit is durable
+        db.execute(text("SET LOCAL synchronous_commit = off"))
+        db.commit()
+        runs.run_claimed(execution.id, 1, settings)
+        db.refresh(execution)
+        return execution
     db.commit()
-    outcome = run_to_outcome(
-        agent,
-        definition,
-        prompt=_prompt(data.input),
-        execution=execution,
-        events=events,
-        settings=settings,
-    )
-    record_outcome(db, execution, outcome, events)
+    runs.enqueue_execution(execution.id, 1, settings)
+    return answer(execution)
+
+
+def answer(execution: AgentExecution) -> AgentExecution | Reply:
+    """Sync runs answer 200 with the finished execution; async ones 202 until they finish."""
+    if execution.mode == ExecutionMode.async_:
+        return Reply(execution, 202, {"Location": f"/executions/{execution.id}"})
     return execution
 
 
-def run_to_outcome(
-    agent: Agent,
-    definition: AgentDefinition,
-    *,
-    prompt: str,
-    execution: AgentExecution,
-    events: EventLog,
-    settings: Settings,
-) -> RunOutcome:
-    """Build the agent and run it on the shared loop; never raises for a failed run."""
-    from core.agents.factory import RunDeps, build_agent
-    from core.agents.loop import run_on_agent_loop
-    from core.agents.providers import ProviderNotConfigured
-    from core.agents.runner import RunOutcome, run_agent
-    from core.tools.workspace import LocalWorkspace
-
-    try:
-        built = build_agent(definition, settings)
-    except ProviderNotConfigured as exc:
-        return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
-    workspace_root = settings.workspaces_root / "executions" / str(execution.id)
-    deps = RunDeps(
-        workspace=LocalWorkspace(workspace_root, name="workspace", writable=True),
-        repo=(
-            LocalWorkspace(settings.repo_root, name="repo", writable=False)
-            if settings.repo_root
-            else None
-        ),
+def session_for_turn(
+    db: Session, *, user: User, session_id: uuid.UUID, agent_id: uuid.UUID | None = None
+) -> AgentSession:
+    """The caller's session, locked, with no run in flight (a second turn would interleave
+    the history)."""
+    session = db.scalar(
+        select(AgentSession)
+        .where(AgentSession.id == session_id, AgentSession.user_id == user.id)
+        .with_for_update()
     )
-    observer = _Recorder(events)
-    try:
-        outcome = run_on_agent_loop(
-            run_agent(built, prompt, deps=deps, limits=definition.limits, observer=observer),
-            # the run enforces its own timeout; this only guards against a stuck loop
-            timeout=definition.limits.timeout_s + 30,
+    if session is None:
+        raise NotFound("no such session", code="session_not_found")
+    if agent_id is not None and session.agent_id != agent_id:
+        raise Conflict("the session belongs to another agent", code="session_agent_mismatch")
+    busy = db.scalar(
+        select(AgentExecution.id)
+        .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(runs.ACTIVE))
+        .limit(1)
+    )
+    if busy is not None:
+        raise Conflict(
+            f"execution {busy} is still running in this session; wait for it to finish or "
+            "cancel it before sending another message",
+            code="session_busy",
         )
-    except Exception:
-        log.exception("execution %s crashed", execution.id)
-        outcome = RunOutcome(
-            "failed", error={"code": "internal_error", "message": "the run failed unexpectedly"}
+    return session
+
+
+def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> AgentExecution:
+    """Queued: cancelled at once. Running: its owner stops at the next step boundary (events
+    so far are kept). Terminal: 409."""
+    execution = db.scalar(
+        select(AgentExecution).where(AgentExecution.id == execution_id).with_for_update()
+    )
+    if execution is None or (execution.user_id != user.id and user.role != Role.admin):
+        raise NotFound("no such execution", code="execution_not_found")
+    if execution.status.is_terminal:
+        raise Conflict(
+            f"the execution already ended ({execution.status.value})", code="already_finished"
         )
-    outcome.pending_events = observer.pending
-    return outcome
-
-
-def record_outcome(
-    db: Session, execution: AgentExecution, outcome: RunOutcome, events: EventLog
-) -> None:
-    from pydantic_ai.messages import ModelMessagesTypeAdapter
-
-    pending = list(outcome.pending_events)
-    if outcome.error is not None:
-        pending.append((EventType.error, outcome.error))
-    pending.append((EventType.status, {"status": outcome.status}))
-    events.add(db, pending)
-    execution.status = ExecutionStatus(outcome.status)
-    execution.output = outcome.output
-    execution.error = outcome.error
-    execution.messages = ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json")
-    execution.requests = outcome.requests
-    execution.input_tokens = outcome.input_tokens
-    execution.output_tokens = outcome.output_tokens
-    execution.tool_calls = outcome.tool_calls
-    execution.cost = outcome.cost
-    execution.finished_at = utcnow()
+    now = utcnow()
+    execution.cancel_requested_at = execution.cancel_requested_at or now
+    if execution.status == ExecutionStatus.queued:
+        execution.status = ExecutionStatus.cancelled
+        execution.finished_at = now
+        EventLog(execution_id=execution.id, session_id=execution.session_id).add(
+            db, [(EventType.status, {"status": "cancelled"})]
+        )
     db.flush()
-
-
-@dataclass
-class _Recorder:
-    """Writes events as the run goes: a model response is held until its tools ran (or the run
-    ended), so a run without tools costs one write at the end."""
-
-    events: EventLog
-    pending: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
-
-    async def on_model_response(self, response: ModelResponse, usage: RunUsage) -> None:
-        self.pending += response_events(response)
-
-    async def on_tool_results(self, request: ModelRequest) -> None:
-        batch, self.pending = self.pending + request_events(request), []
-        await asyncio.to_thread(self._write, batch)
-
-    def _write(self, batch: list[tuple[EventType, dict[str, Any]]]) -> None:
-        from core.db import transaction
-
-        with transaction() as db:
-            self.events.add(db, batch)
+    return execution
 
 
 def list_executions(db: Session, *, user: User, query: ExecutionsQuery) -> Page[AgentExecution]:
@@ -235,7 +212,7 @@ def list_events(
     return EVENTS_ORDER.page(rows, query.limit, key=lambda e: (e.seq,))
 
 
-def _by_idempotency_key(db: Session, *, user: User, key: str) -> AgentExecution | None:
+def by_idempotency_key(db: Session, *, user: User, key: str) -> AgentExecution | None:
     return db.scalar(
         select(AgentExecution).where(
             AgentExecution.user_id == user.id, AgentExecution.idempotency_key == key
@@ -243,7 +220,7 @@ def _by_idempotency_key(db: Session, *, user: User, key: str) -> AgentExecution 
     )
 
 
-def _same_request(existing: AgentExecution, agent_id: uuid.UUID) -> AgentExecution:
+def same_request(existing: AgentExecution, agent_id: uuid.UUID) -> AgentExecution:
     if existing.agent_id != agent_id:
         raise Conflict(
             "this idempotency_key was already used for another agent", code="idempotency_conflict"
@@ -253,3 +230,60 @@ def _same_request(existing: AgentExecution, agent_id: uuid.UUID) -> AgentExecuti
 
 def _prompt(value: str | dict[str, Any]) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+SSE_POLL_S = 0.25
+SSE_KEEPALIVE_S = 15.0
+SSE_MAX_S = 600.0
+
+
+def follow_events(
+    db: Session, *, user: User, execution_id: uuid.UUID, last_event_id: str | None
+) -> Iterator[str]:
+    """Server-sent events of a run as they are written, read from the database (any instance
+    can serve them). Resumes after `Last-Event-ID` (a seq); ends once the run is over and every
+    event was sent, or after SSE_MAX_S (the client reconnects with Last-Event-ID)."""
+    get_execution(db, user=user, execution_id=execution_id)
+    try:
+        after = int(last_event_id) if last_event_id else 0
+    except ValueError:
+        raise Invalid(
+            "Last-Event-ID must be the seq of an event",
+            details=[field_error(["header", "Last-Event-ID"], "not an integer", "int_parsing")],
+        ) from None
+    return _event_stream(execution_id, after)
+
+
+def _event_stream(execution_id: uuid.UUID, after: int) -> Iterator[str]:
+    from core.db import transaction
+
+    deadline = time.monotonic() + SSE_MAX_S
+    quiet_since = time.monotonic()
+    yield "retry: 1000\n\n"
+    while time.monotonic() < deadline:
+        with transaction() as db:
+            status = db.scalar(
+                select(AgentExecution.status).where(AgentExecution.id == execution_id)
+            )
+            rows = db.execute(
+                select(Event.seq, Event.type, Event.payload, Event.created_at)
+                .where(Event.execution_id == execution_id, Event.seq > after)
+                .order_by(Event.seq)
+                .limit(200)
+            ).all()
+        for seq, kind, payload, created_at in rows:
+            after = seq
+            data = json.dumps(
+                {"seq": seq, "type": kind, "payload": payload, "created_at": created_at.isoformat()}
+            )
+            yield f"id: {seq}\nevent: {kind}\ndata: {data}\n\n"
+        if rows:
+            quiet_since = time.monotonic()
+            continue
+        if status is None or ExecutionStatus(status).is_terminal:
+            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+            return
+        if time.monotonic() - quiet_since > SSE_KEEPALIVE_S:
+            yield ": keep-alive\n\n"
+            quiet_since = time.monotonic()
+        time.sleep(SSE_POLL_S)

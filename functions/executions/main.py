@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from flask import Response
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import Headers
 
 from core.http import RouteGroup
 from core.http.app import function_entry
@@ -31,13 +33,34 @@ def get_execution(execution_id: uuid.UUID, user: User, db: Session) -> AgentExec
     return service.get_execution(db, user=user, execution_id=execution_id)
 
 
-@routes.get("/<uuid:execution_id>/events", query=EventsQuery, response=PageOf[EventPublic])
+@routes.get(
+    "/<uuid:execution_id>/events",
+    query=EventsQuery,
+    response=PageOf[EventPublic],
+    responses={200: "JSON page, or with `Accept: text/event-stream` a live stream"},
+)
 def list_events(
-    execution_id: uuid.UUID, query: EventsQuery, user: User, db: Session
-) -> Page[Event]:
+    execution_id: uuid.UUID, query: EventsQuery, user: User, db: Session, headers: Headers
+) -> Page[Event] | Response:
     """The run's events in order (user_message, model_response, tool_call, tool_result, status,
-    error), paged by seq."""
+    error), paged by seq; `Accept: text/event-stream` follows a live run (resumable with
+    Last-Event-ID) until it ends."""
+    if "text/event-stream" in headers.get("Accept", ""):
+        stream = service.follow_events(
+            db, user=user, execution_id=execution_id, last_event_id=headers.get("Last-Event-ID")
+        )
+        return Response(
+            stream,
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
     return service.list_events(db, user=user, execution_id=execution_id, query=query)
+
+
+@routes.post("/<uuid:execution_id>/cancel", response=ExecutionPublic, status=202)
+def cancel(execution_id: uuid.UUID, user: User, db: Session) -> AgentExecution:
+    """Cancel a run: queued ones at once, running ones at their next step; ended ones → 409."""
+    return service.cancel_execution(db, user=user, execution_id=execution_id)
 
 
 entry = function_entry(lambda: routes)

@@ -69,3 +69,40 @@ def test_openapi_and_docs_are_served(http):
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
     assert http.get("/docs/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_an_async_execution_reaches_succeeded_through_the_local_worker(http):
+    import time
+
+    name = f"e2e_{uuid.uuid4().hex[:8]}"
+    http.post(
+        "/auth/register",
+        json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
+    )
+    token = http.post("/auth/login", json={"username": name, "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    agent = http.post(
+        "/agents",
+        headers=headers,
+        json={
+            "name": "async-e2e",
+            "display_name": "Async",
+            "definition": {"model": {"provider": "test", "name": "test"}},
+        },
+    ).json()
+    accepted = http.post(
+        f"/agents/{agent['id']}/execute", headers=headers, json={"input": "hi", "mode": "async"}
+    )
+    assert accepted.status_code == 202
+    location = accepted.headers["Location"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        execution = http.get(location, headers=headers).json()
+        if execution["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    assert execution["status"] == "succeeded", execution
+    stream = http.get(
+        f"{location}/events", headers={**headers, "Accept": "text/event-stream"}, timeout=30
+    )
+    assert "event: end" in stream.text

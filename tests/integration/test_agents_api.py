@@ -711,10 +711,14 @@ def test_reusing_an_idempotency_key_on_another_agent_is_a_conflict(client, user)
     assert_error(response, 409, "idempotency_conflict")
 
 
-def test_async_mode_is_not_available_yet(client, user):
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.com/hook", "https://127.0.0.1/hook", "https://169.254.169.254/latest"],
+)
+def test_a_webhook_to_a_private_or_plain_http_address_is_refused(client, user, url):
     _, headers = user
     agent = create(client, headers)
-    assert error_paths(execute(client, headers, agent["id"], mode="async")) == ["mode"]
+    assert error_paths(execute(client, headers, agent["id"], webhook_url=url)) == ["webhook_url"]
     assert client.get(f"/executions?agent_id={agent['id']}", headers=headers).get_json() == {
         "items": [],
         "next_cursor": None,

@@ -4,6 +4,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from core.db import use_sessions
+from core.db.revision import SCHEMA_HEAD
 from tests.integration.test_migrations import empty_database  # noqa: F401  (fixture)
 from tests.support.api import assert_error
 
@@ -16,7 +17,7 @@ def test_health_is_public_and_names_the_version(client):
 def test_ready_when_schema_is_at_head(client):
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.get_json()["schema_revision"] == "0001"
+    assert response.get_json()["schema_revision"] == SCHEMA_HEAD
 
 
 def test_not_ready_on_a_database_without_migrations(app, empty_database):  # noqa: F811

@@ -1,0 +1,496 @@
+"""Carrying one execution to a terminal status, at least once and never twice.
+
+Whoever runs an execution holds it by its `attempt` number: the claim is a conditional UPDATE
+(queued, or running with an expired lease) that bumps the attempt, and every later write is
+fenced with `WHERE attempt = <mine>`; a write that matches nothing means another delivery owns
+the run now, and this one stops without writing. Progress (the messages so far, the usage and
+the events) is saved after each model response that calls tools and after each batch of tool
+results, so a redelivered run resumes from its last saved step instead of starting over, and a
+tool whose result was saved never runs again. A cancel request is noticed at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.orm import Session
+
+from core.agents.definition import AgentDefinition
+from core.clock import utcnow
+from core.config import Settings
+from core.models.agents import AgentVersion
+from core.models.executions import AgentExecution, ExecutionStatus
+from core.models.sessions import AgentSession, EventType
+from core.services.events import EventLog, request_events, response_events
+
+if TYPE_CHECKING:
+    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
+    from pydantic_ai.usage import RunUsage
+
+    from core.agents.runner import RunOutcome
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (ExecutionStatus.queued, ExecutionStatus.running)
+
+
+# -- claiming ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What a delivery of an execution found: `attempt` when it now owns the run; otherwise
+    `done` (finished or gone: acknowledge) or `busy_for_s` (another delivery holds a live
+    lease: retry later)."""
+
+    attempt: int | None = None
+    done: bool = False
+    busy_for_s: int = 0
+
+
+def claim(db: Session, execution_id: uuid.UUID, settings: Settings) -> ClaimResult:
+    now = utcnow()
+    lease_until = now + timedelta(seconds=settings.execution_lease_s)
+    claimed = db.execute(
+        update(AgentExecution)
+        .where(
+            AgentExecution.id == execution_id,
+            AgentExecution.cancel_requested_at.is_(None),
+            or_(
+                AgentExecution.status == ExecutionStatus.queued,
+                (AgentExecution.status == ExecutionStatus.running)
+                & (AgentExecution.lease_expires_at < now),
+            ),
+        )
+        .values(
+            status=ExecutionStatus.running,
+            attempt=AgentExecution.attempt + 1,
+            lease_expires_at=lease_until,
+            started_at=text("coalesce(started_at, now())"),
+            updated_at=now,
+        )
+        .returning(AgentExecution.attempt)
+    ).scalar_one_or_none()
+    if claimed is not None:
+        if claimed > settings.execution_max_attempts:
+            fail_exhausted(db, execution_id, claimed, settings)
+            return ClaimResult(done=True)
+        return ClaimResult(attempt=int(claimed))
+    execution = db.get(AgentExecution, execution_id)
+    if execution is None or execution.status.is_terminal:
+        return ClaimResult(done=True)
+    if execution.cancel_requested_at is not None:
+        if execution.status == ExecutionStatus.queued:
+            execution.status = ExecutionStatus.cancelled
+            execution.finished_at = now
+        else:  # running with a lease: its owner notices the request at its next step
+            pass
+        return ClaimResult(done=execution.status.is_terminal, busy_for_s=_left(execution, now))
+    return ClaimResult(busy_for_s=_left(execution, now))
+
+
+def _left(execution: AgentExecution, now: datetime) -> int:
+    if execution.lease_expires_at is None:
+        return 1
+    return max(1, int((execution.lease_expires_at - now).total_seconds()) + 1)
+
+
+def fail_exhausted(db: Session, execution_id: uuid.UUID, attempt: int, settings: Settings) -> None:
+    error = {
+        "code": "too_many_attempts",
+        "message": f"gave up after {settings.execution_max_attempts} deliveries",
+    }
+    execution = db.get(AgentExecution, execution_id)
+    if execution is None or execution.status.is_terminal:
+        return
+    EventLog(execution_id=execution_id, session_id=execution.session_id).add(
+        db, [(EventType.error, error), (EventType.status, {"status": "failed"})]
+    )
+    execution.status = ExecutionStatus.failed
+    execution.error = error
+    execution.finished_at = utcnow()
+    execution.lease_expires_at = None
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+class LeaseLost(Exception):
+    """Another delivery owns the execution now."""
+
+
+@dataclass
+class Fence:
+    execution_id: uuid.UUID
+    attempt: int
+    lease_s: int
+
+    def hold(self, db: Session, **values: Any) -> datetime | None:
+        """A fenced write that also extends the lease; returns cancel_requested_at."""
+        row = db.execute(
+            update(AgentExecution)
+            .where(
+                AgentExecution.id == self.execution_id,
+                AgentExecution.attempt == self.attempt,
+                AgentExecution.status == ExecutionStatus.running,
+            )
+            .values(
+                lease_expires_at=utcnow() + timedelta(seconds=self.lease_s),
+                updated_at=utcnow(),
+                **values,
+            )
+            .returning(AgentExecution.cancel_requested_at)
+        ).one_or_none()
+        if row is None:
+            raise LeaseLost(str(self.execution_id))
+        return row[0]
+
+
+@dataclass
+class DurableRecorder:
+    """The run's observer: saves progress at each step boundary under the fence."""
+
+    fence: Fence
+    events: EventLog
+    # what earlier attempts saved: the run's own message list starts after it
+    resumed: list[ModelMessage] = field(default_factory=list)
+    pending: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
+    cancel_seen: bool = False
+
+    async def on_model_response(
+        self, response: ModelResponse, usage: RunUsage, messages: list[ModelMessage]
+    ) -> None:
+        self.pending += response_events(response)
+        if any(part.part_kind == "tool-call" for part in response.parts):
+            await self._save(usage, messages)
+
+    async def on_tool_results(
+        self, request: ModelRequest, usage: RunUsage, messages: list[ModelMessage]
+    ) -> None:
+        self.pending += request_events(request)
+        await self._save(usage, messages)
+
+    async def heartbeat(self) -> None:
+        await asyncio.to_thread(self._write, None, None)
+
+    async def _save(self, usage: RunUsage, messages: list[ModelMessage]) -> None:
+        await asyncio.to_thread(self._write, usage, messages)
+        if self.cancel_seen:
+            from core.agents.runner import RunStopped
+
+            raise RunStopped()
+
+    def _write(self, usage: RunUsage | None, messages: list[ModelMessage] | None) -> None:
+        from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+        from core.agents.runner import RunAbandoned
+        from core.db import transaction
+
+        values: dict[str, Any] = {}
+        if usage is not None and messages is not None:
+            values = {
+                "messages": ModelMessagesTypeAdapter.dump_python(
+                    [*self.resumed, *messages], mode="json"
+                ),
+                "requests": usage.requests,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "tool_calls": usage.tool_calls,
+            }
+        batch, self.pending = (self.pending, []) if values else ([], self.pending)
+        try:
+            with transaction() as db:
+                if self.fence.hold(db, **values) is not None:
+                    self.cancel_seen = True
+                self.events.add(db, batch)
+        except LeaseLost:
+            raise RunAbandoned(str(self.fence.execution_id)) from None
+
+
+def run_claimed(
+    execution_id: uuid.UUID, attempt: int, settings: Settings, *, retry_transient: bool = False
+) -> RunOutcome | None:
+    """Run (or resume) an execution this caller has claimed, and record how it ended. Returns
+    None when the run was abandoned to another delivery; never raises for a failed run. With
+    `retry_transient`, a transient model failure keeps the run open for another delivery
+    (the outcome says `retryable`) instead of failing it."""
+    from core.agents.runner import RunAbandoned, UsageSoFar
+    from core.db import transaction
+
+    with transaction() as db:
+        execution = db.get(AgentExecution, execution_id)
+        assert execution is not None
+        definition_json = db.scalar(
+            select(AgentVersion.definition).where(
+                AgentVersion.agent_id == execution.agent_id,
+                AgentVersion.version == execution.agent_version,
+            )
+        )
+        session_history = _session_history(db, execution.session_id)
+        saved = list(execution.messages or [])
+        started_at = execution.started_at or utcnow()
+        usage_so_far = UsageSoFar(
+            execution.requests,
+            execution.input_tokens,
+            execution.output_tokens,
+            execution.tool_calls,
+        )
+        prompt = _prompt(execution.input)
+        session_id = execution.session_id
+    definition = AgentDefinition.model_validate(definition_json)
+    fence = Fence(execution_id, attempt, settings.execution_lease_s)
+    events = EventLog(execution_id=execution_id, session_id=session_id)
+    recorder = DurableRecorder(fence, events, resumed=_messages(saved))
+    elapsed = (utcnow() - started_at).total_seconds()
+    try:
+        outcome = _run(
+            definition,
+            settings=settings,
+            execution_id=execution_id,
+            session_id=session_id,
+            prompt=None if saved else prompt,
+            history=[*session_history, *_messages(saved)],
+            resumed=_messages(saved),
+            recorder=recorder,
+            timeout_s=definition.limits.timeout_s - elapsed,
+            usage_so_far=usage_so_far,
+        )
+    except RunAbandoned:
+        log.info("execution %s attempt %s lost its lease", execution_id, attempt)
+        return None
+    outcome.pending_events = recorder.pending
+    try:
+        if outcome.retryable and retry_transient and attempt < settings.execution_max_attempts:
+            release_for_retry(fence, events, outcome)
+        else:
+            outcome.retryable = False
+            finish(fence, events, outcome, settings)
+    except LeaseLost:
+        return None
+    return outcome
+
+
+def _run(
+    definition: AgentDefinition,
+    *,
+    settings: Settings,
+    execution_id: uuid.UUID,
+    session_id: uuid.UUID | None,
+    prompt: str | None,
+    history: list[ModelMessage],
+    resumed: list[ModelMessage],
+    recorder: DurableRecorder,
+    timeout_s: float,
+    usage_so_far: Any,
+) -> RunOutcome:
+    from core.agents.factory import RunDeps, build_agent
+    from core.agents.loop import run_on_agent_loop
+    from core.agents.providers import ProviderNotConfigured
+    from core.agents.runner import RunAbandoned, RunOutcome, run_agent
+    from core.tools.workspace import LocalWorkspace
+
+    try:
+        built = build_agent(definition, settings)
+    except ProviderNotConfigured as exc:
+        return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
+    folder = f"sessions/{session_id}" if session_id else f"executions/{execution_id}"
+    deps = RunDeps(
+        workspace=LocalWorkspace(
+            settings.workspaces_root / folder, name="workspace", writable=True
+        ),
+        repo=(
+            LocalWorkspace(settings.repo_root, name="repo", writable=False)
+            if settings.repo_root
+            else None
+        ),
+    )
+    try:
+        outcome = run_on_agent_loop(
+            run_agent(
+                built,
+                prompt,
+                deps=deps,
+                limits=definition.limits,
+                observer=recorder,
+                message_history=history,
+                timeout_s=timeout_s,
+                usage_so_far=usage_so_far,
+                heartbeat_s=max(1.0, settings.execution_lease_s / 3),
+            ),
+            # the run enforces its own timeout; this only guards against a stuck loop
+            timeout=max(timeout_s, 0) + 30,
+        )
+    except RunAbandoned:
+        raise
+    except Exception:
+        log.exception("execution %s crashed", execution_id)
+        return RunOutcome(
+            "failed", error={"code": "internal_error", "message": "the run failed unexpectedly"}
+        )
+    # what this run added comes after what an earlier attempt had already saved
+    outcome.messages = [*resumed, *outcome.messages]
+    return outcome
+
+
+def finish(fence: Fence, events: EventLog, outcome: RunOutcome, settings: Settings) -> None:
+    """Record the terminal status (fenced), the last events and, for a conversation turn that
+    succeeded, the session's history. Then hand a webhook, if any, to the task queue."""
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+    from core.db import transaction
+
+    pending = list(outcome.pending_events)
+    if outcome.error is not None:
+        pending.append((EventType.error, outcome.error))
+    pending.append((EventType.status, {"status": outcome.status}))
+    messages = ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json")
+    with transaction() as db:
+        fence.hold(
+            db,
+            status=ExecutionStatus(outcome.status),
+            output=outcome.output,
+            error=outcome.error,
+            messages=messages,
+            requests=outcome.requests,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            tool_calls=outcome.tool_calls,
+            cost=outcome.cost,
+            finished_at=utcnow(),
+        )
+        events.add(db, pending)
+        webhook = db.scalar(
+            select(AgentExecution.webhook_url).where(AgentExecution.id == fence.execution_id)
+        )
+        _record_written_files(db, fence.execution_id, events.session_id, outcome, settings)
+        if outcome.status == "succeeded" and events.session_id is not None:
+            # only finished turns join the conversation a model sees next time
+            db.execute(
+                update(AgentSession)
+                .where(AgentSession.id == events.session_id)
+                .values(messages=AgentSession.messages.op("||")(_jsonb(messages)))
+            )
+    if webhook:
+        enqueue_webhook(fence.execution_id, settings)
+
+
+def _record_written_files(
+    db: Session,
+    execution_id: uuid.UUID,
+    session_id: uuid.UUID | None,
+    outcome: RunOutcome,
+    settings: Settings,
+) -> None:
+    """Files the run wrote with file_write become artifacts of the execution (and session)."""
+    from core.services.artifacts import record_workspace_files, written_paths
+
+    paths = written_paths(outcome.messages)
+    if not paths:
+        return
+    from core.storage import get_artifact_store
+    from core.storage.workspace import workspace_for
+
+    user_id = db.scalar(select(AgentExecution.user_id).where(AgentExecution.id == execution_id))
+    assert user_id is not None
+    record_workspace_files(
+        db,
+        store=get_artifact_store(settings),
+        settings=settings,
+        user_id=user_id,
+        session_id=session_id,
+        execution_id=execution_id,
+        workspace=workspace_for(settings, session_id=session_id, execution_id=execution_id),
+        paths=paths,
+    )
+
+
+def release_for_retry(fence: Fence, events: EventLog, outcome: RunOutcome) -> None:
+    """A transient failure: keep the progress, free the lease so the retry can claim at once."""
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+    from core.db import transaction
+
+    with transaction() as db:
+        fence.hold(
+            db,
+            messages=ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json"),
+            requests=outcome.requests,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            tool_calls=outcome.tool_calls,
+        )
+        db.execute(
+            update(AgentExecution)
+            .where(AgentExecution.id == fence.execution_id, AgentExecution.attempt == fence.attempt)
+            .values(lease_expires_at=utcnow())
+        )
+        events.add(
+            db,
+            [
+                *outcome.pending_events,
+                (EventType.status, {"status": "retrying", **(outcome.error or {})}),
+            ],
+        )
+
+
+def enqueue_execution(
+    execution_id: uuid.UUID, attempt: int, settings: Settings, *, suffix: str = ""
+) -> None:
+    from core.tasks.queue import Task, get_task_queue
+
+    get_task_queue(settings).enqueue(
+        Task(
+            path=f"/tasks/executions/{execution_id}",
+            name=f"exec-{execution_id}-{attempt}" + (f"-{suffix}" if suffix else ""),
+            payload={"execution_id": str(execution_id)},
+        )
+    )
+
+
+def enqueue_webhook(execution_id: uuid.UUID, settings: Settings) -> None:
+    from core.tasks.queue import Task, get_task_queue
+
+    try:
+        get_task_queue(settings).enqueue(
+            Task(
+                path=f"/tasks/webhooks/{execution_id}",
+                name=f"hook-{execution_id}",
+                payload={"execution_id": str(execution_id)},
+            )
+        )
+    except Exception:  # the run is recorded; a lost webhook must not fail it
+        log.exception("could not enqueue the webhook of execution %s", execution_id)
+
+
+def _session_history(db: Session, session_id: uuid.UUID | None) -> list[ModelMessage]:
+    if session_id is None:
+        return []
+    raw = db.scalar(select(AgentSession.messages).where(AgentSession.id == session_id))
+    return _messages(list(raw or []))
+
+
+def _messages(raw: list[Any]) -> list[ModelMessage]:
+    if not raw:
+        return []
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+    return list(ModelMessagesTypeAdapter.validate_python(raw))
+
+
+def _jsonb(value: Any) -> Any:
+    from sqlalchemy import cast
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return cast(value, JSONB)
+
+
+def _prompt(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

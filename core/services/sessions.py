@@ -1,0 +1,130 @@
+"""Sessions: conversations with one agent. Each message is an execution that continues the
+history; events carry a seq that increases through the whole session."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.config import Settings
+from core.errors import Conflict, NotFound
+from core.models.executions import AgentExecution
+from core.models.sessions import AgentSession, Event, SessionStatus
+from core.models.users import User
+from core.pagination import Keyset, Page
+from core.replies import Reply
+from core.schemas.agents import ExecuteRequest
+from core.schemas.executions import EventsQuery
+from core.schemas.sessions import MessageRequest, SessionCreate, SessionsQuery, SessionUpdate
+from core.services import executions, runs
+from core.services.agent_access import Access, agent_for
+
+SESSIONS_ORDER = Keyset((AgentSession.created_at, AgentSession.id), descending=True)
+EVENTS_ORDER = Keyset((Event.seq,))
+
+
+def create_session(db: Session, *, user: User, data: SessionCreate) -> AgentSession:
+    agent_for(db, user, data.agent_id, Access.execute)
+    session = AgentSession(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        agent_id=data.agent_id,
+        title=data.title,
+        state=data.state,
+    )
+    db.add(session)
+    db.flush()
+    return session
+
+
+def list_sessions(db: Session, *, user: User, query: SessionsQuery) -> Page[AgentSession]:
+    stmt = select(AgentSession).where(AgentSession.user_id == user.id)
+    if query.agent_id is not None:
+        stmt = stmt.where(AgentSession.agent_id == query.agent_id)
+    if query.status is not None:
+        stmt = stmt.where(AgentSession.status == query.status)
+    rows = db.scalars(SESSIONS_ORDER.apply(stmt, query.cursor, query.limit)).all()
+    return SESSIONS_ORDER.page(rows, query.limit, key=lambda s: (s.created_at, s.id))
+
+
+def get_session(
+    db: Session, *, user: User, session_id: uuid.UUID, for_update: bool = False
+) -> AgentSession:
+    """The caller's own session; anyone else's is a 404."""
+    stmt = select(AgentSession).where(
+        AgentSession.id == session_id, AgentSession.user_id == user.id
+    )
+    session = db.scalar(stmt.with_for_update() if for_update else stmt)
+    if session is None:
+        raise NotFound("no such session", code="session_not_found")
+    return session
+
+
+def update_session(
+    db: Session, *, user: User, session_id: uuid.UUID, data: SessionUpdate
+) -> AgentSession:
+    session = get_session(db, user=user, session_id=session_id, for_update=True)
+    if data.title is not None:
+        session.title = data.title
+    if data.state is not None:
+        session.state = data.state
+    if data.status is not None:
+        session.status = data.status
+    db.flush()
+    return session
+
+
+def delete_session(db: Session, *, user: User, session_id: uuid.UUID, settings: Settings) -> None:
+    """Deletes the session with its events, artifacts and workspace; its executions stay
+    (without the session)."""
+    session = get_session(db, user=user, session_id=session_id, for_update=True)
+    busy = db.scalar(
+        select(AgentExecution.id)
+        .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(runs.ACTIVE))
+        .limit(1)
+    )
+    if busy is not None:
+        raise Conflict("a run is in flight in this session; cancel it first", code="session_busy")
+    from core.services.artifacts import delete_session_artifacts
+    from core.storage import get_artifact_store
+    from core.storage.workspace import delete_workspace
+
+    delete_session_artifacts(db, store=get_artifact_store(settings), session_id=session.id)
+    delete_workspace(settings, session_id=session.id)
+    db.delete(session)
+    db.flush()
+
+
+def post_message(
+    db: Session, *, user: User, session_id: uuid.UUID, data: MessageRequest, settings: Settings
+) -> AgentExecution | Reply:
+    # the caller's session, locked, with no run in flight
+    session = executions.session_for_turn(db, user=user, session_id=session_id)
+    if session.status == SessionStatus.archived:
+        raise Conflict("the session is archived; reopen it first", code="session_archived")
+    agent = agent_for(db, user, session.agent_id, Access.execute)
+    request = ExecuteRequest(
+        input=data.content,
+        session_id=session.id,
+        mode=data.mode,
+        idempotency_key=data.idempotency_key,
+        webhook_url=data.webhook_url,
+    )
+    if data.idempotency_key is not None:
+        existing = executions.by_idempotency_key(db, user=user, key=data.idempotency_key)
+        if existing is not None:
+            return executions.answer(executions.same_request(existing, agent.id))
+    return executions.start(
+        db, user=user, agent=agent, data=request, session=session, settings=settings
+    )
+
+
+def list_events(
+    db: Session, *, user: User, session_id: uuid.UUID, query: EventsQuery
+) -> Page[Event]:
+    get_session(db, user=user, session_id=session_id)
+    stmt = select(Event).where(Event.session_id == session_id)
+    rows = db.scalars(EVENTS_ORDER.apply(stmt, query.cursor, query.limit)).all()
+    return EVENTS_ORDER.page(rows, query.limit, key=lambda e: (e.seq,))

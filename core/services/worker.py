@@ -1,0 +1,105 @@
+"""The Cloud Tasks worker: deliveries of executions and webhooks, and the sweeper.
+
+Answers follow Cloud Tasks semantics: 2xx acknowledges the task, anything else makes the queue
+retry it (with its backoff). A finished or vanished execution is acknowledged (duplicate
+delivery), one held by a live lease gets 503 with Retry-After, a transient model failure 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from core.clock import utcnow
+from core.config import Settings
+from core.models.executions import AgentExecution, ExecutionStatus
+from core.replies import Reply
+from core.services import runs
+
+log = logging.getLogger(__name__)
+
+# a queued execution this old has probably lost its task (enqueue failed after commit)
+STALE_QUEUED_S = 60
+
+
+def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Reply:
+    from core.db import transaction
+
+    with transaction() as db:
+        claim = runs.claim(db, execution_id, settings)
+    if claim.done:
+        return Reply({"status": "done"}, 200)
+    if claim.attempt is None:
+        return Reply(
+            {"status": "busy", "retry_after_s": claim.busy_for_s},
+            503,
+            {"Retry-After": str(claim.busy_for_s)},
+        )
+    outcome = runs.run_claimed(execution_id, claim.attempt, settings, retry_transient=True)
+    if outcome is None:
+        return Reply({"status": "abandoned"}, 200)
+    if outcome.retryable:
+        return Reply({"status": "retrying", "error": outcome.error}, 503, {"Retry-After": "5"})
+    return Reply({"status": outcome.status}, 200)
+
+
+def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Reply:
+    from core.db import transaction
+    from core.schemas.executions import ExecutionPublic
+    from core.webhooks import deliver, webhook_secret_for
+
+    with transaction() as db:
+        execution = db.get(AgentExecution, execution_id)
+        if execution is None or not execution.webhook_url or not execution.status.is_terminal:
+            return Reply({"status": "nothing to deliver"}, 200)
+        payload: dict[str, Any] = ExecutionPublic.model_validate(execution).model_dump(mode="json")
+        url, user_id = execution.webhook_url, execution.user_id
+    result = deliver(url, payload, webhook_secret_for(settings, user_id), settings)
+    if result.status_code is not None and 200 <= result.status_code < 300:
+        return Reply({"status": "delivered"}, 200)
+    if result.retryable:
+        wait = str(int(result.retry_after_s or 10))
+        return Reply({"status": "retrying", "error": result.error}, 503, {"Retry-After": wait})
+    log.warning("webhook of %s refused for good: %s", execution_id, result.error)
+    return Reply({"status": "refused", "error": result.error}, 200)
+
+
+def sweep(settings: Settings) -> dict[str, int]:
+    """For Cloud Scheduler: re-enqueue executions stuck in queued, and those whose worker died
+    (expired lease); fail those out of attempts."""
+    from core.db import transaction
+
+    now = utcnow()
+    counts = {"requeued": 0, "failed": 0}
+    with transaction() as db:
+        stale = db.execute(
+            select(AgentExecution.id, AgentExecution.attempt, AgentExecution.status)
+            .where(
+                AgentExecution.cancel_requested_at.is_(None),
+                (
+                    (AgentExecution.status == ExecutionStatus.queued)
+                    & (AgentExecution.created_at < now - timedelta(seconds=STALE_QUEUED_S))
+                )
+                | (
+                    (AgentExecution.status == ExecutionStatus.running)
+                    & (AgentExecution.lease_expires_at < now)
+                ),
+            )
+            .limit(500)
+        ).all()
+    for execution_id, attempt, _status in stale:
+        if attempt >= settings.execution_max_attempts:
+            with transaction() as db:
+                runs.fail_exhausted(db, execution_id, attempt, settings)
+            counts["failed"] += 1
+            continue
+        # a new name: the original task's name stays reserved after it ran
+        runs.enqueue_execution(
+            execution_id, attempt + 1, settings, suffix=f"s{int(now.timestamp())}"
+        )
+        counts["requeued"] += 1
+    return counts

@@ -1,0 +1,82 @@
+"""Cloud Function `sessions`: conversations with an agent and their event logs."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from core.config import Settings
+from core.http import Reply, RouteGroup
+from core.http.app import function_entry
+from core.models.executions import AgentExecution
+from core.models.sessions import AgentSession, Event
+from core.models.users import User
+from core.pagination import Page
+from core.schemas.common import PageOf
+from core.schemas.executions import EventPublic, EventsQuery, ExecutionPublic
+from core.schemas.sessions import (
+    MessageRequest,
+    SessionCreate,
+    SessionPublic,
+    SessionsQuery,
+    SessionUpdate,
+)
+from core.services import sessions as service
+
+routes = RouteGroup("sessions", description="conversations with an agent")
+
+
+@routes.post("", body=SessionCreate, response=SessionPublic, status=201)
+def create_session(body: SessionCreate, user: User, db: Session) -> AgentSession:
+    """Start a conversation with an agent the caller may execute."""
+    return service.create_session(db, user=user, data=body)
+
+
+@routes.get("", query=SessionsQuery, response=PageOf[SessionPublic])
+def list_sessions(query: SessionsQuery, user: User, db: Session) -> Page[AgentSession]:
+    """The caller's sessions, newest first (filters agent_id, status)."""
+    return service.list_sessions(db, user=user, query=query)
+
+
+@routes.get("/<uuid:session_id>", response=SessionPublic)
+def get_session(session_id: uuid.UUID, user: User, db: Session) -> AgentSession:
+    """One of the caller's sessions."""
+    return service.get_session(db, user=user, session_id=session_id)
+
+
+@routes.patch("/<uuid:session_id>", body=SessionUpdate, response=SessionPublic)
+def update_session(
+    session_id: uuid.UUID, body: SessionUpdate, user: User, db: Session
+) -> AgentSession:
+    """Change the title, state or status (active, archived)."""
+    return service.update_session(db, user=user, session_id=session_id, data=body)
+
+
+@routes.delete("/<uuid:session_id>", status=204)
+def delete_session(session_id: uuid.UUID, user: User, db: Session, settings: Settings) -> None:
+    """Delete the session, its events, artifacts and workspace (its executions stay readable)."""
+    service.delete_session(db, user=user, session_id=session_id, settings=settings)
+
+
+@routes.post(
+    "/<uuid:session_id>/messages",
+    body=MessageRequest,
+    response=ExecutionPublic,
+    responses={202: "accepted for an asynchronous run"},
+)
+def post_message(
+    session_id: uuid.UUID, body: MessageRequest, user: User, db: Session, settings: Settings
+) -> AgentExecution | Reply:
+    """Continue the conversation: an execution with the history so far (sync 200, async 202);
+    409 while another message of the session is still running."""
+    return service.post_message(db, user=user, session_id=session_id, data=body, settings=settings)
+
+
+@routes.get("/<uuid:session_id>/events", query=EventsQuery, response=PageOf[EventPublic])
+def list_events(session_id: uuid.UUID, query: EventsQuery, user: User, db: Session) -> Page[Event]:
+    """The session's events in seq order, paged by cursor."""
+    return service.list_events(db, user=user, session_id=session_id, query=query)
+
+
+entry = function_entry(lambda: routes)

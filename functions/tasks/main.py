@@ -1,0 +1,55 @@
+"""Cloud Function `tasks`: the Cloud Tasks worker (not public: only the queue's service account
+may invoke it; locally the dispatcher's shared secret)."""
+
+from __future__ import annotations
+
+import uuid
+
+from werkzeug.datastructures import Headers
+
+from core.config import Settings
+from core.http import Reply, RouteGroup
+from core.http.app import function_entry
+from core.services import worker
+
+routes = RouteGroup("tasks", description="the task worker (Cloud Tasks and Cloud Scheduler)")
+
+
+def verify_task_request(headers: Headers, settings: Settings) -> None:
+    from core.tasks.auth import verify_task_request as verify
+
+    verify({name: value for name, value in headers.items()}, settings)
+
+
+@routes.post(
+    "/executions/<uuid:execution_id>",
+    auth="none",
+    response=dict,
+    responses={503: "busy or transient failure: retry later"},
+)
+def run_execution(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:
+    """Run (or resume) one execution; duplicate deliveries are harmless."""
+    verify_task_request(headers, settings)
+    return worker.deliver_execution(execution_id, settings)
+
+
+@routes.post(
+    "/webhooks/<uuid:execution_id>",
+    auth="none",
+    response=dict,
+    responses={503: "the receiver failed transiently: retry later"},
+)
+def send_webhook(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:
+    """POST the finished execution, signed, to its webhook_url."""
+    verify_task_request(headers, settings)
+    return worker.deliver_webhook(execution_id, settings)
+
+
+@routes.post("/sweep", auth="none", response=dict)
+def sweep(headers: Headers, settings: Settings) -> dict[str, int]:
+    """Re-enqueue stuck executions and fail those out of attempts (Cloud Scheduler)."""
+    verify_task_request(headers, settings)
+    return worker.sweep(settings)
+
+
+entry = function_entry(lambda: routes)

@@ -1,0 +1,177 @@
+"""Counts stay exact when many users rate and install at once.
+
+These tests need real commits from concurrent transactions, which the rolled-back `db` fixture
+cannot give: they run on a throwaway database of their own (created and migrated here, dropped
+afterwards), with one unit of work per request as in production."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+RATERS = 20
+
+
+@pytest.fixture(scope="module")
+def scratch_engine(engine: Engine, database_url: str) -> Iterator[Engine]:
+    """A migrated database of this module's own, serving every unit of work while it runs."""
+    from core.db import use_engine
+    from core.db.migrate import upgrade_to_head
+
+    name = f"agents_concurrency_{secrets.token_hex(4)}"
+    admin = sa.create_engine(
+        make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    scratch = sa.create_engine(
+        make_url(database_url).set(database=name), pool_size=RATERS + 5, max_overflow=0
+    )
+    try:
+        upgrade_to_head(scratch)
+        use_engine(scratch)
+        yield scratch
+    finally:
+        use_engine(engine)
+        scratch.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def app(scratch_engine: Engine) -> Any:
+    """The local app without the rolled-back `db` fixture: every request commits."""
+    from core.db import use_sessions
+    from core.http.local import local_app
+
+    use_sessions(None)
+    return local_app(docs=False)
+
+
+def users(count: int) -> list[tuple[uuid.UUID, dict[str, str]]]:
+    """Committed users and their bearer headers (no password hashing: tokens are issued)."""
+    from core.auth.tokens import issue_token
+    from core.clock import utcnow
+    from core.config import get_settings
+    from core.db import transaction
+    from core.models.users import User
+
+    made = []
+    with transaction() as db:
+        for _ in range(count):
+            name = f"c_{uuid.uuid4().hex[:12]}"
+            user = User(username=name, email=f"{name}@example.com", password_hash="-")
+            db.add(user)
+            db.flush()
+            token, _ = issue_token(
+                get_settings(), user_id=user.id, token_type="access", now=utcnow()
+            )
+            made.append((user.id, {"Authorization": f"Bearer {token}"}))
+    return made
+
+
+def at_once(app: Any, calls: list[Callable[[Any], Any]]) -> list[Any]:
+    """Run each call in its own thread with its own client, all released together."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        results[index] = calls[index](client)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def published(app: Any, headers: dict[str, str]) -> dict[str, Any]:
+    client = app.test_client()
+    agent = client.post(
+        "/agents",
+        headers=headers,
+        json={
+            "name": f"shared-{uuid.uuid4().hex[:8]}",
+            "display_name": "Shared",
+            "definition": {"model": {"provider": "test", "name": "test"}},
+        },
+    ).get_json()
+    response = client.post(
+        "/marketplace", headers=headers, json={"agent_id": agent["id"], "category": "load"}
+    )
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def listing_row(listing_id: str) -> Any:
+    from core.db import transaction
+    from core.models.marketplace import Listing, ListingInstall, Rating
+
+    with transaction() as db:
+        listing = db.get(Listing, uuid.UUID(listing_id))
+        assert listing is not None
+        installs = db.scalar(
+            sa.select(sa.func.count()).where(ListingInstall.listing_id == listing.id)
+        )
+        ratings = db.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(Rating.score), 0)).where(
+                Rating.listing_id == listing.id
+            )
+        ).one()
+        return listing, installs, tuple(ratings)
+
+
+def test_concurrent_installs_count_each_user_once(app):
+    (_, owner), *installers = users(RATERS + 1)
+    listing = published(app, owner)
+    path = f"/marketplace/{listing['id']}/install"
+    # 20 users at once, and one of them 4 more times in the same burst
+    calls = [lambda c, h=headers: c.post(path, headers=h) for _, headers in installers]
+    calls += [lambda c, h=installers[0][1]: c.post(path, headers=h) for _ in range(4)]
+    responses = at_once(app, calls)
+
+    assert [r.status_code for r in responses] == [201] * len(calls)
+    names = {r.get_json()["name"] for r in responses[-5:] + responses[:1]}
+    assert len(names) == 5  # the repeated installs got distinct names
+    row, installs, _ = listing_row(listing["id"])
+    assert (row.install_count, installs) == (RATERS, RATERS)
+
+
+def test_twenty_concurrent_raters_leave_exact_totals(app):
+    (_, owner), *raters = users(RATERS + 1)
+    listing = published(app, owner)
+    base = f"/marketplace/{listing['id']}"
+    for _, headers in raters:
+        assert app.test_client().post(f"{base}/install", headers=headers).status_code == 201
+
+    def rating(headers: dict[str, str], score: int) -> Callable[[Any], Any]:
+        return lambda client: client.post(f"{base}/ratings", headers=headers, json={"score": score})
+
+    first = [1 + i % 5 for i in range(RATERS)]
+    responses = at_once(app, [rating(h, s) for (_, h), s in zip(raters, first, strict=True)])
+    assert [r.status_code for r in responses] == [201] * RATERS
+    row, _, (count, total) = listing_row(listing["id"])
+    assert (row.rating_count, row.rating_sum, count, total) == (RATERS, sum(first), RATERS, 60)
+    assert row.rating_average == Decimal("3.00")
+
+    # everyone changes their mind at once, and one of them sends two ratings in the same burst
+    second = [5 if i % 2 else 4 for i in range(RATERS)]
+    calls = [rating(h, s) for (_, h), s in zip(raters, second, strict=True)]
+    calls.append(rating(raters[1][1], second[1]))
+    responses = at_once(app, calls)
+    assert {r.status_code for r in responses} == {200}
+    row, _, (count, total) = listing_row(listing["id"])
+    assert (row.rating_count, row.rating_sum, count, total) == (RATERS, 90, RATERS, 90)
+    assert row.rating_average == Decimal("4.50")
