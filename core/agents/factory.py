@@ -29,6 +29,9 @@ class RunDeps:
 
     workspace: Workspace
     repo: Workspace | None
+    # the `delegate` tool's way to run another agent, and how deep this run already is
+    delegate: Any = None
+    depth: int = 0
 
 
 _override: Model | None = None

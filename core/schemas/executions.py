@@ -21,6 +21,15 @@ class Usage(ResponseModel):
     tool_calls: int = 0
 
 
+class ChildExecution(ResponseModel):
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    step_index: int | None
+    iteration: int | None
+    status: ExecutionStatus
+    usage: Usage
+
+
 class ExecutionPublic(ResponseModel):
     id: uuid.UUID
     agent_id: uuid.UUID
@@ -42,15 +51,36 @@ class ExecutionPublic(ResponseModel):
     started_at: datetime | None
     finished_at: datetime | None
     created_at: datetime
+    children: list[ChildExecution] = Field(
+        default_factory=list,
+        description="a workflow's steps as child executions (on a single execution's read)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _usage_from_columns(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return value
-        fields = {name: getattr(value, name) for name in cls.model_fields if name != "usage"}
-        fields["usage"] = {name: getattr(value, name) for name in Usage.model_fields}
+        skip = {"usage", "children"}
+        fields = {name: getattr(value, name) for name in cls.model_fields if name not in skip}
+        fields["usage"] = _usage_of(value)
+        # set by the service where wanted (never lazily loaded: lists would query per row)
+        fields["children"] = [
+            {
+                "id": child.id,
+                "agent_id": child.agent_id,
+                "step_index": child.step_index,
+                "iteration": child.iteration,
+                "status": child.status,
+                "usage": _usage_of(child),
+            }
+            for child in value.__dict__.get("children", [])
+        ]
         return fields
+
+
+def _usage_of(execution: Any) -> dict[str, int]:
+    return {name: getattr(execution, name) for name in Usage.model_fields}
 
 
 class ExecutionsQuery(PageQuery):

@@ -20,6 +20,7 @@ from core.models.users import Role, User
 from core.pagination import Keyset, Page, escape_like
 from core.schemas.agents import AgentCreate, AgentsQuery, AgentUpdate, PermissionGrant
 from core.services.agent_access import Access, agent_for, listed_agents_clause
+from core.services.workflows import check_steps
 
 FIRST_VERSION = "1.0.0"
 AGENTS_ORDER = Keyset((Agent.created_at, Agent.id), descending=True)
@@ -41,6 +42,9 @@ def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settin
     if data.scope == AgentScope.system and user.role != Role.admin:
         raise Forbidden("only admins create system agents", code="admin_only")
     definition = _checked(data.definition, settings, loc=("body", "definition"))
+    check_steps(
+        db, user=user, definition=data.definition, agent_id=None, loc=("body", "definition")
+    )
     agent = Agent(
         name=data.name,
         display_name=data.display_name,
@@ -112,6 +116,9 @@ def update_agent(
         agent.is_active = data.is_active
     if data.definition is not None:
         definition = _checked(data.definition, settings, loc=("body", "definition"))
+        check_steps(
+            db, user=user, definition=data.definition, agent_id=agent.id, loc=("body", "definition")
+        )
         if definition != agent.definition:
             _new_version(db, agent, definition, user=user, note=data.change_note or "updated")
             agent.agent_type = _type_of(data.definition)

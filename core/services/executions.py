@@ -25,7 +25,7 @@ from core.clock import utcnow
 from core.config import Settings
 from core.errors import Conflict, Invalid, NotFound, field_error
 from core.models.agents import Agent
-from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus
+from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import AgentSession, Event, EventType
 from core.models.users import Role, User
 from core.pagination import Keyset, Page
@@ -70,11 +70,6 @@ def start(
     if not agent.is_active:
         raise Conflict("the agent is deactivated", code="agent_inactive")
     definition = AgentDefinition.model_validate(agent.definition)
-    if definition.workflow is not None:
-        raise Invalid(
-            "workflow agents cannot run on this deployment yet",
-            details=[field_error(["definition", "workflow"], "not supported yet", "unsupported")],
-        )
     if data.webhook_url is not None:
         from core.webhooks import check_webhook_url
 
@@ -89,6 +84,9 @@ def start(
         session_id=session.id if session else None,
         status=ExecutionStatus.running if sync else ExecutionStatus.queued,
         mode=ExecutionMode.sync if sync else ExecutionMode.async_,
+        workflow_type=(
+            WorkflowType(definition.workflow.type) if definition.workflow else WorkflowType.single
+        ),
         input=data.input,
         idempotency_key=data.idempotency_key,
         webhook_url=data.webhook_url,
@@ -118,7 +116,7 @@ def start(
         db.commit()
         runs.run_claimed(execution.id, 1, settings)
         db.refresh(execution)
-        return execution
+        return with_children(db, execution)
     db.commit()
     runs.enqueue_execution(execution.id, 1, settings)
     return answer(execution)
@@ -180,6 +178,9 @@ def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> Age
             db, [(EventType.status, {"status": "cancelled"})]
         )
     db.flush()
+    from core.services.workflows import cancel_descendants
+
+    cancel_descendants(execution.id, db)
     return execution
 
 
@@ -200,6 +201,23 @@ def get_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> AgentE
     execution = db.get(AgentExecution, execution_id)
     if execution is None or (execution.user_id != user.id and user.role != Role.admin):
         raise NotFound("no such execution", code="execution_not_found")
+    return execution
+
+
+def execution_detail(db: Session, *, user: User, execution_id: uuid.UUID) -> AgentExecution:
+    """One run with its workflow steps (child executions) listed."""
+    return with_children(db, get_execution(db, user=user, execution_id=execution_id))
+
+
+def with_children(db: Session, execution: AgentExecution) -> AgentExecution:
+    if execution.workflow_type != WorkflowType.single:
+        execution.__dict__["children"] = list(
+            db.scalars(
+                select(AgentExecution)
+                .where(AgentExecution.parent_execution_id == execution.id)
+                .order_by(AgentExecution.iteration, AgentExecution.step_index)
+            )
+        )
     return execution
 
 

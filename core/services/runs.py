@@ -242,8 +242,23 @@ def run_claimed(
             execution.tool_calls,
         )
         prompt = _prompt(execution.input)
+        raw_input = execution.input
         session_id = execution.session_id
+        user_id, mode = execution.user_id, execution.mode
     definition = AgentDefinition.model_validate(definition_json)
+    if definition.workflow is not None:
+        return _run_workflow(
+            execution_id,
+            attempt,
+            settings,
+            definition,
+            started_at=started_at,
+            raw_input=raw_input,
+            user_id=user_id,
+            mode=mode,
+            session_id=session_id,
+            retry_transient=retry_transient,
+        )
     fence = Fence(execution_id, attempt, settings.execution_lease_s)
     events = EventLog(execution_id=execution_id, session_id=session_id)
     recorder = DurableRecorder(fence, events, resumed=_messages(saved))
@@ -255,6 +270,7 @@ def run_claimed(
             execution_id=execution_id,
             session_id=session_id,
             prompt=None if saved else prompt,
+            user_id=user_id,
             history=[*session_history, *_messages(saved)],
             resumed=_messages(saved),
             recorder=recorder,
@@ -276,6 +292,65 @@ def run_claimed(
     return outcome
 
 
+def _run_workflow(
+    execution_id: uuid.UUID,
+    attempt: int,
+    settings: Settings,
+    definition: AgentDefinition,
+    *,
+    started_at: datetime,
+    raw_input: Any,
+    user_id: uuid.UUID,
+    mode: Any,
+    session_id: uuid.UUID | None,
+    retry_transient: bool,
+) -> RunOutcome | None:
+    import threading
+
+    from core.agents.runner import RunOutcome
+    from core.services.workflows import StepBusy, WorkflowRun, run_workflow, tree_usage
+
+    fence = Fence(execution_id, attempt, settings.execution_lease_s)
+    events = EventLog(execution_id=execution_id, session_id=session_id)
+    run = WorkflowRun(
+        parent_id=execution_id,
+        user_id=user_id,
+        mode=mode,
+        definition=definition,
+        settings=settings,
+        deadline=started_at + timedelta(seconds=definition.limits.timeout_s),
+        hold=fence.hold,
+        events=events,
+        lock=threading.Lock(),
+    )
+    try:
+        status, output, error = run_workflow(run, raw_input)
+    except LeaseLost:
+        return None
+    except StepBusy:
+        # a step is still held by an earlier delivery: let the queue bring this one back
+        return RunOutcome(
+            "failed",
+            retryable=True,
+            error={"code": "step_busy", "message": "a step is still running elsewhere"},
+        )
+    usage = tree_usage(execution_id)
+    outcome = RunOutcome(
+        status,  # type: ignore[arg-type]
+        output=output,
+        error=error,
+        requests=usage["requests"],
+        input_tokens=usage["input_tokens"],
+        output_tokens=usage["output_tokens"],
+        tool_calls=usage["tool_calls"],
+    )
+    try:
+        finish(fence, events, outcome, settings)
+    except LeaseLost:
+        return None
+    return outcome
+
+
 def _run(
     definition: AgentDefinition,
     *,
@@ -283,6 +358,7 @@ def _run(
     execution_id: uuid.UUID,
     session_id: uuid.UUID | None,
     prompt: str | None,
+    user_id: uuid.UUID,
     history: list[ModelMessage],
     resumed: list[ModelMessage],
     recorder: DurableRecorder,
@@ -293,23 +369,23 @@ def _run(
     from core.agents.loop import run_on_agent_loop
     from core.agents.providers import ProviderNotConfigured
     from core.agents.runner import RunAbandoned, RunOutcome, run_agent
+    from core.storage.workspace import workspace_for
     from core.tools.workspace import LocalWorkspace
 
     try:
         built = build_agent(definition, settings)
     except ProviderNotConfigured as exc:
         return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
-    folder = f"sessions/{session_id}" if session_id else f"executions/{execution_id}"
+    workspace = workspace_for(settings, session_id=session_id, execution_id=execution_id)
     deps = RunDeps(
-        workspace=LocalWorkspace(
-            settings.workspaces_root / folder, name="workspace", writable=True
-        ),
+        workspace=workspace,
         repo=(
             LocalWorkspace(settings.repo_root, name="repo", writable=False)
             if settings.repo_root
             else None
         ),
     )
+    deps.delegate = _delegator(user_id, deps, settings)
     try:
         outcome = run_on_agent_loop(
             run_agent(
@@ -336,6 +412,45 @@ def _run(
     # what this run added comes after what an earlier attempt had already saved
     outcome.messages = [*resumed, *outcome.messages]
     return outcome
+
+
+def _delegator(user_id: uuid.UUID, parent: Any, settings: Settings) -> Any:
+    """What the `delegate` tool calls: run another agent the user may execute, inside this run
+    (same workspace, one level deeper), counting its usage into the parent's (`usage`)."""
+
+    async def delegate(agent_id: str, prompt: str, usage: Any, max_depth: int) -> Any:
+        from pydantic_ai import ModelRetry
+
+        from core.agents.factory import RunDeps, build_agent
+
+        definition = await asyncio.to_thread(_delegate_definition, user_id, agent_id)
+        if definition is None:
+            raise ModelRetry(f"agent {agent_id} is missing or you may not execute it")
+        if definition.workflow is not None:
+            raise ModelRetry(f"agent {agent_id} is a workflow: delegate to single agents only")
+        child = build_agent(definition, settings)
+        deps = RunDeps(workspace=parent.workspace, repo=parent.repo, depth=parent.depth + 1)
+        deps.delegate = _delegator(user_id, deps, settings)
+        result = await child.run(prompt, deps=deps, usage=usage)
+        return result.output
+
+    return delegate
+
+
+def _delegate_definition(user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
+    from core.db import transaction
+    from core.errors import DomainError
+    from core.models.users import User
+    from core.services.agent_access import Access, agent_for
+
+    with transaction() as db:
+        user = db.get(User, user_id)
+        try:
+            assert user is not None
+            agent = agent_for(db, user, uuid.UUID(agent_id), Access.execute)
+        except (DomainError, ValueError):
+            return None
+        return AgentDefinition.model_validate(agent.definition)
 
 
 def finish(fence: Fence, events: EventLog, outcome: RunOutcome, settings: Settings) -> None:

@@ -5,6 +5,7 @@ pydantic-ai, which is imported only when a tool is built."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -120,6 +121,15 @@ class WebSearchConfig(ToolConfig):
         return self
 
 
+class DelegateConfig(ToolConfig):
+    agents: list[uuid.UUID] = Field(
+        min_length=1, max_length=10, description="The agents this one may call (their ids)."
+    )
+    max_depth: int = Field(
+        default=2, ge=1, le=3, description="How deep delegations may nest (1: no further)."
+    )
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
@@ -204,6 +214,23 @@ def _build_find(config: FindConfig) -> Tool[Any]:
     )
 
 
+def _build_delegate(config: DelegateConfig) -> Tool[Any]:
+    from pydantic_ai import Tool
+
+    from core.tools.delegate import make_delegate
+
+    return Tool(
+        make_delegate(config),
+        name="delegate",
+        description=(
+            f"{TOOL_SPECS['delegate'].description} You may call: "
+            + ", ".join(str(agent) for agent in config.agents)
+            + "."
+        ),
+        takes_ctx=True,
+    )
+
+
 TOOL_SPECS: dict[str, ToolSpec] = {
     spec.name: spec
     for spec in [
@@ -244,6 +271,15 @@ TOOL_SPECS: dict[str, ToolSpec] = {
             ),
             config_model=FindConfig,
             builder=_build_find,
+        ),
+        ToolSpec(
+            name="delegate",
+            description=(
+                "Ask another agent (one you may execute) to do part of the work; returns its "
+                "answer. Its usage counts towards this run's limits."
+            ),
+            config_model=DelegateConfig,
+            builder=_build_delegate,
         ),
         ToolSpec(
             name="web_search",

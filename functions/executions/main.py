@@ -29,8 +29,8 @@ def list_executions(query: ExecutionsQuery, user: User, db: Session) -> Page[Age
 
 @routes.get("/<uuid:execution_id>", response=ExecutionPublic)
 def get_execution(execution_id: uuid.UUID, user: User, db: Session) -> AgentExecution:
-    """One run: status, input, output, error, usage and cost."""
-    return service.get_execution(db, user=user, execution_id=execution_id)
+    """One run: status, input, output, error, usage, cost and, for a workflow, its steps."""
+    return service.execution_detail(db, user=user, execution_id=execution_id)
 
 
 @routes.get(

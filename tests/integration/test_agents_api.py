@@ -14,6 +14,7 @@ from core.config import get_settings, reset_settings
 from tests.conftest import unique_name
 from tests.support.api import assert_error, signed_up
 
+# tools that need no configuration (delegate names the agents it may call)
 TOOL_NAMES = ("file_read", "file_write", "grep", "find", "web_search")
 UNCONFIGURED_MODEL = {"provider": "google-vertex", "name": "gemini-2.5-flash"}  # without_vertex
 
@@ -599,7 +600,7 @@ def test_catalog_lists_every_tool_with_a_json_schema_of_its_config(client, user)
         t["name"]: t for t in client.get("/agents/catalog", headers=headers).get_json()["tools"]
     }
 
-    assert set(tools_) == set(TOOL_NAMES)
+    assert set(tools_) == {*TOOL_NAMES, "delegate"}
     for tool in tools_.values():
         assert tool["description"]
         assert tool["config_schema"]["type"] == "object"
@@ -764,12 +765,15 @@ def test_a_deactivated_agent_cannot_run_until_reactivated(client, user):
     assert execute(client, headers, agent["id"]).status_code == 200
 
 
-def test_a_workflow_agent_cannot_run_yet(client, user):
+def test_a_one_step_workflow_runs_its_step_as_a_child(client, user):
     _, headers = user
     step = create(client, headers)
     workflow = {"type": "sequential", "steps": [step["id"]]}
     agent = create(client, headers, definition=definition(workflow=workflow))
-    assert error_paths(execute(client, headers, agent["id"])) == ["definition.workflow"]
+    run = execute(client, headers, agent["id"]).get_json()
+    assert (run["status"], run["workflow_type"]) == ("succeeded", "sequential")
+    [child] = run["children"]
+    assert (child["agent_id"], child["step_index"], child["status"]) == (step["id"], 0, "succeeded")
 
 
 def test_a_run_on_an_unconfigured_provider_fails_as_an_execution(client, user, without_vertex):

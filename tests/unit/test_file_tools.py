@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 import os
 import subprocess
 import sys
@@ -531,6 +532,7 @@ def test_registry_import_does_not_load_pydantic_ai():
 def test_tool_catalog_lists_every_tool_with_a_json_schema():
     catalog = tool_catalog()
     assert [entry["name"] for entry in catalog] == [
+        "delegate",
         "file_read",
         "file_write",
         "find",
@@ -544,7 +546,9 @@ def test_tool_catalog_lists_every_tool_with_a_json_schema():
         schema = entry["config_schema"]
         jsonschema.Draft202012Validator.check_schema(schema)
         assert schema["additionalProperties"] is False
-        jsonschema.validate({}, schema)
+        # every tool works unconfigured except delegate, which must name the agents it may call
+        minimal = {"agents": [str(uuid.uuid4())]} if entry["name"] == "delegate" else {}
+        jsonschema.validate(minimal, schema)
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({"unknown": 1}, schema)
 

@@ -1,0 +1,381 @@
+"""Workflow agents: sequential, parallel and loop, each step a child execution.
+
+The parent execution is claimed like any run; its steps become child executions (parent id,
+step index, iteration) that are claimed and run in turn (or side by side) by the same delivery,
+each with its own events and usage. A redelivered parent reuses the children it already made:
+finished ones are not run again, unfinished ones resume (durable resume). Limits apply to the
+whole tree: the children's summed usage is checked after every step, and the parent's timeout
+bounds each child's. Cancelling the parent cancels its children.
+
+- sequential: each step's output is the next step's input; the last output is the workflow's.
+- parallel: the steps run at once (at most WORKFLOW_MAX_PARALLEL); the output is an object keyed
+  by step index ("0", "1", ...); a failed step fails the workflow and the others are cancelled.
+- loop: the steps run in order, repeatedly, until a step's output is an object with
+  `"done": true` (that output is the workflow's) or `max_iterations` rounds have run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.agents.definition import AgentDefinition, Limits
+from core.clock import utcnow
+from core.config import Settings
+from core.errors import DomainError
+from core.models.agents import Agent
+from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
+from core.models.sessions import EventType
+from core.models.users import User
+from core.services.agent_access import Access, agent_for
+from core.services.events import EventLog
+
+log = logging.getLogger(__name__)
+
+WORKFLOW_MAX_PARALLEL = 4
+MAX_NESTING = 5
+
+
+class StepBusy(Exception):
+    """A child is still held by an earlier delivery's live lease: retry the parent later."""
+
+
+class Stop(Exception):
+    """The workflow ends early (a failed step, a limit, a cancel)."""
+
+    def __init__(self, status: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class StepResult:
+    execution_id: uuid.UUID
+    status: str
+    output: Any
+    error: dict[str, Any] | None
+
+
+@dataclass
+class WorkflowRun:
+    parent_id: uuid.UUID
+    user_id: uuid.UUID
+    mode: Any
+    definition: AgentDefinition
+    settings: Settings
+    deadline: datetime
+    hold: Any  # Fence.hold of the parent: extends its lease, returns cancel_requested_at
+    events: EventLog
+    lock: threading.Lock
+
+    def step(self, index: int, iteration: int, agent_id: uuid.UUID, prompt: Any) -> StepResult:
+        from core.db import transaction
+        from core.services import runs
+
+        child_id = self._child(index, iteration, agent_id, prompt)
+        with transaction() as db:
+            claim = runs.claim(db, child_id, self.settings)
+        if claim.attempt is not None:
+            runs.run_claimed(child_id, claim.attempt, self.settings)
+        elif not claim.done:
+            raise StepBusy(str(child_id))
+        with transaction() as db:
+            child = db.get(AgentExecution, child_id)
+            assert child is not None
+            result = StepResult(child.id, child.status.value, child.output, child.error)
+            self._note(db, index, iteration, result)
+        return result
+
+    def _child(self, index: int, iteration: int, agent_id: uuid.UUID, prompt: Any) -> uuid.UUID:
+        """The child execution of this step, made once (a redelivery finds it again)."""
+        from core.db import transaction
+
+        with self.lock, transaction() as db:
+            existing = db.scalar(
+                select(AgentExecution.id).where(
+                    AgentExecution.parent_execution_id == self.parent_id,
+                    AgentExecution.step_index == index,
+                    AgentExecution.iteration == iteration,
+                )
+            )
+            if existing is not None:
+                return existing
+            user = db.get(User, self.user_id)
+            assert user is not None
+            try:
+                agent = agent_for(db, user, agent_id, Access.execute)
+            except DomainError:
+                raise Stop(
+                    "failed",
+                    "step_not_executable",
+                    f"step {index}: agent {agent_id} is missing or you may not execute it",
+                ) from None
+            step_definition = AgentDefinition.model_validate(agent.definition)
+            now = utcnow()
+            child = AgentExecution(
+                id=uuid.uuid4(),
+                agent_id=agent.id,
+                agent_version=agent.version,
+                user_id=self.user_id,
+                parent_execution_id=self.parent_id,
+                step_index=index,
+                iteration=iteration,
+                status=ExecutionStatus.queued,
+                workflow_type=(
+                    WorkflowType(step_definition.workflow.type)
+                    if step_definition.workflow
+                    else WorkflowType.single
+                ),
+                mode=self.mode,
+                input=prompt,
+                created_at=now,
+                updated_at=now,
+            )
+            db.add(child)
+            db.flush()
+            EventLog(execution_id=child.id, session_id=None, fresh=True).add(
+                db, [(EventType.user_message, {"content": prompt})]
+            )
+            return child.id
+
+    def _note(self, db: Session, index: int, iteration: int, result: StepResult) -> None:
+        payload = {
+            "status": "step_finished",
+            "step_index": index,
+            "iteration": iteration,
+            "child_execution_id": str(result.execution_id),
+            "child_status": result.status,
+        }
+        with self.lock:
+            if self.hold(db) is not None:
+                raise Stop("cancelled", "cancelled", "cancelled on request")
+            self.events.add(db, [(EventType.status, payload)])
+
+    def check_budget(self) -> None:
+        usage = tree_usage(self.parent_id)
+        limits: Limits = self.definition.limits
+        if usage["requests"] > limits.max_requests:
+            raise Stop(
+                "failed",
+                "limit_exceeded",
+                f"the workflow made {usage['requests']} "
+                f"model requests; limits.max_requests is {limits.max_requests}",
+            )
+        if usage["tool_calls"] > limits.max_tool_calls:
+            raise Stop(
+                "failed",
+                "limit_exceeded",
+                f"the workflow made {usage['tool_calls']} "
+                f"tool calls; limits.max_tool_calls is {limits.max_tool_calls}",
+            )
+        tokens = usage["input_tokens"] + usage["output_tokens"]
+        if tokens > limits.max_total_tokens:
+            raise Stop(
+                "failed",
+                "limit_exceeded",
+                f"the workflow used {tokens} tokens; "
+                f"limits.max_total_tokens is {limits.max_total_tokens}",
+            )
+        if utcnow() > self.deadline:
+            raise Stop("timed_out", "timeout", "the workflow took longer than limits.timeout_s")
+
+
+def run_workflow(run: WorkflowRun, prompt: Any) -> tuple[str, Any, dict[str, Any] | None]:
+    """Returns (status, output, error)."""
+    assert run.definition.workflow is not None
+    spec = run.definition.workflow
+    try:
+        if spec.type == "parallel":
+            return "succeeded", _parallel(run, spec.steps, prompt), None
+        rounds = spec.max_iterations if spec.type == "loop" else 1
+        current = prompt
+        for iteration in range(rounds):
+            for index, agent_id in enumerate(spec.steps):
+                result = run.step(index, iteration, agent_id, _as_input(current))
+                _require_success(index, result)
+                run.check_budget()
+                current = result.output
+                if (
+                    spec.type == "loop"
+                    and isinstance(current, dict)
+                    and current.get("done") is True
+                ):
+                    return "succeeded", current, None
+        return "succeeded", current, None
+    except Stop as stop:
+        cancel_descendants(run.parent_id)
+        return stop.status, None, {"code": stop.code, "message": stop.message}
+
+
+def _parallel(run: WorkflowRun, steps: list[uuid.UUID], prompt: Any) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=min(WORKFLOW_MAX_PARALLEL, len(steps))) as pool:
+        futures: dict[Future[StepResult], int] = {
+            pool.submit(run.step, index, 0, agent_id, _as_input(prompt)): index
+            for index, agent_id in enumerate(steps)
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = futures[future]
+                try:
+                    result = future.result()
+                    _require_success(index, result)
+                except Stop:
+                    cancel_descendants(run.parent_id)  # the other steps stop at their next step
+                    for other in pending:
+                        other.cancel()
+                    raise
+                outputs[str(index)] = result.output
+        run.check_budget()
+    return dict(sorted(outputs.items(), key=lambda item: int(item[0])))
+
+
+def _require_success(index: int, result: StepResult) -> None:
+    if result.status != "succeeded":
+        detail = (result.error or {}).get("message", result.status)
+        status = "cancelled" if result.status == "cancelled" else "failed"
+        raise Stop(status, "step_failed", f"step {index} ended {result.status}: {detail}")
+
+
+def _as_input(value: Any) -> Any:
+    """A step's input: text stays text, an object stays an object, anything else as JSON."""
+    if value is None or isinstance(value, str | dict):
+        return value if value is not None else ""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def tree_usage(parent_id: uuid.UUID) -> dict[str, int]:
+    """The summed usage below `parent_id`: its direct children's (a child workflow's own usage
+    already is the sum of its children)."""
+    from sqlalchemy import func
+
+    from core.db import transaction
+
+    columns = ("requests", "input_tokens", "output_tokens", "tool_calls")
+    with transaction() as db:
+        row = db.execute(
+            select(
+                *(func.coalesce(func.sum(getattr(AgentExecution, c)), 0) for c in columns)
+            ).where(AgentExecution.parent_execution_id == parent_id)
+        ).one()
+    return {name: int(value) for name, value in zip(columns, row, strict=True)}
+
+
+def cancel_descendants(parent_id: uuid.UUID, db: Session | None = None) -> None:
+    """Ask every active execution below `parent_id` to stop: queued ones end at once, running
+    ones at their next step."""
+    from sqlalchemy import text
+
+    from core.db import transaction
+
+    def apply(session: Session) -> None:
+        ids = [
+            row[0]
+            for row in session.execute(
+                text(
+                    "WITH RECURSIVE tree(id) AS ("
+                    " SELECT id FROM agent_executions WHERE parent_execution_id = :parent"
+                    " UNION ALL SELECT e.id FROM agent_executions e JOIN tree t"
+                    " ON e.parent_execution_id = t.id) SELECT id FROM tree"
+                ),
+                {"parent": parent_id},
+            )
+        ]
+        if not ids:
+            return
+        now = utcnow()
+        session.execute(
+            update(AgentExecution)
+            .where(AgentExecution.id.in_(ids), AgentExecution.status == ExecutionStatus.queued)
+            .values(status=ExecutionStatus.cancelled, cancel_requested_at=now, finished_at=now)
+        )
+        session.execute(
+            update(AgentExecution)
+            .where(AgentExecution.id.in_(ids), AgentExecution.status == ExecutionStatus.running)
+            .values(cancel_requested_at=now)
+        )
+
+    if db is not None:
+        apply(db)
+        return
+    with transaction() as session:
+        apply(session)
+
+
+# -- definition-time checks ------------------------------------------------------------------------
+
+
+def check_steps(
+    db: Session,
+    *,
+    user: User,
+    definition: AgentDefinition,
+    agent_id: uuid.UUID | None,
+    loc: tuple[str | int, ...],
+) -> None:
+    """422 unless the caller may execute every step (and every agent the delegate tool names)
+    and no step leads back to this agent."""
+    from core.errors import Invalid, field_error
+
+    problems: list[dict[str, Any]] = []
+    if definition.workflow is not None:
+        for index, step_id in enumerate(definition.workflow.steps):
+            here = [*loc, "workflow", "steps", index]
+            try:
+                step = agent_for(db, user, step_id, Access.execute)
+            except DomainError:
+                problems.append(
+                    field_error(
+                        here,
+                        f"agent {step_id} is missing or you may not execute it",
+                        "step_not_executable",
+                    )
+                )
+                continue
+            if agent_id is not None and _reaches(db, step, agent_id, depth=0):
+                problems.append(
+                    field_error(
+                        here, f"agent {step_id} leads back to this workflow (a cycle)", "cycle"
+                    )
+                )
+    for index, tool in enumerate(definition.tools):
+        if tool.name != "delegate":
+            continue
+        for position, target in enumerate(tool.config.get("agents", [])):
+            try:
+                agent_for(db, user, uuid.UUID(str(target)), Access.execute)
+            except (DomainError, ValueError):
+                problems.append(
+                    field_error(
+                        [*loc, "tools", index, "config", "agents", position],
+                        f"agent {target} is missing or you may not execute it",
+                        "step_not_executable",
+                    )
+                )
+    if problems:
+        raise Invalid("invalid agent definition", details=problems)
+
+
+def _reaches(db: Session, agent: Agent, target: uuid.UUID, depth: int) -> bool:
+    """Whether `agent`'s workflow steps lead (directly or through other workflows) to `target`."""
+    if agent.id == target:
+        return True
+    if depth > MAX_NESTING:
+        return True  # deeper than any workflow may nest: treat as a cycle
+    steps = (agent.definition.get("workflow") or {}).get("steps") or []
+    for step_id in steps:
+        step = db.get(Agent, uuid.UUID(str(step_id)))
+        if step is not None and _reaches(db, step, target, depth + 1):
+            return True
+    return False

@@ -1,0 +1,129 @@
+# The one HTTPS entry point: a global external Application Load Balancer with a serverless NEG
+# per public function; /<group> and /<group>/* go to that group's function, which serves its
+# routes under /<group>/... as well as at its own root.
+
+resource "google_compute_global_address" "api" {
+  project    = var.project_id
+  name       = "${var.name}-api"
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_compute_region_network_endpoint_group" "function" {
+  for_each = local.public_functions
+
+  project               = var.project_id
+  name                  = "${var.name}-${each.key}"
+  region                = var.region
+  network_endpoint_type = "SERVERLESS"
+
+  cloud_function {
+    function = google_cloudfunctions2_function.function[each.key].name
+  }
+}
+
+resource "google_compute_backend_service" "function" {
+  for_each = local.public_functions
+
+  project               = var.project_id
+  name                  = "${var.name}-${each.key}"
+  load_balancing_scheme = "EXTERNAL_MANAGED"
+  protocol              = "HTTPS"
+
+  backend {
+    group = google_compute_region_network_endpoint_group.function[each.key].id
+  }
+
+  log_config {
+    enable      = true
+    sample_rate = 1.0
+  }
+}
+
+resource "google_compute_url_map" "api" {
+  project = var.project_id
+  name    = "${var.name}-api"
+  # anything outside the groups (/, /openapi.json, other hosts) gets the health function's
+  # JSON 404
+  default_service = google_compute_backend_service.function["health"].id
+
+  host_rule {
+    hosts        = [var.domain]
+    path_matcher = "groups"
+  }
+
+  path_matcher {
+    name            = "groups"
+    default_service = google_compute_backend_service.function["health"].id
+
+    dynamic "path_rule" {
+      for_each = local.public_functions
+      content {
+        paths   = ["/${path_rule.key}", "/${path_rule.key}/*"]
+        service = google_compute_backend_service.function[path_rule.key].id
+      }
+    }
+  }
+}
+
+resource "google_compute_managed_ssl_certificate" "api" {
+  project = var.project_id
+  name    = "${var.name}-api"
+
+  managed {
+    domains = [var.domain]
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_compute_ssl_policy" "modern" {
+  project         = var.project_id
+  name            = "${var.name}-modern-tls"
+  profile         = "MODERN"
+  min_tls_version = "TLS_1_2"
+  depends_on      = [google_project_service.apis]
+}
+
+resource "google_compute_target_https_proxy" "api" {
+  project          = var.project_id
+  name             = "${var.name}-api"
+  url_map          = google_compute_url_map.api.id
+  ssl_certificates = [google_compute_managed_ssl_certificate.api.id]
+  ssl_policy       = google_compute_ssl_policy.modern.id
+}
+
+resource "google_compute_global_forwarding_rule" "https" {
+  project               = var.project_id
+  name                  = "${var.name}-https"
+  load_balancing_scheme = "EXTERNAL_MANAGED"
+  ip_address            = google_compute_global_address.api.id
+  port_range            = "443"
+  target                = google_compute_target_https_proxy.api.id
+}
+
+# Plain HTTP only redirects to HTTPS.
+resource "google_compute_url_map" "http_redirect" {
+  project = var.project_id
+  name    = "${var.name}-http-redirect"
+
+  default_url_redirect {
+    https_redirect         = true
+    redirect_response_code = "MOVED_PERMANENTLY_DEFAULT"
+    strip_query            = false
+  }
+}
+
+resource "google_compute_target_http_proxy" "http_redirect" {
+  project = var.project_id
+  name    = "${var.name}-http-redirect"
+  url_map = google_compute_url_map.http_redirect.id
+}
+
+resource "google_compute_global_forwarding_rule" "http" {
+  project               = var.project_id
+  name                  = "${var.name}-http"
+  load_balancing_scheme = "EXTERNAL_MANAGED"
+  ip_address            = google_compute_global_address.api.id
+  port_range            = "80"
+  target                = google_compute_target_http_proxy.http_redirect.id
+}

@@ -1,0 +1,77 @@
+locals {
+  # One entry per folder under functions/ (functions.GROUPS; a test keeps them equal).
+  #   public        served through the load balancer, invokable by allUsers (the app authenticates);
+  #                 the one non-public group is the Cloud Tasks worker
+  #   models        runs agents (Vertex AI user)     storage: reads/writes the artifacts bucket
+  #   enqueues      creates Cloud Tasks tasks        signs:   signs download URLs (signBlob as itself)
+  #   concurrency   requests per instance; also functions-framework's THREADS (one process)
+  #   db_pool_size + db_max_overflow >= concurrency, so no request waits for a connection
+  #   (+1 where models run: the agent loop thread writes events and heartbeats on its own)
+  functions = {
+    health      = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 2, db_max_overflow = 2, memory = "512Mi", timeout_s = 30 }
+    auth        = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 4, concurrency = 4, db_pool_size = 3, db_max_overflow = 1, memory = "512Mi", timeout_s = 60 }
+    users       = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 8, db_pool_size = 4, db_max_overflow = 4, memory = "512Mi", timeout_s = 60 }
+    agents      = { public = true, models = true, storage = true, enqueues = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 6, db_max_overflow = 3, memory = "1Gi", timeout_s = 660 }
+    executions  = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 6, db_max_overflow = 2, memory = "512Mi", timeout_s = 660 }
+    sessions    = { public = true, models = true, storage = true, enqueues = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 6, db_max_overflow = 3, memory = "1Gi", timeout_s = 660 }
+    artifacts   = { public = true, models = false, storage = true, enqueues = false, signs = true, max_instances = 2, concurrency = 8, db_pool_size = 4, db_max_overflow = 4, memory = "1Gi", timeout_s = 120 }
+    tasks       = { public = false, models = true, storage = true, enqueues = true, signs = false, max_instances = 5, concurrency = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
+    marketplace = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 6, db_max_overflow = 2, memory = "512Mi", timeout_s = 60 }
+  }
+
+  public_functions = { for group, fn in local.functions : group => fn if fn.public }
+  worker_functions = { for group, fn in local.functions : group => fn if !fn.public }
+  worker_group     = "tasks"
+
+  # Cloud SQL connection budget: every instance of every function at its pool's limit must fit
+  # under max_connections, less a reserve for Cloud SQL's own and superuser connections (3),
+  # the migrations in Cloud Build (5 + 2) and operators. Checked by a precondition on the
+  # instance and by tests/infra.
+  db_max_connections      = 250
+  db_reserved_connections = 30
+  db_connections_needed   = sum([for fn in local.functions : fn.max_instances * (fn.db_pool_size + fn.db_max_overflow)])
+
+  # Cloud Tasks: one delivery is one agent run of at most MAX_EXECUTION_TIMEOUT_S; the queue
+  # gives up after as many deliveries as the service counts before failing a run for good.
+  max_execution_timeout_s = 600
+  execution_max_attempts  = 5
+
+  # Cloud Run's deterministic URL of the worker, known before it exists: the enqueuers need it
+  # (task URL and OIDC audience) and so does the worker itself (it checks that audience).
+  worker_service_name = "${var.name}-${local.worker_group}"
+  worker_url          = "https://${local.worker_service_name}-${data.google_project.this.number}.${var.region}.run.app"
+
+  # The one environment map: the same for every function, then each one's own database user,
+  # pool and thread count.
+  common_env = {
+    APP_ENV                  = "production"
+    SERVICE_VERSION          = var.service_version
+    LOG_LEVEL                = var.log_level
+    DATA_DIR                 = "/tmp/agents" # the only writable place; nothing durable is kept there
+    INSTANCE_CONNECTION_NAME = google_sql_database_instance.main.connection_name
+    DB_NAME                  = google_sql_database.app.name
+    DB_IAM_AUTH              = "true"
+    DB_IP_TYPE               = "public" # no authorized networks: reachable only through the connector
+    VERTEX_PROJECT           = var.project_id
+    VERTEX_LOCATION          = var.vertex_location
+    ANTHROPIC_VERTEX_REGION  = var.anthropic_vertex_region
+    DEFAULT_MODEL_PROVIDER   = var.default_model_provider
+    MAX_EXECUTION_TIMEOUT_S  = tostring(local.max_execution_timeout_s)
+    TASKS_QUEUE              = google_cloud_tasks_queue.runs.id
+    TASKS_WORKER_URL         = local.worker_url
+    TASKS_INVOKER_SA         = google_service_account.tasks_invoker.email
+    EXECUTION_MAX_ATTEMPTS   = tostring(local.execution_max_attempts)
+    ARTIFACTS_BUCKET         = google_storage_bucket.artifacts.name
+    SIGNING_SERVICE_ACCOUNT  = google_service_account.function["artifacts"].email
+    WORKERS                  = "1" # one process per instance: the pool sizes above are per process
+  }
+
+  function_env = {
+    for group, fn in local.functions : group => merge(local.common_env, var.extra_env, {
+      DB_USER         = trimsuffix(google_service_account.function[group].email, ".gserviceaccount.com")
+      DB_POOL_SIZE    = tostring(fn.db_pool_size)
+      DB_MAX_OVERFLOW = tostring(fn.db_max_overflow)
+      THREADS         = tostring(fn.concurrency)
+    })
+  }
+}
