@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
 import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
