@@ -76,6 +76,7 @@ class Settings(BaseModel):
     tasks_shared_secret: SecretStr | None = None  # local dispatcher; derived from SECRET_KEY
     execution_lease_s: int = Field(default=60, ge=5, le=3600)
     execution_max_attempts: int = Field(default=5, ge=1, le=100)
+    workflow_max_parallel: int = Field(default=4, ge=1, le=32)  # parallel steps at once
 
     # artifacts: a GCS bucket when ARTIFACTS_BUCKET is set, else DATA_DIR/artifacts
     artifacts_bucket: str | None = None

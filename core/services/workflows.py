@@ -41,7 +41,6 @@ from core.services.events import EventLog
 
 log = logging.getLogger(__name__)
 
-WORKFLOW_MAX_PARALLEL = 4
 MAX_NESTING = 5
 
 
@@ -218,7 +217,9 @@ def run_workflow(run: WorkflowRun, prompt: Any) -> tuple[str, Any, dict[str, Any
 
 def _parallel(run: WorkflowRun, steps: list[uuid.UUID], prompt: Any) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
-    with ThreadPoolExecutor(max_workers=min(WORKFLOW_MAX_PARALLEL, len(steps))) as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(run.settings.workflow_max_parallel, len(steps))
+    ) as pool:
         futures: dict[Future[StepResult], int] = {
             pool.submit(run.step, index, 0, agent_id, _as_input(prompt)): index
             for index, agent_id in enumerate(steps)
