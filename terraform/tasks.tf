@@ -56,5 +56,5 @@ resource "google_cloud_scheduler_job" "sweep" {
     }
   }
 
-  depends_on = [google_project_service.apis, google_cloudfunctions2_function.worker]
+  depends_on = [google_project_service.apis, google_cloud_run_v2_service_iam_member.worker]
 }

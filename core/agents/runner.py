@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -62,6 +63,7 @@ class RunOutcome:
     cost: Decimal | None = None
     # a transient failure (model 429/503, connection): worth another delivery
     retryable: bool = False
+    finished_at: datetime | None = None
     # events observed but not yet written (the service writes them with the outcome)
     pending_events: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 

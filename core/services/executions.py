@@ -110,16 +110,50 @@ def start(
     events = EventLog(execution_id=execution.id, session_id=execution.session_id, fresh=True)
     events.add(db, [(EventType.user_message, {"content": data.input})])
     if sync:
+        fresh = runs.FreshRun(
+            definition_json=agent.definition,
+            session_history=list(session.messages) if session else [],
+            raw_input=data.input,
+            started_at=now,
+            user_id=user.id,
+            mode=execution.mode,
+            session_id=execution.session_id,
+            webhook_url=data.webhook_url,
+            events=events,
+        )
         # the running row need not survive a database crash (the caller would get no answer
         # either), so this commit skips the WAL flush; the outcome's commit is durable
         db.execute(text("SET LOCAL synchronous_commit = off"))
         db.commit()
-        runs.run_claimed(execution.id, 1, settings)
-        db.refresh(execution)
+        outcome = runs.run_claimed(execution.id, 1, settings, fresh=fresh)
+        if outcome is None:  # lost to another delivery: read what it recorded
+            db.refresh(execution)
+        else:
+            _show_outcome(execution, outcome)
         return with_children(db, execution)
     db.commit()
     runs.enqueue_execution(execution.id, 1, settings)
     return answer(execution)
+
+
+def _show_outcome(execution: AgentExecution, outcome: Any) -> None:
+    """Put the recorded outcome on the in-memory row without marking it dirty (it is already
+    in the database: reading it back would cost a round trip)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    values = {
+        "status": ExecutionStatus(outcome.status),
+        "output": outcome.output,
+        "error": outcome.error,
+        "requests": outcome.requests,
+        "input_tokens": outcome.input_tokens,
+        "output_tokens": outcome.output_tokens,
+        "tool_calls": outcome.tool_calls,
+        "cost": outcome.cost,
+        "finished_at": outcome.finished_at,
+    }
+    for name, value in values.items():
+        set_committed_value(execution, name, value)
 
 
 def answer(execution: AgentExecution) -> AgentExecution | Reply:

@@ -213,8 +213,29 @@ class DurableRecorder:
             raise RunAbandoned(str(self.fence.execution_id)) from None
 
 
+@dataclass
+class FreshRun:
+    """What the creator of a brand-new execution already holds, so running it right away (sync
+    mode) needs no read of its own: one transaction to start, one to finish."""
+
+    definition_json: dict[str, Any]
+    session_history: list[Any]
+    raw_input: Any
+    started_at: datetime
+    user_id: uuid.UUID
+    mode: Any
+    session_id: uuid.UUID | None
+    webhook_url: str | None
+    events: EventLog
+
+
 def run_claimed(
-    execution_id: uuid.UUID, attempt: int, settings: Settings, *, retry_transient: bool = False
+    execution_id: uuid.UUID,
+    attempt: int,
+    settings: Settings,
+    *,
+    retry_transient: bool = False,
+    fresh: FreshRun | None = None,
 ) -> RunOutcome | None:
     """Run (or resume) an execution this caller has claimed, and record how it ended. Returns
     None when the run was abandoned to another delivery; never raises for a failed run. With
@@ -223,28 +244,38 @@ def run_claimed(
     from core.agents.runner import RunAbandoned, UsageSoFar
     from core.db import transaction
 
-    with transaction() as db:
-        execution = db.get(AgentExecution, execution_id)
-        assert execution is not None
-        definition_json = db.scalar(
-            select(AgentVersion.definition).where(
-                AgentVersion.agent_id == execution.agent_id,
-                AgentVersion.version == execution.agent_version,
+    definition_json: Any
+    if fresh is not None:
+        definition_json = fresh.definition_json
+        session_history = _messages(fresh.session_history)
+        saved: list[Any] = []
+        started_at = fresh.started_at
+        usage_so_far = UsageSoFar()
+        raw_input, session_id = fresh.raw_input, fresh.session_id
+        user_id, mode, webhook_url = fresh.user_id, fresh.mode, fresh.webhook_url
+    else:
+        with transaction() as db:
+            execution = db.get(AgentExecution, execution_id)
+            assert execution is not None
+            definition_json = db.scalar(
+                select(AgentVersion.definition).where(
+                    AgentVersion.agent_id == execution.agent_id,
+                    AgentVersion.version == execution.agent_version,
+                )
             )
-        )
-        session_history = _session_history(db, execution.session_id)
-        saved = list(execution.messages or [])
-        started_at = execution.started_at or utcnow()
-        usage_so_far = UsageSoFar(
-            execution.requests,
-            execution.input_tokens,
-            execution.output_tokens,
-            execution.tool_calls,
-        )
-        prompt = _prompt(execution.input)
-        raw_input = execution.input
-        session_id = execution.session_id
-        user_id, mode = execution.user_id, execution.mode
+            session_history = _session_history(db, execution.session_id)
+            saved = list(execution.messages or [])
+            started_at = execution.started_at or utcnow()
+            usage_so_far = UsageSoFar(
+                execution.requests,
+                execution.input_tokens,
+                execution.output_tokens,
+                execution.tool_calls,
+            )
+            raw_input = execution.input
+            session_id = execution.session_id
+            user_id, mode, webhook_url = execution.user_id, execution.mode, execution.webhook_url
+    prompt = _prompt(raw_input)
     definition = AgentDefinition.model_validate(definition_json)
     if definition.workflow is not None:
         return _run_workflow(
@@ -258,9 +289,10 @@ def run_claimed(
             mode=mode,
             session_id=session_id,
             retry_transient=retry_transient,
+            webhook_url=webhook_url,
         )
     fence = Fence(execution_id, attempt, settings.execution_lease_s)
-    events = EventLog(execution_id=execution_id, session_id=session_id)
+    events = fresh.events if fresh else EventLog(execution_id=execution_id, session_id=session_id)
     recorder = DurableRecorder(fence, events, resumed=_messages(saved))
     elapsed = (utcnow() - started_at).total_seconds()
     try:
@@ -286,7 +318,7 @@ def run_claimed(
             release_for_retry(fence, events, outcome)
         else:
             outcome.retryable = False
-            finish(fence, events, outcome, settings)
+            finish(fence, events, outcome, settings, webhook_url=webhook_url)
     except LeaseLost:
         return None
     return outcome
@@ -304,6 +336,7 @@ def _run_workflow(
     mode: Any,
     session_id: uuid.UUID | None,
     retry_transient: bool,
+    webhook_url: str | None,
 ) -> RunOutcome | None:
     import threading
 
@@ -345,7 +378,7 @@ def _run_workflow(
         tool_calls=usage["tool_calls"],
     )
     try:
-        finish(fence, events, outcome, settings)
+        finish(fence, events, outcome, settings, webhook_url=webhook_url)
     except LeaseLost:
         return None
     return outcome
@@ -453,7 +486,14 @@ def _delegate_definition(user_id: uuid.UUID, agent_id: str) -> AgentDefinition |
         return AgentDefinition.model_validate(agent.definition)
 
 
-def finish(fence: Fence, events: EventLog, outcome: RunOutcome, settings: Settings) -> None:
+def finish(
+    fence: Fence,
+    events: EventLog,
+    outcome: RunOutcome,
+    settings: Settings,
+    *,
+    webhook_url: str | None = None,
+) -> None:
     """Record the terminal status (fenced), the last events and, for a conversation turn that
     succeeded, the session's history. Then hand a webhook, if any, to the task queue."""
     from pydantic_ai.messages import ModelMessagesTypeAdapter
@@ -465,6 +505,7 @@ def finish(fence: Fence, events: EventLog, outcome: RunOutcome, settings: Settin
         pending.append((EventType.error, outcome.error))
     pending.append((EventType.status, {"status": outcome.status}))
     messages = ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json")
+    outcome.finished_at = utcnow()
     with transaction() as db:
         fence.hold(
             db,
@@ -477,12 +518,9 @@ def finish(fence: Fence, events: EventLog, outcome: RunOutcome, settings: Settin
             output_tokens=outcome.output_tokens,
             tool_calls=outcome.tool_calls,
             cost=outcome.cost,
-            finished_at=utcnow(),
+            finished_at=outcome.finished_at,
         )
         events.add(db, pending)
-        webhook = db.scalar(
-            select(AgentExecution.webhook_url).where(AgentExecution.id == fence.execution_id)
-        )
         _record_written_files(db, fence.execution_id, events.session_id, outcome, settings)
         if outcome.status == "succeeded" and events.session_id is not None:
             # only finished turns join the conversation a model sees next time
@@ -491,7 +529,7 @@ def finish(fence: Fence, events: EventLog, outcome: RunOutcome, settings: Settin
                 .where(AgentSession.id == events.session_id)
                 .values(messages=AgentSession.messages.op("||")(_jsonb(messages)))
             )
-    if webhook:
+    if webhook_url:
         enqueue_webhook(fence.execution_id, settings)
 
 
