@@ -84,6 +84,13 @@ class Settings(BaseModel):
     signed_url_ttl_s: int = Field(default=900, ge=60, le=900)
     signing_service_account: str | None = None  # signs URLs through IAM when no key is at hand
 
+    # observability: OpenTelemetry traces and JSON logs
+    trace_exporter: Literal["none", "console", "otlp", "gcp-trace"] = "none"
+    otlp_endpoint: str = "https://telemetry.googleapis.com"  # Google's OTLP endpoint
+    trace_include_content: bool = False  # prompts and outputs in spans
+    trace_project: str | None = None  # for log/trace correlation; defaults to VERTEX_PROJECT
+    log_format: Literal["json", "text"] = "json"  # the local server always logs text
+
     # webhooks
     webhook_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)

@@ -63,7 +63,10 @@ locals {
     EXECUTION_MAX_ATTEMPTS   = tostring(local.execution_max_attempts)
     ARTIFACTS_BUCKET         = google_storage_bucket.artifacts.name
     SIGNING_SERVICE_ACCOUNT  = google_service_account.function["artifacts"].email
-    WORKERS                  = "1" # one process per instance: the pool sizes above are per process
+    WORKERS                  = "1"    # one process per instance: the pool sizes above are per process
+    TRACE_EXPORTER           = "otlp" # OTLP to telemetry.googleapis.com, Google's recommended path
+    TRACE_PROJECT            = var.project_id
+    LOG_FORMAT               = "json" # Cloud Logging reads severity and the trace from each line
   }
 
   function_env = {

@@ -8,6 +8,7 @@ Running every run on one long-lived loop lets those pools be reused across reque
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -29,9 +30,16 @@ def _running_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+async def _in_context(coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+    return await asyncio.get_running_loop().create_task(coro, context=context)
+
+
 def run_on_agent_loop(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-    """Run `coro` on the shared loop and wait for its result from this (non-loop) thread."""
-    future = asyncio.run_coroutine_threadsafe(coro, _running_loop())
+    """Run `coro` on the shared loop and wait for its result from this (non-loop) thread. The
+    caller's context variables (the current trace span among them) go with it."""
+    future = asyncio.run_coroutine_threadsafe(
+        _in_context(coro, contextvars.copy_context()), _running_loop()
+    )
     try:
         return future.result(timeout)
     except TimeoutError:

@@ -64,6 +64,7 @@ class RunOutcome:
     # a transient failure (model 429/503, connection): worth another delivery
     retryable: bool = False
     finished_at: datetime | None = None
+    trace_id: str | None = None
     # events observed but not yet written (the service writes them with the outcome)
     pending_events: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 

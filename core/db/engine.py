@@ -28,7 +28,13 @@ def get_engine() -> Engine:
     if _engine is None:
         with _lock:
             if _engine is None:
-                _engine = build_engine(get_settings())
+                settings = get_settings()
+                engine = build_engine(settings)
+                if settings.trace_exporter != "none":
+                    from core.telemetry import instrument_engine
+
+                    instrument_engine(engine, settings)
+                _engine = engine
     return _engine
 
 

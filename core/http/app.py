@@ -66,6 +66,10 @@ def function_entry(
                 if not built:
                     from core.config import get_settings
 
+                    if get_settings().log_format == "json":
+                        from core.telemetry import configure_json_logging
+
+                        configure_json_logging(get_settings())
                     group = group_factory()
                     default = get_settings().max_body_bytes
                     built.append(

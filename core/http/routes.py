@@ -179,6 +179,18 @@ def _view(endpoint: Endpoint) -> Callable[..., Response]:
 
 
 def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
+    from core.config import get_settings
+
+    if get_settings().trace_exporter == "none":
+        return _dispatch_unit(endpoint, kwargs)
+    from core.telemetry import request_span
+
+    name = f"{endpoint.method} /{endpoint.group}{endpoint.rule}"
+    with request_span(get_settings(), name, dict(request.headers.items())):
+        return _dispatch_unit(endpoint, kwargs)
+
+
+def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
     wants = endpoint.wants
     settings = None
     if "settings" in wants or endpoint.auth != "none":

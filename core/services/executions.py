@@ -151,6 +151,7 @@ def _show_outcome(execution: AgentExecution, outcome: Any) -> None:
         "tool_calls": outcome.tool_calls,
         "cost": outcome.cost,
         "finished_at": outcome.finished_at,
+        "trace_id": outcome.trace_id,
     }
     for name, value in values.items():
         set_committed_value(execution, name, value)

@@ -229,6 +229,12 @@ class FreshRun:
     events: EventLog
 
 
+@dataclass(frozen=True)
+class TraceInfo:
+    trace_id: str
+    started_at: datetime
+
+
 def run_claimed(
     execution_id: uuid.UUID,
     attempt: int,
@@ -236,6 +242,31 @@ def run_claimed(
     *,
     retry_transient: bool = False,
     fresh: FreshRun | None = None,
+) -> RunOutcome | None:
+    """See `_run_claimed`; this wraps it in the execution's trace span."""
+    from core import telemetry
+
+    with telemetry.span(
+        settings, "agent execution", execution_id=execution_id, attempt=attempt
+    ) as trace_id:
+        return _run_claimed(
+            execution_id,
+            attempt,
+            settings,
+            retry_transient=retry_transient,
+            fresh=fresh,
+            trace_id=trace_id,
+        )
+
+
+def _run_claimed(
+    execution_id: uuid.UUID,
+    attempt: int,
+    settings: Settings,
+    *,
+    retry_transient: bool,
+    fresh: FreshRun | None,
+    trace_id: str,
 ) -> RunOutcome | None:
     """Run (or resume) an execution this caller has claimed, and record how it ended. Returns
     None when the run was abandoned to another delivery; never raises for a failed run. With
@@ -290,6 +321,7 @@ def run_claimed(
             session_id=session_id,
             retry_transient=retry_transient,
             webhook_url=webhook_url,
+            trace_id=trace_id,
         )
     fence = Fence(execution_id, attempt, settings.execution_lease_s)
     events = fresh.events if fresh else EventLog(execution_id=execution_id, session_id=session_id)
@@ -318,7 +350,14 @@ def run_claimed(
             release_for_retry(fence, events, outcome)
         else:
             outcome.retryable = False
-            finish(fence, events, outcome, settings, webhook_url=webhook_url)
+            finish(
+                fence,
+                events,
+                outcome,
+                settings,
+                webhook_url=webhook_url,
+                trace=TraceInfo(trace_id, started_at),
+            )
     except LeaseLost:
         return None
     return outcome
@@ -337,6 +376,7 @@ def _run_workflow(
     session_id: uuid.UUID | None,
     retry_transient: bool,
     webhook_url: str | None,
+    trace_id: str,
 ) -> RunOutcome | None:
     import threading
 
@@ -378,7 +418,14 @@ def _run_workflow(
         tool_calls=usage["tool_calls"],
     )
     try:
-        finish(fence, events, outcome, settings, webhook_url=webhook_url)
+        finish(
+            fence,
+            events,
+            outcome,
+            settings,
+            webhook_url=webhook_url,
+            trace=TraceInfo(trace_id, started_at),
+        )
     except LeaseLost:
         return None
     return outcome
@@ -493,6 +540,7 @@ def finish(
     settings: Settings,
     *,
     webhook_url: str | None = None,
+    trace: TraceInfo | None = None,
 ) -> None:
     """Record the terminal status (fenced), the last events and, for a conversation turn that
     succeeded, the session's history. Then hand a webhook, if any, to the task queue."""
@@ -519,7 +567,11 @@ def finish(
             tool_calls=outcome.tool_calls,
             cost=outcome.cost,
             finished_at=outcome.finished_at,
+            **({"trace_id": trace.trace_id} if trace else {}),
         )
+        if trace is not None:
+            outcome.trace_id = trace.trace_id
+            _record_trace(db, fence.execution_id, trace, outcome)
         events.add(db, pending)
         _record_written_files(db, fence.execution_id, events.session_id, outcome, settings)
         if outcome.status == "succeeded" and events.session_id is not None:
@@ -531,6 +583,27 @@ def finish(
             )
     if webhook_url:
         enqueue_webhook(fence.execution_id, settings)
+
+
+def _record_trace(
+    db: Session, execution_id: uuid.UUID, trace: TraceInfo, outcome: RunOutcome
+) -> None:
+    """The execution's ObservabilityTrace row: its spans so far (when tracing is on), tokens,
+    latency and error."""
+    from core import telemetry
+    from core.models.executions import ObservabilityTrace
+
+    finished = outcome.finished_at or utcnow()
+    db.add(
+        ObservabilityTrace(
+            execution_id=execution_id,
+            trace_id=trace.trace_id,
+            spans=telemetry.span_summary(trace.trace_id),
+            total_tokens=outcome.input_tokens + outcome.output_tokens,
+            latency_ms=max(0, int((finished - trace.started_at).total_seconds() * 1000)),
+            error=(outcome.error or {}).get("message"),
+        )
+    )
 
 
 def _record_written_files(

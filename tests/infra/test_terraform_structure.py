@@ -46,6 +46,8 @@ DELIBERATELY_DEFAULTED = {
     "WEBHOOK_TIMEOUT_S": "10 s per delivery attempt; Cloud Tasks retries",
     "WORKFLOW_MAX_PARALLEL": "4 steps at once; their short transactions share the function's "
     "pool, which caps the connections whatever the steps",
+    "OTLP_ENDPOINT": "the default is Google's OTLP endpoint (telemetry.googleapis.com)",
+    "TRACE_INCLUDE_CONTENT": "off: prompts and outputs stay out of traces in production",
 }
 # only these folders may be reached without a token (their own routes still check bearer tokens)
 WORKER_GROUPS = {"tasks"}
