@@ -102,3 +102,39 @@ def function_process(
                 break
             except subprocess.TimeoutExpired:
                 continue
+
+
+def bench_environment(database_url: str) -> dict[str, str]:
+    """The environment every benchmarked function gets (also applied to this process, which
+    seeds data through the service's own code)."""
+    env = {
+        "APP_ENV": "local",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "DATA_DIR": str(ROOT / ".data" / "bench"),
+    }
+    os.environ.update(env)
+    return env
+
+
+def bench_user_headers(username: str = "bench") -> dict[str, str]:
+    """A registered user of the scratch database and the bearer header that authenticates it."""
+    from core.auth.tokens import issue_token
+    from core.clock import utcnow
+    from core.config import get_settings, reset_settings
+    from core.db import transaction
+    from core.schemas.users import RegisterRequest
+    from core.services.users import register
+
+    reset_settings()
+    with transaction() as db:
+        user = register(
+            db,
+            data=RegisterRequest(
+                username=username, email=f"{username}@example.com", password="bench-password"
+            ),
+        )
+        user_id = user.id
+    token, _ = issue_token(get_settings(), user_id=user_id, token_type="access", now=utcnow())
+    return {"Authorization": f"Bearer {token}"}

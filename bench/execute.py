@@ -24,7 +24,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import statistics
 import sys
 import threading
@@ -36,6 +35,8 @@ from common import (  # type: ignore[import-not-found]
     DEFAULT_DATABASE_URL,
     HOST,
     ROOT,
+    bench_environment,
+    bench_user_headers,
     function_process,
     scratch_database,
 )
@@ -118,31 +119,8 @@ def main() -> int:
     args = parser.parse_args()
 
     with scratch_database(args.database_url) as database_url:
-        env = {
-            "APP_ENV": "local",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "DATABASE_URL": database_url,
-            "LOG_LEVEL": "WARNING",
-            "DATA_DIR": str(ROOT / ".data" / "bench"),
-        }
-        os.environ.update(env)
-        from core.auth.tokens import issue_token
-        from core.clock import utcnow
-        from core.config import get_settings
-        from core.db import transaction
-        from core.schemas.users import RegisterRequest
-        from core.services.users import register
-
-        with transaction() as db:
-            user = register(
-                db,
-                data=RegisterRequest(
-                    username="bench", email="bench@example.com", password="bench-password"
-                ),
-            )
-            user_id = user.id
-        token, _ = issue_token(get_settings(), user_id=user_id, token_type="access", now=utcnow())
-        headers = {"Authorization": f"Bearer {token}"}
+        env = bench_environment(database_url)
+        headers = bench_user_headers()
 
         with (
             function_process(AGENTS, "entry", env, ready_path="/openapi.json") as agents_port,
@@ -166,6 +144,8 @@ def main() -> int:
             service_lat = latency_ms(agents_port, execute_path, headers, args.requests)
             floor_rps = throughput(floor_port, "/", {}, args.seconds, args.clients)
             service_rps = throughput(agents_port, execute_path, headers, args.seconds, args.clients)
+
+        from core.db import transaction
 
         with transaction() as db:
             from sqlalchemy import func, select

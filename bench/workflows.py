@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import time
 
 from common import (  # type: ignore[import-not-found]
     DEFAULT_DATABASE_URL,
-    ROOT,
+    bench_environment,
+    bench_user_headers,
     function_process,
     scratch_database,
 )
@@ -31,32 +31,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
-    with scratch_database(args.database_url) as url:
-        env = {
-            "APP_ENV": "local",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "DATABASE_URL": url,
-            "LOG_LEVEL": "WARNING",
-            "DATA_DIR": str(ROOT / ".data" / "bench"),
-        }
-        os.environ.update(env)
-        from core.auth.tokens import issue_token
-        from core.clock import utcnow
-        from core.config import get_settings
-        from core.db import transaction
-        from core.schemas.users import RegisterRequest
-        from core.services.users import register
-
-        with transaction() as db:
-            user = register(
-                db,
-                data=RegisterRequest(
-                    username="bench", email="bench@example.com", password="bench-password"
-                ),
-            )
-            user_id = user.id
-        token, _ = issue_token(get_settings(), user_id=user_id, token_type="access", now=utcnow())
-        headers = {"Authorization": f"Bearer {token}"}
+    with scratch_database(args.database_url) as database_url:
+        env = bench_environment(database_url)
+        headers = bench_user_headers()
         with function_process(AGENTS, "entry", env, ready_path="/openapi.json") as port:
             client = Client(port, headers)
             steps = []
