@@ -57,7 +57,7 @@ def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settin
         metadata_=data.metadata,
     )
     db.add(agent)
-    _flush_unique_name(db, data.name)
+    _flush_unique_name(db, agent)
     db.add(
         AgentVersion(
             agent_id=agent.id,
@@ -262,11 +262,16 @@ def _new_version(
     )
 
 
-def _flush_unique_name(db: Session, name: str) -> None:
+def _flush_unique_name(db: Session, agent: Agent) -> None:
+    """Flush the new agent inside a savepoint; a taken name is a 409 and leaves the session
+    usable (the failed agent is taken out of it, so a caller may try another name)."""
     try:
         with db.begin_nested():
             db.flush()
     except IntegrityError:
+        if agent in db:  # a rolled-back savepoint usually removed it already
+            db.expunge(agent)
+        name = agent.name
         raise Conflict(
             f"you already have an agent named {name!r}", code="agent_name_taken"
         ) from None
