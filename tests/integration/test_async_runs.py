@@ -404,3 +404,40 @@ def test_a_strangers_event_stream_is_a_404(client, queue):
         headers={**stranger, "Accept": "text/event-stream"},
     )
     assert_error(response, 404, "execution_not_found")
+
+
+def test_the_heartbeat_extends_the_lease_during_a_long_model_call(
+    client, queue, worker_headers, monkeypatch
+):
+    import asyncio
+
+    from core.config import reset_settings
+    from core.db import transaction
+
+    monkeypatch.setenv("EXECUTION_LEASE_S", "5")  # a heartbeat every ~1.7 s
+    reset_settings()
+    try:
+        _, headers = signed_up(client)
+        agent = create_agent(client, headers)
+        execution = start_async(client, headers, agent["id"]).get_json()
+        execution_id = uuid.UUID(execution["id"])
+        leases: list[Any] = []
+
+        def lease() -> Any:
+            with transaction() as db:
+                return db.scalar(
+                    select(AgentExecution.lease_expires_at).where(AgentExecution.id == execution_id)
+                )
+
+        async def think(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+            leases.append(await asyncio.to_thread(lease))
+            await asyncio.sleep(2.2)
+            leases.append(await asyncio.to_thread(lease))
+            return ModelResponse(parts=[TextPart("slow answer")])
+
+        with model_override(FunctionModel(think)):
+            assert client.post(queue.tasks[0].path, headers=worker_headers).status_code == 200
+        assert leases[1] > leases[0]
+    finally:
+        monkeypatch.delenv("EXECUTION_LEASE_S")
+        reset_settings()
