@@ -1,47 +1,45 @@
-"""One asyncio event loop per process, in its own thread, for every agent run.
+"""Where agent runs execute: an asyncio event loop per worker thread, kept for the thread's life.
 
 Request handlers are synchronous (Flask under gunicorn threads); pydantic-ai and the provider
-clients are asynchronous and their HTTP connection pools belong to the loop that created them.
-Running every run on one long-lived loop lets those pools be reused across requests.
+clients are asynchronous, and a client's HTTP connections belong to the loop that opened them.
+Each thread therefore runs its agents on its own long-lived loop (and keeps its own provider
+clients, see core.agents.providers): no hop to another thread, so a busy process does not
+funnel every run through one thread that competes for the GIL with all the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_loop: asyncio.AbstractEventLoop | None = None
-_lock = threading.Lock()
+
+class _ThreadLoop:
+    """Owns a thread's loop; closed when the thread ends (its thread-local goes away)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.close()
 
 
-def _running_loop() -> asyncio.AbstractEventLoop:
-    global _loop
-    with _lock:
-        if _loop is None or _loop.is_closed():
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="agent-loop", daemon=True)
-            thread.start()
-            _loop = loop
-        return _loop
+_local = threading.local()
 
 
-async def _in_context(coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
-    return await asyncio.get_running_loop().create_task(coro, context=context)
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    holder: _ThreadLoop | None = getattr(_local, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _ThreadLoop()
+        _local.holder = holder
+    return holder.loop
 
 
 def run_on_agent_loop(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-    """Run `coro` on the shared loop and wait for its result from this (non-loop) thread. The
-    caller's context variables (the current trace span among them) go with it."""
-    future = asyncio.run_coroutine_threadsafe(
-        _in_context(coro, contextvars.copy_context()), _running_loop()
-    )
-    try:
-        return future.result(timeout)
-    except TimeoutError:
-        future.cancel()
-        raise
+    """Run `coro` to completion on this thread's loop (the caller's context variables, the
+    current trace span among them, are those of the thread)."""
+    return _thread_loop().run_until_complete(asyncio.wait_for(coro, timeout))

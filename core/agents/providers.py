@@ -4,9 +4,9 @@ A provider's SDK is imported only when a model of that provider is built (anthro
 ~1.2 s of import); clients are created once per process and reused. google-cloud-aiplatform is
 never needed: google-genai and anthropic's Vertex client call the models directly.
 
-The shared clients hold async HTTP pools bound to the event loop that first used them, so every
-run goes through the one agent loop (`core.agents.loop`); code that runs models on another loop
-(tests against a fake server) passes its own `credentials`/`http_client` and gets fresh clients.
+Clients hold async HTTP pools bound to the event loop that first used them; each thread runs
+its agents on its own loop (`core.agents.loop`) and so keeps its own clients. Tests against a
+fake server pass their own `credentials`/`http_client` and get fresh clients.
 """
 
 from __future__ import annotations
@@ -91,15 +91,16 @@ class ProviderNotConfigured(Exception):
     """A definition names a provider this deployment cannot call."""
 
 
-_clients: dict[tuple[Any, ...], Any] = {}
-_clients_lock = threading.Lock()
+_local = threading.local()
 
 
 def _shared(key: tuple[Any, ...], create: Any) -> Any:
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = create()
-        return _clients[key]
+    """One client per thread and configuration: each thread runs its agents on its own event
+    loop (core.agents.loop), and an async client's connections belong to one loop."""
+    clients: dict[tuple[Any, ...], Any] = _local.__dict__.setdefault("clients", {})
+    if key not in clients:
+        clients[key] = create()
+    return clients[key]
 
 
 def build_model(
