@@ -6,7 +6,7 @@ locals {
   #   enqueues      creates Cloud Tasks tasks        signs:   signs download URLs (signBlob as itself)
   #   concurrency   requests per instance; also functions-framework's THREADS (one process)
   #   db_pool_size + db_max_overflow >= concurrency, so no request waits for a connection
-  #   (+1 where models run: the agent loop thread writes events and heartbeats on its own)
+  #   (+1 where models run: a run writes events and heartbeats from a helper thread)
   functions = {
     health      = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 2, db_max_overflow = 2, memory = "512Mi", timeout_s = 30 }
     auth        = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 4, concurrency = 4, db_pool_size = 3, db_max_overflow = 1, memory = "512Mi", timeout_s = 60 }
