@@ -80,13 +80,16 @@ class WorkflowRun:
         from core.db import transaction
         from core.services import runs
 
-        child_id = self._child(index, iteration, agent_id, prompt)
-        with transaction() as db:
-            claim = runs.claim(db, child_id, self.settings)
-        if claim.attempt is not None:
-            runs.run_claimed(child_id, claim.attempt, self.settings)
-        elif not claim.done:
-            raise StepBusy(str(child_id))
+        child_id, fresh = self._child(index, iteration, agent_id, prompt)
+        if fresh is not None:  # made just now, already ours: run it without reading it back
+            runs.run_claimed(child_id, 1, self.settings, fresh=fresh)
+        else:  # made by an earlier delivery: claim it like any redelivered run
+            with transaction() as db:
+                claim = runs.claim(db, child_id, self.settings)
+            if claim.attempt is not None:
+                runs.run_claimed(child_id, claim.attempt, self.settings)
+            elif not claim.done:
+                raise StepBusy(str(child_id))
         with transaction() as db:
             child = db.get(AgentExecution, child_id)
             assert child is not None
@@ -94,9 +97,16 @@ class WorkflowRun:
             self._note(db, index, iteration, result)
         return result
 
-    def _child(self, index: int, iteration: int, agent_id: uuid.UUID, prompt: Any) -> uuid.UUID:
-        """The child execution of this step, made once (a redelivery finds it again)."""
+    def _child(
+        self, index: int, iteration: int, agent_id: uuid.UUID, prompt: Any
+    ) -> tuple[uuid.UUID, Any]:
+        """The child execution of this step, made once (a redelivery finds it again). A child
+        made now is created running under this delivery (attempt 1) and comes with what running
+        it needs; one found again comes alone, to be claimed."""
+        from datetime import timedelta
+
         from core.db import transaction
+        from core.services.runs import FreshRun
 
         with self.lock, transaction() as db:
             existing = db.scalar(
@@ -107,7 +117,7 @@ class WorkflowRun:
                 )
             )
             if existing is not None:
-                return existing
+                return existing, None
             user = db.get(User, self.user_id)
             assert user is not None
             try:
@@ -128,7 +138,10 @@ class WorkflowRun:
                 parent_execution_id=self.parent_id,
                 step_index=index,
                 iteration=iteration,
-                status=ExecutionStatus.queued,
+                status=ExecutionStatus.running,
+                attempt=1,
+                lease_expires_at=now + timedelta(seconds=self.settings.execution_lease_s),
+                started_at=now,
                 workflow_type=(
                     WorkflowType(step_definition.workflow.type)
                     if step_definition.workflow
@@ -141,10 +154,20 @@ class WorkflowRun:
             )
             db.add(child)
             db.flush()
-            EventLog(execution_id=child.id, session_id=None, fresh=True).add(
-                db, [(EventType.user_message, {"content": prompt})]
+            events = EventLog(execution_id=child.id, session_id=None, fresh=True)
+            events.add(db, [(EventType.user_message, {"content": prompt})])
+            fresh = FreshRun(
+                definition_json=agent.definition,
+                session_history=[],
+                raw_input=prompt,
+                started_at=now,
+                user_id=self.user_id,
+                mode=self.mode,
+                session_id=None,
+                webhook_url=None,
+                events=events,
             )
-            return child.id
+            return child.id, fresh
 
     def _note(self, db: Session, index: int, iteration: int, result: StepResult) -> None:
         payload = {
