@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, Any, Literal
@@ -384,8 +384,3 @@ def _adapter(model: Any) -> Any:
 
         _adapters[model] = TypeAdapter(model)
     return _adapters[model]
-
-
-def iter_endpoints(groups: list[RouteGroup]) -> Iterator[Endpoint]:
-    for group in groups:
-        yield from group.endpoints

@@ -281,10 +281,6 @@ def same_request(existing: AgentExecution, agent_id: uuid.UUID) -> AgentExecutio
     return existing
 
 
-def _prompt(value: str | dict[str, Any]) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 SSE_POLL_S = 0.25
 SSE_KEEPALIVE_S = 15.0
 SSE_MAX_S = 600.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -241,7 +242,7 @@ def test_messages_are_kept_for_replay(client, user, db):
 
     _, headers = user
     execution = run(client, headers, scripted(text("hi there")))
-    row = db.get(AgentExecution, __import__("uuid").UUID(execution["id"]))
+    row = db.get(AgentExecution, uuid.UUID(execution["id"]))
     messages = ModelMessagesTypeAdapter.validate_python(row.messages)
     assert isinstance(messages[0], ModelRequest)
     assert isinstance(messages[-1], ModelResponse)

@@ -58,7 +58,7 @@ def test_password_change_needs_the_current_password(client):
     user, headers = signed_up(client)
     new = "a brand new passphrase"
     body = assert_error(client.patch("/users/me", headers=headers, json={"password": new}), 422)
-    assert "current_password" in body["details"][0]["msg"] or body["details"][0]["loc"]
+    assert "current_password" in body["details"][0]["msg"]
     wrong = client.patch(
         "/users/me", headers=headers, json={"password": new, "current_password": "nope-nope"}
     )

@@ -21,7 +21,7 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.agents.factory import model_override
 from core.clock import utcnow
@@ -408,16 +408,12 @@ def test_cancelling_the_parent_cancels_its_running_step(live):
         calls += 1
         if calls == 2:  # the user cancels the workflow while its step is running
             with transaction() as db:
+                # the running step of this test's workflow (its agent is this test's own)
                 child = db.scalar(
-                    __import__("sqlalchemy")
-                    .select(AgentExecution.parent_execution_id)
-                    .where(
+                    select(AgentExecution.parent_execution_id).where(
                         AgentExecution.status == "running",
-                        AgentExecution.parent_execution_id.is_not(None),
-                        AgentExecution.user_id == AgentExecution.user_id,
+                        AgentExecution.agent_id == uuid.UUID(worker_step["id"]),
                     )
-                    .order_by(AgentExecution.created_at.desc())
-                    .limit(1)
                 )
                 parent_id.append(child)
                 db.execute(
