@@ -26,7 +26,7 @@ from core.config import Settings
 from core.errors import Conflict, Invalid, NotFound, field_error
 from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
-from core.models.sessions import AgentSession, Event, EventType
+from core.models.sessions import AgentSession, Event, EventType, SessionStatus
 from core.models.users import Role, User
 from core.pagination import Keyset, Page
 from core.replies import Reply
@@ -47,26 +47,22 @@ def execute_agent(
 ) -> AgentExecution | Reply:
     # access first: a reused key must not reveal anything about an agent the caller cannot see
     agent = agent_for(db, user, agent_id, Access.execute)
-    if data.idempotency_key is not None:
-        existing = by_idempotency_key(db, user=user, key=data.idempotency_key)
-        if existing is not None:
-            return answer(same_request(existing, agent_id))
-    session = None
-    if data.session_id is not None:
-        session = session_for_turn(db, user=user, session_id=data.session_id, agent_id=agent_id)
-    return start(db, user=user, agent=agent, data=data, session=session, settings=settings)
+    return start(db, user=user, agent=agent, data=data, settings=settings)
 
 
 def start(
-    db: Session,
-    *,
-    user: User,
-    agent: Agent,
-    data: ExecuteRequest,
-    session: AgentSession | None,
-    settings: Settings,
+    db: Session, *, user: User, agent: Agent, data: ExecuteRequest, settings: Settings
 ) -> AgentExecution | Reply:
-    """Create the execution and either run it here (sync) or hand it to the task queue."""
+    """Create the execution (or find the one this idempotency key already made) and either
+    run it here (sync) or hand it to the task queue. The caller has checked execute access."""
+    if data.idempotency_key is not None:
+        # before the session's busy check: a retry of a running turn gets that turn back
+        existing = by_idempotency_key(db, user=user, key=data.idempotency_key)
+        if existing is not None:
+            return answer(same_request(existing, agent.id))
+    session = None
+    if data.session_id is not None:
+        session = session_for_turn(db, user=user, session_id=data.session_id, agent_id=agent.id)
     if not agent.is_active:
         raise Conflict("the agent is deactivated", code="agent_inactive")
     definition = AgentDefinition.model_validate(agent.definition)
@@ -178,6 +174,8 @@ def session_for_turn(
         raise NotFound("no such session", code="session_not_found")
     if agent_id is not None and session.agent_id != agent_id:
         raise Conflict("the session belongs to another agent", code="session_agent_mismatch")
+    if session.status == SessionStatus.archived:
+        raise Conflict("the session is archived; reopen it first", code="session_archived")
     busy = db.scalar(
         select(AgentExecution.id)
         .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(runs.ACTIVE))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.errors import Conflict, NotFound
 from core.models.executions import AgentExecution
-from core.models.sessions import AgentSession, Event, SessionStatus
+from core.models.sessions import AgentSession, Event
 from core.models.users import User
 from core.pagination import Keyset, Page
 from core.replies import Reply
@@ -100,10 +100,8 @@ def delete_session(db: Session, *, user: User, session_id: uuid.UUID, settings: 
 def post_message(
     db: Session, *, user: User, session_id: uuid.UUID, data: MessageRequest, settings: Settings
 ) -> AgentExecution | Reply:
-    # the caller's session, locked, with no run in flight
-    session = executions.session_for_turn(db, user=user, session_id=session_id)
-    if session.status == SessionStatus.archived:
-        raise Conflict("the session is archived; reopen it first", code="session_archived")
+    session = get_session(db, user=user, session_id=session_id)
+    # access may have been revoked since the session began
     agent = agent_for(db, user, session.agent_id, Access.execute)
     request = ExecuteRequest(
         input=data.content,
@@ -112,13 +110,7 @@ def post_message(
         idempotency_key=data.idempotency_key,
         webhook_url=data.webhook_url,
     )
-    if data.idempotency_key is not None:
-        existing = executions.by_idempotency_key(db, user=user, key=data.idempotency_key)
-        if existing is not None:
-            return executions.answer(executions.same_request(existing, agent.id))
-    return executions.start(
-        db, user=user, agent=agent, data=request, session=session, settings=settings
-    )
+    return executions.start(db, user=user, agent=agent, data=request, settings=settings)
 
 
 def list_events(

@@ -441,3 +441,19 @@ def test_the_heartbeat_extends_the_lease_during_a_long_model_call(
     finally:
         monkeypatch.delenv("EXECUTION_LEASE_S")
         reset_settings()
+
+
+def test_retrying_a_queued_message_with_its_key_returns_it_instead_of_409(client, queue):
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    session = client.post("/sessions", headers=headers, json={"agent_id": agent["id"]}).get_json()
+    body = {"content": "hi", "mode": "async", "idempotency_key": "turn-1"}
+    path = f"/sessions/{session['id']}/messages"
+
+    first = client.post(path, headers=headers, json=body)
+    again = client.post(path, headers=headers, json=body)
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    other = client.post(path, headers=headers, json={**body, "idempotency_key": "turn-2"})
+    assert_error(other, 409, "session_busy")
