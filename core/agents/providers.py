@@ -58,6 +58,12 @@ PROVIDERS: dict[str, ProviderInfo] = {
 }
 
 
+def default_model(settings: Settings) -> ModelSpec:
+    """What a definition that names no model gets: DEFAULT_MODEL_PROVIDER's first model."""
+    info = PROVIDERS[settings.default_model_provider]
+    return ModelSpec(provider=info.name, name=info.models[0])
+
+
 def is_configured(provider: str, settings: Settings) -> bool:
     if provider == "test":
         return True

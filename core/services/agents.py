@@ -220,6 +220,10 @@ def _checked(
     definition: AgentDefinition, settings: Settings, *, loc: tuple[str | int, ...]
 ) -> dict[str, Any]:
     check_definition(definition, loc=loc)
+    if "model" not in definition.model_fields_set and definition.workflow is None:
+        from core.agents.providers import default_model
+
+        definition = definition.model_copy(update={"model": default_model(settings)})
     if definition.limits.timeout_s > settings.max_execution_timeout_s:
         raise Invalid(
             "invalid agent definition",

@@ -115,6 +115,37 @@ def with_vertex_project(monkeypatch):
 # -- create --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [("test", "test"), ("google-vertex", "gemini-2.5-flash"), ("anthropic-vertex", None)],
+)
+def test_a_definition_without_a_model_gets_the_deployments_default(
+    client, user, monkeypatch, provider, model
+):
+    monkeypatch.setenv("DEFAULT_MODEL_PROVIDER", provider)
+    reset_settings()
+    try:
+        _, headers = user
+        body = agent_body()
+        body["definition"] = {"system_prompt": "no model named"}
+        created = client.post("/agents", headers=headers, json=body).get_json()
+        stored = created["definition"]["model"]
+        assert stored["provider"] == provider
+        assert stored["name"] == (model or stored["name"])
+        assert stored["name"].startswith(
+            {"test": "test", "google-vertex": "gemini", "anthropic-vertex": "claude"}[provider]
+        )
+        named = client.post(
+            "/agents",
+            headers=headers,
+            json=agent_body() | {"definition": {"model": {"provider": "test", "name": "test"}}},
+        ).get_json()
+        assert named["definition"]["model"]["provider"] == "test"  # a named model is kept
+    finally:
+        monkeypatch.delenv("DEFAULT_MODEL_PROVIDER")
+        reset_settings()
+
+
 def test_create_returns_the_agent_at_version_1_0_0_owned_by_the_caller(client, user):
     me, headers = user
     body = agent_body(description="summarises things", metadata={"team": "docs"})
