@@ -70,11 +70,16 @@ def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Reply:
 
 def sweep(settings: Settings) -> dict[str, int]:
     """For Cloud Scheduler: re-enqueue executions stuck in queued, and those whose worker died
-    (expired lease); fail those out of attempts."""
+    (expired lease); fail those out of attempts; forget login failures outside the lockout
+    window and expired refresh tokens."""
     from core.db import transaction
+    from core.services.auth import prune_expired_refresh_tokens, prune_login_failures
 
     now = utcnow()
     counts = {"requeued": 0, "failed": 0}
+    with transaction() as db:
+        counts["login_failures_pruned"] = prune_login_failures(db, settings=settings, now=now)
+        counts["refresh_tokens_pruned"] = prune_expired_refresh_tokens(db, now=now)
     with transaction() as db:
         stale = db.execute(
             select(AgentExecution.id, AgentExecution.attempt, AgentExecution.status)

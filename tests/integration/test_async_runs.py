@@ -457,3 +457,43 @@ def test_retrying_a_queued_message_with_its_key_returns_it_instead_of_409(client
     assert again.get_json()["id"] == first.get_json()["id"]
     other = client.post(path, headers=headers, json={**body, "idempotency_key": "turn-2"})
     assert_error(other, 409, "session_busy")
+
+
+def test_the_sweeper_forgets_old_login_failures_and_expired_refresh_tokens(
+    client, queue, worker_headers, db
+):
+    from core.models.users import LoginFailure, RefreshToken
+
+    user, _ = signed_up(client)  # signing in stored one live refresh token
+    key = f"sweep-{uuid.uuid4().hex[:8]}"
+    now = utcnow()
+    db.add_all(
+        [
+            LoginFailure(username_key=key, attempted_at=now - timedelta(hours=2)),
+            LoginFailure(username_key=key, attempted_at=now),
+            RefreshToken(
+                id=uuid.uuid4(),
+                user_id=uuid.UUID(user["id"]),
+                family_id=uuid.uuid4(),
+                token_hash="0" * 64,
+                expires_at=now - timedelta(seconds=1),
+            ),
+        ]
+    )
+    db.flush()
+
+    response = client.post("/tasks/sweep", headers=worker_headers)
+
+    assert response.status_code == 200
+    db.expire_all()
+    left = list(
+        db.scalars(select(LoginFailure.attempted_at).where(LoginFailure.username_key == key))
+    )
+    assert left == [now]
+    tokens = list(
+        db.scalars(
+            select(RefreshToken.expires_at).where(RefreshToken.user_id == uuid.UUID(user["id"]))
+        )
+    )
+    assert tokens
+    assert all(expires > utcnow() for expires in tokens)
