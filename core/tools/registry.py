@@ -136,11 +136,15 @@ class ToolSpec:
     description: str
     config_model: type[BaseModel]
     native: bool = False
-    builder: Callable[[Any], Tool[Any]] | None = field(default=None, repr=False, compare=False)
+    # "module:function" making the tool's function from its config; imported only when built,
+    # so the registry (catalog, validation) never loads pydantic-ai
+    maker: str | None = None
+    # the config's limits, told to the model after the description
+    limits: Callable[[Any], str] = field(default=lambda config: "", repr=False, compare=False)
 
     def build(self, config: BaseModel) -> Tool[Any]:
         """The pydantic-ai tool for this spec, with the limits of `config` baked in."""
-        if self.native or self.builder is None:
+        if self.native or self.maker is None:
             raise NotImplementedError(
                 f"{self.name} is a native tool: the model factory wires it for each provider"
             )
@@ -148,87 +152,17 @@ class ToolSpec:
             raise TypeError(
                 f"{self.name} expects a {self.config_model.__name__}, got {type(config).__name__}"
             )
-        return self.builder(config)
+        from importlib import import_module
 
+        from pydantic_ai import Tool
 
-def _build_file_read(config: FileReadConfig) -> Tool[Any]:
-    from pydantic_ai import Tool
-
-    from core.tools import file_tools
-
-    return Tool(
-        file_tools.make_file_read(config),
-        name="file_read",
-        description=(
-            f"{TOOL_SPECS['file_read'].description} At most {config.max_bytes} bytes are returned "
-            "per call; a note gives the offset to continue from."
-        ),
-        takes_ctx=True,
-    )
-
-
-def _build_file_write(config: FileWriteConfig) -> Tool[Any]:
-    from pydantic_ai import Tool
-
-    from core.tools import file_tools
-
-    return Tool(
-        file_tools.make_file_write(config),
-        name="file_write",
-        description=(
-            f"{TOOL_SPECS['file_write'].description} Content is limited to "
-            f"{config.max_bytes} bytes (UTF-8)."
-        ),
-        takes_ctx=True,
-    )
-
-
-def _build_grep(config: GrepConfig) -> Tool[Any]:
-    from pydantic_ai import Tool
-
-    from core.tools import file_tools
-
-    return Tool(
-        file_tools.make_grep(config),
-        name="grep",
-        description=(
-            f"{TOOL_SPECS['grep'].description} Reports at most {config.max_matches} matching "
-            f"lines; skips binary files and files over {config.max_file_bytes} bytes."
-        ),
-        takes_ctx=True,
-    )
-
-
-def _build_find(config: FindConfig) -> Tool[Any]:
-    from pydantic_ai import Tool
-
-    from core.tools import file_tools
-
-    return Tool(
-        file_tools.make_find(config),
-        name="find",
-        description=(
-            f"{TOOL_SPECS['find'].description} Returns at most {config.max_results} paths."
-        ),
-        takes_ctx=True,
-    )
-
-
-def _build_delegate(config: DelegateConfig) -> Tool[Any]:
-    from pydantic_ai import Tool
-
-    from core.tools.delegate import make_delegate
-
-    return Tool(
-        make_delegate(config),
-        name="delegate",
-        description=(
-            f"{TOOL_SPECS['delegate'].description} You may call: "
-            + ", ".join(str(agent) for agent in config.agents)
-            + "."
-        ),
-        takes_ctx=True,
-    )
+        module, _, function = self.maker.partition(":")
+        return Tool(
+            getattr(import_module(module), function)(config),
+            name=self.name,
+            description=f"{self.description} {self.limits(config)}".strip(),
+            takes_ctx=True,
+        )
 
 
 TOOL_SPECS: dict[str, ToolSpec] = {
@@ -241,7 +175,11 @@ TOOL_SPECS: dict[str, ToolSpec] = {
                 "the project repository (read-only). Binary files are refused."
             ),
             config_model=FileReadConfig,
-            builder=_build_file_read,
+            maker="core.tools.file_tools:make_file_read",
+            limits=lambda c: (
+                f"At most {c.max_bytes} bytes are returned per call; a note gives the offset "
+                "to continue from."
+            ),
         ),
         ToolSpec(
             name="file_write",
@@ -250,7 +188,8 @@ TOOL_SPECS: dict[str, ToolSpec] = {
                 "directories are created as needed."
             ),
             config_model=FileWriteConfig,
-            builder=_build_file_write,
+            maker="core.tools.file_tools:make_file_write",
+            limits=lambda c: f"Content is limited to {c.max_bytes} bytes (UTF-8).",
         ),
         ToolSpec(
             name="grep",
@@ -260,7 +199,11 @@ TOOL_SPECS: dict[str, ToolSpec] = {
                 "`path:line: text` for each matching line."
             ),
             config_model=GrepConfig,
-            builder=_build_grep,
+            maker="core.tools.file_tools:make_grep",
+            limits=lambda c: (
+                f"Reports at most {c.max_matches} matching lines; skips binary files and files "
+                f"over {c.max_file_bytes} bytes."
+            ),
         ),
         ToolSpec(
             name="find",
@@ -270,7 +213,8 @@ TOOL_SPECS: dict[str, ToolSpec] = {
                 "too, so '*.py' finds Python files at any depth)."
             ),
             config_model=FindConfig,
-            builder=_build_find,
+            maker="core.tools.file_tools:make_find",
+            limits=lambda c: f"Returns at most {c.max_results} paths.",
         ),
         ToolSpec(
             name="delegate",
@@ -279,7 +223,8 @@ TOOL_SPECS: dict[str, ToolSpec] = {
                 "answer. Its usage counts towards this run's limits."
             ),
             config_model=DelegateConfig,
-            builder=_build_delegate,
+            maker="core.tools.delegate:make_delegate",
+            limits=lambda c: "You may call: " + ", ".join(str(a) for a in c.agents) + ".",
         ),
         ToolSpec(
             name="web_search",
