@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import typing
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -31,7 +30,6 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import array, insert
@@ -71,30 +69,18 @@ MODERATORS = (Role.moderator, Role.admin)
 NAME_MAX = 100
 
 
-@dataclass(frozen=True)
-class RowKeyset(Keyset):
-    """Continues after the cursor with a row comparison, `(a, b) < (x, y)`: PostgreSQL turns it
-    into an index range, so a deep page of a long list costs what the first one does."""
-
-    def _after(self, values: Any) -> ColumnElement[bool]:
-        row = tuple_(*self.columns)
-        pairs = zip(values, self.columns, strict=True)
-        bound = tuple_(*(literal(value, column.type) for value, column in pairs))
-        return row < bound if self.descending else row > bound
-
-
 ORDERS = {
-    "rating": RowKeyset((Listing.rating_average, Listing.id), descending=True),
-    "installs": RowKeyset((Listing.install_count, Listing.id), descending=True),
-    "newest": RowKeyset((Listing.published_at, Listing.id), descending=True),
+    "rating": Keyset((Listing.rating_average, Listing.id), descending=True),
+    "installs": Keyset((Listing.install_count, Listing.id), descending=True),
+    "newest": Keyset((Listing.published_at, Listing.id), descending=True),
 }
 SORT_KEYS = {
     "rating": lambda listing: (listing.rating_average, listing.id),
     "installs": lambda listing: (listing.install_count, listing.id),
     "newest": lambda listing: (listing.published_at, listing.id),
 }
-RATINGS_ORDER = RowKeyset((Rating.updated_at, Rating.id), descending=True)
-VERSIONS_ORDER = RowKeyset((ListingVersion.published_at, ListingVersion.id), descending=True)
+RATINGS_ORDER = Keyset((Rating.updated_at, Rating.id), descending=True)
+VERSIONS_ORDER = Keyset((ListingVersion.published_at, ListingVersion.id), descending=True)
 
 
 # -- publish -------------------------------------------------------------------------------------
@@ -202,7 +188,7 @@ def _by_relevance(
     q)."""
     tsquery = _tsquery(words)
     rank = cast(func.ts_rank_cd(ListingSearch.search_vector, tsquery), Float(precision=53))
-    order = RowKeyset((rank, ListingSearch.listing_id), descending=True)
+    order = Keyset((rank, ListingSearch.listing_id), descending=True)
     matches = select(ListingSearch.listing_id, rank.label("rank")).where(
         ListingSearch.search_vector.bool_op("@@")(tsquery), *_filters(ListingSearch, query, user)
     )
