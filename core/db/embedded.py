@@ -33,7 +33,9 @@ def start_embedded(data_dir: Path) -> Any:
 def embedded_database_url(data_dir: Path, database: str = "postgres") -> str:
     server = start_embedded(data_dir)
     socket_dir = server.get_postmaster_info().socket_dir
-    return f"postgresql+pg8000://postgres@/{database}?unix_sock={socket_dir}/.s.PGSQL.5432"
+    from core.db.engine import DRIVER
+
+    return f"{DRIVER}://postgres@/{database}?unix_sock={socket_dir}/.s.PGSQL.5432"
 
 
 def stop_embedded(data_dir: Path) -> None:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine
+from sqlalchemy.dialects import registry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,6 +17,10 @@ from core.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from google.cloud.sql.connector import Connector
+
+# our pg8000 dialect (core.db.dialect), loaded only when an engine is created
+registry.register("postgresql.pg8000prepared", "core.db.dialect", "PreparedPG8000Dialect")
+DRIVER = "postgresql+pg8000prepared"
 
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -98,17 +103,17 @@ def build_engine(settings: Settings) -> Engine:
     if settings.database_url:
         return create_engine(pg8000_url(settings.database_url), **pool)
     if settings.instance_connection_name:
-        return create_engine("postgresql+pg8000://", creator=_cloud_sql_creator(settings), **pool)
+        return create_engine(f"{DRIVER}://", creator=_cloud_sql_creator(settings), **pool)
     from core.db.embedded import embedded_database_url
 
     return create_engine(embedded_database_url(settings.data_dir), **pool)
 
 
 def pg8000_url(url: str) -> str:
-    """Accept the usual postgres:// spellings and pin the pg8000 driver."""
-    for prefix in ("postgresql+pg8000://", "postgresql://", "postgres://"):
+    """Accept the usual postgres:// spellings and pin our pg8000 dialect."""
+    for prefix in (f"{DRIVER}://", "postgresql+pg8000://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+pg8000://" + url[len(prefix) :]
+            return f"{DRIVER}://" + url[len(prefix) :]
     return url
 
 

@@ -1,0 +1,205 @@
+"""SQLAlchemy's pg8000 dialect with fewer round trips to PostgreSQL.
+
+pg8000 (pure Python, required by the Cloud SQL connector) sends every statement that has
+parameters as Parse, Describe, then Bind/Execute, each waiting for the server: three round trips,
+plus one for the BEGIN it sends ahead of a transaction's first statement and three more for a
+COMMIT. Under load every round trip also hands the GIL to another thread. This dialect:
+
+* prepares each distinct statement once per connection (a bounded LRU of named prepared
+  statements) and afterwards sends Bind/Execute/Sync only: one round trip;
+* sends the BEGIN in the same write as the transaction's first statement;
+* commits and rolls back with a simple query (one round trip);
+* pings a pooled connection only when it has been idle for a while (`IDLE_PING_S`).
+
+Sessions run with `plan_cache_mode = force_custom_plan`, so the server plans each execution with
+its actual parameters, exactly as it did for unnamed statements (skewed searches keep their
+plans). Errors are classified the same way whichever pg8000 connection class the pool holds
+(the Cloud SQL connector hands out `pg8000.dbapi` connections, a URL gives `pg8000.legacy` ones):
+class 23 is an IntegrityError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pg8000.converters import make_params
+from pg8000.core import SYNC_MSG, Context, _flush, _write
+from pg8000.dbapi import IntegrityError, ProgrammingError, convert_paramstyle
+from pg8000.exceptions import DatabaseError, InterfaceError
+from sqlalchemy.dialects.postgresql.pg8000 import PGDialect_pg8000
+
+# distinct statements kept prepared per connection; SQLAlchemy's statements are few, but
+# expanded IN lists make new ones
+STATEMENT_CACHE_SIZE = 256
+# a connection used this recently is handed out without a ping
+IDLE_PING_S = 10.0
+
+_BEGIN = "begin transaction"
+# the server forgot a prepared statement, or its result shape changed under it (a migration)
+_STALE_STATEMENT_CODES = frozenset({"26000", "0A000"})
+
+
+class _Prepared:
+    __slots__ = ("columns", "input_funcs", "name", "sql")
+
+    def __init__(self, name: bytes, columns: Any, input_funcs: Any, sql: str) -> None:
+        self.name = name
+        self.columns = columns
+        self.input_funcs = input_funcs
+        self.sql = sql
+
+
+def _statements(conn: Any) -> OrderedDict[str, _Prepared]:
+    cache: OrderedDict[str, _Prepared] | None = getattr(conn, "_core_prepared", None)
+    if cache is None:
+        cache = OrderedDict()
+        conn._core_prepared = cache
+    return cache
+
+
+def _classified(exc: DatabaseError) -> Exception:
+    """pg8000.legacy's classification, with all of class 23 as integrity errors."""
+    info = exc.args[0] if exc.args else None
+    if not isinstance(info, dict):
+        return ProgrammingError(*exc.args)
+    code = str(info.get("C", ""))
+    if code.startswith("23"):
+        return IntegrityError(*exc.args)
+    if code == "28000":
+        return InterfaceError(*exc.args)
+    return ProgrammingError(*exc.args)
+
+
+def _drain(conn: Any, context: Any) -> None:
+    """Read one response up to ReadyForQuery, even when it reports an error."""
+    with contextlib.suppress(DatabaseError):
+        conn.handle_messages(context)
+
+
+def execute_prepared(cursor: Any, statement: str, parameters: Sequence[Any]) -> None:
+    """Run `statement` (format paramstyle) on a pg8000 cursor through a cached named prepared
+    statement, with the transaction's BEGIN in the same round trip."""
+    conn = cursor._c
+    cache = _statements(conn)
+    begin = not conn._in_transaction and not conn.autocommit
+    prepared = cache.get(statement)
+    try:
+        if prepared is None:
+            if begin:
+                conn.execute_simple(_BEGIN)
+                begin = False
+            sql, _ = convert_paramstyle("format", statement, parameters)
+            name, columns, input_funcs = conn.prepare_statement(sql, ())
+            prepared = cache[statement] = _Prepared(name, columns, input_funcs, sql)
+            if len(cache) > STATEMENT_CACHE_SIZE:
+                _, oldest = cache.popitem(last=False)
+                conn.close_prepared_statement(oldest.name)
+        else:
+            cache.move_to_end(statement)
+        context = Context(
+            statement=prepared.sql, columns=prepared.columns, input_funcs=prepared.input_funcs
+        )
+        params = make_params(conn.py_types, parameters)
+        if begin:
+            conn.send_QUERY(_BEGIN)
+        conn.send_BIND(prepared.name, params)
+        conn.send_EXECUTE()
+        _write(conn._sock, SYNC_MSG)
+        _flush(conn._sock)
+        if begin:
+            try:
+                conn.handle_messages(Context(_BEGIN))
+            except DatabaseError:
+                _drain(conn, context)
+                raise
+        conn.handle_messages(context)
+    except AttributeError:
+        if conn._sock is None:
+            raise InterfaceError("connection is closed") from None
+        raise
+    except DatabaseError as exc:
+        if isinstance(exc, (IntegrityError, InterfaceError, ProgrammingError)):
+            raise
+        info = exc.args[0] if exc.args else None
+        if isinstance(info, dict) and info.get("C") in _STALE_STATEMENT_CODES:
+            cache.pop(statement, None)
+        raise _classified(exc) from None
+    finally:
+        conn._core_last_used = time.monotonic()
+    cursor._context = context
+    cursor._row_iter = iter(context.rows or ())
+    cursor._input_oids = ()
+
+
+def _unproxied(conn: Any) -> Any:
+    """The pg8000 connection behind SQLAlchemy's pool proxies (attributes set on a proxy
+    would stay on the proxy)."""
+    return getattr(conn, "dbapi_connection", None) or conn
+
+
+def _simple(conn: Any, statement: str) -> None:
+    conn = _unproxied(conn)
+    try:
+        conn.execute_simple(statement)
+    except DatabaseError as exc:
+        raise _classified(exc) from None
+    finally:
+        conn._core_last_used = time.monotonic()
+
+
+class PreparedPG8000Dialect(PGDialect_pg8000):
+    """See the module docstring. Registered as `postgresql+pg8000prepared`."""
+
+    supports_statement_cache = True
+
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        if (
+            not parameters
+            or isinstance(parameters, Mapping)
+            or cursor._input_oids
+            or not hasattr(cursor, "_c")
+        ):
+            super().do_execute(cursor, statement, parameters, context)
+            return
+        execute_prepared(cursor, statement, parameters)
+
+    def do_executemany(
+        self, cursor: Any, statement: str, parameters: Any, context: Any = None
+    ) -> None:
+        rowcount = 0
+        for params in parameters:
+            self.do_execute(cursor, statement, params, context)
+            rowcount += max(cursor.rowcount, 0)
+        if cursor._context is not None:
+            cursor._context.row_count = rowcount
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        _simple(dbapi_connection, "commit")
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        if _unproxied(dbapi_connection)._in_transaction:
+            _simple(dbapi_connection, "rollback")
+
+    def do_ping(self, dbapi_connection: Any) -> bool:
+        last_used = getattr(_unproxied(dbapi_connection), "_core_last_used", None)
+        if last_used is not None and time.monotonic() - last_used < IDLE_PING_S:
+            return True
+        _simple(dbapi_connection, ";")
+        return True
+
+    def on_connect(self) -> Any:
+        inherited = super().on_connect()
+
+        def on_connect(conn: Any) -> None:
+            if inherited is not None:
+                inherited(conn)
+            _simple(conn, "SET plan_cache_mode = force_custom_plan")
+
+        return on_connect
+
+
+dialect = PreparedPG8000Dialect
