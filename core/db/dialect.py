@@ -64,14 +64,13 @@ def _statements(conn: Any) -> OrderedDict[str, _Prepared]:
 def _classified(exc: DatabaseError) -> Exception:
     """pg8000.legacy's classification, with all of class 23 as integrity errors."""
     info = exc.args[0] if exc.args else None
-    if not isinstance(info, dict):
-        return ProgrammingError(*exc.args)
-    code = str(info.get("C", ""))
+    code = str(info.get("C", "")) if isinstance(info, dict) else ""
+    kind: type[Exception] = ProgrammingError
     if code.startswith("23"):
-        return IntegrityError(*exc.args)
-    if code == "28000":
-        return InterfaceError(*exc.args)
-    return ProgrammingError(*exc.args)
+        kind = IntegrityError
+    elif code == "28000":
+        kind = InterfaceError
+    return kind(*exc.args)
 
 
 def _drain(conn: Any, context: Any) -> None:
@@ -163,7 +162,7 @@ class PreparedPG8000Dialect(PGDialect_pg8000):
             or cursor._input_oids
             or not hasattr(cursor, "_c")
         ):
-            super().do_execute(cursor, statement, parameters, context)
+            super().do_execute(cursor, statement, parameters, context)  # type: ignore[no-untyped-call]
             return
         execute_prepared(cursor, statement, parameters)
 
@@ -192,7 +191,7 @@ class PreparedPG8000Dialect(PGDialect_pg8000):
         return True
 
     def on_connect(self) -> Any:
-        inherited = super().on_connect()
+        inherited = super().on_connect()  # type: ignore[no-untyped-call]
 
         def on_connect(conn: Any) -> None:
             if inherited is not None:
