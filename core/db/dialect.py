@@ -9,7 +9,8 @@ COMMIT. Under load every round trip also hands the GIL to another thread. This d
   statements) and afterwards sends Bind/Execute/Sync only: one round trip;
 * sends the BEGIN in the same write as the transaction's first statement;
 * commits and rolls back with a simple query (one round trip);
-* pings a pooled connection only when it has been idle for a while (`IDLE_PING_S`).
+* pings a pooled connection only when it has been idle for a while (`IDLE_PING_S`);
+* sends an executemany of an INSERT as multi-row INSERTs (SQLAlchemy's insertmanyvalues).
 
 Sessions run with `plan_cache_mode = force_custom_plan`, so the server plans each execution with
 its actual parameters, exactly as it did for unnamed statements (skewed searches keep their
@@ -154,6 +155,8 @@ class PreparedPG8000Dialect(PGDialect_pg8000):
     """See the module docstring. Registered as `postgresql+pg8000prepared`."""
 
     supports_statement_cache = True
+    # an executemany of an INSERT becomes one multi-row INSERT (one round trip), as with RETURNING
+    use_insertmanyvalues_wo_returning = True
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         if (

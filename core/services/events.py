@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 MAX_CONTENT_CHARS = 8000
 EVENTS_TABLE = cast(Table, Event.__table__)  # the Core table behind Event
+# built once: the dialect batches an executemany of it into one multi-row INSERT
+INSERT_EVENTS = insert(EVENTS_TABLE)
 
 
 def clip(text: str, limit: int = MAX_CONTENT_CHARS) -> str:
@@ -116,7 +118,8 @@ class EventLog:
         self._next: int | None = 1 if fresh and session_id is None else None
 
     def add(self, db: Session, events: list[tuple[EventType, dict[str, Any]]]) -> None:
-        """One multi-row INSERT (Core, not the unit of work: events are never read back here)."""
+        """One multi-row INSERT (Core, not the unit of work: events are never read back here;
+        the dialect's insertmanyvalues turns the executemany into one statement)."""
         if not events:
             return
         first = self._allocate(db, len(events))
@@ -131,8 +134,7 @@ class EventLog:
             }
             for offset, (kind, payload) in enumerate(events)
         ]
-        # one INSERT ... VALUES (...), (...): an executemany would cost a round trip per row
-        db.execute(insert(EVENTS_TABLE).values(rows))
+        db.execute(INSERT_EVENTS, rows)
 
     def _allocate(self, db: Session, count: int) -> int:
         if self.session_id is not None:

@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.agents.definition import AgentDefinition
@@ -32,7 +31,7 @@ from core.pagination import Keyset, Page
 from core.replies import Reply
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery, ExecutionsQuery
-from core.services import runs
+from core.services import execution_rows, runs
 from core.services.agent_access import Access, agent_for
 from core.services.events import EventLog
 
@@ -72,7 +71,7 @@ def start(
         check_webhook_url(data.webhook_url, settings)
     sync = data.mode == "sync"
     now = utcnow()
-    execution = AgentExecution(
+    execution = execution_rows.new_execution(
         id=uuid.uuid4(),
         agent_id=agent.id,
         agent_version=agent.version,
@@ -93,16 +92,12 @@ def start(
         created_at=now,
         updated_at=now,
     )
-    db.add(execution)
-    if data.idempotency_key is not None:
-        try:
-            with db.begin_nested():
-                db.flush()
-        except IntegrityError:  # the same key raced in from another request
-            existing = by_idempotency_key(db, user=user, key=data.idempotency_key)
-            if existing is None:
-                raise
-            return answer(same_request(existing, agent.id))
+    if not execution_rows.insert_execution(db, execution):
+        # the same idempotency key raced in from another request (which has committed)
+        existing = by_idempotency_key(db, user=user, key=str(data.idempotency_key))
+        if existing is None:
+            raise Conflict("this idempotency_key is in use", code="idempotency_conflict")
+        return answer(same_request(existing, agent.id))
     events = EventLog(execution_id=execution.id, session_id=execution.session_id, fresh=True)
     events.add(db, [(EventType.user_message, {"content": data.input})])
     if sync:
@@ -123,7 +118,9 @@ def start(
         db.commit()
         outcome = runs.run_claimed(execution.id, 1, settings, fresh=fresh)
         if outcome is None:  # lost to another delivery: read what it recorded
-            db.refresh(execution)
+            recorded = db.get(AgentExecution, execution.id)
+            assert recorded is not None
+            execution = recorded
         else:
             _show_outcome(execution, outcome)
         return with_children(db, execution)
@@ -133,10 +130,8 @@ def start(
 
 
 def _show_outcome(execution: AgentExecution, outcome: Any) -> None:
-    """Put the recorded outcome on the in-memory row without marking it dirty (it is already
-    in the database: reading it back would cost a round trip)."""
-    from sqlalchemy.orm.attributes import set_committed_value
-
+    """Put the recorded outcome on the (transient) row that answers the request: reading it
+    back would cost a round trip."""
     values = {
         "status": ExecutionStatus(outcome.status),
         "output": outcome.output,
@@ -150,7 +145,7 @@ def _show_outcome(execution: AgentExecution, outcome: Any) -> None:
         "trace_id": outcome.trace_id,
     }
     for name, value in values.items():
-        set_committed_value(execution, name, value)
+        setattr(execution, name, value)
 
 
 def answer(execution: AgentExecution) -> AgentExecution | Reply:

@@ -27,7 +27,9 @@ from core.config import Settings
 from core.models.agents import AgentVersion
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import AgentSession, EventType
+from core.services import execution_rows
 from core.services.events import EventLog, request_events, response_events
+from core.services.execution_rows import LeaseLost
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
@@ -121,10 +123,6 @@ def fail_exhausted(db: Session, execution_id: uuid.UUID, attempt: int, settings:
 # -- running -------------------------------------------------------------------------------------
 
 
-class LeaseLost(Exception):
-    """Another delivery owns the execution now."""
-
-
 @dataclass
 class Fence:
     execution_id: uuid.UUID
@@ -133,23 +131,7 @@ class Fence:
 
     def hold(self, db: Session, **values: Any) -> datetime | None:
         """A fenced write that also extends the lease; returns cancel_requested_at."""
-        row = db.execute(
-            update(AgentExecution)
-            .where(
-                AgentExecution.id == self.execution_id,
-                AgentExecution.attempt == self.attempt,
-                AgentExecution.status == ExecutionStatus.running,
-            )
-            .values(
-                lease_expires_at=utcnow() + timedelta(seconds=self.lease_s),
-                updated_at=utcnow(),
-                **values,
-            )
-            .returning(AgentExecution.cancel_requested_at)
-        ).one_or_none()
-        if row is None:
-            raise LeaseLost(str(self.execution_id))
-        return row[0]
+        return execution_rows.hold(db, self.execution_id, self.attempt, self.lease_s, values)
 
 
 @dataclass
@@ -591,18 +573,17 @@ def _record_trace(
     """The execution's ObservabilityTrace row: its spans so far (when tracing is on), tokens,
     latency and error."""
     from core import telemetry
-    from core.models.executions import ObservabilityTrace
 
     finished = outcome.finished_at or utcnow()
-    db.add(
-        ObservabilityTrace(
-            execution_id=execution_id,
-            trace_id=trace.trace_id,
-            spans=telemetry.span_summary(trace.trace_id),
-            total_tokens=outcome.input_tokens + outcome.output_tokens,
-            latency_ms=max(0, int((finished - trace.started_at).total_seconds() * 1000)),
-            error=(outcome.error or {}).get("message"),
-        )
+    execution_rows.insert_trace(
+        db,
+        id=uuid.uuid4(),
+        execution_id=execution_id,
+        trace_id=trace.trace_id,
+        spans=telemetry.span_summary(trace.trace_id),
+        total_tokens=outcome.input_tokens + outcome.output_tokens,
+        latency_ms=max(0, int((finished - trace.started_at).total_seconds() * 1000)),
+        error=(outcome.error or {}).get("message"),
     )
 
 

@@ -36,6 +36,7 @@ from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
 from core.models.users import User
+from core.services import execution_rows
 from core.services.agent_access import Access, agent_for
 from core.services.events import EventLog
 
@@ -130,7 +131,7 @@ class WorkflowRun:
                 ) from None
             step_definition = AgentDefinition.model_validate(agent.definition)
             now = utcnow()
-            child = AgentExecution(
+            child = execution_rows.new_execution(
                 id=uuid.uuid4(),
                 agent_id=agent.id,
                 agent_version=agent.version,
@@ -152,8 +153,7 @@ class WorkflowRun:
                 created_at=now,
                 updated_at=now,
             )
-            db.add(child)
-            db.flush()
+            execution_rows.insert_execution(db, child)
             events = EventLog(execution_id=child.id, session_id=None, fresh=True)
             events.add(db, [(EventType.user_message, {"content": prompt})])
             fresh = FreshRun(

@@ -197,3 +197,17 @@ def test_a_recently_used_connection_is_handed_out_without_a_ping(
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT :x"), {"x": 1}).all()
     assert simple.count(";") == 1
+
+
+def test_an_executemany_insert_is_one_multi_row_statement(scratch: tuple[Engine, str]) -> None:
+    engine, table = scratch
+    sent: list[str] = []
+    target = sa.table(table, sa.column("id", sa.Integer), sa.column("label", sa.Text))
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    with engine.begin() as conn:
+        conn.execute(sa.insert(target), [{"id": i, "label": f"n{i}"} for i in range(3)])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 3
+    inserts = [statement for statement in sent if statement.startswith("INSERT")]
+    assert len(inserts) == 1
+    assert inserts[0].count("(%s::INTEGER, %s::VARCHAR)") == 3

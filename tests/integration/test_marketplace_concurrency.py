@@ -1,13 +1,10 @@
 """Counts stay exact when many users rate and install at once.
 
 These tests need real commits from concurrent transactions, which the rolled-back `db` fixture
-cannot give: they run on a throwaway database of their own (created and migrated here, dropped
-afterwards), with one unit of work per request as in production."""
+cannot give: they run on a throwaway database of their own (tests.support.concurrency)."""
 
 from __future__ import annotations
 
-import secrets
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -15,86 +12,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
+
+from tests.support.concurrency import at_once, committing_app, own_database, users  # noqa: F401
 
 RATERS = 20
 
 
 @pytest.fixture(scope="module")
 def scratch_engine(engine: Engine, database_url: str) -> Iterator[Engine]:
-    """A migrated database of this module's own, serving every unit of work while it runs."""
-    from core.db import use_engine
-    from core.db.migrate import upgrade_to_head
-
-    name = f"agents_concurrency_{secrets.token_hex(4)}"
-    admin = sa.create_engine(
-        make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    scratch = sa.create_engine(
-        make_url(database_url).set(database=name), pool_size=RATERS + 5, max_overflow=0
-    )
-    try:
-        upgrade_to_head(scratch)
-        use_engine(scratch)
-        yield scratch
-    finally:
-        use_engine(engine)
-        scratch.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def app(scratch_engine: Engine) -> Any:
-    """The local app without the rolled-back `db` fixture: every request commits."""
-    from core.db import use_sessions
-    from core.http.local import local_app
-
-    use_sessions(None)
-    return local_app(docs=False)
-
-
-def users(count: int) -> list[tuple[uuid.UUID, dict[str, str]]]:
-    """Committed users and their bearer headers (no password hashing: tokens are issued)."""
-    from core.auth.tokens import issue_token
-    from core.clock import utcnow
-    from core.config import get_settings
-    from core.db import transaction
-    from core.models.users import User
-
-    made = []
-    with transaction() as db:
-        for _ in range(count):
-            name = f"c_{uuid.uuid4().hex[:12]}"
-            user = User(username=name, email=f"{name}@example.com", password_hash="-")
-            db.add(user)
-            db.flush()
-            token, _ = issue_token(
-                get_settings(), user_id=user.id, token_type="access", now=utcnow()
-            )
-            made.append((user.id, {"Authorization": f"Bearer {token}"}))
-    return made
-
-
-def at_once(app: Any, calls: list[Callable[[Any], Any]]) -> list[Any]:
-    """Run each call in its own thread with its own client, all released together."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        client = app.test_client()
-        barrier.wait()
-        results[index] = calls[index](client)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
+    yield from own_database(engine, database_url, pool_size=RATERS + 5)
 
 
 def published(app: Any, headers: dict[str, str]) -> dict[str, Any]:
