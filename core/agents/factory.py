@@ -4,6 +4,7 @@ the enabled tools only, structured output, and native web search where the provi
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,33 @@ def model_override(model: Model) -> Iterator[None]:
     finally:
         with _override_lock:
             _override = previous
+
+
+# built agents kept per thread: a version's definition never changes, and building costs about
+# as much as a third of a short run
+AGENTS_PER_THREAD = 64
+_built = threading.local()
+
+
+def agent_of_version(
+    version: tuple[Any, str], definition: AgentDefinition, settings: Settings
+) -> Agent[RunDeps, Any]:
+    """The agent of (agent id, version), built once per thread (a model's client belongs to the
+    thread's event loop) and settings object; `model_override` bypasses the cache."""
+    if _override is not None:
+        return build_agent(definition, settings)
+    cache: OrderedDict[tuple[Any, str], tuple[Settings, Agent[RunDeps, Any]]] = (
+        _built.__dict__.setdefault("agents", OrderedDict())
+    )
+    hit = cache.get(version)
+    if hit is not None and hit[0] is settings:
+        cache.move_to_end(version)
+        return hit[1]
+    agent = build_agent(definition, settings)
+    cache[version] = (settings, agent)
+    if len(cache) > AGENTS_PER_THREAD:
+        cache.popitem(last=False)
+    return agent
 
 
 def build_agent(definition: AgentDefinition, settings: Settings) -> Agent[RunDeps, Any]:

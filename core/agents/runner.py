@@ -145,7 +145,12 @@ async def run_agent(
     async def beat() -> None:
         while True:
             await asyncio.sleep(heartbeat_s)
-            await observer.heartbeat()
+            try:
+                await observer.heartbeat()
+            except RunAbandoned:  # the next save finds out too, and ends the run
+                return
+            except Exception:
+                log.exception("the heartbeat of a run failed; it keeps trying")
 
     def outcome(status: Status, **values: Any) -> RunOutcome:
         return RunOutcome(

@@ -1,6 +1,7 @@
 """Database access: a lazily created engine and transactional sessions."""
 
 from core.db.engine import (
+    commit_relaxed,
     get_engine,
     reset_engine,
     session_factory,
@@ -10,6 +11,7 @@ from core.db.engine import (
 )
 
 __all__ = [
+    "commit_relaxed",
     "get_engine",
     "reset_engine",
     "session_factory",

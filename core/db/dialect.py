@@ -8,7 +8,8 @@ COMMIT. Under load every round trip also hands the GIL to another thread. This d
 * prepares each distinct statement once per connection (a bounded LRU of named prepared
   statements) and afterwards sends Bind/Execute/Sync only: one round trip;
 * sends the BEGIN in the same write as the transaction's first statement;
-* commits and rolls back with a simple query (one round trip);
+* commits and rolls back with a simple query (one round trip), and sends the
+  `synchronous_commit = off` of a relaxed commit (`core.db.commit_relaxed`) in the same query;
 * pings a pooled connection only when it has been idle for a while (`IDLE_PING_S`);
 * sends an executemany of an INSERT as multi-row INSERTs (SQLAlchemy's insertmanyvalues).
 
@@ -32,6 +33,8 @@ from pg8000.core import SYNC_MSG, Context, _flush, _write
 from pg8000.dbapi import IntegrityError, ProgrammingError, convert_paramstyle
 from pg8000.exceptions import DatabaseError, InterfaceError
 from sqlalchemy.dialects.postgresql.pg8000 import PGDialect_pg8000
+
+from core.db.engine import RELAXED_COMMIT
 
 # distinct statements kept prepared per connection; SQLAlchemy's statements are few, but
 # expanded IN lists make new ones
@@ -151,6 +154,17 @@ def _simple(conn: Any, statement: str) -> None:
         conn._core_last_used = time.monotonic()
 
 
+_RELAXED_COMMIT = "SET LOCAL synchronous_commit = off; commit"
+
+
+def _pop_relaxed(connection: Any) -> bool:
+    try:
+        info = connection.info  # the pool's record of this connection
+    except (AttributeError, NotImplementedError):  # a bare or ad-hoc proxied connection
+        return False
+    return bool(info.pop(RELAXED_COMMIT, False))
+
+
 class PreparedPG8000Dialect(PGDialect_pg8000):
     """See the module docstring. Registered as `postgresql+pg8000prepared`."""
 
@@ -180,9 +194,11 @@ class PreparedPG8000Dialect(PGDialect_pg8000):
             cursor._context.row_count = rowcount
 
     def do_commit(self, dbapi_connection: Any) -> None:
-        _simple(dbapi_connection, "commit")
+        relaxed = _pop_relaxed(dbapi_connection)
+        _simple(dbapi_connection, _RELAXED_COMMIT if relaxed else "commit")
 
     def do_rollback(self, dbapi_connection: Any) -> None:
+        _pop_relaxed(dbapi_connection)
         if _unproxied(dbapi_connection)._in_transaction:
             _simple(dbapi_connection, "rollback")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -48,14 +48,17 @@ def access_of(db: Session, user: User, agent: Agent) -> Access:
     return level
 
 
+# built once: most requests run one of these
+_LIVE_AGENT = select(Agent).where(Agent.id == bindparam("agent_id"), Agent.deleted_at.is_(None))
+_LIVE_AGENT_FOR_UPDATE = _LIVE_AGENT.with_for_update()
+
+
 def agent_for(
     db: Session, user: User, agent_id: uuid.UUID, need: Access, *, for_update: bool = False
 ) -> Agent:
     """The live agent if the caller holds `need`; 404 when the caller cannot even read it."""
-    stmt = select(Agent).where(Agent.id == agent_id, Agent.deleted_at.is_(None))
-    if for_update:
-        stmt = stmt.with_for_update()
-    agent = db.scalar(stmt)
+    stmt = _LIVE_AGENT_FOR_UPDATE if for_update else _LIVE_AGENT
+    agent = db.execute(stmt, {"agent_id": agent_id}).scalar_one_or_none()
     if agent is None:
         raise NotFound("no such agent", code="agent_not_found")
     level = access_of(db, user, agent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from core.auth.passwords import (
@@ -91,11 +91,15 @@ def logout(
         _revoke_family(db, family_id=family_id, now=now)
 
 
+# every authenticated request runs this: built once (Session.get builds its query each time)
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
 def authenticate(db: Session, *, settings: Settings, bearer: str | None) -> User:
     if not bearer:
         raise Unauthorized("missing bearer token", code="missing_token")
     claims = decode_token(settings, bearer, expected="access")
-    user = db.get(User, claims.user_id)
+    user = db.execute(_USER_BY_ID, {"user_id": claims.user_id}).scalar_one_or_none()
     if user is None or not user.is_active:
         raise Unauthorized("invalid or expired token", code="invalid_token")
     return user

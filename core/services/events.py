@@ -136,6 +136,26 @@ class EventLog:
         ]
         db.execute(INSERT_EVENTS, rows)
 
+    def rows(
+        self, db: Session, events: list[tuple[EventType, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The events with their seqs, as JSON for a statement that writes them together with
+        the execution (core.services.execution_rows): every column but execution_id."""
+        if not events:
+            return []
+        first = self._allocate(db, len(events))
+        session_id = None if self.session_id is None else str(self.session_id)
+        return [
+            {
+                "id": str(uuid.uuid4()),
+                "session_id": session_id,
+                "seq": first + offset,
+                "type": kind.value,
+                "payload": payload,
+            }
+            for offset, (kind, payload) in enumerate(events)
+        ]
+
     def _allocate(self, db: Session, count: int) -> int:
         if self.session_id is not None:
             last = db.execute(

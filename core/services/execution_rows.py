@@ -1,8 +1,13 @@
-"""Execution rows written on every run, with Core statements built once.
+"""Execution rows written on every run: one statement per write, built once.
 
 Starting and finishing a run are the hottest writes of the service. Through the ORM's unit of
 work, or with a statement built and keyed anew each time, the Python around an INSERT or UPDATE
-costs several times the statement's own round trip; these are built once and only bound."""
+costs several times the statement's own round trip, and each round trip hands the GIL to
+another thread. So each write here is a single statement, built once and only bound: a new run
+with its first events (CTE: nothing is written when its idempotency key is taken), and the
+fenced update with the events and trace row that only count if the fence holds (CTE).
+Events travel as one JSON array (`jsonb_to_recordset`), so the statement's text does not
+depend on how many there are."""
 
 from __future__ import annotations
 
@@ -10,16 +15,32 @@ import functools
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.dml import Insert
 
 from core.clock import utcnow
 from core.models.executions import AgentExecution, ExecutionStatus, ObservabilityTrace
+from core.models.sessions import Event
 
 EXECUTIONS = cast(Table, AgentExecution.__table__)
 TRACES = cast(Table, ObservabilityTrace.__table__)
+EVENTS = cast(Table, Event.__table__)
 
 # what a brand-new run has in every column its creator does not set
 _NEW_RUN: dict[str, Any] = {
@@ -43,10 +64,7 @@ _NEW_RUN: dict[str, Any] = {
     "started_at": None,
     "finished_at": None,
 }
-_COLUMNS = tuple(column.key for column in EXECUTIONS.columns)
-# a taken idempotency key (user_id, idempotency_key) inserts nothing instead of failing
-_INSERT_EXECUTION = pg_insert(EXECUTIONS).on_conflict_do_nothing()
-_INSERT_TRACE = insert(TRACES)
+_COLUMNS = tuple(c.key for c in EXECUTIONS.columns)
 
 
 class LeaseLost(Exception):
@@ -62,19 +80,30 @@ def new_execution(**values: Any) -> AgentExecution:
     return execution
 
 
-def insert_execution(db: Session, execution: AgentExecution) -> bool:
-    """INSERT a `new_execution`; False when the user's idempotency key is already taken."""
-    row = {key: execution.__dict__[key] for key in _COLUMNS}
-    return bool(db.execute(_INSERT_EXECUTION, row).rowcount == 1)  # type: ignore[attr-defined]
+def insert_execution(db: Session, execution: AgentExecution, events: list[dict[str, Any]]) -> bool:
+    """INSERT a `new_execution` and its first events (`EventLog.rows`) in one statement;
+    False, with nothing written, when the user's idempotency key is already taken."""
+    params = {f"x_{key}": execution.__dict__[key] for key in _COLUMNS}
+    params["events"] = events
+    return bool(db.execute(_start_statement(), params).rowcount == len(events))  # type: ignore[attr-defined]
 
 
 def hold(
-    db: Session, execution_id: Any, attempt: int, lease_s: int, values: dict[str, Any]
+    db: Session,
+    execution_id: Any,
+    attempt: int,
+    lease_s: int,
+    values: dict[str, Any],
+    *,
+    events: list[dict[str, Any]] | None = None,
+    trace: dict[str, Any] | None = None,
 ) -> datetime | None:
-    """The fenced write: set `values` and extend the lease only while `attempt` still owns the
-    running execution. Returns cancel_requested_at; raises LeaseLost when the fence holds no
-    more."""
+    """The fenced write, one statement: set `values` and extend the lease only while `attempt`
+    still owns the running execution, and only then add `events` (`EventLog.rows`) and the
+    `trace` row. Returns cancel_requested_at; raises LeaseLost when the fence holds no more."""
     now = utcnow()
+    # no parameter may be named like a column of agent_executions: SQLAlchemy would add it to
+    # the UPDATE's SET list, hence the prefixes
     params = {f"set_{name}": value for name, value in values.items()}
     params |= {
         "fence_id": execution_id,
@@ -82,20 +111,59 @@ def hold(
         "set_lease_expires_at": now + timedelta(seconds=lease_s),
         "set_updated_at": now,
     }
-    row = db.execute(_fenced_update(frozenset(values)), params).one_or_none()
+    if events:
+        params["events"] = events
+    if trace is not None:
+        params |= {f"trace_row_{name}": value for name, value in trace.items()}
+    statement = _fenced_statement(frozenset(values), bool(events), trace is not None)
+    row = db.execute(statement, params).one_or_none()
     if row is None:
         raise LeaseLost(str(execution_id))
     return cast(datetime | None, row[0])
 
 
+def _event_rows(execution: Any) -> tuple[list[str], Select[Any]]:
+    """The events of a JSON array parameter (`:events`) for the one-row CTE `execution`, as
+    INSERT ... SELECT columns."""
+    rows = (
+        func.jsonb_to_recordset(bindparam("events", type_=JSONB))
+        .table_valued(
+            column("id", PG_UUID),
+            column("session_id", PG_UUID),
+            column("seq", BigInteger),
+            column("type", Text),
+            column("payload", JSONB),
+        )
+        .render_derived(with_types=True)
+    )
+    names = ["id", "session_id", "execution_id", "seq", "type", "payload"]
+    return names, select(
+        rows.c.id, rows.c.session_id, execution.c.id, rows.c.seq, rows.c.type, rows.c.payload
+    ).select_from(execution.join(rows, true()))
+
+
+@functools.cache
+def _start_statement() -> Insert:
+    table = EXECUTIONS
+    new = (
+        pg_insert(table)
+        .values({key: bindparam(f"x_{key}", type_=table.c[key].type) for key in _COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+        .cte("new_execution")
+    )
+    names, rows = _event_rows(new)
+    return insert(EVENTS).from_select(names, rows).add_cte(new)
+
+
 @functools.lru_cache(maxsize=32)
-def _fenced_update(columns: frozenset[str]) -> Update:
+def _fenced_statement(columns: frozenset[str], with_events: bool, with_trace: bool) -> Any:
     table = EXECUTIONS
     sets = {
         name: bindparam(f"set_{name}", type_=table.c[name].type)
         for name in sorted({*columns, "lease_expires_at", "updated_at"})
     }
-    return (
+    fenced = (
         update(table)
         .where(
             table.c.id == bindparam("fence_id", type_=table.c.id.type),
@@ -103,9 +171,22 @@ def _fenced_update(columns: frozenset[str]) -> Update:
             table.c.status == ExecutionStatus.running,
         )
         .values(sets)
-        .returning(table.c.cancel_requested_at)
     )
-
-
-def insert_trace(db: Session, **values: Any) -> None:
-    db.execute(_INSERT_TRACE, values)
+    if not (with_events or with_trace):
+        return fenced.returning(table.c.cancel_requested_at)
+    held = fenced.returning(table.c.id, table.c.cancel_requested_at).cte("fenced")
+    statement = select(held.c.cancel_requested_at)
+    if with_events:
+        names, rows = _event_rows(held)
+        statement = statement.add_cte(insert(EVENTS).from_select(names, rows).cte("new_events"))
+    if with_trace:
+        trace_columns = ["id", "trace_id", "spans", "total_tokens", "latency_ms", "error"]
+        values = [
+            bindparam(f"trace_row_{name}", type_=TRACES.c[name].type) for name in trace_columns
+        ]
+        statement = statement.add_cte(
+            insert(TRACES)
+            .from_select([*trace_columns, "execution_id"], select(*values, held.c.id))
+            .cte("new_trace")
+        )
+    return statement

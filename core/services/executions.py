@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.agents.definition import AgentDefinition
 from core.clock import utcnow
 from core.config import Settings
+from core.db import commit_relaxed
 from core.errors import Conflict, Invalid, NotFound, field_error
 from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
@@ -92,17 +93,20 @@ def start(
         created_at=now,
         updated_at=now,
     )
-    if not execution_rows.insert_execution(db, execution):
-        # the same idempotency key raced in from another request (which has committed)
+    events = EventLog(execution_id=execution.id, session_id=execution.session_id, fresh=True)
+    opening = events.rows(db, [(EventType.user_message, {"content": data.input})])
+    if not execution_rows.insert_execution(db, execution, opening):
+        # the same idempotency key raced in from another request (which has committed);
+        # undo this one's seq allocation
+        db.rollback()
         existing = by_idempotency_key(db, user=user, key=str(data.idempotency_key))
         if existing is None:
             raise Conflict("this idempotency_key is in use", code="idempotency_conflict")
         return answer(same_request(existing, agent.id))
-    events = EventLog(execution_id=execution.id, session_id=execution.session_id, fresh=True)
-    events.add(db, [(EventType.user_message, {"content": data.input})])
     if sync:
         fresh = runs.FreshRun(
             definition_json=agent.definition,
+            agent_version=(agent.id, agent.version),
             session_history=list(session.messages) if session else [],
             raw_input=data.input,
             started_at=now,
@@ -114,8 +118,7 @@ def start(
         )
         # the running row need not survive a database crash (the caller would get no answer
         # either), so this commit skips the WAL flush; the outcome's commit is durable
-        db.execute(text("SET LOCAL synchronous_commit = off"))
-        db.commit()
+        commit_relaxed(db)
         outcome = runs.run_claimed(execution.id, 1, settings, fresh=fresh)
         if outcome is None:  # lost to another delivery: read what it recorded
             recorded = db.get(AgentExecution, execution.id)

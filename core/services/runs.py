@@ -129,9 +129,19 @@ class Fence:
     attempt: int
     lease_s: int
 
-    def hold(self, db: Session, **values: Any) -> datetime | None:
-        """A fenced write that also extends the lease; returns cancel_requested_at."""
-        return execution_rows.hold(db, self.execution_id, self.attempt, self.lease_s, values)
+    def hold(
+        self,
+        db: Session,
+        *,
+        events: list[dict[str, Any]] | None = None,
+        trace: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> datetime | None:
+        """A fenced write that also extends the lease, with events (`EventLog.rows`) and a
+        trace row that are written only if the fence holds; returns cancel_requested_at."""
+        return execution_rows.hold(
+            db, self.execution_id, self.attempt, self.lease_s, values, events=events, trace=trace
+        )
 
 
 @dataclass
@@ -188,9 +198,8 @@ class DurableRecorder:
         batch, self.pending = (self.pending, []) if values else ([], self.pending)
         try:
             with transaction() as db:
-                if self.fence.hold(db, **values) is not None:
+                if self.fence.hold(db, events=self.events.rows(db, batch), **values) is not None:
                     self.cancel_seen = True
-                self.events.add(db, batch)
         except LeaseLost:
             raise RunAbandoned(str(self.fence.execution_id)) from None
 
@@ -201,6 +210,8 @@ class FreshRun:
     mode) needs no read of its own: one transaction to start, one to finish."""
 
     definition_json: dict[str, Any]
+    # (agent id, version): which agent version runs
+    agent_version: tuple[uuid.UUID, str]
     session_history: list[Any]
     raw_input: Any
     started_at: datetime
@@ -260,6 +271,7 @@ def _run_claimed(
     definition_json: Any
     if fresh is not None:
         definition_json = fresh.definition_json
+        agent_version = fresh.agent_version
         session_history = _messages(fresh.session_history)
         saved: list[Any] = []
         started_at = fresh.started_at
@@ -270,6 +282,7 @@ def _run_claimed(
         with transaction() as db:
             execution = db.get(AgentExecution, execution_id)
             assert execution is not None
+            agent_version = (execution.agent_id, execution.agent_version)
             definition_json = db.scalar(
                 select(AgentVersion.definition).where(
                     AgentVersion.agent_id == execution.agent_id,
@@ -312,6 +325,7 @@ def _run_claimed(
     try:
         outcome = _run(
             definition,
+            agent_version=agent_version,
             settings=settings,
             execution_id=execution_id,
             session_id=session_id,
@@ -416,6 +430,7 @@ def _run_workflow(
 def _run(
     definition: AgentDefinition,
     *,
+    agent_version: tuple[uuid.UUID, str],
     settings: Settings,
     execution_id: uuid.UUID,
     session_id: uuid.UUID | None,
@@ -427,7 +442,7 @@ def _run(
     timeout_s: float,
     usage_so_far: Any,
 ) -> RunOutcome:
-    from core.agents.factory import RunDeps, build_agent
+    from core.agents.factory import RunDeps, agent_of_version
     from core.agents.loop import run_on_agent_loop
     from core.agents.providers import ProviderNotConfigured
     from core.agents.runner import RunAbandoned, RunOutcome, run_agent
@@ -435,7 +450,7 @@ def _run(
     from core.tools.workspace import LocalWorkspace
 
     try:
-        built = build_agent(definition, settings)
+        built = agent_of_version(agent_version, definition, settings)
     except ProviderNotConfigured as exc:
         return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
     workspace = workspace_for(settings, session_id=session_id, execution_id=execution_id)
@@ -536,9 +551,13 @@ def finish(
     pending.append((EventType.status, {"status": outcome.status}))
     messages = ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json")
     outcome.finished_at = utcnow()
+    if trace is not None:
+        outcome.trace_id = trace.trace_id
     with transaction() as db:
         fence.hold(
             db,
+            events=events.rows(db, pending),
+            trace=None if trace is None else _trace_row(trace, outcome),
             status=ExecutionStatus(outcome.status),
             output=outcome.output,
             error=outcome.error,
@@ -551,10 +570,6 @@ def finish(
             finished_at=outcome.finished_at,
             **({"trace_id": trace.trace_id} if trace else {}),
         )
-        if trace is not None:
-            outcome.trace_id = trace.trace_id
-            _record_trace(db, fence.execution_id, trace, outcome)
-        events.add(db, pending)
         _record_written_files(db, fence.execution_id, events.session_id, outcome, settings)
         if outcome.status == "succeeded" and events.session_id is not None:
             # only finished turns join the conversation a model sees next time
@@ -567,24 +582,20 @@ def finish(
         enqueue_webhook(fence.execution_id, settings)
 
 
-def _record_trace(
-    db: Session, execution_id: uuid.UUID, trace: TraceInfo, outcome: RunOutcome
-) -> None:
+def _trace_row(trace: TraceInfo, outcome: RunOutcome) -> dict[str, Any]:
     """The execution's ObservabilityTrace row: its spans so far (when tracing is on), tokens,
     latency and error."""
     from core import telemetry
 
     finished = outcome.finished_at or utcnow()
-    execution_rows.insert_trace(
-        db,
-        id=uuid.uuid4(),
-        execution_id=execution_id,
-        trace_id=trace.trace_id,
-        spans=telemetry.span_summary(trace.trace_id),
-        total_tokens=outcome.input_tokens + outcome.output_tokens,
-        latency_ms=max(0, int((finished - trace.started_at).total_seconds() * 1000)),
-        error=(outcome.error or {}).get("message"),
-    )
+    return {
+        "id": uuid.uuid4(),
+        "trace_id": trace.trace_id,
+        "spans": telemetry.span_summary(trace.trace_id),
+        "total_tokens": outcome.input_tokens + outcome.output_tokens,
+        "latency_ms": max(0, int((finished - trace.started_at).total_seconds() * 1000)),
+        "error": (outcome.error or {}).get("message"),
+    }
 
 
 def _record_written_files(
@@ -626,6 +637,13 @@ def release_for_retry(fence: Fence, events: EventLog, outcome: RunOutcome) -> No
     with transaction() as db:
         fence.hold(
             db,
+            events=events.rows(
+                db,
+                [
+                    *outcome.pending_events,
+                    (EventType.status, {"status": "retrying", **(outcome.error or {})}),
+                ],
+            ),
             messages=ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json"),
             requests=outcome.requests,
             input_tokens=outcome.input_tokens,
@@ -636,13 +654,6 @@ def release_for_retry(fence: Fence, events: EventLog, outcome: RunOutcome) -> No
             update(AgentExecution)
             .where(AgentExecution.id == fence.execution_id, AgentExecution.attempt == fence.attempt)
             .values(lease_expires_at=utcnow())
-        )
-        events.add(
-            db,
-            [
-                *outcome.pending_events,
-                (EventType.status, {"status": "retrying", **(outcome.error or {})}),
-            ],
         )
 
 

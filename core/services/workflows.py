@@ -153,11 +153,13 @@ class WorkflowRun:
                 created_at=now,
                 updated_at=now,
             )
-            execution_rows.insert_execution(db, child)
             events = EventLog(execution_id=child.id, session_id=None, fresh=True)
-            events.add(db, [(EventType.user_message, {"content": prompt})])
+            execution_rows.insert_execution(
+                db, child, events.rows(db, [(EventType.user_message, {"content": prompt})])
+            )
             fresh = FreshRun(
                 definition_json=agent.definition,
+                agent_version=(agent.id, agent.version),
                 session_history=[],
                 raw_input=prompt,
                 started_at=now,
@@ -178,9 +180,9 @@ class WorkflowRun:
             "child_status": result.status,
         }
         with self.lock:
-            if self.hold(db) is not None:
+            noted = self.events.rows(db, [(EventType.status, payload)])
+            if self.hold(db, events=noted) is not None:
                 raise Stop("cancelled", "cancelled", "cancelled on request")
-            self.events.add(db, [(EventType.status, payload)])
 
     def check_budget(self) -> None:
         usage = tree_usage(self.parent_id)

@@ -211,3 +211,31 @@ def test_an_executemany_insert_is_one_multi_row_statement(scratch: tuple[Engine,
     inserts = [statement for statement in sent if statement.startswith("INSERT")]
     assert len(inserts) == 1
     assert inserts[0].count("(%s::INTEGER, %s::VARCHAR)") == 3
+
+
+def test_a_relaxed_commit_sends_its_setting_with_the_commit_and_only_once(
+    scratch: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from core.db import commit_relaxed
+
+    engine, table = scratch
+    simple: list[str] = []
+    real = prepared_dialect._simple
+
+    def recording(conn: Any, statement: str) -> None:
+        simple.append(statement)
+        real(conn, statement)
+
+    monkeypatch.setattr(prepared_dialect, "_simple", recording)
+    insert = sa.text(f"INSERT INTO {table} VALUES (:id, :label)")
+    with Session(engine) as session:
+        session.execute(insert, {"id": 1, "label": "relaxed"})
+        commit_relaxed(session)
+        session.execute(insert, {"id": 2, "label": "durable"})
+        session.commit()
+    assert simple[-2:] == ["SET LOCAL synchronous_commit = off; commit", "commit"]
+    with engine.connect() as conn:  # both committed, and the setting did not outlive its commit
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 2
+        assert conn.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on"
