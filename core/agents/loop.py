@@ -39,7 +39,7 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
     return holder.loop
 
 
-def run_on_agent_loop(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+def run_on_agent_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run `coro` to completion on this thread's loop (the caller's context variables, the
-    current trace span among them, are those of the thread)."""
-    return _thread_loop().run_until_complete(asyncio.wait_for(coro, timeout))
+    current trace span among them, are those of the thread). The run bounds its own time."""
+    return _thread_loop().run_until_complete(coro)

@@ -144,13 +144,17 @@ async def run_agent(
 
     async def beat() -> None:
         while True:
-            await asyncio.sleep(heartbeat_s)
             try:
                 await observer.heartbeat()
             except RunAbandoned:  # the next save finds out too, and ends the run
                 return
             except Exception:
                 log.exception("the heartbeat of a run failed; it keeps trying")
+            await asyncio.sleep(heartbeat_s)
+
+    # most runs end before their first heartbeat: a timer costs less than a sleeping task
+    loop = asyncio.get_running_loop()
+    beating: list[asyncio.Task[None]] = []
 
     def outcome(status: Status, **values: Any) -> RunOutcome:
         return RunOutcome(
@@ -165,9 +169,10 @@ async def run_agent(
         )
 
     limit_s = limits.timeout_s if timeout_s is None else timeout_s
-    heart = asyncio.ensure_future(beat())
+    first_beat = loop.call_later(heartbeat_s, lambda: beating.append(loop.create_task(beat())))
     try:
-        output = await asyncio.wait_for(steps(), timeout=max(limit_s, 0.001))
+        async with asyncio.timeout(max(limit_s, 0.001)):
+            output = await steps()
     except (TimeoutError, RunTimedOut):
         return outcome(
             "timed_out",
@@ -188,7 +193,9 @@ async def run_agent(
     except UnexpectedModelBehavior as exc:
         return outcome("failed", error=_error("model_behavior", str(exc)))
     finally:
-        heart.cancel()
+        first_beat.cancel()
+        for task in beating:
+            task.cancel()
     return outcome("succeeded", output=output)
 
 

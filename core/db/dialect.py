@@ -8,8 +8,8 @@ COMMIT. Under load every round trip also hands the GIL to another thread. This d
 * prepares each distinct statement once per connection (a bounded LRU of named prepared
   statements) and afterwards sends Bind/Execute/Sync only: one round trip;
 * sends the BEGIN in the same write as the transaction's first statement;
-* commits and rolls back with a simple query (one round trip), and sends the
-  `synchronous_commit = off` of a relaxed commit (`core.db.commit_relaxed`) in the same query;
+* commits and rolls back with a simple query (one round trip), or sends the COMMIT with the
+  transaction's last statement when that statement says so (`core.db.then_commit`);
 * pings a pooled connection only when it has been idle for a while (`IDLE_PING_S`);
 * sends an executemany of an INSERT as multi-row INSERTs (SQLAlchemy's insertmanyvalues).
 
@@ -22,7 +22,6 @@ class 23 is an IntegrityError.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -34,7 +33,7 @@ from pg8000.dbapi import IntegrityError, ProgrammingError, convert_paramstyle
 from pg8000.exceptions import DatabaseError, InterfaceError
 from sqlalchemy.dialects.postgresql.pg8000 import PGDialect_pg8000
 
-from core.db.engine import RELAXED_COMMIT
+from core.db.engine import THEN_COMMIT
 
 # distinct statements kept prepared per connection; SQLAlchemy's statements are few, but
 # expanded IN lists make new ones
@@ -77,15 +76,12 @@ def _classified(exc: DatabaseError) -> Exception:
     return kind(*exc.args)
 
 
-def _drain(conn: Any, context: Any) -> None:
-    """Read one response up to ReadyForQuery, even when it reports an error."""
-    with contextlib.suppress(DatabaseError):
-        conn.handle_messages(context)
-
-
-def execute_prepared(cursor: Any, statement: str, parameters: Sequence[Any]) -> None:
+def execute_prepared(
+    cursor: Any, statement: str, parameters: Sequence[Any], *, then: str | None = None
+) -> None:
     """Run `statement` (format paramstyle) on a pg8000 cursor through a cached named prepared
-    statement, with the transaction's BEGIN in the same round trip."""
+    statement, with the transaction's BEGIN and, given `then` (a COMMIT), its end in the same
+    round trip. A failed statement makes that COMMIT a rollback."""
     conn = cursor._c
     cache = _statements(conn)
     begin = not conn._in_transaction and not conn.autocommit
@@ -107,19 +103,27 @@ def execute_prepared(cursor: Any, statement: str, parameters: Sequence[Any]) -> 
             statement=prepared.sql, columns=prepared.columns, input_funcs=prepared.input_funcs
         )
         params = make_params(conn.py_types, parameters)
+        responses = [Context(_BEGIN)] if begin else []
         if begin:
             conn.send_QUERY(_BEGIN)
         conn.send_BIND(prepared.name, params)
         conn.send_EXECUTE()
         _write(conn._sock, SYNC_MSG)
+        responses.append(context)
+        if then is not None:
+            conn.send_QUERY(then)
+            responses.append(Context(then))
         _flush(conn._sock)
-        if begin:
+        failure: Exception | None = None
+        for response in responses:  # every response is read, whatever failed before it
             try:
-                conn.handle_messages(Context(_BEGIN))
-            except DatabaseError:
-                _drain(conn, context)
-                raise
-        conn.handle_messages(context)
+                conn.handle_messages(response)
+            except (DatabaseError, InterfaceError) as exc:
+                # after a failed statement its COMMIT reports "in failed transaction block"
+                # (the server rolled back): the statement's own error is the one to raise
+                failure = failure or exc
+        if failure is not None:
+            raise failure
     except AttributeError:
         if conn._sock is None:
             raise InterfaceError("connection is closed") from None
@@ -154,15 +158,20 @@ def _simple(conn: Any, statement: str) -> None:
         conn._core_last_used = time.monotonic()
 
 
-_RELAXED_COMMIT = "SET LOCAL synchronous_commit = off; commit"
+_COMMITS = {
+    "durable": "commit",
+    # for rows whose loss in a database crash nobody could notice
+    "relaxed": "SET LOCAL synchronous_commit = off; commit",
+}
 
 
-def _pop_relaxed(connection: Any) -> bool:
-    try:
-        info = connection.info  # the pool's record of this connection
-    except (AttributeError, NotImplementedError):  # a bare or ad-hoc proxied connection
-        return False
-    return bool(info.pop(RELAXED_COMMIT, False))
+def _commit_after(cursor: Any, context: Any) -> str | None:
+    """The COMMIT to send with this statement, when the `then_commit` execution option asks
+    for one and this is a transaction of its own (not a savepoint, as in the tests)."""
+    wanted = context.execution_options.get(THEN_COMMIT) if context is not None else None
+    if wanted is None or cursor._c.autocommit or context.root_connection.in_nested_transaction():
+        return None
+    return _COMMITS[wanted]
 
 
 class PreparedPG8000Dialect(PGDialect_pg8000):
@@ -181,7 +190,7 @@ class PreparedPG8000Dialect(PGDialect_pg8000):
         ):
             super().do_execute(cursor, statement, parameters, context)  # type: ignore[no-untyped-call]
             return
-        execute_prepared(cursor, statement, parameters)
+        execute_prepared(cursor, statement, parameters, then=_commit_after(cursor, context))
 
     def do_executemany(
         self, cursor: Any, statement: str, parameters: Any, context: Any = None
@@ -194,11 +203,11 @@ class PreparedPG8000Dialect(PGDialect_pg8000):
             cursor._context.row_count = rowcount
 
     def do_commit(self, dbapi_connection: Any) -> None:
-        relaxed = _pop_relaxed(dbapi_connection)
-        _simple(dbapi_connection, _RELAXED_COMMIT if relaxed else "commit")
+        # nothing to do when the last statement already committed (`then_commit`)
+        if _unproxied(dbapi_connection)._in_transaction:
+            _simple(dbapi_connection, "commit")
 
     def do_rollback(self, dbapi_connection: Any) -> None:
-        _pop_relaxed(dbapi_connection)
         if _unproxied(dbapi_connection)._in_transaction:
             _simple(dbapi_connection, "rollback")
 

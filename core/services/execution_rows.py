@@ -80,12 +80,20 @@ def new_execution(**values: Any) -> AgentExecution:
     return execution
 
 
-def insert_execution(db: Session, execution: AgentExecution, events: list[dict[str, Any]]) -> bool:
+def insert_execution(
+    db: Session,
+    execution: AgentExecution,
+    events: list[dict[str, Any]],
+    *,
+    commit: dict[str, Any] | None = None,
+) -> bool:
     """INSERT a `new_execution` and its first events (`EventLog.rows`) in one statement;
-    False, with nothing written, when the user's idempotency key is already taken."""
+    False, with nothing written, when the user's idempotency key is already taken. `commit`
+    (`core.db.then_commit`) ends the transaction with it."""
     params = {f"x_{key}": execution.__dict__[key] for key in _COLUMNS}
     params["events"] = events
-    return bool(db.execute(_start_statement(), params).rowcount == len(events))  # type: ignore[attr-defined]
+    result = db.execute(_start_statement(), params, execution_options=commit or {})
+    return bool(result.rowcount == len(events))  # type: ignore[attr-defined]
 
 
 def hold(
@@ -97,10 +105,12 @@ def hold(
     *,
     events: list[dict[str, Any]] | None = None,
     trace: dict[str, Any] | None = None,
+    commit: dict[str, Any] | None = None,
 ) -> datetime | None:
     """The fenced write, one statement: set `values` and extend the lease only while `attempt`
     still owns the running execution, and only then add `events` (`EventLog.rows`) and the
-    `trace` row. Returns cancel_requested_at; raises LeaseLost when the fence holds no more."""
+    `trace` row. `commit` (`core.db.then_commit`) ends the transaction with it. Returns
+    cancel_requested_at; raises LeaseLost when the fence holds no more."""
     now = utcnow()
     # no parameter may be named like a column of agent_executions: SQLAlchemy would add it to
     # the UPDATE's SET list, hence the prefixes
@@ -116,7 +126,7 @@ def hold(
     if trace is not None:
         params |= {f"trace_row_{name}": value for name, value in trace.items()}
     statement = _fenced_statement(frozenset(values), bool(events), trace is not None)
-    row = db.execute(statement, params).one_or_none()
+    row = db.execute(statement, params, execution_options=commit or {}).one_or_none()
     if row is None:
         raise LeaseLost(str(execution_id))
     return cast(datetime | None, row[0])

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from core.agents.definition import AgentDefinition
 from core.clock import utcnow
 from core.config import Settings
-from core.db import commit_relaxed
+from core.db import then_commit
 from core.errors import Conflict, Invalid, NotFound, field_error
 from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
@@ -95,9 +95,12 @@ def start(
     )
     events = EventLog(execution_id=execution.id, session_id=execution.session_id, fresh=True)
     opening = events.rows(db, [(EventType.user_message, {"content": data.input})])
-    if not execution_rows.insert_execution(db, execution, opening):
-        # the same idempotency key raced in from another request (which has committed);
-        # undo this one's seq allocation
+    # the running row of a sync run need not survive a database crash (its caller would get
+    # no answer either), so its commit skips the WAL flush; the outcome's commit is durable
+    commit = then_commit(relaxed=sync)
+    if not execution_rows.insert_execution(db, execution, opening, commit=commit):
+        # the same idempotency key raced in from another request (which has committed); a
+        # session's seqs may skip the ones this attempt allocated
         db.rollback()
         existing = by_idempotency_key(db, user=user, key=str(data.idempotency_key))
         if existing is None:
@@ -116,9 +119,7 @@ def start(
             webhook_url=data.webhook_url,
             events=events,
         )
-        # the running row need not survive a database crash (the caller would get no answer
-        # either), so this commit skips the WAL flush; the outcome's commit is durable
-        commit_relaxed(db)
+        db.commit()
         outcome = runs.run_claimed(execution.id, 1, settings, fresh=fresh)
         if outcome is None:  # lost to another delivery: read what it recorded
             recorded = db.get(AgentExecution, execution.id)

@@ -135,12 +135,20 @@ class Fence:
         *,
         events: list[dict[str, Any]] | None = None,
         trace: dict[str, Any] | None = None,
+        commit: dict[str, Any] | None = None,
         **values: Any,
     ) -> datetime | None:
         """A fenced write that also extends the lease, with events (`EventLog.rows`) and a
         trace row that are written only if the fence holds; returns cancel_requested_at."""
         return execution_rows.hold(
-            db, self.execution_id, self.attempt, self.lease_s, values, events=events, trace=trace
+            db,
+            self.execution_id,
+            self.attempt,
+            self.lease_s,
+            values,
+            events=events,
+            trace=trace,
+            commit=commit,
         )
 
 
@@ -182,7 +190,7 @@ class DurableRecorder:
         from pydantic_ai.messages import ModelMessagesTypeAdapter
 
         from core.agents.runner import RunAbandoned
-        from core.db import transaction
+        from core.db import then_commit, transaction
 
         values: dict[str, Any] = {}
         if usage is not None and messages is not None:
@@ -198,7 +206,10 @@ class DurableRecorder:
         batch, self.pending = (self.pending, []) if values else ([], self.pending)
         try:
             with transaction() as db:
-                if self.fence.hold(db, events=self.events.rows(db, batch), **values) is not None:
+                held = self.fence.hold(
+                    db, events=self.events.rows(db, batch), commit=then_commit(), **values
+                )
+                if held is not None:
                     self.cancel_seen = True
         except LeaseLost:
             raise RunAbandoned(str(self.fence.execution_id)) from None
@@ -475,9 +486,7 @@ def _run(
                 timeout_s=timeout_s,
                 usage_so_far=usage_so_far,
                 heartbeat_s=max(1.0, settings.execution_lease_s / 3),
-            ),
-            # the run enforces its own timeout; this only guards against a stuck loop
-            timeout=max(timeout_s, 0) + 30,
+            )
         )
     except RunAbandoned:
         raise
@@ -543,7 +552,8 @@ def finish(
     succeeded, the session's history. Then hand a webhook, if any, to the task queue."""
     from pydantic_ai.messages import ModelMessagesTypeAdapter
 
-    from core.db import transaction
+    from core.db import then_commit, transaction
+    from core.services.artifacts import written_paths
 
     pending = list(outcome.pending_events)
     if outcome.error is not None:
@@ -553,11 +563,15 @@ def finish(
     outcome.finished_at = utcnow()
     if trace is not None:
         outcome.trace_id = trace.trace_id
+    written = written_paths(outcome.messages)
+    # only finished turns join the conversation a model sees next time
+    joins_session = outcome.status == "succeeded" and events.session_id is not None
     with transaction() as db:
         fence.hold(
             db,
             events=events.rows(db, pending),
             trace=None if trace is None else _trace_row(trace, outcome),
+            commit=None if written or joins_session else then_commit(),
             status=ExecutionStatus(outcome.status),
             output=outcome.output,
             error=outcome.error,
@@ -570,9 +584,9 @@ def finish(
             finished_at=outcome.finished_at,
             **({"trace_id": trace.trace_id} if trace else {}),
         )
-        _record_written_files(db, fence.execution_id, events.session_id, outcome, settings)
-        if outcome.status == "succeeded" and events.session_id is not None:
-            # only finished turns join the conversation a model sees next time
+        if written:
+            _record_written_files(db, fence.execution_id, events.session_id, written, settings)
+        if joins_session:
             db.execute(
                 update(AgentSession)
                 .where(AgentSession.id == events.session_id)
@@ -602,15 +616,11 @@ def _record_written_files(
     db: Session,
     execution_id: uuid.UUID,
     session_id: uuid.UUID | None,
-    outcome: RunOutcome,
+    paths: list[str],
     settings: Settings,
 ) -> None:
     """Files the run wrote with file_write become artifacts of the execution (and session)."""
-    from core.services.artifacts import record_workspace_files, written_paths
-
-    paths = written_paths(outcome.messages)
-    if not paths:
-        return
+    from core.services.artifacts import record_workspace_files
     from core.storage import get_artifact_store
     from core.storage.workspace import workspace_for
 

@@ -213,29 +213,94 @@ def test_an_executemany_insert_is_one_multi_row_statement(scratch: tuple[Engine,
     assert inserts[0].count("(%s::INTEGER, %s::VARCHAR)") == 3
 
 
-def test_a_relaxed_commit_sends_its_setting_with_the_commit_and_only_once(
-    scratch: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch
+def _recording_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What leaves for the server, one entry per round trip of our dialect."""
+    sent: list[str] = []
+    real_prepared, real_simple = prepared_dialect.execute_prepared, prepared_dialect._simple
+
+    def prepared(cursor: Any, statement: str, parameters: Any, *, then: str | None = None) -> None:
+        sent.append(statement.split()[0] + (f" + {then}" if then else ""))
+        real_prepared(cursor, statement, parameters, then=then)
+
+    def simple(conn: Any, statement: str) -> None:
+        sent.append(statement)
+        real_simple(conn, statement)
+
+    monkeypatch.setattr(prepared_dialect, "execute_prepared", prepared)
+    monkeypatch.setattr(prepared_dialect, "_simple", simple)
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("relaxed", "commit"), [(False, "commit"), (True, "SET LOCAL synchronous_commit = off; commit")]
+)
+def test_a_last_statement_carries_its_commit(
+    scratch: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch, relaxed: bool, commit: str
 ) -> None:
     from sqlalchemy.orm import Session
 
-    from core.db import commit_relaxed
+    from core.db import then_commit
 
     engine, table = scratch
-    simple: list[str] = []
-    real = prepared_dialect._simple
+    insert = sa.text(f"INSERT INTO {table} VALUES (:id, :label)")
+    with Session(engine) as session:  # prepare it first: only prepared statements carry more
+        session.execute(insert, {"id": 1, "label": "first"})
+        session.commit()
+    sent = _recording_round_trips(monkeypatch)
+    with Session(engine) as session:
+        session.execute(
+            insert, {"id": 2, "label": "last"}, execution_options=then_commit(relaxed=relaxed)
+        )
+        session.commit()  # nothing left to send
+        session.execute(insert, {"id": 3, "label": "next transaction"})
+        session.commit()
+    assert sent == [f"INSERT + {commit}", "INSERT", "commit"]
+    with engine.connect() as conn:  # all committed, and the setting did not outlive its commit
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 3
+        assert conn.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on"
 
-    def recording(conn: Any, statement: str) -> None:
-        simple.append(statement)
-        real(conn, statement)
 
-    monkeypatch.setattr(prepared_dialect, "_simple", recording)
+def test_a_failing_last_statement_rolls_its_transaction_back(
+    scratch: tuple[Engine, str],
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from core.db import then_commit
+
+    engine, table = scratch
     insert = sa.text(f"INSERT INTO {table} VALUES (:id, :label)")
     with Session(engine) as session:
-        session.execute(insert, {"id": 1, "label": "relaxed"})
-        commit_relaxed(session)
-        session.execute(insert, {"id": 2, "label": "durable"})
+        session.execute(insert, {"id": 1, "label": "kept"})
         session.commit()
-    assert simple[-2:] == ["SET LOCAL synchronous_commit = off; commit", "commit"]
-    with engine.connect() as conn:  # both committed, and the setting did not outlive its commit
-        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 2
-        assert conn.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on"
+    with Session(engine) as session:
+        session.execute(insert, {"id": 2, "label": "undone with the failure"})
+        with pytest.raises(sa.exc.IntegrityError):
+            session.execute(
+                insert, {"id": 1, "label": "duplicate"}, execution_options=then_commit()
+            )
+        session.rollback()
+        session.execute(insert, {"id": 4, "label": "usable afterwards"})
+        session.commit()
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text(f"SELECT id FROM {table} ORDER BY id")).scalars().all()
+    assert ids == [1, 4]
+
+
+def test_inside_a_savepoint_the_last_statement_does_not_commit(
+    scratch: tuple[Engine, str],
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from core.db import then_commit
+
+    engine, table = scratch
+    insert = sa.text(f"INSERT INTO {table} VALUES (:id, :label)")
+    with engine.connect() as conn:
+        outer = conn.begin()
+        session = Session(bind=conn, join_transaction_mode="create_savepoint")
+        for i in range(2):  # the second runs prepared, where the COMMIT could ride along
+            session.execute(insert, {"id": i, "label": "x"}, execution_options=then_commit())
+        session.commit()
+        outer.rollback()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
