@@ -11,6 +11,7 @@ COMMIT. Under load every round trip also hands the GIL to another thread. This d
 * commits and rolls back with a simple query (one round trip), or sends the COMMIT with the
   transaction's last statement when that statement says so (`core.db.then_commit`);
 * pings a pooled connection only when it has been idle for a while (`IDLE_PING_S`);
+* parses timestamps with `datetime.fromisoformat` instead of pg8000's strptime;
 * sends an executemany of an INSERT as multi-row INSERTs (SQLAlchemy's insertmanyvalues).
 
 Sessions run with `plan_cache_mode = force_custom_plan`, so the server plans each execution with
@@ -25,9 +26,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from pg8000.converters import make_params
+from pg8000.converters import make_params, timestamp_in, timestamptz_in
 from pg8000.core import SYNC_MSG, Context, _flush, _write
 from pg8000.dbapi import IntegrityError, ProgrammingError, convert_paramstyle
 from pg8000.exceptions import DatabaseError, InterfaceError
@@ -174,6 +176,26 @@ def _commit_after(cursor: Any, context: Any) -> str | None:
     return _COMMITS[wanted]
 
 
+_TIMESTAMP, _TIMESTAMPTZ = 1114, 1184
+
+
+def _timestamptz_in(text: str) -> Any:
+    """pg8000 parses timestamps with strptime, the costliest part of reading a row;
+    fromisoformat reads PostgreSQL's ISO output (`2026-11-24 22:41:10.27+00`) several times
+    faster. Anything else (infinity, BC dates) goes to pg8000's own parser."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return timestamptz_in(text)
+
+
+def _timestamp_in(text: str) -> Any:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return timestamp_in(text)
+
+
 class PreparedPG8000Dialect(PGDialect_pg8000):
     """See the module docstring. Registered as `postgresql+pg8000prepared`."""
 
@@ -224,6 +246,8 @@ class PreparedPG8000Dialect(PGDialect_pg8000):
         def on_connect(conn: Any) -> None:
             if inherited is not None:
                 inherited(conn)
+            conn.register_in_adapter(_TIMESTAMPTZ, _timestamptz_in)
+            conn.register_in_adapter(_TIMESTAMP, _timestamp_in)
             _simple(conn, "SET plan_cache_mode = force_custom_plan")
 
         return on_connect

@@ -304,3 +304,24 @@ def test_inside_a_savepoint_the_last_statement_does_not_commit(
         outer.rollback()
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+
+
+def test_timestamps_read_back_exactly(scratch: tuple[Engine, str]) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    engine, _ = scratch
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET TIME ZONE 'Asia/Kolkata'"))  # a +05:30 offset on output
+        row = conn.execute(
+            sa.text(
+                "SELECT TIMESTAMPTZ '2026-11-24 22:41:10.27+00',"
+                " TIMESTAMPTZ '2026-11-24 22:41:10Z', TIMESTAMP '2026-01-02 03:04:05.000006',"
+                " TIMESTAMPTZ 'infinity'"
+            )
+        ).one()
+    india = timezone(timedelta(hours=5, minutes=30))
+    assert row[0] == datetime(2026, 11, 24, 22, 41, 10, 270000, tzinfo=UTC)
+    assert row[0].utcoffset() == india.utcoffset(None)
+    assert row[1] == datetime(2026, 11, 24, 22, 41, 10, tzinfo=UTC)
+    assert row[2] == datetime(2026, 1, 2, 3, 4, 5, 6)
+    assert row[3] == "infinity"  # as pg8000 gives it
