@@ -1,6 +1,7 @@
 """Database access: a lazily created engine and transactional sessions."""
 
 from core.db.engine import (
+    core_transaction,
     get_engine,
     reset_engine,
     session_factory,
@@ -11,6 +12,7 @@ from core.db.engine import (
 )
 
 __all__ = [
+    "core_transaction",
     "get_engine",
     "reset_engine",
     "session_factory",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine
 from sqlalchemy.dialects import registry
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings, get_settings
@@ -25,6 +25,7 @@ DRIVER = "postgresql+pg8000prepared"
 _lock = threading.Lock()
 _engine: Engine | None = None
 _sessions: sessionmaker[Session] | None = None
+_sessions_redirected = False
 _connector: Connector | None = None
 
 
@@ -67,6 +68,24 @@ def transaction() -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def core_transaction() -> Iterator[Session | Connection]:
+    """A unit of work of Core statements only (no ORM objects): a plain Connection, which
+    costs a good deal less than a Session around each statement. Where sessions are
+    redirected (`use_sessions`, as the tests' rolled-back transaction), a session of theirs."""
+    if _sessions_redirected:
+        with transaction() as session:
+            yield session
+        return
+    with get_engine().connect() as connection:
+        try:
+            yield connection
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+
+
 THEN_COMMIT = "core_then_commit"
 
 
@@ -81,16 +100,18 @@ def then_commit(*, relaxed: bool = False) -> dict[str, Any]:
 def use_sessions(factory: sessionmaker[Session] | None) -> None:
     """Make every unit of work come from this factory (tests bind it to one connection whose
     outer transaction they roll back)."""
-    global _sessions
+    global _sessions, _sessions_redirected
     _sessions = factory
+    _sessions_redirected = factory is not None
 
 
 def use_engine(engine: Engine | None) -> None:
     """Swap the process-wide engine (tests and the local server); None forgets it."""
-    global _engine, _sessions
+    global _engine, _sessions, _sessions_redirected
     with _lock:
         _engine = engine
         _sessions = None
+        _sessions_redirected = False
 
 
 def reset_engine() -> None:

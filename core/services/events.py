@@ -10,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from core.models.sessions import AgentSession, Event, EventType
@@ -137,7 +138,7 @@ class EventLog:
         db.execute(INSERT_EVENTS, rows)
 
     def rows(
-        self, db: Session, events: list[tuple[EventType, dict[str, Any]]]
+        self, db: Session | Connection, events: list[tuple[EventType, dict[str, Any]]]
     ) -> list[dict[str, Any]]:
         """The events with their seqs, as JSON for a statement that writes them together with
         the execution (core.services.execution_rows): every column but execution_id."""
@@ -156,7 +157,7 @@ class EventLog:
             for offset, (kind, payload) in enumerate(events)
         ]
 
-    def _allocate(self, db: Session, count: int) -> int:
+    def _allocate(self, db: Session | Connection, count: int) -> int:
         if self.session_id is not None:
             last = db.execute(
                 update(AgentSession)

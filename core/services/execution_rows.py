@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
@@ -81,7 +82,7 @@ def new_execution(**values: Any) -> AgentExecution:
 
 
 def insert_execution(
-    db: Session,
+    db: Session | Connection,
     execution: AgentExecution,
     events: list[dict[str, Any]],
     *,
@@ -97,7 +98,7 @@ def insert_execution(
 
 
 def hold(
-    db: Session,
+    db: Session | Connection,
     execution_id: Any,
     attempt: int,
     lease_s: int,

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from core.agents.definition import AgentDefinition
@@ -131,7 +132,7 @@ class Fence:
 
     def hold(
         self,
-        db: Session,
+        db: Session | Connection,
         *,
         events: list[dict[str, Any]] | None = None,
         trace: dict[str, Any] | None = None,
@@ -190,7 +191,7 @@ class DurableRecorder:
         from pydantic_ai.messages import ModelMessagesTypeAdapter
 
         from core.agents.runner import RunAbandoned
-        from core.db import then_commit, transaction
+        from core.db import core_transaction, then_commit
 
         values: dict[str, Any] = {}
         if usage is not None and messages is not None:
@@ -205,7 +206,7 @@ class DurableRecorder:
             }
         batch, self.pending = (self.pending, []) if values else ([], self.pending)
         try:
-            with transaction() as db:
+            with core_transaction() as db:
                 held = self.fence.hold(
                     db, events=self.events.rows(db, batch), commit=then_commit(), **values
                 )
@@ -552,7 +553,7 @@ def finish(
     succeeded, the session's history. Then hand a webhook, if any, to the task queue."""
     from pydantic_ai.messages import ModelMessagesTypeAdapter
 
-    from core.db import then_commit, transaction
+    from core.db import core_transaction, then_commit, transaction
     from core.services.artifacts import written_paths
 
     pending = list(outcome.pending_events)
@@ -566,7 +567,8 @@ def finish(
     written = written_paths(outcome.messages)
     # only finished turns join the conversation a model sees next time
     joins_session = outcome.status == "succeeded" and events.session_id is not None
-    with transaction() as db:
+    # recording written files adds ORM objects; everything else is Core statements
+    with transaction() if written else core_transaction() as db:
         fence.hold(
             db,
             events=events.rows(db, pending),
@@ -585,6 +587,7 @@ def finish(
             **({"trace_id": trace.trace_id} if trace else {}),
         )
         if written:
+            assert isinstance(db, Session)
             _record_written_files(db, fence.execution_id, events.session_id, written, settings)
         if joins_session:
             db.execute(

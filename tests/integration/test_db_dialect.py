@@ -325,3 +325,38 @@ def test_timestamps_read_back_exactly(scratch: tuple[Engine, str]) -> None:
     assert row[1] == datetime(2026, 11, 24, 22, 41, 10, tzinfo=UTC)
     assert row[2] == datetime(2026, 1, 2, 3, 4, 5, 6)
     assert row[3] == "infinity"  # as pg8000 gives it
+
+
+def test_a_core_unit_of_work_commits_or_rolls_back_on_a_plain_connection(engine: Engine) -> None:
+    from core.db import core_transaction
+
+    table = f"probe_{uuid.uuid4().hex[:8]}"
+    _setup(engine, table)
+    insert = sa.text(f"INSERT INTO {table} VALUES (:id, :label)")
+    try:
+        with core_transaction() as unit:
+            assert isinstance(unit, sa.Connection)
+            unit.execute(insert, {"id": 1, "label": "kept"})
+
+        def failing_unit() -> None:
+            with core_transaction() as unit:
+                unit.execute(insert, {"id": 2, "label": "undone"})
+                raise RuntimeError("the block failed")
+
+        with pytest.raises(RuntimeError):
+            failing_unit()
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT id FROM {table}")).scalars().all() == [1]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+
+
+def test_a_core_unit_of_work_joins_redirected_sessions(db: Any) -> None:
+    from sqlalchemy.orm import Session
+
+    from core.db import core_transaction
+
+    with core_transaction() as unit:  # the test's rolled-back transaction, through a session
+        assert isinstance(unit, Session)
+        assert unit.bind is db.bind
