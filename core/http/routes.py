@@ -52,6 +52,8 @@ class Endpoint:
     # multipart/form-data routes: the non-file fields' schema and the one file field's name
     form: type[BaseModel] | None = None
     upload: str | None = None
+    # (path parameter, ORM model): that row comes with the caller's, in the same query
+    preload: tuple[str, type[Any]] | None = None
 
     @property
     def name(self) -> str:
@@ -81,10 +83,16 @@ class Upload:
 class RouteGroup:
     """The routes of one Cloud Function (one URL prefix such as /users)."""
 
-    def __init__(self, name: str, *, description: str = "") -> None:
+    def __init__(
+        self, name: str, *, description: str = "", preload: dict[str, type[Any]] | None = None
+    ) -> None:
+        """`preload` maps a path parameter to the ORM model it names (`{"agent_id": Agent}`):
+        on every authenticated route with that parameter the row is read in the same query as
+        the caller's and waits in the session (core.services.auth.authenticate)."""
         self.name = name
         self.description = description
         self.endpoints: list[Endpoint] = []
+        self.preload = preload or {}
 
     def route(
         self,
@@ -121,6 +129,14 @@ class RouteGroup:
                     list_fields=_list_fields(query),
                     form=form,
                     upload=upload,
+                    preload=next(
+                        (
+                            (param, model)
+                            for param, model in self.preload.items()
+                            if f":{param}>" in rule
+                        ),
+                        None,
+                    ),
                 )
             )
             return handler
@@ -214,7 +230,7 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
                 kwargs["db"] = db
             # authentication first: an anonymous caller learns nothing about validation rules
             if endpoint.auth != "none":
-                user = _authenticate(endpoint, db, settings)
+                user = _authenticate(endpoint, db, settings, kwargs)
                 if "user" in wants:
                     kwargs["user"] = user
         if endpoint.query is not None:
@@ -229,7 +245,7 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _authenticate(endpoint: Endpoint, db: Any, settings: Any) -> Any:
+def _authenticate(endpoint: Endpoint, db: Any, settings: Any, path: dict[str, Any]) -> Any:
     from core.services.auth import authenticate
 
     header = request.headers.get("Authorization", "")
@@ -237,7 +253,11 @@ def _authenticate(endpoint: Endpoint, db: Any, settings: Any) -> Any:
     bearer = token.strip() if scheme.lower() == "bearer" else None
     if endpoint.auth == "optional" and not header:
         return None
-    return authenticate(db, settings=settings, bearer=bearer)
+    also = None
+    if endpoint.preload is not None:
+        param, model = endpoint.preload
+        also = (model, path[param])
+    return authenticate(db, settings=settings, bearer=bearer, also=also)
 
 
 def _parse_query(endpoint: Endpoint) -> BaseModel:

@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.errors import Forbidden, NotFound
 from core.models.agents import Agent, AgentPermission, AgentScope, PermissionLevel
 from core.models.users import Role, User
+from core.services import preloaded
 
 
 class Access(enum.IntEnum):
@@ -50,16 +51,19 @@ def access_of(db: Session, user: User, agent: Agent) -> Access:
 
 # built once: most requests run one of these
 _LIVE_AGENT = select(Agent).where(Agent.id == bindparam("agent_id"), Agent.deleted_at.is_(None))
-_LIVE_AGENT_FOR_UPDATE = _LIVE_AGENT.with_for_update()
+# populate_existing: the locked row's values replace any read earlier in the session
+_LIVE_AGENT_FOR_UPDATE = _LIVE_AGENT.with_for_update().execution_options(populate_existing=True)
 
 
 def agent_for(
     db: Session, user: User, agent_id: uuid.UUID, need: Access, *, for_update: bool = False
 ) -> Agent:
     """The live agent if the caller holds `need`; 404 when the caller cannot even read it."""
-    stmt = _LIVE_AGENT_FOR_UPDATE if for_update else _LIVE_AGENT
-    agent = db.execute(stmt, {"agent_id": agent_id}).scalar_one_or_none()
+    agent = None if for_update else preloaded.take(db, Agent, agent_id)
     if agent is None:
+        stmt = _LIVE_AGENT_FOR_UPDATE if for_update else _LIVE_AGENT
+        agent = db.execute(stmt, {"agent_id": agent_id}).scalar_one_or_none()
+    if agent is None or agent.deleted_at is not None:
         raise NotFound("no such agent", code="agent_not_found")
     level = access_of(db, user, agent)
     if level < Access.read:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Select, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from core.auth.passwords import (
@@ -19,6 +20,7 @@ from core.config import Settings
 from core.errors import LimitReached, Unauthorized
 from core.models.users import LoginFailure, RefreshToken, User
 from core.schemas.users import TokenPair
+from core.services import preloaded
 from core.services.users import find_by_login
 
 INVALID_CREDENTIALS = "invalid username or password"
@@ -95,11 +97,40 @@ def logout(
 _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 
 
-def authenticate(db: Session, *, settings: Settings, bearer: str | None) -> User:
+_USER_WITH: dict[type[Any], Select[Any]] = {}
+
+
+def _user_with(model: type[Any]) -> Select[Any]:
+    if model not in _USER_WITH:
+        _USER_WITH[model] = (
+            select(User, model)
+            .outerjoin(model, model.id == bindparam("also_id"))
+            .where(User.id == bindparam("user_id"))
+        )
+    return _USER_WITH[model]
+
+
+def authenticate(
+    db: Session,
+    *,
+    settings: Settings,
+    bearer: str | None,
+    also: tuple[type[Any], Any] | None = None,
+) -> User:
+    """The active user the access token names. `also` (model, primary key) reads that row in
+    the same query, whoever may see it: it only waits in the session (core.services.preloaded)
+    for the service that decides."""
     if not bearer:
         raise Unauthorized("missing bearer token", code="missing_token")
     claims = decode_token(settings, bearer, expected="access")
-    user = db.execute(_USER_BY_ID, {"user_id": claims.user_id}).scalar_one_or_none()
+    if also is None:
+        user = db.execute(_USER_BY_ID, {"user_id": claims.user_id}).scalar_one_or_none()
+    else:
+        model, key = also
+        row = db.execute(_user_with(model), {"user_id": claims.user_id, "also_id": key}).first()
+        user = None if row is None else row[0]
+        if row is not None and row[1] is not None:
+            preloaded.keep(db, model, key, row[1])
     if user is None or not user.is_active:
         raise Unauthorized("invalid or expired token", code="invalid_token")
     return user

@@ -32,7 +32,10 @@ from core.schemas.executions import ExecutionPublic
 from core.services import agents as service
 from core.services import executions
 
-routes = RouteGroup("agents", description="agent definitions, sharing and runs")
+# every route on one agent reads it with the caller's row: one round trip for both
+routes = RouteGroup(
+    "agents", description="agent definitions, sharing and runs", preload={"agent_id": Agent}
+)
 
 
 @routes.get("/catalog", response=Catalog)

@@ -1,0 +1,79 @@
+"""How many statements the hot paths send: each round trip costs far more under concurrent
+load than its own time (bench/execute.py), so the budget is a tested property."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import update
+
+from core.models.agents import Agent
+from core.services.agent_access import Access, agent_for
+from tests.support.agents import create_agent, execute
+from tests.support.api import signed_up
+
+
+@pytest.fixture
+def statements(engine: Any) -> Iterator[list[str]]:
+    """The data statements sent meanwhile (not the tests' SAVEPOINTs)."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            sent.append(" ".join(statement.split()))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    yield sent
+    sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_sync_execute_sends_three_statements(client, statements):
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    statements.clear()
+    response = execute(client, headers, agent["id"])
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "succeeded"
+    # the caller with the agent; the run with its first event; its outcome, events and trace
+    assert len(statements) == 3, statements
+    first, start, finish = statements
+    assert first.startswith("SELECT")
+    assert "FROM users LEFT OUTER JOIN agents" in first
+    assert start.startswith("WITH new_execution AS (INSERT INTO agent_executions")
+    assert finish.startswith("WITH fenced AS (UPDATE agent_executions")
+    assert "INSERT INTO events" in finish
+    assert "INSERT INTO observability_traces" in finish
+
+
+def test_an_agent_read_with_the_caller_is_not_read_again(client, statements):
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    statements.clear()
+    assert client.get(f"/agents/{agent['id']}", headers=headers).status_code == 200
+    assert not any(s.startswith("SELECT agents.") for s in statements), statements
+
+
+def test_a_deleted_agent_read_with_the_caller_is_still_missing(client):
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    assert client.delete(f"/agents/{agent['id']}", headers=headers).status_code == 204
+    response = client.get(f"/agents/{agent['id']}", headers=headers)
+    assert response.status_code == 404
+
+
+def test_a_locking_read_replaces_what_the_session_read_before(client, db):
+    from core.models.users import User
+
+    user_row, headers = signed_up(client)
+    agent_id = uuid.UUID(create_agent(client, headers)["id"])
+    user = db.get(User, uuid.UUID(user_row["id"]))
+    stale = db.get(Agent, agent_id)  # now in the identity map, as a preload leaves it
+    assert stale.version == "1.0.0"
+    db.execute(
+        update(Agent.__table__).where(Agent.__table__.c.id == agent_id).values(version="7.0.0")
+    )
+    assert agent_for(db, user, agent_id, Access.edit, for_update=True).version == "7.0.0"
