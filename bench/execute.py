@@ -7,6 +7,9 @@
   finished execution.
 * floor: a bare functions-framework/Flask handler under the same server settings that runs the
   same TestModel agent and returns its output, persisting nothing.
+* floor+sql (a reference, not a target): the floor plus as many trivial `SELECT 1` round trips
+  as a sync execute sends (3, in two transactions), to show what round trips alone cost under
+  concurrent load.
 
 Reported for each: p50/p95 latency of sequential requests on one keep-alive connection, and
 requests per second with 8 concurrent clients. Also the agents function's cold start beside the
@@ -44,6 +47,7 @@ from common import (  # type: ignore[import-not-found]
 AGENTS = ROOT / "functions" / "agents" / "main.py"
 AUTH = ROOT / "functions" / "auth" / "main.py"
 FLOOR = Path(__file__).resolve().parent / "execute_targets" / "floor.py"
+FLOOR_SQL = Path(__file__).resolve().parent / "execute_targets" / "floor_sql.py"
 
 
 class Client:
@@ -125,6 +129,7 @@ def main() -> int:
         with (
             function_process(AGENTS, "entry", env, ready_path="/openapi.json") as agents_port,
             function_process(FLOOR, "floor", env) as floor_port,
+            function_process(FLOOR_SQL, "floor_sql", env) as floor_sql_port,
         ):
             status, agent = Client(agents_port, headers).post(
                 "/",
@@ -141,8 +146,10 @@ def main() -> int:
                 raise RuntimeError(f"creating the agent answered {status}: {agent}")
             execute_path = f"/{agent['id']}/execute"
             floor_lat = latency_ms(floor_port, "/", {}, args.requests)
+            floor_sql_lat = latency_ms(floor_sql_port, "/", {}, args.requests)
             service_lat = latency_ms(agents_port, execute_path, headers, args.requests)
             floor_rps = throughput(floor_port, "/", {}, args.seconds, args.clients)
+            floor_sql_rps = throughput(floor_sql_port, "/", {}, args.seconds, args.clients)
             service_rps = throughput(agents_port, execute_path, headers, args.seconds, args.clients)
 
         from core.db import transaction
@@ -173,10 +180,16 @@ def main() -> int:
         f"for {args.seconds:g} s each; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
     )
     print(f"{'':<10} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
-    for name, lat, rps in (("floor", floor_lat, floor_rps), ("service", service_lat, service_rps)):
+    rows = (
+        ("floor", floor_lat, floor_rps),
+        ("floor+sql", floor_sql_lat, floor_sql_rps),
+        ("service", service_lat, service_rps),
+    )
+    for name, lat, rps in rows:
         print(f"{name:<10} {pct(lat, 50):>8.2f} {pct(lat, 95):>8.2f} {rps:>8.1f}")
     print(
-        f"service / floor req/s: {service_rps / floor_rps:.2f}  (target ≥ 0.6; p50 target ≤ 10 ms)"
+        f"service / floor req/s: {service_rps / floor_rps:.2f}  (target ≥ 0.6; p50 target ≤ 10 ms);"
+        f" floor+sql / floor: {floor_sql_rps / floor_rps:.2f}"
     )
     print(f"persisted: {runs} executions ({succeeded} succeeded with usage), {events} events")
     print(
