@@ -37,11 +37,10 @@ from sqlalchemy.sql.dml import Insert
 
 from core.clock import utcnow
 from core.models.executions import AgentExecution, ExecutionStatus, ObservabilityTrace
-from core.models.sessions import Event
+from core.services.events import EVENTS_TABLE as EVENTS
 
 EXECUTIONS = cast(Table, AgentExecution.__table__)
 TRACES = cast(Table, ObservabilityTrace.__table__)
-EVENTS = cast(Table, Event.__table__)
 
 # what a brand-new run has in every column its creator does not set
 _NEW_RUN: dict[str, Any] = {
