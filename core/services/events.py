@@ -121,41 +121,44 @@ class EventLog:
     def add(self, db: Session, events: list[tuple[EventType, dict[str, Any]]]) -> None:
         """One multi-row INSERT (Core, not the unit of work: events are never read back here;
         the dialect's insertmanyvalues turns the executemany into one statement)."""
-        if not events:
-            return
-        first = self._allocate(db, len(events))
         rows = [
             {
                 "id": uuid.uuid4(),
                 "session_id": self.session_id,
                 "execution_id": self.execution_id,
-                "seq": first + offset,
+                "seq": seq,
                 "type": kind,
                 "payload": payload,
             }
-            for offset, (kind, payload) in enumerate(events)
+            for seq, kind, payload in self._numbered(db, events)
         ]
-        db.execute(INSERT_EVENTS, rows)
+        if rows:
+            db.execute(INSERT_EVENTS, rows)
 
     def rows(
         self, db: Session | Connection, events: list[tuple[EventType, dict[str, Any]]]
     ) -> list[dict[str, Any]]:
         """The events with their seqs, as JSON for a statement that writes them together with
         the execution (core.services.execution_rows): every column but execution_id."""
-        if not events:
-            return []
-        first = self._allocate(db, len(events))
         session_id = None if self.session_id is None else str(self.session_id)
         return [
             {
                 "id": str(uuid.uuid4()),
                 "session_id": session_id,
-                "seq": first + offset,
+                "seq": seq,
                 "type": kind.value,
                 "payload": payload,
             }
-            for offset, (kind, payload) in enumerate(events)
+            for seq, kind, payload in self._numbered(db, events)
         ]
+
+    def _numbered(
+        self, db: Session | Connection, events: list[tuple[EventType, dict[str, Any]]]
+    ) -> list[tuple[int, EventType, dict[str, Any]]]:
+        if not events:
+            return []
+        first = self._allocate(db, len(events))
+        return [(first + offset, kind, payload) for offset, (kind, payload) in enumerate(events)]
 
     def _allocate(self, db: Session | Connection, count: int) -> int:
         if self.session_id is not None:

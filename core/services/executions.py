@@ -106,6 +106,7 @@ def start(
         if existing is None:
             raise Conflict("this idempotency_key is in use", code="idempotency_conflict")
         return answer(same_request(existing, agent.id))
+    db.commit()  # the COMMIT went with the INSERT (then_commit): this closes the session's side
     if sync:
         fresh = runs.FreshRun(
             definition_json=agent.definition,
@@ -119,7 +120,6 @@ def start(
             webhook_url=data.webhook_url,
             events=events,
         )
-        db.commit()
         outcome = runs.run_claimed(execution.id, 1, settings, fresh=fresh)
         if outcome is None:  # lost to another delivery: read what it recorded
             recorded = db.get(AgentExecution, execution.id)
@@ -128,7 +128,6 @@ def start(
         else:
             _show_outcome(execution, outcome)
         return with_children(db, execution)
-    db.commit()
     runs.enqueue_execution(execution.id, 1, settings)
     return answer(execution)
 
