@@ -12,8 +12,10 @@
   concurrent load.
 
 Reported for each: p50/p95 latency of sequential requests on one keep-alive connection, and
-requests per second with 8 concurrent clients. Also the agents function's cold start beside the
-auth function's (process start to first 200 on /openapi.json, then to the first execute).
+requests per second with 8 concurrent clients, the targets taking turns (4 by default) so that
+the shared machine's drift weighs on all of them alike. Also the agents function's cold start
+beside the auth function's (process start to first 200 on /openapi.json, then to the first
+execute).
 
     .venv/bin/python bench/execute.py [--requests 400] [--seconds 8] [--database-url URL]
 
@@ -77,9 +79,28 @@ def latency_ms(port: int, path: str, headers: dict[str, str], n: int) -> list[fl
     return samples
 
 
-def throughput(
+def interleaved_throughput(
+    targets: dict[str, tuple[int, str, dict[str, str]]],
+    seconds: float,
+    clients: int,
+    rounds: int,
+) -> dict[str, float]:
+    """Requests per second of each target (port, path, headers), measured in `rounds` turns
+    of seconds/rounds each, the targets taking turns: drift in the machine's speed (it is
+    shared) then weighs on every target alike rather than on whichever ran last."""
+    done = dict.fromkeys(targets, 0.0)
+    spent = dict.fromkeys(targets, 0.0)
+    for _ in range(rounds):
+        for name, (port, path, headers) in targets.items():
+            rate, elapsed = _throughput(port, path, headers, seconds / rounds, clients)
+            done[name] += rate * elapsed
+            spent[name] += elapsed
+    return {name: done[name] / spent[name] for name in targets}
+
+
+def _throughput(
     port: int, path: str, headers: dict[str, str], seconds: float, clients: int
-) -> float:
+) -> tuple[float, float]:
     done = [0] * clients
     errors: list[str] = []
     stop = time.perf_counter() + seconds
@@ -101,7 +122,8 @@ def throughput(
         thread.join()
     if errors:
         raise RuntimeError(errors[0])
-    return sum(done) / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    return sum(done) / elapsed, elapsed
 
 
 def cold_start_ms(source: Path, env: dict[str, str]) -> float:
@@ -119,6 +141,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=4, help="turns the targets take")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
 
@@ -148,9 +171,17 @@ def main() -> int:
             floor_lat = latency_ms(floor_port, "/", {}, args.requests)
             floor_sql_lat = latency_ms(floor_sql_port, "/", {}, args.requests)
             service_lat = latency_ms(agents_port, execute_path, headers, args.requests)
-            floor_rps = throughput(floor_port, "/", {}, args.seconds, args.clients)
-            floor_sql_rps = throughput(floor_sql_port, "/", {}, args.seconds, args.clients)
-            service_rps = throughput(agents_port, execute_path, headers, args.seconds, args.clients)
+            rps = interleaved_throughput(
+                {
+                    "floor": (floor_port, "/", {}),
+                    "floor+sql": (floor_sql_port, "/", {}),
+                    "service": (agents_port, execute_path, headers),
+                },
+                args.seconds,
+                args.clients,
+                args.rounds,
+            )
+            floor_rps, floor_sql_rps, service_rps = rps["floor"], rps["floor+sql"], rps["service"]
 
         from core.db import transaction
 
@@ -177,7 +208,8 @@ def main() -> int:
 
     print(
         f"sync execute, {args.requests} sequential requests, then {args.clients} clients "
-        f"for {args.seconds:g} s each; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+        f"for {args.seconds:g} s each (in {args.rounds} interleaved turns); "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
     )
     print(f"{'':<10} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
     rows = (

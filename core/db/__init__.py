@@ -2,6 +2,7 @@
 
 from core.db.engine import (
     core_transaction,
+    custom_plan,
     get_engine,
     reset_engine,
     session_factory,
@@ -13,6 +14,7 @@ from core.db.engine import (
 
 __all__ = [
     "core_transaction",
+    "custom_plan",
     "get_engine",
     "reset_engine",
     "session_factory",

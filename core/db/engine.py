@@ -97,6 +97,16 @@ def then_commit(*, relaxed: bool = False) -> dict[str, Any]:
     return {THEN_COMMIT: "relaxed" if relaxed else "durable"}
 
 
+CUSTOM_PLAN = "core_custom_plan"
+
+
+def custom_plan() -> dict[str, Any]:
+    """Execution options for a statement whose best plan depends on its values (a search over
+    skewed data): the server plans it for its own parameters every time, where a prepared
+    statement would settle on one generic plan after five executions."""
+    return {CUSTOM_PLAN: True}
+
+
 def use_sessions(factory: sessionmaker[Session] | None) -> None:
     """Make every unit of work come from this factory (tests bind it to one connection whose
     outer transaction they roll back)."""

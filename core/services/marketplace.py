@@ -39,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.agents.definition import parse_definition
 from core.config import Settings
+from core.db import custom_plan
 from core.errors import Conflict, Forbidden, NotFound, Unauthorized, field_error
 from core.models.agents import Agent, AgentScope
 from core.models.marketplace import (
@@ -174,7 +175,10 @@ def search_listings(db: Session, *, user: User | None, query: ListingsQuery) -> 
             ListingSearch.search_vector.bool_op("@@")(_tsquery(query.q))
         )
     order = ORDERS[sort]
-    rows = db.scalars(order.apply(stmt, query.cursor, query.limit)).all()
+    # how many rows a category, tag or word matches varies by orders of magnitude
+    rows = db.scalars(
+        order.apply(stmt, query.cursor, query.limit), execution_options=custom_plan()
+    ).all()
     return order.page(rows, query.limit, key=SORT_KEYS[sort])
 
 
@@ -197,7 +201,8 @@ def _by_relevance(
     rows = db.execute(
         select(Listing, top.c.rank)
         .join(top, top.c.listing_id == Listing.id)
-        .order_by(top.c.rank.desc(), Listing.id.desc())
+        .order_by(top.c.rank.desc(), Listing.id.desc()),
+        execution_options=custom_plan(),
     ).all()
     page = order.page(rows, query.limit, key=lambda row: (row[1], row[0].id))
     return Page(items=[row[0] for row in page.items], next_cursor=page.next_cursor)

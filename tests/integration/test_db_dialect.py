@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from core.db import custom_plan
 from core.db import dialect as prepared_dialect
 
 
@@ -153,10 +154,53 @@ def test_a_statement_whose_result_changed_shape_recovers_after_one_error(
         assert conn.execute(query, {"id": 1}).one() == (1, "a", 7)
 
 
-def test_sessions_plan_every_execution_with_its_parameters(scratch: tuple[Engine, str]) -> None:
-    engine, _ = scratch
+def _plans(conn: sa.Connection, fragment: str) -> tuple[int, int] | None:
+    """(generic, custom) plans the server made for this connection's prepared statement whose
+    text contains `fragment`; None when there is no such named statement."""
+    row = conn.execute(
+        sa.text(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%' || :fragment || '%' AND statement NOT LIKE '%pg_prepared%'"
+        ),
+        {"fragment": fragment},
+    ).one_or_none()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def test_a_repeated_statement_settles_on_a_generic_plan(scratch: tuple[Engine, str]) -> None:
+    engine, table = scratch
+    query = sa.text(f"SELECT label FROM {table} WHERE id = :id")
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+        for i in range(8):
+            conn.execute(query, {"id": i}).all()
+        plans = _plans(conn, f"FROM {table} WHERE id =")
+    assert plans is not None
+    generic, custom = plans
+    assert custom == 5 and generic == 3  # PostgreSQL's default rule (plan_cache_mode = auto)
+
+
+def test_a_custom_plan_statement_is_planned_for_its_values_every_time(
+    scratch: tuple[Engine, str],
+) -> None:
+    engine, table = scratch
+    insert = sa.text(f"INSERT INTO {table} VALUES (:id, :label)")
+    query = sa.text(f"SELECT id, label FROM {table} WHERE id >= :low ORDER BY id")
+    with engine.connect() as conn:  # BEGIN travels with the first (unnamed) statement
+        for i in range(8):
+            conn.execute(insert, {"id": i, "label": f"n{i}"}, execution_options=custom_plan())
+        conn.commit()
+        rows = [
+            conn.execute(query, {"low": low}, execution_options=custom_plan()).all()
+            for low in (6, 9, 6, 6, 6, 6, 6)
+        ]
+        assert _plans(conn, f"FROM {table} WHERE id >=") is None  # never a named statement
+        assert _plans(conn, f"INSERT INTO {table}") is None
+    assert rows[0] == rows[-1] == [(6, "n6"), (7, "n7")] and rows[1] == []
+    with pytest.raises(sa.exc.IntegrityError), engine.connect() as conn:
+        conn.execute(insert, {"id": 1, "label": "again"}, execution_options=custom_plan())
+    with engine.connect() as conn:
+        count = conn.execute(sa.text(f"SELECT count(*) FROM {table}"), execution_options={})
+        assert count.scalar_one() == 8
 
 
 def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(
@@ -218,9 +262,10 @@ def _recording_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     sent: list[str] = []
     real_prepared, real_simple = prepared_dialect.execute_prepared, prepared_dialect._simple
 
-    def prepared(cursor: Any, statement: str, parameters: Any, *, then: str | None = None) -> None:
+    def prepared(cursor: Any, statement: str, parameters: Any, **options: Any) -> None:
+        then = options.get("then")
         sent.append(statement.split()[0] + (f" + {then}" if then else ""))
-        real_prepared(cursor, statement, parameters, then=then)
+        real_prepared(cursor, statement, parameters, **options)
 
     def simple(conn: Any, statement: str) -> None:
         sent.append(statement)
