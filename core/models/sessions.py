@@ -41,8 +41,8 @@ class AgentSession(Base):
     status: Mapped[SessionStatus] = mapped_column(
         str_enum(SessionStatus, "session_status"), default=SessionStatus.active
     )
-    # the conversation so far, as pydantic-ai messages (ModelMessagesTypeAdapter JSON)
-    messages: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
+    # the conversation itself is the messages of the session's succeeded turns, in turn order
+    # (agent_executions.messages; core.services.session_history)
     # the last seq handed to an event of this session
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()

@@ -35,6 +35,7 @@ from core.schemas.executions import EventsQuery, ExecutionsQuery
 from core.services import execution_rows, runs
 from core.services.agent_access import Access, agent_for
 from core.services.events import EventLog
+from core.services.session_history import session_history
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def start(
         fresh = runs.FreshRun(
             definition_json=agent.definition,
             agent_version=(agent.id, agent.version),
-            session_history=list(session.messages) if session else [],
+            session_history=session_history(db, session.id) if session else [],
             raw_input=data.input,
             started_at=now,
             user_id=user.id,

@@ -27,10 +27,11 @@ from core.clock import utcnow
 from core.config import Settings
 from core.models.agents import AgentVersion
 from core.models.executions import AgentExecution, ExecutionStatus
-from core.models.sessions import AgentSession, EventType
+from core.models.sessions import EventType
 from core.services import execution_rows
 from core.services.events import EventLog, request_events, response_events
 from core.services.execution_rows import LeaseLost
+from core.services.session_history import session_history as history_of_session
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
@@ -224,7 +225,8 @@ class FreshRun:
     definition_json: dict[str, Any]
     # (agent id, version): which agent version runs
     agent_version: tuple[uuid.UUID, str]
-    session_history: list[Any]
+    # the conversation so far (core.services.session_history), for a turn in a session
+    session_history: list[ModelMessage]
     raw_input: Any
     started_at: datetime
     user_id: uuid.UUID
@@ -284,7 +286,7 @@ def _run_claimed(
     if fresh is not None:
         definition_json = fresh.definition_json
         agent_version = fresh.agent_version
-        session_history = _messages(fresh.session_history)
+        session_history = fresh.session_history
         saved: list[Any] = []
         started_at = fresh.started_at
         usage_so_far = UsageSoFar()
@@ -301,7 +303,9 @@ def _run_claimed(
                     AgentVersion.version == execution.agent_version,
                 )
             )
-            session_history = _session_history(db, execution.session_id)
+            session_history = (
+                [] if execution.session_id is None else history_of_session(db, execution.session_id)
+            )
             saved = list(execution.messages or [])
             started_at = execution.started_at or utcnow()
             usage_so_far = UsageSoFar(
@@ -565,15 +569,13 @@ def finish(
     if trace is not None:
         outcome.trace_id = trace.trace_id
     written = written_paths(outcome.messages)
-    # only finished turns join the conversation a model sees next time
-    joins_session = outcome.status == "succeeded" and events.session_id is not None
     # recording written files adds ORM objects; everything else is Core statements
     with transaction() if written else core_transaction() as db:
         fence.hold(
             db,
             events=events.rows(db, pending),
             trace=None if trace is None else _trace_row(trace, outcome),
-            commit=None if written or joins_session else then_commit(),
+            commit=None if written else then_commit(),
             status=ExecutionStatus(outcome.status),
             output=outcome.output,
             error=outcome.error,
@@ -589,12 +591,6 @@ def finish(
         if written:
             assert isinstance(db, Session)
             _record_written_files(db, fence.execution_id, events.session_id, written, settings)
-        if joins_session:
-            db.execute(
-                update(AgentSession)
-                .where(AgentSession.id == events.session_id)
-                .values(messages=AgentSession.messages.op("||")(_jsonb(messages)))
-            )
     if webhook_url:
         enqueue_webhook(fence.execution_id, settings)
 
@@ -699,26 +695,12 @@ def enqueue_webhook(execution_id: uuid.UUID, settings: Settings) -> None:
         log.exception("could not enqueue the webhook of execution %s", execution_id)
 
 
-def _session_history(db: Session, session_id: uuid.UUID | None) -> list[ModelMessage]:
-    if session_id is None:
-        return []
-    raw = db.scalar(select(AgentSession.messages).where(AgentSession.id == session_id))
-    return _messages(list(raw or []))
-
-
 def _messages(raw: list[Any]) -> list[ModelMessage]:
     if not raw:
         return []
     from pydantic_ai.messages import ModelMessagesTypeAdapter
 
     return list(ModelMessagesTypeAdapter.validate_python(raw))
-
-
-def _jsonb(value: Any) -> Any:
-    from sqlalchemy import cast
-    from sqlalchemy.dialects.postgresql import JSONB
-
-    return cast(value, JSONB)
 
 
 def _prompt(value: Any) -> str:

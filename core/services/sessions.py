@@ -20,6 +20,7 @@ from core.schemas.executions import EventsQuery
 from core.schemas.sessions import MessageRequest, SessionCreate, SessionsQuery, SessionUpdate
 from core.services import executions, runs
 from core.services.agent_access import Access, agent_for
+from core.services.session_history import forget_session
 
 SESSIONS_ORDER = Keyset((AgentSession.created_at, AgentSession.id), descending=True)
 EVENTS_ORDER = Keyset((Event.seq,))
@@ -95,6 +96,7 @@ def delete_session(db: Session, *, user: User, session_id: uuid.UUID, settings: 
     delete_workspace(settings, session_id=session.id)
     db.delete(session)
     db.flush()
+    forget_session(session.id)
 
 
 def post_message(

@@ -62,3 +62,51 @@ def test_case_insensitive_unique_username_is_enforced_by_the_database(db):
     db.add(User(username="casey", email="other@example.com", password_hash="x"))
     with pytest.raises(sa.exc.IntegrityError):
         db.flush()
+
+
+def test_downgrading_0003_gives_sessions_back_their_history(empty_database):
+    from datetime import timedelta
+
+    from alembic import command
+    from sqlalchemy.orm import Session
+
+    from core.clock import utcnow
+    from core.db.migrate import alembic_config
+    from core.models.agents import Agent
+    from core.models.executions import AgentExecution, ExecutionStatus
+    from core.models.sessions import AgentSession
+    from core.models.users import User
+
+    upgrade_to_head(empty_database)
+    with Session(empty_database) as db:
+        user = User(username="u", email="u@example.com", password_hash="x")
+        db.add(user)
+        db.flush()
+        agent = Agent(name="a", display_name="A", owner_id=user.id, definition={}, version="1.0.0")
+        db.add(agent)
+        db.flush()
+        session = AgentSession(user_id=user.id, agent_id=agent.id)
+        db.add(session)
+        db.flush()
+        turns = (("one", "succeeded"), ("x", "failed"), ("two", "succeeded"))
+        for minute, (content, status) in enumerate(turns):
+            db.add(
+                AgentExecution(
+                    agent_id=agent.id,
+                    agent_version="1.0.0",
+                    user_id=user.id,
+                    session_id=session.id,
+                    status=ExecutionStatus(status),
+                    messages=[{"kind": "request", "parts": [{"content": content}]}],
+                    created_at=utcnow() + timedelta(minutes=minute),
+                )
+            )
+        db.commit()
+    with empty_database.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    with empty_database.connect() as conn:
+        kept = conn.execute(sa.text("SELECT messages FROM sessions")).scalar_one()
+    assert [m["parts"][0]["content"] for m in kept] == ["one", "two"]
+    upgrade_to_head(empty_database)
