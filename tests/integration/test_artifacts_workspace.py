@@ -148,33 +148,19 @@ def test_concurrent_recorders_of_one_session_add_each_file_once(engine, store, t
     from core.models.agents import Agent
     from core.models.sessions import AgentSession
     from core.models.users import User
+    from tests.support.rows import session_row
 
     with Session(engine) as setup:
-        user = User(
-            username=f"u_{uuid.uuid4().hex[:8]}",
-            email=f"{uuid.uuid4().hex}@x.io",
-            password_hash="x",
-        )
-        setup.add(user)
-        setup.flush()
-        agent = Agent(
-            name=f"a_{uuid.uuid4().hex[:8]}",
-            display_name="a",
-            owner_id=user.id,
-            definition={},
-            version="1.0.0",
-        )
-        setup.add(agent)
-        setup.flush()
-        session = AgentSession(user_id=user.id, agent_id=agent.id)
-        setup.add(session)
-        setup.flush()
+        session = session_row(setup)
         execution = AgentExecution(
-            agent_id=agent.id, agent_version="1.0.0", user_id=user.id, session_id=session.id
+            agent_id=session.agent_id,
+            agent_version="1.0.0",
+            user_id=session.user_id,
+            session_id=session.id,
         )
         setup.add(execution)
         setup.commit()
-        ids = (user.id, session.id, execution.id, agent.id)
+        ids = (session.user_id, session.id, execution.id, session.agent_id)
     ws = LocalWorkspace(tmp_path / "ws", name="workspace", writable=True)
     ws.write("a.txt", b"a")
     ws.write("b.txt", b"b")

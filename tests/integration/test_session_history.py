@@ -21,13 +21,12 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from core.agents.factory import model_override
 from core.clock import utcnow
-from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import AgentSession
-from core.models.users import User
 from core.services import session_history as history
 from tests.support.agents import create_agent
 from tests.support.api import signed_up
+from tests.support.rows import session_row
 
 
 def _turn(prompt: str, answer: str) -> list[Any]:
@@ -46,24 +45,7 @@ def _texts(messages: list[ModelMessage]) -> list[str]:
 
 @pytest.fixture
 def session_id(db: Any) -> uuid.UUID:
-    user = User(
-        username=f"u_{uuid.uuid4().hex[:8]}", email=f"{uuid.uuid4().hex}@x.io", password_hash="x"
-    )
-    db.add(user)
-    db.flush()
-    agent = Agent(
-        name=f"a_{uuid.uuid4().hex[:8]}",
-        display_name="a",
-        owner_id=user.id,
-        definition={},
-        version="1.0.0",
-    )
-    db.add(agent)
-    db.flush()
-    session = AgentSession(user_id=user.id, agent_id=agent.id)
-    db.add(session)
-    db.flush()
-    return session.id
+    return session_row(db).id
 
 
 def _add_turn(
