@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tests.support.agents import create_agent
 from tests.support.concurrency import at_once, committing_app, own_database, users  # noqa: F401
 
 CALLERS = 12
@@ -30,15 +31,7 @@ def test_one_idempotency_key_sent_at_once_makes_one_execution(app, mode, monkeyp
         monkeypatch.setattr("core.services.runs.enqueue_execution", lambda *args, **kw: None)
     ((_, headers),) = users(1)
     client = app.test_client()
-    agent = client.post(
-        "/agents",
-        headers=headers,
-        json={
-            "name": f"idem-{uuid.uuid4().hex[:6]}",
-            "display_name": "I",
-            "definition": {"model": {"provider": "test", "name": "test"}},
-        },
-    ).get_json()
+    agent = create_agent(client, headers)
     key = f"key-{uuid.uuid4().hex}"
     body = {"input": "once", "mode": mode, "idempotency_key": key}
     responses = at_once(

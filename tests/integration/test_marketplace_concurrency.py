@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tests.support.agents import create_agent
 from tests.support.concurrency import at_once, committing_app, own_database, users  # noqa: F401
 
 RATERS = 20
@@ -26,15 +27,7 @@ def scratch_engine(engine: Engine, database_url: str) -> Iterator[Engine]:
 
 def published(app: Any, headers: dict[str, str]) -> dict[str, Any]:
     client = app.test_client()
-    agent = client.post(
-        "/agents",
-        headers=headers,
-        json={
-            "name": f"shared-{uuid.uuid4().hex[:8]}",
-            "display_name": "Shared",
-            "definition": {"model": {"provider": "test", "name": "test"}},
-        },
-    ).get_json()
+    agent = create_agent(client, headers)
     response = client.post(
         "/marketplace", headers=headers, json={"agent_id": agent["id"], "category": "load"}
     )
