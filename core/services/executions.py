@@ -110,7 +110,7 @@ def start(
     db.commit()  # the COMMIT went with the INSERT (then_commit): this closes the session's side
     if sync:
         fresh = runs.FreshRun(
-            definition_json=agent.definition,
+            definition=definition,
             agent_version=(agent.id, agent.version),
             session_history=session_history(db, session.id) if session else [],
             raw_input=data.input,

@@ -222,7 +222,7 @@ class FreshRun:
     """What the creator of a brand-new execution already holds, so running it right away (sync
     mode) needs no read of its own: one transaction to start, one to finish."""
 
-    definition_json: dict[str, Any]
+    definition: AgentDefinition
     # (agent id, version): which agent version runs
     agent_version: tuple[uuid.UUID, str]
     # the conversation so far (core.services.session_history), for a turn in a session
@@ -282,9 +282,8 @@ def _run_claimed(
     from core.agents.runner import RunAbandoned, UsageSoFar
     from core.db import transaction
 
-    definition_json: Any
     if fresh is not None:
-        definition_json = fresh.definition_json
+        definition = fresh.definition
         agent_version = fresh.agent_version
         session_history = fresh.session_history
         saved: list[Any] = []
@@ -297,10 +296,12 @@ def _run_claimed(
             execution = db.get(AgentExecution, execution_id)
             assert execution is not None
             agent_version = (execution.agent_id, execution.agent_version)
-            definition_json = db.scalar(
-                select(AgentVersion.definition).where(
-                    AgentVersion.agent_id == execution.agent_id,
-                    AgentVersion.version == execution.agent_version,
+            definition = AgentDefinition.model_validate(
+                db.scalar(
+                    select(AgentVersion.definition).where(
+                        AgentVersion.agent_id == execution.agent_id,
+                        AgentVersion.version == execution.agent_version,
+                    )
                 )
             )
             session_history = (
@@ -318,7 +319,6 @@ def _run_claimed(
             session_id = execution.session_id
             user_id, mode, webhook_url = execution.user_id, execution.mode, execution.webhook_url
     prompt = _prompt(raw_input)
-    definition = AgentDefinition.model_validate(definition_json)
     if definition.workflow is not None:
         return _run_workflow(
             execution_id,
@@ -357,22 +357,14 @@ def _run_claimed(
         log.info("execution %s attempt %s lost its lease", execution_id, attempt)
         return None
     outcome.pending_events = recorder.pending
-    try:
-        if outcome.retryable and retry_transient and attempt < settings.execution_max_attempts:
+    if outcome.retryable and retry_transient and attempt < settings.execution_max_attempts:
+        try:
             release_for_retry(fence, events, outcome)
-        else:
-            outcome.retryable = False
-            finish(
-                fence,
-                events,
-                outcome,
-                settings,
-                webhook_url=webhook_url,
-                trace=TraceInfo(trace_id, started_at),
-            )
-    except LeaseLost:
-        return None
-    return outcome
+        except LeaseLost:
+            return None
+        return outcome
+    outcome.retryable = False
+    return _finished(fence, events, outcome, settings, webhook_url, TraceInfo(trace_id, started_at))
 
 
 def _run_workflow(
@@ -429,15 +421,20 @@ def _run_workflow(
         output_tokens=usage["output_tokens"],
         tool_calls=usage["tool_calls"],
     )
+    return _finished(fence, events, outcome, settings, webhook_url, TraceInfo(trace_id, started_at))
+
+
+def _finished(
+    fence: Fence,
+    events: EventLog,
+    outcome: RunOutcome,
+    settings: Settings,
+    webhook_url: str | None,
+    trace: TraceInfo,
+) -> RunOutcome | None:
+    """`finish`, then the outcome; None when another delivery took the run over meanwhile."""
     try:
-        finish(
-            fence,
-            events,
-            outcome,
-            settings,
-            webhook_url=webhook_url,
-            trace=TraceInfo(trace_id, started_at),
-        )
+        finish(fence, events, outcome, settings, webhook_url=webhook_url, trace=trace)
     except LeaseLost:
         return None
     return outcome

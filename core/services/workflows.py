@@ -158,7 +158,7 @@ class WorkflowRun:
                 db, child, events.rows(db, [(EventType.user_message, {"content": prompt})])
             )
             fresh = FreshRun(
-                definition_json=agent.definition,
+                definition=step_definition,
                 agent_version=(agent.id, agent.version),
                 session_history=[],
                 raw_input=prompt,
