@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import uuid
+from typing import cast
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Table, bindparam, literal_column, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
 
 from core.errors import Forbidden, NotFound
 from core.models.agents import Agent, AgentPermission, AgentScope, PermissionLevel
@@ -28,6 +30,9 @@ class Access(enum.IntEnum):
     owner = 4
 
 
+# every signed-in user may execute (hence read) an agent of these scopes
+OPEN_SCOPES = (AgentScope.public, AgentScope.system)
+
 _GRANTED = {
     PermissionLevel.read: Access.read,
     PermissionLevel.execute: Access.execute,
@@ -38,7 +43,7 @@ _GRANTED = {
 def access_of(db: Session, user: User, agent: Agent) -> Access:
     if agent.owner_id == user.id or user.role == Role.admin:
         return Access.owner
-    level = Access.execute if agent.scope in (AgentScope.public, AgentScope.system) else Access.none
+    level = Access.execute if agent.scope in OPEN_SCOPES else Access.none
     granted = db.scalar(
         select(AgentPermission.level).where(
             AgentPermission.agent_id == agent.id, AgentPermission.user_id == user.id
@@ -47,6 +52,33 @@ def access_of(db: Session, user: User, agent: Agent) -> Access:
     if granted is not None:
         level = max(level, _GRANTED[granted])
     return level
+
+
+def may_execute_clause(users: FromClause, agents: FromClause) -> ColumnElement[bool]:
+    """`access_of(user, agent) >= Access.execute` in SQL, over a row of `users` and one of
+    `agents`: for a statement that checks access as it writes (core.services.execution_rows)."""
+    grants = cast(Table, AgentPermission.__table__)
+    granted = (
+        select(grants.c.agent_id)
+        .where(
+            grants.c.agent_id == agents.c.id,
+            grants.c.user_id == users.c.id,
+            grants.c.level.in_(
+                [
+                    literal_column(f"'{level.value}'")
+                    for level, access in _GRANTED.items()
+                    if access >= Access.execute
+                ]
+            ),
+        )
+        .exists()
+    )
+    return or_(
+        agents.c.owner_id == users.c.id,
+        users.c.role == literal_column(f"'{Role.admin.value}'"),
+        agents.c.scope.in_([literal_column(f"'{scope.value}'") for scope in OPEN_SCOPES]),
+        granted,
+    )
 
 
 # built once: most requests run one of these
@@ -82,6 +114,6 @@ def listed_agents_clause(user: User) -> ColumnElement[bool]:
     shared = select(AgentPermission.agent_id).where(AgentPermission.user_id == user.id)
     return Agent.deleted_at.is_(None) & or_(
         Agent.owner_id == user.id,
-        Agent.scope.in_([AgentScope.public, AgentScope.system]),
+        Agent.scope.in_(OPEN_SCOPES),
         Agent.id.in_(shared),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -110,6 +111,23 @@ def _user_with(model: type[Any]) -> Select[Any]:
     return _USER_WITH[model]
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Whom a verified access token names, before anything was read about the account: what a
+    route with `auth="token"` hands its handler. The service checks the account in the
+    statement that acts for the caller, or with `account_of`."""
+
+    user_id: uuid.UUID
+
+
+def verify_bearer(settings: Settings, bearer: str | None) -> Caller:
+    """The caller a bearer access token names (signature, expiry, audience and type checked);
+    401 without one. The account itself is not looked at."""
+    if not bearer:
+        raise Unauthorized("missing bearer token", code="missing_token")
+    return Caller(decode_token(settings, bearer, expected="access").user_id)
+
+
 def authenticate(
     db: Session,
     *,
@@ -120,14 +138,16 @@ def authenticate(
     """The active user the access token names. `also` (model, primary key) reads that row in
     the same query, whoever may see it: it only waits in the session (core.services.preloaded)
     for the service that decides."""
-    if not bearer:
-        raise Unauthorized("missing bearer token", code="missing_token")
-    claims = decode_token(settings, bearer, expected="access")
+    return account_of(db, verify_bearer(settings, bearer), also=also)
+
+
+def account_of(db: Session, caller: Caller, *, also: tuple[type[Any], Any] | None = None) -> User:
+    """The caller's account, 401 when it is gone or deactivated (see `authenticate`)."""
     if also is None:
-        user = db.execute(_USER_BY_ID, {"user_id": claims.user_id}).scalar_one_or_none()
+        user = db.execute(_USER_BY_ID, {"user_id": caller.user_id}).scalar_one_or_none()
     else:
         model, key = also
-        row = db.execute(_user_with(model), {"user_id": claims.user_id, "also_id": key}).first()
+        row = db.execute(_user_with(model), {"user_id": caller.user_id, "also_id": key}).first()
         user = None if row is None else row[0]
         if row is not None and row[1] is not None:
             preloaded.keep(db, model, key, row[1])

@@ -5,13 +5,16 @@ work, or with a statement built and keyed anew each time, the Python around an I
 costs several times the statement's own round trip, and each round trip hands the GIL to
 another thread. So each write here is a single statement, built once and only bound: a new run
 with its first events (CTE: nothing is written when its idempotency key is taken), and the
-fenced update with the events and trace row that only count if the fence holds (CTE).
+fenced update with the events and trace row that only count if the fence holds (CTE). A run
+started on a caller's token alone (`insert_checked_execution`) checks the account and the access
+in its INSERT: the caller's row is never read on its own.
 Events travel as one JSON array (`jsonb_to_recordset`), so the statement's text does not
 depend on how many there are."""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -21,13 +24,17 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     column,
     func,
     insert,
+    literal_column,
+    null,
     select,
     true,
     update,
 )
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,11 +43,21 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from core.clock import utcnow
-from core.models.executions import AgentExecution, ExecutionStatus, ObservabilityTrace
+from core.models.agents import Agent
+from core.models.executions import (
+    AgentExecution,
+    ExecutionStatus,
+    ObservabilityTrace,
+    WorkflowType,
+)
+from core.models.users import User
+from core.services.agent_access import may_execute_clause
 from core.services.events import EVENTS_TABLE as EVENTS
 
 EXECUTIONS = cast(Table, AgentExecution.__table__)
 TRACES = cast(Table, ObservabilityTrace.__table__)
+USERS = cast(Table, User.__table__)
+AGENTS = cast(Table, Agent.__table__)
 
 # what a brand-new run has in every column its creator does not set
 _NEW_RUN: dict[str, Any] = {
@@ -94,6 +111,42 @@ def insert_execution(
     params["events"] = events
     result = db.execute(_start_statement(), params, execution_options=commit or {})
     return bool(result.rowcount == len(events))  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class CheckedStart:
+    """What `insert_checked_execution` learnt of the agent it started."""
+
+    version: str
+    workflow_type: WorkflowType
+    # the version's definition, unless it is the version the caller said it knows
+    definition: dict[str, Any] | None
+
+
+# set from the agent's row by the statement itself
+_FROM_AGENT = ("agent_version", "workflow_type")
+
+
+def insert_checked_execution(
+    db: Session | Connection,
+    execution: AgentExecution,
+    events: list[dict[str, Any]],
+    *,
+    known_version: str | None,
+    commit: dict[str, Any] | None = None,
+) -> CheckedStart | None:
+    """`insert_execution` for a caller nothing has been read about yet: the same statement
+    checks that the user is active and may execute the live, active agent (the rule of
+    `agent_access.may_execute_clause`) and takes the agent's current version. None, with
+    nothing written, when a check fails or the idempotency key is taken; the caller then finds
+    out which the usual way. `execution.agent_version` and `workflow_type` are not read."""
+    params = {f"x_{key}": execution.__dict__[key] for key in _COLUMNS if key not in _FROM_AGENT}
+    params["events"] = events
+    params["known_version"] = known_version
+    row = db.execute(_checked_start_statement(), params, execution_options=commit or {}).first()
+    if row is None:
+        return None
+    return CheckedStart(row[0], WorkflowType(row[1]), row[2])
 
 
 def hold(
@@ -164,6 +217,54 @@ def _start_statement() -> Insert:
     )
     names, rows = _event_rows(new)
     return insert(EVENTS).from_select(names, rows).add_cte(new)
+
+
+@functools.cache
+def _checked_start_statement() -> Select[Any]:
+    table, users, agents = EXECUTIONS, USERS, AGENTS
+    allowed = (
+        select(agents.c.id, agents.c.version, agents.c.definition)
+        .select_from(users.join(agents, true()))
+        .where(
+            users.c.id == bindparam("x_user_id", type_=users.c.id.type),
+            agents.c.id == bindparam("x_agent_id", type_=agents.c.id.type),
+            users.c.is_active,
+            agents.c.is_active,
+            agents.c.deleted_at.is_(None),
+            may_execute_clause(users, agents),
+        )
+        .cte("allowed")
+    )
+    workflow_type = func.coalesce(
+        allowed.c.definition.op("->")(literal_column("'workflow'")).op("->>")(
+            literal_column("'type'")
+        ),
+        literal_column(f"'{WorkflowType.single.value}'"),
+    )
+    from_agent = {"agent_version": allowed.c.version, "workflow_type": workflow_type}
+    # cast: a parameter in a SELECT list is otherwise text, which numeric does not take
+    values = [
+        from_agent.get(key, sa_cast(bindparam(f"x_{key}", type_=column.type), column.type))
+        for key, column in table.c.items()
+    ]
+    new = (
+        pg_insert(table)
+        .from_select(list(_COLUMNS), select(*values).select_from(allowed))
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.agent_version, table.c.workflow_type)
+        .cte("new_execution")
+    )
+    names, rows = _event_rows(new)
+    known = allowed.c.version == bindparam("known_version", type_=agents.c.version.type)
+    return (
+        select(
+            new.c.agent_version,
+            new.c.workflow_type,
+            case((known, null()), else_=allowed.c.definition),
+        )
+        .select_from(new.join(allowed, true()))
+        .add_cte(insert(EVENTS).from_select(names, rows).cte("new_events"))
+    )
 
 
 @functools.lru_cache(maxsize=32)

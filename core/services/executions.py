@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -32,8 +32,9 @@ from core.pagination import Keyset, Page
 from core.replies import Reply
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery, ExecutionsQuery
-from core.services import execution_rows, runs
+from core.services import execution_rows, known_definitions, runs
 from core.services.agent_access import Access, agent_for
+from core.services.auth import Caller, account_of
 from core.services.events import EventLog
 from core.services.session_history import session_history
 
@@ -44,8 +45,16 @@ EVENTS_ORDER = Keyset((Event.seq,))
 
 
 def execute_agent(
-    db: Session, *, user: User, agent_id: uuid.UUID, data: ExecuteRequest, settings: Settings
+    db: Session, *, caller: Caller, agent_id: uuid.UUID, data: ExecuteRequest, settings: Settings
 ) -> AgentExecution | Reply:
+    """Run the agent (execute access). Outside a session one statement checks the account and
+    the access and creates the run; when it writes nothing, the full path says why (401, 404,
+    403, 409) or finds the run the idempotency key already made."""
+    if data.session_id is None:
+        started = _start_checked(db, caller=caller, agent_id=agent_id, data=data, settings=settings)
+        if started is not None:
+            return started
+    user = account_of(db, caller)
     # access first: a reused key must not reveal anything about an agent the caller cannot see
     agent = agent_for(db, user, agent_id, Access.execute)
     return start(db, user=user, agent=agent, data=data, settings=settings)
@@ -71,19 +80,97 @@ def start(
         from core.webhooks import check_webhook_url
 
         check_webhook_url(data.webhook_url, settings)
-    sync = data.mode == "sync"
     now = utcnow()
-    execution = execution_rows.new_execution(
-        id=uuid.uuid4(),
-        agent_id=agent.id,
-        agent_version=agent.version,
-        user_id=user.id,
+    execution = _new_run(
+        agent.id,
+        agent.version,
+        user.id,
+        data,
+        settings,
+        now,
         session_id=session.id if session else None,
-        status=ExecutionStatus.running if sync else ExecutionStatus.queued,
-        mode=ExecutionMode.sync if sync else ExecutionMode.async_,
         workflow_type=(
             WorkflowType(definition.workflow.type) if definition.workflow else WorkflowType.single
         ),
+    )
+    events = EventLog(execution_id=execution.id, session_id=execution.session_id, fresh=True)
+    opening = events.rows(db, [(EventType.user_message, {"content": data.input})])
+    if not execution_rows.insert_execution(db, execution, opening, commit=_start_commit(data)):
+        # the same idempotency key raced in from another request (which has committed); a
+        # session's seqs may skip the ones this attempt allocated
+        db.rollback()
+        existing = by_idempotency_key(db, user=user, key=str(data.idempotency_key))
+        if existing is None:
+            raise Conflict("this idempotency_key is in use", code="idempotency_conflict")
+        return answer(same_request(existing, agent.id))
+    db.commit()  # the COMMIT went with the INSERT (then_commit): this closes the session's side
+    return _launch(db, execution, events, definition, settings, session=session)
+
+
+def _start_checked(
+    db: Session, *, caller: Caller, agent_id: uuid.UUID, data: ExecuteRequest, settings: Settings
+) -> AgentExecution | Reply | None:
+    """`start` in one statement for a caller nothing was read about: the INSERT itself checks
+    the account and the access (execution_rows.insert_checked_execution). None when it wrote
+    nothing."""
+    if data.webhook_url is not None:
+        from core.errors import DomainError
+        from core.webhooks import check_webhook_url
+
+        try:
+            check_webhook_url(data.webhook_url, settings)
+        except DomainError:  # reported by the full path, after the access checks
+            return None
+    known = known_definitions.latest(agent_id)
+    now = utcnow()
+    # the agent's version and workflow type are the statement's to fill in
+    execution = _new_run(
+        agent_id, "", caller.user_id, data, settings, now, workflow_type=WorkflowType.single
+    )
+    events = EventLog(execution_id=execution.id, session_id=None, fresh=True)
+    opening = events.rows(db, [(EventType.user_message, {"content": data.input})])
+    started = execution_rows.insert_checked_execution(
+        db,
+        execution,
+        opening,
+        known_version=known[0] if known else None,
+        commit=_start_commit(data),
+    )
+    if started is None:
+        return None
+    db.commit()  # as in `start`
+    if started.definition is None:
+        assert known is not None
+        definition = known[1]
+    else:
+        definition = AgentDefinition.model_validate(started.definition)
+        known_definitions.remember(agent_id, started.version, definition)
+    execution.agent_version = started.version
+    execution.workflow_type = started.workflow_type
+    return _launch(db, execution, events, definition, settings, session=None)
+
+
+def _new_run(
+    agent_id: uuid.UUID,
+    agent_version: str,
+    user_id: uuid.UUID,
+    data: ExecuteRequest,
+    settings: Settings,
+    now: datetime,
+    *,
+    workflow_type: WorkflowType,
+    session_id: uuid.UUID | None = None,
+) -> AgentExecution:
+    sync = data.mode == "sync"
+    return execution_rows.new_execution(
+        id=uuid.uuid4(),
+        agent_id=agent_id,
+        agent_version=agent_version,
+        user_id=user_id,
+        session_id=session_id,
+        status=ExecutionStatus.running if sync else ExecutionStatus.queued,
+        mode=ExecutionMode.sync if sync else ExecutionMode.async_,
+        workflow_type=workflow_type,
         input=data.input,
         idempotency_key=data.idempotency_key,
         webhook_url=data.webhook_url,
@@ -94,31 +181,36 @@ def start(
         created_at=now,
         updated_at=now,
     )
-    events = EventLog(execution_id=execution.id, session_id=execution.session_id, fresh=True)
-    opening = events.rows(db, [(EventType.user_message, {"content": data.input})])
-    # the running row of a sync run need not survive a database crash (its caller would get
-    # no answer either), so its commit skips the WAL flush; the outcome's commit is durable
-    commit = then_commit(relaxed=sync)
-    if not execution_rows.insert_execution(db, execution, opening, commit=commit):
-        # the same idempotency key raced in from another request (which has committed); a
-        # session's seqs may skip the ones this attempt allocated
-        db.rollback()
-        existing = by_idempotency_key(db, user=user, key=str(data.idempotency_key))
-        if existing is None:
-            raise Conflict("this idempotency_key is in use", code="idempotency_conflict")
-        return answer(same_request(existing, agent.id))
-    db.commit()  # the COMMIT went with the INSERT (then_commit): this closes the session's side
-    if sync:
+
+
+def _start_commit(data: ExecuteRequest) -> dict[str, Any]:
+    """The COMMIT that goes with a new run's INSERT. The running row of a sync run need not
+    survive a database crash (its caller would get no answer either), so that commit skips
+    the WAL flush; the outcome's commit is durable."""
+    return then_commit(relaxed=data.mode == "sync")
+
+
+def _launch(
+    db: Session,
+    execution: AgentExecution,
+    events: EventLog,
+    definition: AgentDefinition,
+    settings: Settings,
+    *,
+    session: AgentSession | None,
+) -> AgentExecution | Reply:
+    """Run a just-created execution here (sync: answered finished) or queue it (async)."""
+    if execution.mode == ExecutionMode.sync:
         fresh = runs.FreshRun(
             definition=definition,
-            agent_version=(agent.id, agent.version),
+            agent_version=(execution.agent_id, execution.agent_version),
             session_history=session_history(db, session.id) if session else [],
-            raw_input=data.input,
-            started_at=now,
-            user_id=user.id,
+            raw_input=execution.input,
+            started_at=execution.created_at,
+            user_id=execution.user_id,
             mode=execution.mode,
             session_id=execution.session_id,
-            webhook_url=data.webhook_url,
+            webhook_url=execution.webhook_url,
             events=events,
         )
         outcome = runs.run_claimed(execution.id, 1, settings, fresh=fresh)

@@ -31,6 +31,7 @@ from core.schemas.common import PageOf, PageQuery
 from core.schemas.executions import ExecutionPublic
 from core.services import agents as service
 from core.services import executions
+from core.services.auth import Caller
 
 # every route on one agent reads it with the caller's row: one round trip for both
 routes = RouteGroup(
@@ -125,17 +126,21 @@ def revoke_permission(agent_id: uuid.UUID, user_id: uuid.UUID, user: User, db: S
     service.revoke_permission(db, user=user, agent_id=agent_id, grantee_id=user_id)
 
 
+# the hottest route: the account and the access are checked by the statement that starts the run
 @routes.post(
     "/<uuid:agent_id>/execute",
+    auth="token",
     body=ExecuteRequest,
     response=ExecutionPublic,
     responses={202: "accepted for an asynchronous run"},
 )
 def execute(
-    agent_id: uuid.UUID, body: ExecuteRequest, user: User, db: Session, settings: Settings
+    agent_id: uuid.UUID, body: ExecuteRequest, caller: Caller, db: Session, settings: Settings
 ) -> Reply | AgentExecution:
     """Run the agent (execute access): sync answers with the finished execution."""
-    return executions.execute_agent(db, user=user, agent_id=agent_id, data=body, settings=settings)
+    return executions.execute_agent(
+        db, caller=caller, agent_id=agent_id, data=body, settings=settings
+    )
 
 
 entry = function_entry(lambda: routes)

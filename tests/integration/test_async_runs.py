@@ -19,25 +19,15 @@ from core.clock import utcnow
 from core.config import get_settings
 from core.models.executions import AgentExecution
 from core.models.sessions import Event
-from core.tasks.queue import Task, use_task_queue
 from tests.support.agents import create_agent, definition, events_of, tools
 from tests.support.api import assert_error, signed_up
-
-
-class RecordingQueue:
-    def __init__(self) -> None:
-        self.tasks: list[Task] = []
-
-    def enqueue(self, task: Task) -> None:
-        self.tasks.append(task)
+from tests.support.queues import RecordingQueue, recording_queue
 
 
 @pytest.fixture
 def queue() -> Iterator[RecordingQueue]:
-    recording = RecordingQueue()
-    use_task_queue(recording)
-    yield recording
-    use_task_queue(None)
+    with recording_queue() as recording:
+        yield recording
 
 
 @pytest.fixture

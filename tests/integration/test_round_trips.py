@@ -15,6 +15,7 @@ from core.models.agents import Agent
 from core.services.agent_access import Access, agent_for
 from tests.support.agents import create_agent, execute
 from tests.support.api import signed_up
+from tests.support.queues import recording_queue
 
 
 @pytest.fixture
@@ -31,22 +32,36 @@ def statements(engine: Any) -> Iterator[list[str]]:
     sa.event.remove(engine, "before_cursor_execute", record)
 
 
-def test_a_sync_execute_sends_three_statements(client, statements):
+def test_a_sync_execute_sends_two_statements(client, statements):
     _, headers = signed_up(client)
     agent = create_agent(client, headers)
     statements.clear()
     response = execute(client, headers, agent["id"])
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "succeeded"
-    # the caller with the agent; the run with its first event; its outcome, events and trace
-    assert len(statements) == 3, statements
-    first, start, finish = statements
-    assert first.startswith("SELECT")
-    assert "FROM users LEFT OUTER JOIN agents" in first
-    assert start.startswith("WITH new_execution AS (INSERT INTO agent_executions")
+    # the run with its first event, checking the caller and the access as it inserts; then its
+    # outcome, events and trace
+    assert len(statements) == 2, statements
+    start, finish = statements
+    assert start.startswith("WITH allowed AS (SELECT agents.id")
+    assert "FROM users JOIN agents" in start
+    assert "INSERT INTO agent_executions" in start
+    assert "INSERT INTO events" in start
     assert finish.startswith("WITH fenced AS (UPDATE agent_executions")
     assert "INSERT INTO events" in finish
     assert "INSERT INTO observability_traces" in finish
+
+
+def test_an_async_execute_sends_one_statement(client, statements):
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    statements.clear()
+    with recording_queue() as queue:
+        response = execute(client, headers, agent["id"], mode="async")
+    assert len(queue.tasks) == 1
+    assert response.status_code == 202, response.get_json()
+    assert len(statements) == 1, statements
+    assert statements[0].startswith("WITH allowed AS (SELECT agents.id")
 
 
 def test_an_agent_read_with_the_caller_is_not_read_again(client, statements):

@@ -27,9 +27,9 @@ from core.agents.factory import model_override
 from core.clock import utcnow
 from core.config import get_settings
 from core.models.executions import AgentExecution
-from core.tasks.queue import Task, use_task_queue
 from tests.support.agents import create_agent, definition, events_of, tools
 from tests.support.api import assert_error, signed_up
+from tests.support.queues import recording_queue
 
 Script = Callable[[str, list[ModelMessage]], ModelResponse]
 
@@ -338,21 +338,11 @@ class Crash(BaseException):
     """The worker process dying."""
 
 
-class RecordingQueue:
-    def __init__(self) -> None:
-        self.tasks: list[Task] = []
-
-    def enqueue(self, task: Task) -> None:
-        self.tasks.append(task)
-
-
 def test_a_crash_mid_workflow_resumes_without_rerunning_finished_steps(live):
     from core.db import transaction
     from core.tasks.auth import tasks_shared_secret
 
-    queue = RecordingQueue()
-    use_task_queue(queue)
-    try:
+    with recording_queue() as queue:
         _, headers = signed_up(live)
         a, b = step(live, headers, "a"), step(live, headers, "b")
         flow = workflow(live, headers, "sequential", [a, b])
@@ -389,8 +379,6 @@ def test_a_crash_mid_workflow_resumes_without_rerunning_finished_steps(live):
         assert (done["status"], done["output"]) == ("succeeded", "A+B")
         assert a_runs == 1
         assert len(done["children"]) == 2
-    finally:
-        use_task_queue(None)
 
 
 def test_cancelling_the_parent_cancels_its_running_step(live):
