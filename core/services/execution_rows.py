@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     Select,
     Table,
     Text,
@@ -41,6 +42,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.clock import utcnow
 from core.models.agents import Agent
@@ -125,6 +127,18 @@ class CheckedStart:
 
 # set from the agent's row by the statement itself
 _FROM_AGENT = ("agent_version", "workflow_type")
+# what every run started by `insert_checked_execution` has: constants of its statement, which
+# binds only what differs from run to run (each parameter costs its own conversions)
+_CHECKED_CONSTANTS = {
+    key: value
+    for key, value in _NEW_RUN.items()
+    if key not in ("idempotency_key", "webhook_url", "lease_expires_at", "started_at")
+}
+_CHECKED_BOUND = tuple(
+    key
+    for key in _COLUMNS
+    if key not in _FROM_AGENT and key not in _CHECKED_CONSTANTS and key != "updated_at"
+)
 
 
 def insert_checked_execution(
@@ -139,8 +153,12 @@ def insert_checked_execution(
     checks that the user is active and may execute the live, active agent (the rule of
     `agent_access.may_execute_clause`) and takes the agent's current version. None, with
     nothing written, when a check fails or the idempotency key is taken; the caller then finds
-    out which the usual way. `execution.agent_version` and `workflow_type` are not read."""
-    params = {f"x_{key}": execution.__dict__[key] for key in _COLUMNS if key not in _FROM_AGENT}
+    out which the usual way. `execution.agent_version` and `workflow_type` are not read; the
+    columns of `_CHECKED_CONSTANTS` must hold their defaults, and `updated_at` is `created_at`."""
+    values = execution.__dict__
+    assert values["updated_at"] == values["created_at"]
+    assert all(values[key] == value for key, value in _CHECKED_CONSTANTS.items())
+    params = {f"x_{key}": values[key] for key in _CHECKED_BOUND}
     params["events"] = events
     params["known_version"] = known_version
     row = db.execute(_checked_start_statement(), params, execution_options=commit or {}).first()
@@ -241,12 +259,18 @@ def _checked_start_statement() -> Select[Any]:
         ),
         literal_column(f"'{WorkflowType.single.value}'"),
     )
-    from_agent = {"agent_version": allowed.c.version, "workflow_type": workflow_type}
-    # cast: a parameter in a SELECT list is otherwise text, which numeric does not take
-    values = [
-        from_agent.get(key, sa_cast(bindparam(f"x_{key}", type_=column.type), column.type))
-        for key, column in table.c.items()
-    ]
+    given = {
+        key: sa_cast(bindparam(f"x_{key}", type_=table.c[key].type), table.c[key].type)
+        # cast: a parameter in a SELECT list is otherwise text, which numeric does not take
+        for key in _CHECKED_BOUND
+    }
+    given |= {key: _constant(value, table.c[key]) for key, value in _CHECKED_CONSTANTS.items()}
+    given |= {
+        "agent_version": allowed.c.version,
+        "workflow_type": workflow_type,
+        "updated_at": given["created_at"],
+    }
+    values = [given[key] for key in _COLUMNS]
     new = (
         pg_insert(table)
         .from_select(list(_COLUMNS), select(*values).select_from(allowed))
@@ -265,6 +289,17 @@ def _checked_start_statement() -> Select[Any]:
         .select_from(new.join(allowed, true()))
         .add_cte(insert(EVENTS).from_select(names, rows).cte("new_events"))
     )
+
+
+def _constant(value: Any, column: Column[Any]) -> ColumnElement[Any]:
+    """`value` written into the statement (a new run's NULLs, zeros and empty list)."""
+    if value is None:
+        return sa_cast(null(), column.type)
+    if value == []:
+        return sa_cast(literal_column("'[]'"), column.type)
+    if isinstance(value, int):
+        return sa_cast(literal_column(str(value)), column.type)
+    raise TypeError(f"no SQL constant for {value!r}")
 
 
 @functools.lru_cache(maxsize=32)
