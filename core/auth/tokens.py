@@ -4,6 +4,8 @@ decoding always names the one algorithm, the audience, the issuer and the expect
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,8 +58,36 @@ def issue_token(
     return jwt.encode(payload, settings.signing_key(), algorithm=ALGORITHMS[0]), claims
 
 
+# access tokens verified lately, per settings object: a client presents the same token on
+# every request, and once its signature and claims were checked only its expiry can change
+# the answer (pyjwt's verification is most of an authenticated request's own CPU)
+VERIFIED_KEPT = 4096
+LEEWAY_S = 5
+_verified: dict[tuple[int, str], tuple[Settings, float, TokenClaims]] = {}
+_verified_lock = threading.Lock()
+_clock = time.time
+
+
 def decode_token(settings: Settings, token: str, *, expected: TokenType) -> TokenClaims:
     """Every failure is the same 401: the caller learns nothing about why."""
+    if expected != "access":  # refresh tokens are presented once each
+        return _decode(settings, token, expected)
+    key = (id(settings), token)
+    kept = _verified.get(key)
+    if kept is None or kept[0] is not settings:
+        claims = _decode(settings, token, expected)
+        with _verified_lock:
+            if len(_verified) >= VERIFIED_KEPT:
+                del _verified[next(iter(_verified))]  # the oldest
+            _verified[key] = (settings, claims.expires_at.timestamp(), claims)
+        return claims
+    if kept[1] <= _clock() - LEEWAY_S:
+        _verified.pop(key, None)
+        raise Unauthorized("invalid or expired token", code="invalid_token")
+    return kept[2]
+
+
+def _decode(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
     try:
         payload = jwt.decode(
             token,
@@ -66,7 +96,7 @@ def decode_token(settings: Settings, token: str, *, expected: TokenType) -> Toke
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": REQUIRED_CLAIMS},
-            leeway=5,
+            leeway=LEEWAY_S,
         )
         if payload["typ"] != expected:
             raise jwt.InvalidTokenError("wrong token type")

@@ -68,3 +68,30 @@ def test_password_hash_is_argon2id_and_verifies():
     assert verify_password(hashed, "correct horse")
     assert not verify_password(hashed, "wrong horse")
     assert not verify_password("not a hash", "correct horse")
+
+
+def test_a_verified_access_token_is_kept_until_it_expires(monkeypatch):
+    from core.auth import tokens
+
+    user_id = uuid.uuid4()
+    token, claims = issue_token(SETTINGS, user_id=user_id, token_type="access", now=NOW)
+    assert decode_token(SETTINGS, token, expected="access").user_id == user_id
+    assert decode_token(SETTINGS, token, expected="access").user_id == user_id  # kept
+    monkeypatch.setattr(tokens, "_clock", lambda: claims.expires_at.timestamp() + 10)
+    with pytest.raises(Unauthorized):
+        decode_token(SETTINGS, token, expected="access")
+
+
+def test_a_token_kept_under_one_key_is_checked_again_under_another():
+    token, _ = issue_token(SETTINGS, user_id=uuid.uuid4(), token_type="access", now=NOW)
+    decode_token(SETTINGS, token, expected="access")
+    other = Settings.from_environ({"SECRET_KEY": "o" * 48})
+    with pytest.raises(Unauthorized):
+        decode_token(other, token, expected="access")
+
+
+def test_a_kept_access_token_is_still_not_a_refresh_token():
+    token, _ = issue_token(SETTINGS, user_id=uuid.uuid4(), token_type="access", now=NOW)
+    decode_token(SETTINGS, token, expected="access")
+    with pytest.raises(Unauthorized):
+        decode_token(SETTINGS, token, expected="refresh")
