@@ -259,7 +259,7 @@ def _checked_start_statement() -> Select[Any]:
         ),
         literal_column(f"'{WorkflowType.single.value}'"),
     )
-    given = {
+    given: dict[str, ColumnElement[Any]] = {
         key: sa_cast(bindparam(f"x_{key}", type_=table.c[key].type), table.c[key].type)
         # cast: a parameter in a SELECT list is otherwise text, which numeric does not take
         for key in _CHECKED_BOUND
