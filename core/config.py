@@ -39,7 +39,7 @@ class Settings(BaseModel):
     db_password: SecretStr | None = None
     db_iam_auth: bool = True
     db_ip_type: Literal["public", "private", "psc"] = "public"
-    db_pool_size: int = Field(default=5, ge=1, le=50)
+    db_pool_size: int = Field(default=8, ge=1, le=50)
     db_max_overflow: int = Field(default=2, ge=0, le=50)
     db_pool_recycle_s: int = Field(default=1800, ge=30)
     db_pool_timeout_s: float = Field(default=10.0, gt=0)

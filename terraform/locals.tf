@@ -5,18 +5,20 @@ locals {
   #   models        runs agents (Vertex AI user)     storage: reads/writes the artifacts bucket
   #   enqueues      creates Cloud Tasks tasks        signs:   signs download URLs (signBlob as itself)
   #   concurrency   requests per instance; also functions-framework's THREADS (one process)
-  #   db_pool_size + db_max_overflow >= concurrency, so no request waits for a connection
-  #   (+1 where models run: a run writes events and heartbeats from a helper thread)
+  #   db_pool_size >= concurrency: an overflow connection is closed when it is returned, so a
+  #   function busy at its concurrency would open and close connections (each a Cloud SQL
+  #   handshake) instead of reusing them; db_max_overflow covers the helper thread where models
+  #   run (a run writes events and heartbeats from it). The sums are those of the budget below.
   functions = {
-    health      = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 2, db_max_overflow = 2, memory = "512Mi", timeout_s = 30 }
-    auth        = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 4, concurrency = 4, db_pool_size = 3, db_max_overflow = 1, memory = "512Mi", timeout_s = 60 }
-    users       = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 8, db_pool_size = 4, db_max_overflow = 4, memory = "512Mi", timeout_s = 60 }
-    agents      = { public = true, models = true, storage = true, enqueues = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 6, db_max_overflow = 3, memory = "1Gi", timeout_s = 660 }
-    executions  = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 6, db_max_overflow = 2, memory = "512Mi", timeout_s = 660 }
-    sessions    = { public = true, models = true, storage = true, enqueues = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 6, db_max_overflow = 3, memory = "1Gi", timeout_s = 660 }
-    artifacts   = { public = true, models = false, storage = true, enqueues = false, signs = true, max_instances = 2, concurrency = 8, db_pool_size = 4, db_max_overflow = 4, memory = "1Gi", timeout_s = 120 }
+    health      = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 30 }
+    auth        = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 4, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    users       = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    agents      = { public = true, models = true, storage = true, enqueues = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    executions  = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 660 }
+    sessions    = { public = true, models = true, storage = true, enqueues = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    artifacts   = { public = true, models = false, storage = true, enqueues = false, signs = true, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "1Gi", timeout_s = 120 }
     tasks       = { public = false, models = true, storage = true, enqueues = true, signs = false, max_instances = 5, concurrency = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
-    marketplace = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 6, db_max_overflow = 2, memory = "512Mi", timeout_s = 60 }
+    marketplace = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
   }
 
   public_functions = { for group, fn in local.functions : group => fn if fn.public }

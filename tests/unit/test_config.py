@@ -46,7 +46,7 @@ def test_values_are_typed_from_strings_and_bad_values_name_the_variable(tmp_path
 def test_pool_defaults():
     settings = Settings.from_environ({"SECRET_KEY": STRONG})
     assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_recycle_s) == (
-        5,
+        8,
         2,
         1800,
     )
