@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import threading
 from collections.abc import Callable, Sequence
@@ -15,6 +16,9 @@ from core.http.errors import error_response, install_error_handlers
 from core.http.routes import RouteGroup
 
 DEFAULT_MAX_BODY = 1024 * 1024
+# a request allocates thousands of container objects that die young (their reference counts
+# free them); at the default threshold (700) the cyclic collector ran every fourth request
+GC_YOUNG_THRESHOLD = 7000
 
 
 def create_app(
@@ -47,6 +51,15 @@ def create_app(
     return app
 
 
+def _tune_collector() -> None:
+    """For a serving process: what is loaded by now lives as long as the process, so full
+    collections stop walking it (one took ~80 ms every few thousand requests), and young
+    collections run a tenth as often."""
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def largest_body(groups: Sequence[RouteGroup], default: int) -> int:
     limits = [e.max_body_bytes or default for g in groups for e in g.endpoints]
     return max([default, *limits])
@@ -71,6 +84,7 @@ def function_entry(
 
                         configure_json_logging(get_settings())
                     group = group_factory()
+                    _tune_collector()
                     default = get_settings().max_body_bytes
                     built.append(
                         create_app(

@@ -3,6 +3,7 @@ both at /<group>/... (behind the load balancer) and at /... (its own function UR
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import functions_framework
@@ -79,3 +80,27 @@ def test_health_function_answers_at_its_root(db):
     ready = client.get("/ready")
     assert ready.status_code == 200
     assert ready.get_json()["status"] == "ready"
+
+
+def test_a_serving_process_freezes_what_it_loaded_and_collects_young_objects_less_often(
+    tmp_path,
+):
+    import subprocess
+    import sys
+
+    script = f"""
+import gc, json, functions_framework
+app = functions_framework.create_app(target="entry", source={str(ROOT / "functions/health/main.py")!r})
+before = (gc.get_threshold()[0], gc.get_freeze_count())
+app.test_client().get("/openapi.json")
+print(json.dumps([before, (gc.get_threshold()[0], gc.get_freeze_count())]))
+"""
+    env = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "s" * 48, "DATA_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    (threshold_before, frozen_before), (threshold_after, frozen_after) = json.loads(out.stdout)
+    assert (threshold_before, frozen_before) == (700, 0)
+    assert threshold_after == 7000
+    assert frozen_after > 10_000
