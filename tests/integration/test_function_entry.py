@@ -88,9 +88,10 @@ def test_a_serving_process_freezes_what_it_loaded_and_collects_young_objects_les
     import subprocess
     import sys
 
+    source = str(ROOT / "functions" / "health" / "main.py")
     script = f"""
 import gc, json, functions_framework
-app = functions_framework.create_app(target="entry", source={str(ROOT / "functions/health/main.py")!r})
+app = functions_framework.create_app(target="entry", source={source!r})
 before = (gc.get_threshold()[0], gc.get_freeze_count())
 app.test_client().get("/openapi.json")
 print(json.dumps([before, (gc.get_threshold()[0], gc.get_freeze_count())]))
