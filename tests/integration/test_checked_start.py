@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from typing import Any
 
 import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, SystemPromptPart, TextPart
@@ -21,19 +20,12 @@ from core.services import known_definitions
 from core.services.agent_access import Access, access_of, may_execute_clause
 from tests.support.agents import create_agent, definition, execute
 from tests.support.api import assert_error, signed_up
-
-
-def _user(db: Any, role: Role) -> User:
-    name = f"u{uuid.uuid4().hex[:12]}"
-    user = User(username=name, email=f"{name}@example.com", password_hash="x", role=role)
-    db.add(user)
-    db.flush()
-    return user
+from tests.support.rows import new_run, user_row
 
 
 def test_the_sql_rule_is_access_of_at_execute_or_above(db):
-    owner = _user(db, Role.user)
-    users = {role: _user(db, role) for role in Role}
+    owner = user_row(db)
+    users = {role: user_row(db, role) for role in Role}
     agents_table: Table = Agent.__table__  # type: ignore[assignment]
     users_table: Table = User.__table__  # type: ignore[assignment]
     checked = 0
@@ -128,26 +120,12 @@ def test_a_changed_definition_runs_at_once(client):
 
 @pytest.mark.parametrize("known", [False, True])
 def test_the_definition_travels_only_for_a_version_new_here(client, db, known):
-    from core.clock import utcnow
-    from core.models.executions import ExecutionMode, ExecutionStatus, WorkflowType
+    from core.models.executions import WorkflowType
     from core.services import execution_rows
 
     user, headers = signed_up(client)
     agent = create_agent(client, headers)
-    now = utcnow()
-    execution = execution_rows.new_execution(
-        id=uuid.uuid4(),
-        agent_id=uuid.UUID(agent["id"]),
-        agent_version="",
-        user_id=uuid.UUID(user["id"]),
-        status=ExecutionStatus.queued,
-        mode=ExecutionMode.async_,
-        workflow_type=WorkflowType.single,
-        input="hi",
-        attempt=0,
-        created_at=now,
-        updated_at=now,
-    )
+    execution = new_run(agent_id=agent["id"], user_id=user["id"], agent_version="")
     started = execution_rows.insert_checked_execution(
         db, execution, [], known_version="1.0.0" if known else "0.9.0"
     )

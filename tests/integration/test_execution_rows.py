@@ -16,13 +16,13 @@ from core.models.executions import (
     ExecutionMode,
     ExecutionStatus,
     ObservabilityTrace,
-    WorkflowType,
 )
 from core.models.sessions import Event, EventType
 from core.services import execution_rows
 from core.services.events import EventLog
 from tests.support.agents import create_agent
 from tests.support.api import signed_up
+from tests.support.rows import new_run
 
 
 @pytest.fixture
@@ -31,15 +31,11 @@ def started(client, db) -> tuple[AgentExecution, EventLog]:
     user, headers = signed_up(client)
     agent = create_agent(client, headers)
     now = utcnow()
-    execution = execution_rows.new_execution(
-        id=uuid.uuid4(),
-        agent_id=uuid.UUID(agent["id"]),
-        agent_version=agent["version"],
-        user_id=uuid.UUID(user["id"]),
+    execution = new_run(
+        agent_id=agent["id"],
+        user_id=user["id"],
         status=ExecutionStatus.running,
         mode=ExecutionMode.sync,
-        workflow_type=WorkflowType.single,
-        input="hello",
         attempt=1,
         lease_expires_at=now + timedelta(seconds=60),
         started_at=now,
