@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,9 +34,11 @@ from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery, ExecutionsQuery
 from core.services import execution_rows, known_definitions, runs
 from core.services.agent_access import Access, agent_for
-from core.services.auth import Caller, account_of
 from core.services.events import EventLog
 from core.services.session_history import session_history
+
+if TYPE_CHECKING:
+    from core.services.auth import Caller
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ def execute_agent(
         started = _start_checked(db, caller=caller, agent_id=agent_id, data=data, settings=settings)
         if started is not None:
             return started
+    from core.services.auth import account_of
+
     user = account_of(db, caller)
     # access first: a reused key must not reveal anything about an agent the caller cannot see
     agent = agent_for(db, user, agent_id, Access.execute)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,9 @@ from core.schemas.common import PageOf, PageQuery
 from core.schemas.executions import ExecutionPublic
 from core.services import agents as service
 from core.services import executions
-from core.services.auth import Caller
+
+if TYPE_CHECKING:  # jwt and argon2 load with the first authenticated request, not at start
+    from core.services.auth import Caller
 
 # every route on one agent reads it with the caller's row: one round trip for both
 routes = RouteGroup(
