@@ -76,13 +76,14 @@ def decode_token(settings: Settings, token: str, *, expected: TokenType) -> Toke
     kept = _verified.get(key)
     if kept is None or kept[0] is not settings:
         claims = _decode(settings, token, expected)
-        with _verified_lock:
+        with _verified_lock:  # every change under the lock: eviction iterates the dict
             if len(_verified) >= VERIFIED_KEPT:
                 del _verified[next(iter(_verified))]  # the oldest
             _verified[key] = (settings, claims.expires_at.timestamp(), claims)
         return claims
     if kept[1] <= _clock() - LEEWAY_S:
-        _verified.pop(key, None)
+        with _verified_lock:
+            _verified.pop(key, None)
         raise Unauthorized("invalid or expired token", code="invalid_token")
     return kept[2]
 

@@ -34,9 +34,3 @@ def remember(agent_id: uuid.UUID, version: str, definition: AgentDefinition) -> 
         _latest.move_to_end(agent_id)
         while len(_latest) > MAX_KEPT_AGENTS:
             _latest.popitem(last=False)
-
-
-def forget_all() -> None:
-    """Tests: start from nothing."""
-    with _lock:
-        _latest.clear()
