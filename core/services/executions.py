@@ -23,7 +23,7 @@ from core.agents.definition import AgentDefinition
 from core.clock import utcnow
 from core.config import Settings
 from core.db import then_commit
-from core.errors import Conflict, Invalid, NotFound, field_error
+from core.errors import Conflict, DomainError, Invalid, NotFound, field_error
 from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import AgentSession, Event, EventType, SessionStatus
@@ -86,12 +86,12 @@ def start(
         check_webhook_url(data.webhook_url, settings)
     now = utcnow()
     execution = _new_run(
-        agent.id,
-        agent.version,
-        user.id,
         data,
         settings,
         now,
+        agent_id=agent.id,
+        agent_version=agent.version,
+        user_id=user.id,
         session_id=session.id if session else None,
         workflow_type=(
             WorkflowType(definition.workflow.type) if definition.workflow else WorkflowType.single
@@ -118,7 +118,6 @@ def _start_checked(
     the account and the access (execution_rows.insert_checked_execution). None when it wrote
     nothing."""
     if data.webhook_url is not None:
-        from core.errors import DomainError
         from core.webhooks import check_webhook_url
 
         try:
@@ -129,7 +128,13 @@ def _start_checked(
     now = utcnow()
     # the agent's version and workflow type are the statement's to fill in
     execution = _new_run(
-        agent_id, "", caller.user_id, data, settings, now, workflow_type=WorkflowType.single
+        data,
+        settings,
+        now,
+        agent_id=agent_id,
+        agent_version="",
+        user_id=caller.user_id,
+        workflow_type=WorkflowType.single,
     )
     events = EventLog(execution_id=execution.id, session_id=None, fresh=True)
     opening = events.rows(db, [(EventType.user_message, {"content": data.input})])
@@ -155,13 +160,13 @@ def _start_checked(
 
 
 def _new_run(
-    agent_id: uuid.UUID,
-    agent_version: str,
-    user_id: uuid.UUID,
     data: ExecuteRequest,
     settings: Settings,
     now: datetime,
     *,
+    agent_id: uuid.UUID,
+    agent_version: str,
+    user_id: uuid.UUID,
     workflow_type: WorkflowType,
     session_id: uuid.UUID | None = None,
 ) -> AgentExecution:
