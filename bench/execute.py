@@ -8,8 +8,8 @@
 * floor: a bare functions-framework/Flask handler under the same server settings that runs the
   same TestModel agent and returns its output, persisting nothing.
 * floor+sql (a reference, not a target): the floor plus as many trivial `SELECT 1` round trips
-  as a sync execute sends (3, in two transactions), to show what round trips alone cost under
-  concurrent load.
+  as a sync execute sends (2: one before the model call, one after), to show what round trips
+  alone cost under concurrent load.
 
 Reported for each: p50/p95 latency of sequential requests on one keep-alive connection, and
 requests per second with 8 concurrent clients, the targets taking turns (4 by default) so that

@@ -1,7 +1,7 @@
 """A second reference for bench/execute.py: the floor's handler plus the round trips a
 persisted run cannot avoid, as trivial statements (`SELECT n` through SQLAlchemy and our pg8000
 dialect) in a transaction before the model call and one after, each COMMIT sent with the last
-statement: `FLOOR_SQL_STATEMENTS` round trips in all (default 3, what a sync execute sends).
+statement: `FLOOR_SQL_STATEMENTS` round trips in all (default 2, what a sync execute sends).
 It shows what round trips alone cost under concurrent load, where each one hands the GIL to
 another thread."""
 
@@ -20,7 +20,7 @@ from core.db.engine import pg8000_url, then_commit
 agent = Agent(TestModel(), system_prompt="be brief")
 engine = sa.create_engine(pg8000_url(os.environ["DATABASE_URL"]), pool_size=10)
 SELECT = sa.text("SELECT :n")
-STATEMENTS = int(os.environ.get("FLOOR_SQL_STATEMENTS", "3"))
+STATEMENTS = int(os.environ.get("FLOOR_SQL_STATEMENTS", "2"))
 
 
 def floor_sql(request: flask.Request) -> dict[str, str]:
