@@ -2,15 +2,22 @@
 
     python -m core.cli migrate             # alembic upgrade head on the configured database
     python -m core.cli create-admin --username alice --email alice@example.com [--password-stdin]
+    python -m core.cli sweep [--url http://127.0.0.1:8080]   # drive stuck runs on, once
 
 The database is the one the service would use (DATABASE_URL, Cloud SQL or the embedded one).
 create-admin asks for the password twice unless --password-stdin is given; an existing user
-with that username and password is promoted instead."""
+with that username and password is promoted instead.
+
+sweep does what Cloud Scheduler does every minute (and `make dev` every SWEEP_INTERVAL_S): with
+Cloud Tasks configured (TASKS_QUEUE) it sweeps here; with the local dispatcher, whose queue lives
+in the server's process, it asks the local server at --url (default http://127.0.0.1:$PORT) to
+sweep, as Cloud Scheduler asks the tasks function."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 
 from core.errors import ConfigError, DomainError
@@ -47,6 +54,35 @@ def create_admin(username: str, email: str, password: str) -> str:
         sys.exit("invalid input: " + "; ".join(str(e["msg"]) for e in exc.errors()))
 
 
+def sweep(url: str | None) -> dict[str, int]:
+    import os
+
+    from core.config import get_settings
+
+    settings = get_settings()
+    if settings.tasks_queue:
+        from core.services.worker import sweep as sweep_here
+
+        return sweep_here(settings)
+    import httpx
+
+    from core.tasks.auth import SHARED_SECRET_HEADER, tasks_shared_secret
+
+    base = url or f"http://127.0.0.1:{os.environ.get('PORT', '8080')}"
+    try:
+        response = httpx.post(
+            base.rstrip("/") + "/tasks/sweep",
+            headers={SHARED_SECRET_HEADER: tasks_shared_secret(settings)},
+            timeout=60,
+            trust_env=False,
+        )
+    except httpx.TransportError as exc:
+        sys.exit(f"no local server answers at {base} ({exc}); start it with `make dev`")
+    if response.status_code != 200:
+        sys.exit(f"the sweep failed: HTTP {response.status_code} {response.text[:300]}")
+    return dict(response.json())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m core.cli")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,11 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--username", required=True)
     admin.add_argument("--email", required=True)
     admin.add_argument("--password-stdin", action="store_true")
+    swept = commands.add_parser("sweep", help="re-enqueue stuck runs, end abandoned ones, once")
+    swept.add_argument("--url", help="the local server (default http://127.0.0.1:$PORT)")
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
             _migrate()
             print("database is at head")
+        elif args.command == "sweep":
+            print(json.dumps(sweep(args.url)))
         else:
             print(create_admin(args.username, args.email, _read_password(args.password_stdin)))
     except (ConfigError, DomainError) as exc:

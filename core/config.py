@@ -76,6 +76,8 @@ class Settings(BaseModel):
     tasks_shared_secret: SecretStr | None = None  # local dispatcher; derived from SECRET_KEY
     execution_lease_s: int = Field(default=60, ge=5, le=3600)
     execution_max_attempts: int = Field(default=5, ge=1, le=100)
+    # `make dev` sweeps in-process this often (production: Cloud Scheduler, every minute)
+    sweep_interval_s: float = Field(default=15.0, gt=0, le=3600)
     workflow_max_parallel: int = Field(default=4, ge=1, le=32)  # parallel steps at once
 
     # artifacts: a GCS bucket when ARTIFACTS_BUCKET is set, else DATA_DIR/artifacts

@@ -1,7 +1,9 @@
 """`make dev`: the whole service in one process on the embedded defaults.
 
 Starts the embedded PostgreSQL under .data/ unless DATABASE_URL is set, migrates it to head,
-and serves every route group on http://127.0.0.1:$PORT (gunicorn, one worker, threads).
+and serves every route group on http://127.0.0.1:$PORT (gunicorn, one worker, threads). Once
+the worker serves, the agent runtime loads in the background and the sweeper ticks in-process
+(once at start, then every SWEEP_INTERVAL_S), so no run stays queued or running after a crash.
 Ctrl-C stops the server and the embedded database."""
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
 from typing import Any
 
-from core.config import get_settings, reset_settings
+from core.config import Settings, get_settings, reset_settings
 from core.errors import ConfigError
+from core.services.worker import STALE_QUEUED_S
 
 
 def prepare_database() -> str | None:
@@ -53,12 +58,46 @@ def serve(host: str, port: int, threads: int) -> None:
             self.cfg.set("accesslog", os.environ.get("ACCESS_LOG", "-"))
             self.cfg.set("loglevel", "warning")
 
+            self.cfg.set("post_worker_init", _serving)
+
         def load(self) -> Any:
             from core.http.local import local_app
 
             return local_app()
 
     LocalServer().run()
+
+
+def _serving(_worker: Any) -> None:
+    """The worker serves: load the agent runtime in the background and start sweeping."""
+    from core.http.local import route_groups
+    from core.warmup import start
+
+    start(name for group in route_groups() for name in group.needs)
+    start_sweeper(get_settings())
+
+
+def start_sweeper(settings: Settings) -> threading.Thread:
+    """What Cloud Scheduler does in production, in-process: sweep once now and then every
+    SWEEP_INTERVAL_S. The first sweep also re-enqueues every queued run at once: the local
+    dispatcher's queue lived in the memory of the process before this one."""
+    from core.services.worker import sweep
+
+    def tick() -> None:
+        queued_after_s = 0.0
+        while True:
+            try:
+                counts = sweep(settings, queued_after_s=queued_after_s)
+                queued_after_s = STALE_QUEUED_S
+                if counts["requeued"] or counts["failed"] or counts["cancelled"]:
+                    logging.getLogger("core.sweeper").info("swept: %s", counts)
+            except Exception:  # a database restart must not end the sweeping
+                logging.getLogger("core.sweeper").exception("the sweep failed; trying again")
+            time.sleep(settings.sweep_interval_s)
+
+    thread = threading.Thread(target=tick, name="sweeper", daemon=True)
+    thread.start()
+    return thread
 
 
 def main() -> None:

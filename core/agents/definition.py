@@ -139,9 +139,64 @@ def check_definition(
                 field_error([*here, "config", *err["loc"]], err["msg"], err["type"])
                 for err in exc.errors(include_url=False, include_context=False, include_input=False)
             ]
+    problems += _native_search_problems(definition, loc)
     if problems:
         raise Invalid("invalid agent definition", details=problems)
     return configs
+
+
+# web_search settings Gemini refuses (pydantic-ai raises UserError for each on every Gemini)
+GEMINI_UNSUPPORTED_SEARCH_SETTINGS = ("max_uses", "allowed_domains", "blocked_domains")
+
+
+def gemini_combines_tools(name: str) -> bool:
+    """Whether a Gemini model takes native search together with function tools: Gemini 3 and
+    newer do; 2.5 and older refuse (pydantic-ai's google profile, `is_older_gemini`)."""
+    is_2_5 = "gemini-2.5" in name
+    older = is_2_5 or "gemini-1" in name or "gemini-2." in name or name == "gemini-pro"
+    return not older and "gemma" not in name
+
+
+def _native_search_problems(
+    definition: AgentDefinition, loc: tuple[str | int, ...]
+) -> list[dict[str, Any]]:
+    """What Gemini's native search cannot do, refused here rather than failing every run."""
+    index = next(
+        (
+            i
+            for i, tool in enumerate(definition.tools)
+            if tool.name == "web_search" and tool.enabled
+        ),
+        None,
+    )
+    if index is None:
+        return []
+    here = [*loc, "tools", index]
+    refs = [definition.model, *definition.model.fallback]
+    geminis = [ref.name for ref in refs if ref.provider == "google-vertex"]
+    if not geminis:
+        return []
+    problems = [
+        field_error(
+            [*here, "config", setting],
+            f"not supported by Gemini's search ({geminis[0]}): leave it out",
+            "unsupported_by_model",
+        )
+        for setting in GEMINI_UNSUPPORTED_SEARCH_SETTINGS
+        if definition.tools[index].config.get(setting) is not None
+    ]
+    older = [name for name in geminis if not gemini_combines_tools(name)]
+    others = [tool.name for tool in definition.enabled_tools() if tool.name != "web_search"]
+    if older and others:
+        problems.append(
+            field_error(
+                [*here, "name"],
+                f"{older[0]} cannot use web_search together with other tools "
+                f"({', '.join(others)}): use a Gemini 3 model, or web_search alone",
+                "unsupported_by_model",
+            )
+        )
+    return problems
 
 
 def parse_definition(raw: Any, *, loc: tuple[str | int, ...] = ("definition",)) -> AgentDefinition:

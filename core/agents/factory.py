@@ -1,4 +1,4 @@
-"""Build a pydantic-ai Agent from a stored definition: model (with fallbacks), system prompt,
+"""Build a pydantic-ai Agent from a stored definition: model (with fallbacks), instructions,
 the enabled tools only, structured output, and native web search where the provider has it."""
 
 from __future__ import annotations
@@ -101,7 +101,10 @@ def build_agent(definition: AgentDefinition, settings: Settings) -> Agent[RunDep
         model,
         deps_type=RunDeps,
         output_type=_output_type(definition),
-        system_prompt=definition.system_prompt or (),
+        # instructions, not system_prompt: sent with every request, so a session started before a
+        # PATCH or rollback hears the agent's current prompt (a system prompt part lives in the
+        # history and is not sent again once there is one)
+        instructions=definition.system_prompt or None,
         tools=tools,
         capabilities=capabilities or None,
         retries=TOOL_RETRIES,

@@ -58,6 +58,14 @@ PROVIDERS: dict[str, ProviderInfo] = {
 }
 
 
+# a provider's SDK, imported the first time one of its models is built (core.warmup: once, under
+# the process's import lock, never by two threads at once)
+PROVIDER_SDKS: dict[str, tuple[str, ...]] = {
+    "google-vertex": ("google.genai", "pydantic_ai.models.google"),
+    "anthropic-vertex": ("anthropic", "pydantic_ai.models.anthropic"),
+}
+
+
 def default_model(settings: Settings) -> ModelSpec:
     """What a definition that names no model gets: DEFAULT_MODEL_PROVIDER's first model."""
     info = PROVIDERS[settings.default_model_provider]
@@ -128,7 +136,10 @@ def build_model(
         from pydantic_ai.models.test import TestModel
 
         return TestModel(settings=per_model)
+    from core.warmup import load
+
     if ref.provider == "google-vertex":
+        load(PROVIDER_SDKS["google-vertex"])
         from pydantic_ai.models.google import GoogleModel
 
         return GoogleModel(
@@ -136,6 +147,7 @@ def build_model(
             provider=_google_provider(settings, credentials, http_client),
             settings=per_model,
         )
+    load(PROVIDER_SDKS["anthropic-vertex"])
     from pydantic_ai.models.anthropic import AnthropicModel
 
     return AnthropicModel(

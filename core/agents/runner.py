@@ -71,10 +71,14 @@ class RunOutcome:
 
 @dataclass
 class UsageSoFar:
+    """What earlier attempts of a run used (saved with its progress): a resumed run counts on
+    from it, cost included."""
+
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     tool_calls: int = 0
+    cost: Decimal | None = None
 
 
 async def run_agent(
@@ -92,14 +96,17 @@ async def run_agent(
     """`prompt` None resumes from `message_history` (a redelivered run); the history then ends
     with the step saved last, and pydantic-ai carries on from it (pending tool calls run, a
     pending request is sent). Limits count what earlier attempts used (`usage_so_far`)."""
-    from pydantic_ai import UsageLimits
-    from pydantic_ai._agent_graph import CallToolsNode, ModelRequestNode
-    from pydantic_ai.exceptions import (
+    from pydantic_ai import (
+        CallToolsNode,
+        FallbackExceptionGroup,
         ModelAPIError,
-        RunTimedOut,
+        ModelRequestNode,
         UnexpectedModelBehavior,
         UsageLimitExceeded,
+        UsageLimits,
     )
+    from pydantic_ai.exceptions import RunTimedOut
+    from pydantic_ai.messages import ModelRequest, ModelResponse
     from pydantic_ai.usage import RunUsage
 
     usage_limits = UsageLimits(
@@ -113,10 +120,19 @@ async def run_agent(
         input_tokens=before.input_tokens,
         output_tokens=before.output_tokens,
         tool_calls=before.tool_calls,
+        cost=before.cost,
     )
     history = list(message_history or [])
     messages: list[ModelMessage] = []
-    first_request = True
+    # What the observer was told already (by this attempt or, on resume, an earlier one): the
+    # prompt's request, and the step a resumed history ends with. pydantic-ai hands a resumed
+    # run's last response back as a CallToolsNode, and its trailing request as the first
+    # ModelRequestNode: neither is news, while the tool results that follow a resumed
+    # response are.
+    tail = history[-1] if prompt is None and history else None
+    told_request: ModelRequest | None = tail if isinstance(tail, ModelRequest) else None
+    told_response: ModelResponse | None = tail if isinstance(tail, ModelResponse) else None
+    first_request = prompt is not None or told_request is not None
 
     async def steps() -> Any:
         nonlocal messages, first_request
@@ -130,9 +146,9 @@ async def run_agent(
             async for node in run:
                 messages = run.all_messages()[len(history) :]
                 if isinstance(node, CallToolsNode):
-                    await observer.on_model_response(node.model_response, usage, messages)
+                    if told_response is None or node.model_response != told_response:
+                        await observer.on_model_response(node.model_response, usage, messages)
                 elif isinstance(node, ModelRequestNode):
-                    # the first request is the prompt, or on resume one already recorded
                     if not first_request:
                         await observer.on_tool_results(
                             node.request, usage, [*messages, node.request]
@@ -164,7 +180,7 @@ async def run_agent(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             tool_calls=usage.tool_calls,
-            cost=_cost(usage),
+            cost=run_cost(usage),
             **values,
         )
 
@@ -190,6 +206,18 @@ async def run_agent(
             error=_error("model_error", _model_error_message(exc)),
             retryable=_is_transient(exc),
         )
+    except FallbackExceptionGroup as group:
+        # every model of the chain failed: transient only if each failure was
+        failures = list(group.exceptions)
+        return outcome(
+            "failed",
+            error=_error(
+                "model_error",
+                "every model failed: "
+                + "; ".join(_model_error_message(exc) for exc in failures)[:1000],
+            ),
+            retryable=all(_is_transient(exc) for exc in failures),
+        )
     except UnexpectedModelBehavior as exc:
         return outcome("failed", error=_error("model_behavior", str(exc)))
     finally:
@@ -199,17 +227,28 @@ async def run_agent(
     return outcome("succeeded", output=output)
 
 
-def _is_transient(exc: Exception) -> bool:
-    from pydantic_ai.exceptions import ModelHTTPError
+def _is_transient(exc: BaseException) -> bool:
+    """Worth another delivery: rate limits, overload, server errors, lost connections."""
+    from pydantic_ai.exceptions import (
+        ModelConnectionError,
+        ModelHTTPError,
+        ModelRateLimitError,
+        ModelRequestTimeout,
+        ModelServerError,
+        ModelUnavailableError,
+    )
 
-    if isinstance(exc, ModelHTTPError):
-        return exc.status_code in (408, 429, 500, 502, 503, 504)
-    return type(exc).__name__ in (
-        "ModelConnectionError",
-        "ModelTimeoutError",
-        "ModelRateLimitError",
-        "ModelOverloadedError",
-        "ModelUnavailableError",
+    if isinstance(exc, ModelHTTPError) and exc.status_code in (408, 429, 500, 502, 503, 504):
+        return True
+    return isinstance(
+        exc,
+        (
+            ModelConnectionError,
+            ModelRateLimitError,
+            ModelRequestTimeout,
+            ModelServerError,
+            ModelUnavailableError,
+        ),
     )
 
 
@@ -217,13 +256,13 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
 
 
-def _model_error_message(exc: Exception) -> str:
+def _model_error_message(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     name = getattr(exc, "model_name", None) or "the model"
     return f"{name} failed" + (f" with HTTP {status}" if status else "") + f": {exc}"[:500]
 
 
-def _cost(usage: RunUsage) -> Decimal | None:
+def run_cost(usage: RunUsage) -> Decimal | None:
     """The run's price from pydantic-ai's bundled price table; None where the model is not
     priced (the test provider, unknown names)."""
     cost = getattr(usage, "cost", None)

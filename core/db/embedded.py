@@ -17,6 +17,7 @@ def start_embedded(data_dir: Path) -> Any:
     pgdata = (data_dir / "pg").resolve()
     if pgdata not in _servers:
         pgdata.mkdir(parents=True, exist_ok=True)
+        forget_dead_holders(pgdata)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
             try:
@@ -28,6 +29,35 @@ def start_embedded(data_dir: Path) -> Any:
                 ) from exc
             _servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     return _servers[pgdata]
+
+
+def forget_dead_holders(pgdata: Path) -> list[int]:
+    """pgserver stops the server when its last holder (a pid in .handle_pids.json) lets go. A
+    holder killed with SIGKILL never lets go, and its pid would keep the server running after
+    every later holder stopped: forget the pids of processes that are gone. Returns them."""
+    import json
+
+    holders = pgdata / ".handle_pids.json"
+    try:
+        pids = [int(pid) for pid in json.loads(holders.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+    dead = [pid for pid in pids if not _alive(pid)]
+    if dead:
+        holders.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def embedded_database_url(data_dir: Path, database: str = "postgres") -> str:

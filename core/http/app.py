@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import io
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -72,6 +73,10 @@ def function_entry(
     first request (nothing heavy at import) and reused by every later one."""
     lock = threading.Lock()
     built: list[Flask] = []
+    if os.environ.get("K_SERVICE"):  # serving on Cloud Run (functions 2nd gen): warm up now
+        from core.warmup import start
+
+        start(group_factory().needs)
 
     def app() -> Flask:
         if not built:

@@ -28,7 +28,14 @@ from flask import Flask, Response, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core.errors import BadRequest, DomainError, Invalid, PayloadTooLarge, field_error
+from core.errors import (
+    BadRequest,
+    DomainError,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    field_error,
+)
 from core.http.errors import validation_details
 from core.replies import Reply
 
@@ -69,6 +76,8 @@ class Endpoint:
     upload: str | None = None
     # (path parameter, ORM model): that row comes with the caller's, in the same query
     preload: tuple[str, type[Any]] | None = None
+    # modules loaded (core.warmup) before the handler runs
+    needs: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -99,7 +108,11 @@ class RouteGroup:
     """The routes of one Cloud Function (one URL prefix such as /users)."""
 
     def __init__(
-        self, name: str, *, description: str = "", preload: dict[str, type[Any]] | None = None
+        self,
+        name: str,
+        *,
+        description: str = "",
+        preload: dict[str, type[Any]] | None = None,
     ) -> None:
         """`preload` maps a path parameter to the ORM model it names (`{"agent_id": Agent}`):
         on every authenticated route with that parameter the row is read in the same query as
@@ -108,6 +121,12 @@ class RouteGroup:
         self.description = description
         self.endpoints: list[Endpoint] = []
         self.preload = preload or {}
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The heavy modules any of the group's routes needs (a serving process loads them in
+        the background at start)."""
+        return tuple(dict.fromkeys(name for e in self.endpoints for name in e.needs))
 
     def route(
         self,
@@ -123,7 +142,12 @@ class RouteGroup:
         responses: dict[int, str] | None = None,
         form: type[BaseModel] | None = None,
         upload: str | None = None,
+        needs: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
+        """`needs` names heavy modules the handler uses (core.warmup.AGENT_RUNTIME for routes
+        that run agents): the request waits until they are loaded, never imports them beside
+        another thread."""
+
         def register(handler: Handler) -> Handler:
             wants = frozenset(inspect.signature(handler).parameters) & INJECTABLE
             self.endpoints.append(
@@ -152,6 +176,7 @@ class RouteGroup:
                         ),
                         None,
                     ),
+                    needs=needs,
                 )
             )
             return handler
@@ -212,6 +237,11 @@ def _view(endpoint: Endpoint) -> Callable[..., Response]:
 def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
     from core.config import get_settings
 
+    if endpoint.needs:
+        from core.warmup import load
+
+        load(endpoint.needs)
+
     if get_settings().trace_exporter == "none":
         return _dispatch_unit(endpoint, kwargs)
     from core.telemetry import request_span
@@ -223,6 +253,7 @@ def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
 
 def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
     wants = endpoint.wants
+    path_values = list(kwargs.values())
     settings = None
     if "settings" in wants or endpoint.auth != "none":
         from core.config import get_settings
@@ -254,6 +285,9 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
                 user = _authenticate(endpoint, db, settings, kwargs)
                 if "user" in wants:
                     kwargs["user"] = user
+        if any(isinstance(value, str) and "\x00" in value for value in path_values):
+            # PostgreSQL stores no NUL, so nothing is named by such a path
+            raise NotFound("nothing is found at this path", code="not_found")
         try:
             if endpoint.query is not None:
                 kwargs["query"] = _parse_query(endpoint)

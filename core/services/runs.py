@@ -89,14 +89,42 @@ def claim(db: Session, execution_id: uuid.UUID, settings: Settings) -> ClaimResu
     execution = db.get(AgentExecution, execution_id)
     if execution is None or execution.status.is_terminal:
         return ClaimResult(done=True)
-    if execution.cancel_requested_at is not None:
-        if execution.status == ExecutionStatus.queued:
-            execution.status = ExecutionStatus.cancelled
-            execution.finished_at = now
-        else:  # running with a lease: its owner notices the request at its next step
-            pass
-        return ClaimResult(done=execution.status.is_terminal, busy_for_s=_left(execution, now))
+    # a cancel of a run under a live lease is noticed by its owner at its next step
+    if execution.cancel_requested_at is not None and end_cancelled(db, execution_id, now):
+        return ClaimResult(done=True)
     return ClaimResult(busy_for_s=_left(execution, now))
+
+
+def end_cancelled(db: Session, execution_id: uuid.UUID, now: datetime) -> bool:
+    """A cancel requested while nobody runs the execution (queued, or running under a lease
+    that expired: its worker died) ends it `cancelled` now. One conditional UPDATE, so of
+    concurrent sweepers and deliveries exactly one writes the status event."""
+    ended = db.execute(
+        update(AgentExecution)
+        .where(
+            AgentExecution.id == execution_id,
+            AgentExecution.cancel_requested_at.is_not(None),
+            or_(
+                AgentExecution.status == ExecutionStatus.queued,
+                (AgentExecution.status == ExecutionStatus.running)
+                & (AgentExecution.lease_expires_at < now),
+            ),
+        )
+        .values(
+            status=ExecutionStatus.cancelled,
+            error={"code": "cancelled", "message": "cancelled on request"},
+            finished_at=now,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        .returning(AgentExecution.session_id)
+    ).first()
+    if ended is None:
+        return False
+    EventLog(execution_id=execution_id, session_id=ended.session_id).add(
+        db, [(EventType.status, {"status": "cancelled"})]
+    )
+    return True
 
 
 def _left(execution: AgentExecution, now: datetime) -> int:
@@ -110,7 +138,8 @@ def fail_exhausted(db: Session, execution_id: uuid.UUID, attempt: int, settings:
         "code": "too_many_attempts",
         "message": f"gave up after {settings.execution_max_attempts} deliveries",
     }
-    execution = db.get(AgentExecution, execution_id)
+    # locked: of two sweepers, the second finds the run failed already
+    execution = db.get(AgentExecution, execution_id, with_for_update=True)
     if execution is None or execution.status.is_terminal:
         return
     EventLog(execution_id=execution_id, session_id=execution.session_id).add(
@@ -204,6 +233,7 @@ class DurableRecorder:
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
                 "tool_calls": usage.tool_calls,
+                "cost": _cost_of(usage),
             }
         batch, self.pending = (self.pending, []) if values else ([], self.pending)
         try:
@@ -256,14 +286,35 @@ def run_claimed(
     with telemetry.span(
         settings, "agent execution", execution_id=execution_id, attempt=attempt
     ) as trace_id:
-        return _run_claimed(
-            execution_id,
-            attempt,
-            settings,
-            retry_transient=retry_transient,
-            fresh=fresh,
-            trace_id=trace_id,
-        )
+        try:
+            return _run_claimed(
+                execution_id,
+                attempt,
+                settings,
+                retry_transient=retry_transient,
+                fresh=fresh,
+                trace_id=trace_id,
+            )
+        except Exception:
+            if fresh is None:  # a delivery: the queue brings it back
+                raise
+            # the caller of a sync run is answered with the failed run, never a 500 that
+            # leaves it running
+            log.exception("execution %s crashed", execution_id)
+            from core.agents.runner import RunOutcome
+
+            outcome = RunOutcome(
+                "failed",
+                error={"code": "internal_error", "message": "the run failed unexpectedly"},
+            )
+            return _finished(
+                Fence(execution_id, attempt, settings.execution_lease_s),
+                fresh.events,
+                outcome,
+                settings,
+                fresh.webhook_url,
+                TraceInfo(trace_id, fresh.started_at),
+            )
 
 
 def _run_claimed(
@@ -314,6 +365,7 @@ def _run_claimed(
                 execution.input_tokens,
                 execution.output_tokens,
                 execution.tool_calls,
+                execution.cost,
             )
             raw_input = execution.input
             session_id = execution.session_id
@@ -420,6 +472,7 @@ def _run_workflow(
         input_tokens=usage["input_tokens"],
         output_tokens=usage["output_tokens"],
         tool_calls=usage["tool_calls"],
+        cost=usage["cost"],
     )
     return _finished(fence, events, outcome, settings, webhook_url, TraceInfo(trace_id, started_at))
 
@@ -634,6 +687,24 @@ def _record_written_files(
     )
 
 
+def release_lease(execution_id: uuid.UUID, attempt: int) -> None:
+    """This delivery gives the run up (it failed unexpectedly): its lease ends now, so the
+    queue's retry claims it at once instead of waiting the lease out. Fenced: a run another
+    delivery owns is left alone."""
+    from core.db import transaction
+
+    with transaction() as db:
+        db.execute(
+            update(AgentExecution)
+            .where(
+                AgentExecution.id == execution_id,
+                AgentExecution.attempt == attempt,
+                AgentExecution.status == ExecutionStatus.running,
+            )
+            .values(lease_expires_at=utcnow())
+        )
+
+
 def release_for_retry(fence: Fence, events: EventLog, outcome: RunOutcome) -> None:
     """A transient failure: keep the progress, free the lease so the retry can claim at once."""
     from pydantic_ai.messages import ModelMessagesTypeAdapter
@@ -655,6 +726,7 @@ def release_for_retry(fence: Fence, events: EventLog, outcome: RunOutcome) -> No
             input_tokens=outcome.input_tokens,
             output_tokens=outcome.output_tokens,
             tool_calls=outcome.tool_calls,
+            cost=outcome.cost,
         )
         db.execute(
             update(AgentExecution)
@@ -690,6 +762,12 @@ def enqueue_webhook(execution_id: uuid.UUID, settings: Settings) -> None:
         )
     except Exception:  # the run is recorded; a lost webhook must not fail it
         log.exception("could not enqueue the webhook of execution %s", execution_id)
+
+
+def _cost_of(usage: RunUsage) -> Any:
+    from core.agents.runner import run_cost
+
+    return run_cost(usage)
 
 
 def _messages(raw: list[Any]) -> list[ModelMessage]:

@@ -61,10 +61,31 @@ def session_history(db: Session | Connection, session_id: uuid.UUID) -> list[Mod
     rows = db.execute(turns.order_by(AgentExecution.created_at, AgentExecution.id)).all()
     messages: list[Any] = list(kept.messages) if kept is not None else []
     for row in rows:
-        messages.extend(ModelMessagesTypeAdapter.validate_python(row.messages or []))
+        messages.extend(
+            _without_system_prompts(ModelMessagesTypeAdapter.validate_python(row.messages or []))
+        )
     if rows:
         _keep(session_id, _Kept(rows[-1].created_at, rows[-1].id, tuple(messages)))
     return messages
+
+
+def _without_system_prompts(messages: list[ModelMessage]) -> list[ModelMessage]:
+    """Turns recorded before agents sent their prompt as instructions carry it as a system
+    prompt part, which would be sent again next to the agent's current instructions."""
+    from dataclasses import replace
+
+    from pydantic_ai.messages import ModelRequest, SystemPromptPart
+
+    kept: list[ModelMessage] = []
+    for message in messages:
+        if isinstance(message, ModelRequest) and any(
+            isinstance(part, SystemPromptPart) for part in message.parts
+        ):
+            message = replace(
+                message, parts=[p for p in message.parts if not isinstance(p, SystemPromptPart)]
+            )
+        kept.append(message)
+    return kept
 
 
 def forget_session(session_id: uuid.UUID) -> None:

@@ -39,7 +39,13 @@ def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Reply:
             503,
             {"Retry-After": str(claim.busy_for_s)},
         )
-    outcome = runs.run_claimed(execution_id, claim.attempt, settings, retry_transient=True)
+    try:
+        outcome = runs.run_claimed(execution_id, claim.attempt, settings, retry_transient=True)
+    except Exception:
+        # a lost database connection or a bug: the queue retries (5xx), and the attempt
+        # budget ends a run that fails like this every time
+        runs.release_lease(execution_id, claim.attempt)
+        raise
     if outcome is None:
         return Reply({"status": "abandoned"}, 200)
     if outcome.retryable:
@@ -68,35 +74,46 @@ def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Reply:
     return Reply({"status": "refused", "error": result.error}, 200)
 
 
-def sweep(settings: Settings) -> dict[str, int]:
-    """For Cloud Scheduler: re-enqueue executions stuck in queued, and those whose worker died
-    (expired lease); fail those out of attempts; forget login failures outside the lockout
-    window and expired refresh tokens."""
+def sweep(settings: Settings, *, queued_after_s: float = STALE_QUEUED_S) -> dict[str, int]:
+    """For Cloud Scheduler (and `make dev`'s in-process ticker): drive every run nobody drives
+    to its end. Runs queued longer than `queued_after_s` (their task may be lost: an enqueue
+    that failed after the commit, a local dispatcher that died with its process) and runs whose
+    worker died (an expired lease) are enqueued again; those out of attempts fail; those whose
+    cancel was requested end cancelled. Also forgets login failures outside the lockout window
+    and expired refresh tokens. Enqueueing a run twice is harmless: its claim is conditional."""
     from core.db import transaction
     from core.services.auth import prune_expired_refresh_tokens, prune_login_failures
 
     now = utcnow()
-    counts = {"requeued": 0, "failed": 0}
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0}
     with transaction() as db:
         counts["login_failures_pruned"] = prune_login_failures(db, settings=settings, now=now)
         counts["refresh_tokens_pruned"] = prune_expired_refresh_tokens(db, now=now)
     with transaction() as db:
         stale = db.execute(
-            select(AgentExecution.id, AgentExecution.attempt, AgentExecution.status)
+            select(
+                AgentExecution.id,
+                AgentExecution.attempt,
+                AgentExecution.cancel_requested_at.is_not(None),
+            )
             .where(
-                AgentExecution.cancel_requested_at.is_(None),
                 (
                     (AgentExecution.status == ExecutionStatus.queued)
-                    & (AgentExecution.created_at < now - timedelta(seconds=STALE_QUEUED_S))
+                    & (AgentExecution.created_at <= now - timedelta(seconds=queued_after_s))
                 )
                 | (
                     (AgentExecution.status == ExecutionStatus.running)
                     & (AgentExecution.lease_expires_at < now)
                 ),
             )
+            .order_by(AgentExecution.created_at)
             .limit(500)
         ).all()
-    for execution_id, attempt, _status in stale:
+    for execution_id, attempt, cancel_requested in stale:
+        if cancel_requested:
+            with transaction() as db:
+                counts["cancelled"] += runs.end_cancelled(db, execution_id, now)
+            continue
         if attempt >= settings.execution_max_attempts:
             with transaction() as db:
                 runs.fail_exhausted(db, execution_id, attempt, settings)

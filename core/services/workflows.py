@@ -281,9 +281,9 @@ def _as_input(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
-def tree_usage(parent_id: uuid.UUID) -> dict[str, int]:
+def tree_usage(parent_id: uuid.UUID) -> dict[str, Any]:
     """The summed usage below `parent_id`: its direct children's (a child workflow's own usage
-    already is the sum of its children)."""
+    already is the sum of its children). `cost` is None when no child was priced."""
     from sqlalchemy import func
 
     from core.db import transaction
@@ -292,10 +292,13 @@ def tree_usage(parent_id: uuid.UUID) -> dict[str, int]:
     with transaction() as db:
         row = db.execute(
             select(
-                *(func.coalesce(func.sum(getattr(AgentExecution, c)), 0) for c in columns)
+                *(func.coalesce(func.sum(getattr(AgentExecution, c)), 0) for c in columns),
+                func.sum(AgentExecution.cost),
             ).where(AgentExecution.parent_execution_id == parent_id)
         ).one()
-    return {name: int(value) for name, value in zip(columns, row, strict=True)}
+    usage: dict[str, Any] = {name: int(value) for name, value in zip(columns, row, strict=False)}
+    usage["cost"] = row[-1]
+    return usage
 
 
 def cancel_descendants(parent_id: uuid.UUID, db: Session | None = None) -> None:

@@ -202,15 +202,18 @@ class _Delivery:
 
 class LocalDispatcher:
     """Cloud Tasks' behaviour in-process, for `make dev` and tests: POST the task's JSON to
-    base_url + path with the shared secret, retry 429/502/503/504 and connection errors with
-    exponential backoff (or the worker's Retry-After), give up after `max_attempts`.
+    base_url + path with the shared secret, retry 408, 429, every 5xx and connection errors
+    with exponential backoff (or the worker's Retry-After), give up after `max_attempts`. The
+    queue lives in memory: what a killed process held is found again by the sweeper
+    (core.services.worker.sweep), which `make dev` runs at start and every SWEEP_INTERVAL_S.
 
     `enqueue` only records the task and wakes a worker thread, so it never blocks the request
     that enqueues. Workers are daemon threads started on the first enqueue (after any fork) so
     an interrupted server exits at once. Names already seen are dropped, like Cloud Tasks does
     (the emulator does not)."""
 
-    RETRY_STATUSES = frozenset({429, 502, 503, 504})
+    # what Cloud Tasks retries: anything but 2xx; only a refusal (4xx) is final here
+    RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})
 
     def __init__(
         self,
@@ -218,7 +221,7 @@ class LocalDispatcher:
         secret: str,
         *,
         max_workers: int = 4,
-        max_attempts: int = 6,
+        max_attempts: int = 10,
         backoff_s: float = 0.25,
         max_backoff_s: float = 30.0,
         timeout_s: float = 660.0,

@@ -31,6 +31,7 @@ from core.schemas.common import PageOf, PageQuery
 from core.schemas.executions import ExecutionPublic
 from core.services import agents as service
 from core.services import executions
+from core.warmup import AGENT_RUNTIME
 
 if TYPE_CHECKING:  # jwt and argon2 load with the first authenticated request, not at start
     from core.services.auth import Caller
@@ -135,6 +136,7 @@ def revoke_permission(agent_id: uuid.UUID, user_id: uuid.UUID, user: User, db: S
     body=ExecuteRequest,
     response=ExecutionPublic,
     responses={202: "accepted for an asynchronous run"},
+    needs=AGENT_RUNTIME,
 )
 def execute(
     agent_id: uuid.UUID, body: ExecuteRequest, caller: Caller, db: Session, settings: Settings

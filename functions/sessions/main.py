@@ -23,6 +23,7 @@ from core.schemas.sessions import (
     SessionUpdate,
 )
 from core.services import sessions as service
+from core.warmup import AGENT_RUNTIME
 
 routes = RouteGroup("sessions", description="conversations with an agent")
 
@@ -64,6 +65,7 @@ def delete_session(session_id: uuid.UUID, user: User, db: Session, settings: Set
     body=MessageRequest,
     response=ExecutionPublic,
     responses={202: "accepted for an asynchronous run"},
+    needs=AGENT_RUNTIME,
 )
 def post_message(
     session_id: uuid.UUID, body: MessageRequest, user: User, db: Session, settings: Settings

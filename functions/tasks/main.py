@@ -11,6 +11,7 @@ from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.services import worker
+from core.warmup import AGENT_RUNTIME
 
 routes = RouteGroup("tasks", description="the task worker (Cloud Tasks and Cloud Scheduler)")
 
@@ -26,6 +27,7 @@ def verify_task_request(headers: Headers, settings: Settings) -> None:
     auth="none",
     response=dict,
     responses={503: "busy or transient failure: retry later"},
+    needs=AGENT_RUNTIME,
 )
 def run_execution(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:
     """Run (or resume) one execution; duplicate deliveries are harmless."""

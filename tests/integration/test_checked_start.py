@@ -9,7 +9,7 @@ import itertools
 import uuid
 
 import pytest
-from pydantic_ai.messages import ModelMessage, ModelResponse, SystemPromptPart, TextPart
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import Table, select
 
@@ -89,12 +89,7 @@ def test_a_bad_webhook_on_an_agent_the_caller_cannot_see_is_a_404(client):
 
 def _saw_prompt(prompts: list[str]) -> FunctionModel:
     def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        prompts.extend(
-            part.content
-            for message in messages
-            for part in message.parts
-            if isinstance(part, SystemPromptPart)
-        )
+        prompts.append(str(info.instructions))
         return ModelResponse(parts=[TextPart("ok")])
 
     return FunctionModel(answer)

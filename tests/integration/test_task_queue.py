@@ -323,6 +323,21 @@ def test_local_dispatcher_gives_up_after_max_attempts() -> None:
         local.close()
 
 
+def test_local_dispatcher_retries_a_worker_that_failed_with_500() -> None:
+    """A worker that crashed mid-run answers 500: Cloud Tasks retries that, so must we."""
+
+    def crash_then_ok(request: Recorded) -> Reply:
+        first = request.headers["X-Task-Retry-Count"] == "0"
+        return (500, {}, b"boom") if first else (200, {}, b"ok")
+
+    with Receiver(crash_then_ok) as server:
+        local = dispatcher(server.url, backoff_s=0.05)
+        local.enqueue(execution_task())
+        assert local.wait_idle(5)
+        assert len(server.wait_for(2)) == 2
+        local.close()
+
+
 def test_local_dispatcher_does_not_retry_a_refusal() -> None:
     with Receiver(lambda _r: (401, {}, b"")) as server:
         local = dispatcher(server.url)

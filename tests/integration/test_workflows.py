@@ -15,7 +15,6 @@ from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
-    SystemPromptPart,
     TextPart,
     ToolCallPart,
     UserPromptPart,
@@ -35,12 +34,12 @@ Script = Callable[[str, list[ModelMessage]], ModelResponse]
 
 
 def by_prompt(scripts: dict[str, Script], calls: list[tuple[str, float]] | None = None) -> Any:
-    """A FunctionModel that answers with the script of the agent whose system prompt it sees."""
+    """A FunctionModel that answers with the script of the agent whose instructions it sees."""
 
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         first = messages[0]
         assert isinstance(first, ModelRequest)
-        system = next(p.content for p in first.parts if isinstance(p, SystemPromptPart))
+        system = str(info.instructions)
         prompt = next(str(p.content) for p in first.parts if isinstance(p, UserPromptPart))
         if calls is not None:
             calls.append((system, time.monotonic()))
