@@ -1,0 +1,173 @@
+"""A worker killed with SIGKILL at each step boundary of a run with tool calls; a second worker
+resumes the run. Whatever the boundary, the run ends succeeded with every tool executed exactly
+once, an event log that tells each step once, and usage and cost counted once per request.
+
+The killed worker is a real process (tests/support/crash_worker.py); the lease it held is
+expired by moving its end into the past (the time a real sweeper would wait)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from core.agents.factory import model_override
+from core.clock import utcnow
+from core.config import get_settings
+from core.models.agents import Agent, AgentVersion
+from core.models.executions import AgentExecution
+from core.models.sessions import Event, EventType
+from core.services.events import EventLog
+from tests.support import crash_worker
+from tests.support.rows import new_run, user_row
+
+ROOT = Path(__file__).resolve().parents[2]
+BOUNDARIES = [
+    "before_model:1",
+    "after_response:1",
+    "after_results:1",
+    "before_model:2",
+    "after_response:2",
+    "after_results:2",
+    "before_model:3",
+    "before_finish",
+]
+DEFINITION = {
+    "model": {"provider": "test", "name": "test"},
+    "system_prompt": "count twice",
+    "tools": [{"name": "count", "enabled": True, "config": {}}],
+}
+
+
+@pytest.fixture
+def count_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.tools.registry import TOOL_SPECS
+
+    monkeypatch.setitem(TOOL_SPECS, "count", None)  # restored after the test
+    crash_worker.register_count_tool()
+
+
+def queued_run(engine: Any) -> uuid.UUID:
+    """A committed user, agent (with the count tool) and queued run with its opening event."""
+    from core.db import transaction
+
+    with transaction() as db:
+        user = user_row(db)
+        agent = Agent(
+            name=f"crash_{uuid.uuid4().hex[:8]}",
+            display_name="crash",
+            owner_id=user.id,
+            definition=DEFINITION,
+            version="1.0.0",
+        )
+        db.add(agent)
+        db.flush()
+        db.add(AgentVersion(agent_id=agent.id, version="1.0.0", definition=DEFINITION))
+        run = new_run(agent_id=agent.id, user_id=user.id, input="count")
+        db.add(run)
+        db.flush()
+        EventLog(execution_id=run.id, session_id=None).add(
+            db, [(EventType.user_message, {"content": "count"})]
+        )
+        return run.id
+
+
+def deliver(execution_id: uuid.UUID) -> Any:
+    from core.services.worker import deliver_execution
+
+    with model_override(crash_worker.scripted_model()):
+        return deliver_execution(execution_id, get_settings())
+
+
+def recorded(execution_id: uuid.UUID) -> tuple[AgentExecution, list[Event]]:
+    from core.db import transaction
+
+    with transaction() as db:
+        execution = db.get(AgentExecution, execution_id)
+        assert execution is not None
+        events = list(
+            db.scalars(select(Event).where(Event.execution_id == execution_id).order_by(Event.seq))
+        )
+        db.expunge_all()
+        return execution, events
+
+
+def test_an_uncrashed_run_is_the_reference(engine, count_tool, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRASH_COUNTER_FILE", str(tmp_path / "counter"))
+    execution_id = queued_run(engine)
+    assert deliver(execution_id).status == 200
+    execution, events = recorded(execution_id)
+    assert execution.status.value == "succeeded"
+    assert (tmp_path / "counter").read_text().split() == ["a", "b"]
+    usage = (execution.requests, execution.input_tokens, execution.output_tokens)
+    assert usage == (3, 30, 15)
+    assert (execution.tool_calls, execution.cost) == (2, Decimal("0.003"))
+    assert [e.type for e in events] == [
+        "user_message",
+        "model_response",
+        "tool_call",
+        "tool_result",
+        "model_response",
+        "tool_call",
+        "tool_result",
+        "model_response",
+        "status",
+    ]
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_a_run_killed_at_a_step_boundary_resumes_cleanly(
+    engine, count_tool, tmp_path, monkeypatch, boundary
+):
+    counter = tmp_path / "counter"
+    monkeypatch.setenv("CRASH_COUNTER_FILE", str(counter))
+    execution_id = queued_run(engine)
+
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.support.crash_worker", str(execution_id), boundary],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    crashed, _ = recorded(execution_id)
+    assert crashed.status.value == "running"
+
+    from core.db import transaction
+
+    with transaction() as db:  # the lease runs out: what a sweeper would wait for
+        db.execute(
+            update(AgentExecution)
+            .where(AgentExecution.id == execution_id)
+            .values(lease_expires_at=utcnow())
+        )
+    assert deliver(execution_id).status == 200
+
+    execution, events = recorded(execution_id)
+    assert (execution.status.value, execution.output) == ("succeeded", "done")
+    assert counter.read_text().split() == ["a", "b"]  # every tool ran exactly once
+    assert (execution.requests, execution.tool_calls) == (3, 2)
+    assert (execution.input_tokens, execution.output_tokens) == (30, 15)
+    assert execution.cost == Decimal("0.003")
+
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(1, len(events) + 1))
+    calls = [e.payload["tool_call_id"] for e in events if e.type == "tool_call"]
+    assert calls == ["call-a", "call-b"]
+    for call in calls:
+        at_call = next(i for i, e in enumerate(events) if e.payload.get("tool_call_id") == call)
+        results = [
+            e for e in events if e.type == "tool_result" and e.payload["tool_call_id"] == call
+        ]
+        assert len(results) == 1 and events.index(results[0]) > at_call
+    assert [e.type for e in events].count("model_response") == 3
+    assert events[-1].type == "status" and events[-1].payload["status"] == "succeeded"

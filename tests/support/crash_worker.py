@@ -1,0 +1,141 @@
+"""A worker process that SIGKILLs itself at a chosen step boundary of a run (the crash matrix).
+
+    python -m tests.support.crash_worker <execution_id> <boundary>
+
+The run's agent uses the `count` tool (registered here, as in the resuming worker), which appends
+its label to $CRASH_COUNTER_FILE: the file tells how often each tool call really ran. The model
+is `scripted_model()`: it calls count("a"), then count("b"), then answers "done", deciding from
+the tool results it sees, so a resumed run continues where the killed one stopped. Boundaries:
+
+- `before_model:K`   the K-th model call (K = 1, 2, 3) has begun and not returned
+- `after_response:K` the K-th model response (one that calls a tool) is saved
+- `after_results:K`  the K-th batch of tool results is saved
+- `before_finish`    the run ended, its outcome not written yet
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic_ai import RunContext
+
+# each model request's price: a resumed run must count each request once
+REQUEST_COST = Decimal("0.001")
+LABELS = ("a", "b")
+
+
+class CountConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def make_count(_config: CountConfig) -> Any:
+    async def count(ctx: RunContext[Any], label: str) -> str:
+        """Count one call with this label."""
+        with open(os.environ["CRASH_COUNTER_FILE"], "a") as counter:
+            counter.write(label + "\n")
+        return f"counted {label}"
+
+    return count
+
+
+def register_count_tool() -> None:
+    from core.tools.registry import TOOL_SPECS, ToolSpec
+
+    TOOL_SPECS["count"] = ToolSpec(
+        name="count",
+        description="Count a call.",
+        config_model=CountConfig,
+        maker="tests.support.crash_worker:make_count",
+    )
+
+
+def _results_seen(messages: list[Any]) -> int:
+    from pydantic_ai.messages import ModelRequest, ToolReturnPart
+
+    return sum(
+        1
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, ToolReturnPart)
+    )
+
+
+def scripted_model(before_call: Any = None) -> Any:
+    """count("a"), count("b"), then "done"; each response has fixed usage and cost."""
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
+    from pydantic_ai.models.function import FunctionModel
+    from pydantic_ai.usage import RequestUsage
+
+    def respond(messages: list[Any], info: Any) -> ModelResponse:
+        step = _results_seen(messages)
+        if before_call is not None:
+            before_call(step + 1)
+        usage = RequestUsage(input_tokens=10, output_tokens=5, cost=REQUEST_COST)
+        if step < len(LABELS):
+            label = LABELS[step]
+            return ModelResponse(
+                parts=[ToolCallPart("count", {"label": label}, tool_call_id=f"call-{label}")],
+                usage=usage,
+            )
+        return ModelResponse(parts=[TextPart("done")], usage=usage)
+
+    return FunctionModel(respond)
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main(execution_id: str, boundary: str) -> None:
+    from core.agents.factory import model_override
+    from core.config import get_settings
+    from core.services import runs, worker
+
+    register_count_tool()
+    kind, _, number = boundary.partition(":")
+    at = int(number) if number else 0
+    if kind == "after_response":
+        original_response = runs.DurableRecorder.on_model_response
+        seen = [0]
+
+        async def on_model_response(self: Any, response: Any, *args: Any) -> None:
+            await original_response(self, response, *args)
+            if any(part.part_kind == "tool-call" for part in response.parts):
+                seen[0] += 1
+                if seen[0] == at:
+                    _die()
+
+        runs.DurableRecorder.on_model_response = on_model_response  # type: ignore[method-assign]
+    elif kind == "after_results":
+        original_results = runs.DurableRecorder.on_tool_results
+        batches = [0]
+
+        async def on_tool_results(self: Any, *args: Any) -> None:
+            await original_results(self, *args)
+            batches[0] += 1
+            if batches[0] == at:
+                _die()
+
+        runs.DurableRecorder.on_tool_results = on_tool_results  # type: ignore[method-assign]
+    elif kind == "before_finish":
+        runs.finish = lambda *args, **kwargs: _die()  # type: ignore[assignment]
+
+    def before_call(call: int) -> None:
+        if kind == "before_model" and call == at:
+            _die()
+
+    with model_override(scripted_model(before_call)):
+        reply = worker.deliver_execution(uuid.UUID(execution_id), get_settings())
+    print("finished without crashing:", reply.status, reply.body)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
