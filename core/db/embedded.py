@@ -49,15 +49,15 @@ def forget_dead_holders(pgdata: Path) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    import os
+    """A zombie (killed, not yet reaped: its parent died with it) holds nothing any more."""
+    import psutil  # pgserver's own dependency
 
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:  # someone else's process: alive
+    except psutil.Error:  # someone else's process we may not inspect: alive
         return True
-    return True
 
 
 def embedded_database_url(data_dir: Path, database: str = "postgres") -> str:

@@ -168,6 +168,8 @@ def test_a_run_killed_at_a_step_boundary_resumes_cleanly(
         results = [
             e for e in events if e.type == "tool_result" and e.payload["tool_call_id"] == call
         ]
-        assert len(results) == 1 and events.index(results[0]) > at_call
+        assert len(results) == 1
+        assert events.index(results[0]) > at_call
     assert [e.type for e in events].count("model_response") == 3
-    assert events[-1].type == "status" and events[-1].payload["status"] == "succeeded"
+    assert events[-1].type == "status"
+    assert events[-1].payload["status"] == "succeeded"

@@ -324,7 +324,10 @@ def test_a_nul_in_a_path_is_a_404(client, suffix):
 
 
 def test_the_embedded_server_forgets_holders_that_were_killed(tmp_path):
+    """A holder killed with its parent stays a zombie until reaped: it holds nothing."""
     import json
+    import signal
+    import time
 
     from core.db.embedded import forget_dead_holders
 
@@ -335,7 +338,12 @@ def test_the_embedded_server_forgets_holders_that_were_killed(tmp_path):
         text=True,
     )
     dead = int(gone.stdout)
-    (tmp_path / ".handle_pids.json").write_text(json.dumps([os.getpid(), dead]))
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    os.kill(zombie.pid, signal.SIGKILL)
+    time.sleep(0.2)  # killed, not yet waited for
+    holders = tmp_path / ".handle_pids.json"
+    holders.write_text(json.dumps([os.getpid(), dead, zombie.pid]))
 
-    assert forget_dead_holders(tmp_path) == [dead]
-    assert json.loads((tmp_path / ".handle_pids.json").read_text()) == [os.getpid()]
+    assert sorted(forget_dead_holders(tmp_path)) == sorted([dead, zombie.pid])
+    assert json.loads(holders.read_text()) == [os.getpid()]
+    zombie.wait()
