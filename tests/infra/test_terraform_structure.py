@@ -40,6 +40,7 @@ DELIBERATELY_DEFAULTED = {
     "TASKS_EMULATOR_HOST": "tests only: production talks to Cloud Tasks",
     "TASKS_SHARED_SECRET": "the local dispatcher's secret; production workers demand OIDC tokens",
     "EXECUTION_LEASE_S": "60 s with a heartbeat every 20 s suits runs of any length",
+    "SWEEP_INTERVAL_S": "make dev's in-process sweeper only: production sweeps by Cloud Scheduler",
     "ARTIFACT_MAX_BYTES": "25 MiB, under Cloud Run's 32 MiB request limit",
     "SIGNED_URL_TTL_S": "15 min, the longest the service allows",
     "WEBHOOK_ALLOWED_HOSTS": "empty: webhooks may only target public addresses",
