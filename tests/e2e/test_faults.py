@@ -11,6 +11,7 @@ import signal
 import statistics
 import subprocess
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,7 @@ def test_make_dev_killed_with_kill_9_finishes_every_run_after_a_restart(tmp_path
     try:
         deadline = restarted_at + lease_s + sweep_s + 30
         statuses: dict[str, str] = {}
+        first_look: dict[str, int] = {}
         while time.monotonic() < deadline:
             statuses = {
                 run: requests.get(f"{base}/executions/{run}", headers=headers, timeout=30).json()[
@@ -185,13 +187,18 @@ def test_make_dev_killed_with_kill_9_finishes_every_run_after_a_restart(tmp_path
                 ]
                 for run in ids
             }
+            first_look = first_look or dict(Counter(statuses.values()))
             if set(statuses.values()) <= TERMINAL:
                 break
             time.sleep(0.5)
         took = time.monotonic() - restarted_at
         assert set(statuses.values()) <= TERMINAL, statuses
         assert set(statuses.values()) == {"succeeded"}
-        print(f"\n{runs} async runs, kill -9, make dev again: all terminal {took:.1f} s later")
+        print(
+            f"\n{runs} async runs, kill -9, make dev again: all terminal {took:.1f} s later; "
+            f"on the first look after the restart {first_look}, at the end "
+            f"{dict(Counter(statuses.values()))}"
+        )
 
         # the sweep by hand finds nothing left to do
         swept = subprocess.run(
