@@ -68,3 +68,14 @@ def test_auth_function_maps_only_the_tables_it_uses():
     loaded = _loaded_after_import("functions.auth.main")
     assert "core.models.users" in loaded
     assert not {"core.models.agents", "core.models.marketplace"} & loaded
+
+
+def test_core_uses_only_pydantic_ais_public_names():
+    """Private modules (pydantic_ai._agent_graph, ...) change without notice between releases."""
+    private = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "core").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "pydantic_ai._" in line or "from pydantic_ai import _" in line
+    ]
+    assert private == []
