@@ -66,11 +66,7 @@ def claim(db: Session, execution_id: uuid.UUID, settings: Settings) -> ClaimResu
         .where(
             AgentExecution.id == execution_id,
             AgentExecution.cancel_requested_at.is_(None),
-            or_(
-                AgentExecution.status == ExecutionStatus.queued,
-                (AgentExecution.status == ExecutionStatus.running)
-                & (AgentExecution.lease_expires_at < now),
-            ),
+            _unowned(now),
         )
         .values(
             status=ExecutionStatus.running,
@@ -104,11 +100,7 @@ def end_cancelled(db: Session, execution_id: uuid.UUID, now: datetime) -> bool:
         .where(
             AgentExecution.id == execution_id,
             AgentExecution.cancel_requested_at.is_not(None),
-            or_(
-                AgentExecution.status == ExecutionStatus.queued,
-                (AgentExecution.status == ExecutionStatus.running)
-                & (AgentExecution.lease_expires_at < now),
-            ),
+            _unowned(now),
         )
         .values(
             status=ExecutionStatus.cancelled,
@@ -125,6 +117,15 @@ def end_cancelled(db: Session, execution_id: uuid.UUID, now: datetime) -> bool:
         db, [(EventType.status, {"status": "cancelled"})]
     )
     return True
+
+
+def _unowned(now: datetime) -> Any:
+    """No delivery runs the execution: queued, or running under a lease that ran out."""
+    return or_(
+        AgentExecution.status == ExecutionStatus.queued,
+        (AgentExecution.status == ExecutionStatus.running)
+        & (AgentExecution.lease_expires_at < now),
+    )
 
 
 def _left(execution: AgentExecution, now: datetime) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,20 +20,6 @@ from core.models.executions import AgentExecution
 from core.models.sessions import Event
 from tests.support.agents import create_agent, definition, events_of, tools
 from tests.support.api import assert_error, signed_up
-from tests.support.queues import RecordingQueue, recording_queue
-
-
-@pytest.fixture
-def queue() -> Iterator[RecordingQueue]:
-    with recording_queue() as recording:
-        yield recording
-
-
-@pytest.fixture
-def worker_headers() -> dict[str, str]:
-    from core.tasks.auth import tasks_shared_secret
-
-    return {"X-Tasks-Secret": tasks_shared_secret(get_settings())}
 
 
 class Crash(BaseException):

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,20 +26,6 @@ from core.config import get_settings
 from core.models.executions import AgentExecution
 from tests.support.agents import create_agent, definition, events_of, execute, tools
 from tests.support.api import assert_error, signed_up
-from tests.support.queues import RecordingQueue, recording_queue
-
-
-@pytest.fixture
-def queue() -> Iterator[RecordingQueue]:
-    with recording_queue() as recording:
-        yield recording
-
-
-@pytest.fixture
-def worker_headers() -> dict[str, str]:
-    from core.tasks.auth import tasks_shared_secret
-
-    return {"X-Tasks-Secret": tasks_shared_secret(get_settings())}
 
 
 def worker_died(db: Any, execution_id: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import pytest
+
 from core.tasks.queue import Task, use_task_queue
 
 
@@ -25,3 +27,19 @@ def recording_queue() -> Iterator[RecordingQueue]:
         yield recording
     finally:
         use_task_queue(None)
+
+
+@pytest.fixture
+def queue() -> Iterator[RecordingQueue]:
+    """Tasks enqueued during the test are recorded, not delivered (the test delivers them)."""
+    with recording_queue() as recording:
+        yield recording
+
+
+@pytest.fixture
+def worker_headers() -> dict[str, str]:
+    """What the local dispatcher sends the worker routes: the shared secret."""
+    from core.config import get_settings
+    from core.tasks.auth import tasks_shared_secret
+
+    return {"X-Tasks-Secret": tasks_shared_secret(get_settings())}
