@@ -37,7 +37,13 @@ def start_server(
         text=True,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    return serving(process, port, wait_s=60)
+
+
+def serving(process: subprocess.Popen[str], port: int, *, wait_s: float) -> subprocess.Popen[str]:
+    """`process` once it answers /health on `port`; its process group is killed if it does not
+    within `wait_s`."""
+    deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
@@ -46,8 +52,8 @@ def start_server(
                 return process
         except requests.ConnectionError:
             time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not start in 60 s")
+    os.killpg(process.pid, signal.SIGKILL)
+    raise RuntimeError(f"server did not start in {wait_s:g} s")
 
 
 def stop_server(process: subprocess.Popen[str], timeout: float = 30) -> str:

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.conftest import unique_name
-from tests.e2e.conftest import ROOT, free_port, start_server, stop_server
+from tests.e2e.conftest import ROOT, free_port, serving, start_server, stop_server
 
 PASSWORD = "correct horse battery"
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
@@ -120,19 +120,7 @@ def make_dev(data_dir: Path, port: int, **env: str) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"make dev exited: {process.stdout.read() if process.stdout else ''}"
-            )
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise RuntimeError("make dev did not serve in 90 s")
+    return serving(process, port, wait_s=90)
 
 
 def postgres_of(data_dir: Path) -> list[Any]:
