@@ -8,10 +8,10 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from core.agents.definition import Limits
+from core.runs.usage import Usage
 
 if TYPE_CHECKING:
     from pydantic_ai import Agent
@@ -56,29 +56,14 @@ class RunOutcome:
     error: dict[str, Any] | None = None
     # the messages this run added after the history it was given
     messages: list[ModelMessage] = field(default_factory=list)
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    tool_calls: int = 0
-    cost: Decimal | None = None
+    # the run's whole usage, earlier attempts' included
+    usage: Usage = field(default_factory=Usage)
     # a transient failure (model 429/503, connection): worth another delivery
     retryable: bool = False
     finished_at: datetime | None = None
     trace_id: str | None = None
     # events observed but not yet written (the service writes them with the outcome)
     pending_events: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
-
-
-@dataclass
-class UsageSoFar:
-    """What earlier attempts of a run used (saved with its progress): a resumed run counts on
-    from it, cost included."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    tool_calls: int = 0
-    cost: Decimal | None = None
 
 
 async def run_agent(
@@ -90,7 +75,7 @@ async def run_agent(
     observer: RunObserver,
     message_history: list[ModelMessage] | None = None,
     timeout_s: float | None = None,
-    usage_so_far: UsageSoFar | None = None,
+    usage_so_far: Usage | None = None,
     heartbeat_s: float = 20.0,
 ) -> RunOutcome:
     """`prompt` None resumes from `message_history` (a redelivered run); the history then ends
@@ -107,21 +92,13 @@ async def run_agent(
     )
     from pydantic_ai.exceptions import RunTimedOut
     from pydantic_ai.messages import ModelRequest, ModelResponse
-    from pydantic_ai.usage import RunUsage
 
     usage_limits = UsageLimits(
         request_limit=limits.max_requests,
         tool_calls_limit=limits.max_tool_calls,
         total_tokens_limit=limits.max_total_tokens,
     )
-    before = usage_so_far or UsageSoFar()
-    usage = RunUsage(
-        requests=before.requests,
-        input_tokens=before.input_tokens,
-        output_tokens=before.output_tokens,
-        tool_calls=before.tool_calls,
-        cost=before.cost,
-    )
+    usage = (usage_so_far or Usage()).run_usage()
     history = list(message_history or [])
     messages: list[ModelMessage] = []
     # What the observer was told already (by this attempt or, on resume, an earlier one): the
@@ -176,11 +153,7 @@ async def run_agent(
         return RunOutcome(
             status=status,
             messages=messages,
-            requests=usage.requests,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            tool_calls=usage.tool_calls,
-            cost=run_cost(usage),
+            usage=Usage.of_run(usage),
             **values,
         )
 
@@ -260,10 +233,3 @@ def _model_error_message(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     name = getattr(exc, "model_name", None) or "the model"
     return f"{name} failed" + (f" with HTTP {status}" if status else "") + f": {exc}"[:500]
-
-
-def run_cost(usage: RunUsage) -> Decimal | None:
-    """The run's price from pydantic-ai's bundled price table; None where the model is not
-    priced (the test provider, unknown names)."""
-    cost = getattr(usage, "cost", None)
-    return None if cost is None else Decimal(str(cost)).quantize(Decimal("0.000001"))

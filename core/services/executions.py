@@ -241,11 +241,7 @@ def _show_outcome(execution: AgentExecution, outcome: Any) -> None:
         "status": ExecutionStatus(outcome.status),
         "output": outcome.output,
         "error": outcome.error,
-        "requests": outcome.requests,
-        "input_tokens": outcome.input_tokens,
-        "output_tokens": outcome.output_tokens,
-        "tool_calls": outcome.tool_calls,
-        "cost": outcome.cost,
+        **outcome.usage.columns(),
         "finished_at": outcome.finished_at,
         "trace_id": outcome.trace_id,
     }

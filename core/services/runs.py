@@ -28,6 +28,7 @@ from core.config import Settings
 from core.models.agents import AgentVersion
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import EventType
+from core.runs.usage import Usage
 from core.services import execution_rows
 from core.services.events import EventLog, request_events, response_events
 from core.services.execution_rows import LeaseLost
@@ -230,11 +231,7 @@ class DurableRecorder:
                 "messages": ModelMessagesTypeAdapter.dump_python(
                     [*self.resumed, *messages], mode="json"
                 ),
-                "requests": usage.requests,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "tool_calls": usage.tool_calls,
-                "cost": _cost_of(usage),
+                **Usage.of_run(usage).columns(),
             }
         batch, self.pending = (self.pending, []) if values else ([], self.pending)
         try:
@@ -331,7 +328,7 @@ def _run_claimed(
     None when the run was abandoned to another delivery; never raises for a failed run. With
     `retry_transient`, a transient model failure keeps the run open for another delivery
     (the outcome says `retryable`) instead of failing it."""
-    from core.agents.runner import RunAbandoned, UsageSoFar
+    from core.agents.runner import RunAbandoned
     from core.db import transaction
 
     if fresh is not None:
@@ -340,7 +337,7 @@ def _run_claimed(
         session_history = fresh.session_history
         saved: list[Any] = []
         started_at = fresh.started_at
-        usage_so_far = UsageSoFar()
+        usage_so_far = Usage()
         raw_input, session_id = fresh.raw_input, fresh.session_id
         user_id, mode, webhook_url = fresh.user_id, fresh.mode, fresh.webhook_url
     else:
@@ -361,13 +358,7 @@ def _run_claimed(
             )
             saved = list(execution.messages or [])
             started_at = execution.started_at or utcnow()
-            usage_so_far = UsageSoFar(
-                execution.requests,
-                execution.input_tokens,
-                execution.output_tokens,
-                execution.tool_calls,
-                execution.cost,
-            )
+            usage_so_far = Usage.of_row(execution)
             raw_input = execution.input
             session_id = execution.session_id
             user_id, mode, webhook_url = execution.user_id, execution.mode, execution.webhook_url
@@ -464,16 +455,11 @@ def _run_workflow(
             retryable=True,
             error={"code": "step_busy", "message": "a step is still running elsewhere"},
         )
-    usage = tree_usage(execution_id)
     outcome = RunOutcome(
         status,  # type: ignore[arg-type]
         output=output,
         error=error,
-        requests=usage["requests"],
-        input_tokens=usage["input_tokens"],
-        output_tokens=usage["output_tokens"],
-        tool_calls=usage["tool_calls"],
-        cost=usage["cost"],
+        usage=tree_usage(execution_id),
     )
     return _finished(fence, events, outcome, settings, webhook_url, TraceInfo(trace_id, started_at))
 
@@ -507,7 +493,7 @@ def _run(
     resumed: list[ModelMessage],
     recorder: DurableRecorder,
     timeout_s: float,
-    usage_so_far: Any,
+    usage_so_far: Usage,
 ) -> RunOutcome:
     from core.agents.factory import RunDeps, agent_of_version
     from core.agents.loop import run_on_agent_loop
@@ -631,11 +617,7 @@ def finish(
             output=outcome.output,
             error=outcome.error,
             messages=messages,
-            requests=outcome.requests,
-            input_tokens=outcome.input_tokens,
-            output_tokens=outcome.output_tokens,
-            tool_calls=outcome.tool_calls,
-            cost=outcome.cost,
+            **outcome.usage.columns(),
             finished_at=outcome.finished_at,
             **({"trace_id": trace.trace_id} if trace else {}),
         )
@@ -656,7 +638,7 @@ def _trace_row(trace: TraceInfo, outcome: RunOutcome) -> dict[str, Any]:
         "id": uuid.uuid4(),
         "trace_id": trace.trace_id,
         "spans": telemetry.span_summary(trace.trace_id),
-        "total_tokens": outcome.input_tokens + outcome.output_tokens,
+        "total_tokens": outcome.usage.total_tokens,
         "latency_ms": max(0, int((finished - trace.started_at).total_seconds() * 1000)),
         "error": (outcome.error or {}).get("message"),
     }
@@ -723,11 +705,7 @@ def release_for_retry(fence: Fence, events: EventLog, outcome: RunOutcome) -> No
                 ],
             ),
             messages=ModelMessagesTypeAdapter.dump_python(outcome.messages, mode="json"),
-            requests=outcome.requests,
-            input_tokens=outcome.input_tokens,
-            output_tokens=outcome.output_tokens,
-            tool_calls=outcome.tool_calls,
-            cost=outcome.cost,
+            **outcome.usage.columns(),
         )
         db.execute(
             update(AgentExecution)
@@ -763,12 +741,6 @@ def enqueue_webhook(execution_id: uuid.UUID, settings: Settings) -> None:
         )
     except Exception:  # the run is recorded; a lost webhook must not fail it
         log.exception("could not enqueue the webhook of execution %s", execution_id)
-
-
-def _cost_of(usage: RunUsage) -> Any:
-    from core.agents.runner import run_cost
-
-    return run_cost(usage)
 
 
 def _messages(raw: list[Any]) -> list[ModelMessage]:

@@ -36,6 +36,7 @@ from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
 from core.models.users import User
+from core.runs.usage import Usage
 from core.services import execution_rows
 from core.services.agent_access import Access, agent_for
 from core.services.events import EventLog
@@ -187,26 +188,25 @@ class WorkflowRun:
     def check_budget(self) -> None:
         usage = tree_usage(self.parent_id)
         limits: Limits = self.definition.limits
-        if usage["requests"] > limits.max_requests:
+        if usage.requests > limits.max_requests:
             raise Stop(
                 "failed",
                 "limit_exceeded",
-                f"the workflow made {usage['requests']} "
+                f"the workflow made {usage.requests} "
                 f"model requests; limits.max_requests is {limits.max_requests}",
             )
-        if usage["tool_calls"] > limits.max_tool_calls:
+        if usage.tool_calls > limits.max_tool_calls:
             raise Stop(
                 "failed",
                 "limit_exceeded",
-                f"the workflow made {usage['tool_calls']} "
+                f"the workflow made {usage.tool_calls} "
                 f"tool calls; limits.max_tool_calls is {limits.max_tool_calls}",
             )
-        tokens = usage["input_tokens"] + usage["output_tokens"]
-        if tokens > limits.max_total_tokens:
+        if usage.total_tokens > limits.max_total_tokens:
             raise Stop(
                 "failed",
                 "limit_exceeded",
-                f"the workflow used {tokens} tokens; "
+                f"the workflow used {usage.total_tokens} tokens; "
                 f"limits.max_total_tokens is {limits.max_total_tokens}",
             )
         if utcnow() > self.deadline:
@@ -281,24 +281,20 @@ def _as_input(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
-def tree_usage(parent_id: uuid.UUID) -> dict[str, Any]:
+def tree_usage(parent_id: uuid.UUID) -> Usage:
     """The summed usage below `parent_id`: its direct children's (a child workflow's own usage
-    already is the sum of its children). `cost` is None when no child was priced."""
+    already is the sum of its children)."""
     from sqlalchemy import func
 
     from core.db import transaction
 
-    columns = ("requests", "input_tokens", "output_tokens", "tool_calls")
     with transaction() as db:
         row = db.execute(
             select(
-                *(func.coalesce(func.sum(getattr(AgentExecution, c)), 0) for c in columns),
-                func.sum(AgentExecution.cost),
+                *(func.sum(getattr(AgentExecution, name)).label(name) for name in Usage.COLUMNS)
             ).where(AgentExecution.parent_execution_id == parent_id)
         ).one()
-    usage: dict[str, Any] = {name: int(value) for name, value in zip(columns, row, strict=False)}
-    usage["cost"] = row[-1]
-    return usage
+    return Usage.of_row(row)
 
 
 def cancel_descendants(parent_id: uuid.UUID, db: Session | None = None) -> None:
