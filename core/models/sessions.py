@@ -42,7 +42,7 @@ class AgentSession(Base):
         str_enum(SessionStatus, "session_status"), default=SessionStatus.active
     )
     # the conversation itself is the messages of the session's succeeded turns, in turn order
-    # (agent_executions.messages; core.services.session_history)
+    # (agent_executions.messages; core.runs.session_history)
     # the last seq handed to an event of this session
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()

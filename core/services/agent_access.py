@@ -56,7 +56,7 @@ def access_of(db: Session, user: User, agent: Agent) -> Access:
 
 def may_execute_clause(users: FromClause, agents: FromClause) -> ColumnElement[bool]:
     """`access_of(user, agent) >= Access.execute` in SQL, over a row of `users` and one of
-    `agents`: for a statement that checks access as it writes (core.services.execution_rows)."""
+    `agents`: for a statement that checks access as it writes (core.runs.execution_rows)."""
     grants = cast(Table, AgentPermission.__table__)
     granted = (
         select(grants.c.agent_id)

@@ -18,9 +18,9 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 from core.models.agents import Agent, AgentPermission, AgentScope, AgentType, AgentVersion
 from core.models.users import Role, User
 from core.pagination import Keyset, Page, escape_like
+from core.runs.workflow_steps import check_steps
 from core.schemas.agents import AgentCreate, AgentsQuery, AgentUpdate, PermissionGrant
 from core.services.agent_access import Access, agent_for, listed_agents_clause
-from core.services.workflows import check_steps
 
 FIRST_VERSION = "1.0.0"
 AGENTS_ORDER = Keyset((Agent.created_at, Agent.id), descending=True)

@@ -30,12 +30,16 @@ from core.models.sessions import AgentSession, Event, EventType, SessionStatus
 from core.models.users import Role, User
 from core.pagination import Keyset, Page
 from core.replies import Reply
+from core.runs import execution_rows, known_definitions
+from core.runs.engine import run_claimed
+from core.runs.events import EventLog
+from core.runs.fresh import FreshRun
+from core.runs.leases import ACTIVE
+from core.runs.queueing import enqueue_execution
+from core.runs.session_history import session_history
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery, ExecutionsQuery
-from core.services import execution_rows, known_definitions, runs
 from core.services.agent_access import Access, agent_for
-from core.services.events import EventLog
-from core.services.session_history import session_history
 
 if TYPE_CHECKING:
     from core.services.auth import Caller
@@ -210,7 +214,7 @@ def _launch(
 ) -> AgentExecution | Reply:
     """Run a just-created execution here (sync: answered finished) or queue it (async)."""
     if execution.mode == ExecutionMode.sync:
-        fresh = runs.FreshRun(
+        fresh = FreshRun(
             definition=definition,
             agent_version=(execution.agent_id, execution.agent_version),
             session_history=session_history(db, session.id) if session else [],
@@ -222,7 +226,7 @@ def _launch(
             webhook_url=execution.webhook_url,
             events=events,
         )
-        outcome = runs.run_claimed(execution.id, 1, settings, fresh=fresh)
+        outcome = run_claimed(execution.id, 1, settings, fresh=fresh)
         if outcome is None:  # lost to another delivery: read what it recorded
             recorded = db.get(AgentExecution, execution.id)
             assert recorded is not None
@@ -230,7 +234,7 @@ def _launch(
         else:
             _show_outcome(execution, outcome)
         return with_children(db, execution)
-    runs.enqueue_execution(execution.id, 1, settings)
+    enqueue_execution(execution.id, 1, settings)
     return answer(execution)
 
 
@@ -274,7 +278,7 @@ def session_for_turn(
         raise Conflict("the session is archived; reopen it first", code="session_archived")
     busy = db.scalar(
         select(AgentExecution.id)
-        .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(runs.ACTIVE))
+        .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(ACTIVE))
         .limit(1)
     )
     if busy is not None:
@@ -307,7 +311,7 @@ def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> Age
             db, [(EventType.status, {"status": "cancelled"})]
         )
     db.flush()
-    from core.services.workflows import cancel_descendants
+    from core.runs.workflow_steps import cancel_descendants
 
     cancel_descendants(execution.id, db)
     return execution

@@ -15,12 +15,13 @@ from core.models.sessions import AgentSession, Event
 from core.models.users import User
 from core.pagination import Keyset, Page
 from core.replies import Reply
+from core.runs.leases import ACTIVE
+from core.runs.session_history import forget_session
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery
 from core.schemas.sessions import MessageRequest, SessionCreate, SessionsQuery, SessionUpdate
-from core.services import executions, runs
+from core.services import executions
 from core.services.agent_access import Access, agent_for
-from core.services.session_history import forget_session
 
 SESSIONS_ORDER = Keyset((AgentSession.created_at, AgentSession.id), descending=True)
 EVENTS_ORDER = Keyset((Event.seq,))
@@ -83,7 +84,7 @@ def delete_session(db: Session, *, user: User, session_id: uuid.UUID, settings: 
     session = get_session(db, user=user, session_id=session_id, for_update=True)
     busy = db.scalar(
         select(AgentExecution.id)
-        .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(runs.ACTIVE))
+        .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(ACTIVE))
         .limit(1)
     )
     if busy is not None:

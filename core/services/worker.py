@@ -18,7 +18,9 @@ from core.clock import utcnow
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.replies import Reply
-from core.services import runs
+from core.runs import leases
+from core.runs.engine import run_claimed
+from core.runs.queueing import enqueue_execution
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Reply:
     from core.db import transaction
 
     with transaction() as db:
-        claim = runs.claim(db, execution_id, settings)
+        claim = leases.claim(db, execution_id, settings)
     if claim.done:
         return Reply({"status": "done"}, 200)
     if claim.attempt is None:
@@ -40,11 +42,11 @@ def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Reply:
             {"Retry-After": str(claim.busy_for_s)},
         )
     try:
-        outcome = runs.run_claimed(execution_id, claim.attempt, settings, retry_transient=True)
+        outcome = run_claimed(execution_id, claim.attempt, settings, retry_transient=True)
     except Exception:
         # a lost database connection or a bug: the queue retries (5xx), and the attempt
         # budget ends a run that fails like this every time
-        runs.release_lease(execution_id, claim.attempt)
+        leases.release_lease(execution_id, claim.attempt)
         raise
     if outcome is None:
         return Reply({"status": "abandoned"}, 200)
@@ -112,16 +114,14 @@ def sweep(settings: Settings, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     for execution_id, attempt, cancel_requested in stale:
         if cancel_requested:
             with transaction() as db:
-                counts["cancelled"] += runs.end_cancelled(db, execution_id, now)
+                counts["cancelled"] += leases.end_cancelled(db, execution_id, now)
             continue
         if attempt >= settings.execution_max_attempts:
             with transaction() as db:
-                runs.fail_exhausted(db, execution_id, attempt, settings)
+                leases.fail_exhausted(db, execution_id, attempt, settings)
             counts["failed"] += 1
             continue
         # a new name: the original task's name stays reserved after it ran
-        runs.enqueue_execution(
-            execution_id, attempt + 1, settings, suffix=f"s{int(now.timestamp())}"
-        )
+        enqueue_execution(execution_id, attempt + 1, settings, suffix=f"s{int(now.timestamp())}")
         counts["requeued"] += 1
     return counts

@@ -2,7 +2,7 @@
 
 Every turn's execution already holds the messages it added (agent_executions.messages); the
 session kept a second, ever-growing copy that each turn rewrote whole. The history is now the
-succeeded turns' messages in turn order (core.services.session_history).
+succeeded turns' messages in turn order (core.runs.session_history).
 
 Revision ID: 0003
 Revises: 0002

@@ -1,5 +1,5 @@
 """An execute outside a session is started by one statement that checks the caller's account
-and execute access as it inserts (core.services.execution_rows.insert_checked_execution); when
+and execute access as it inserts (core.runs.execution_rows.insert_checked_execution); when
 it writes nothing, the full path answers. Its SQL rule must be exactly `access_of`'s, the
 account checks those of authentication, and a changed agent must run its new definition."""
 
@@ -16,7 +16,7 @@ from sqlalchemy import Table, select
 from core.agents.factory import model_override
 from core.models.agents import Agent, AgentPermission, AgentScope, PermissionLevel
 from core.models.users import Role, User
-from core.services import known_definitions
+from core.runs import known_definitions
 from core.services.agent_access import Access, access_of, may_execute_clause
 from tests.support.agents import create_agent, definition, execute
 from tests.support.api import assert_error, signed_up
@@ -116,7 +116,7 @@ def test_a_changed_definition_runs_at_once(client):
 @pytest.mark.parametrize("known", [False, True])
 def test_the_definition_travels_only_for_a_version_new_here(client, db, known):
     from core.models.executions import WorkflowType
-    from core.services import execution_rows
+    from core.runs import execution_rows
 
     user, headers = signed_up(client)
     agent = create_agent(client, headers)

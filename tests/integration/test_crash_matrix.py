@@ -24,7 +24,7 @@ from core.config import get_settings
 from core.models.agents import Agent, AgentVersion
 from core.models.executions import AgentExecution
 from core.models.sessions import Event, EventType
-from core.services.events import EventLog
+from core.runs.events import EventLog
 from tests.support import crash_worker
 from tests.support.rows import new_run, user_row
 

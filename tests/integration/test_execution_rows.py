@@ -1,4 +1,4 @@
-"""The single-statement writes of a run (core.services.execution_rows): a new run with its first
+"""The single-statement writes of a run (core.runs.execution_rows): a new run with its first
 events, and the fenced update whose events and trace row count only while the fence holds."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from core.models.executions import (
     ObservabilityTrace,
 )
 from core.models.sessions import Event, EventType
-from core.services import execution_rows
-from core.services.events import EventLog
+from core.runs import execution_rows
+from core.runs.events import EventLog
 from tests.support.agents import create_agent
 from tests.support.api import signed_up
 from tests.support.rows import new_run

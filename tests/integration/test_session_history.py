@@ -1,4 +1,4 @@
-"""A session's conversation is read from its succeeded turns (core.services.session_history):
+"""A session's conversation is read from its succeeded turns (core.runs.session_history):
 what a turn sees, what the process keeps between turns, and the migration that moved it there."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from core.agents.factory import model_override
 from core.clock import utcnow
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import AgentSession
-from core.services import session_history as history
+from core.runs import session_history as history
 from tests.support.agents import create_agent
 from tests.support.api import signed_up
 from tests.support.rows import session_row

@@ -97,13 +97,14 @@ def _die() -> None:
 def main(execution_id: str, boundary: str) -> None:
     from core.agents.factory import model_override
     from core.config import get_settings
-    from core.services import runs, worker
+    from core.runs import engine, progress
+    from core.services import worker
 
     register_count_tool()
     kind, _, number = boundary.partition(":")
     at = int(number) if number else 0
     if kind == "after_response":
-        original_response = runs.DurableRecorder.on_model_response
+        original_response = progress.DurableRecorder.on_model_response
         seen = [0]
 
         async def on_model_response(self: Any, response: Any, *args: Any) -> None:
@@ -113,9 +114,9 @@ def main(execution_id: str, boundary: str) -> None:
                 if seen[0] == at:
                     _die()
 
-        runs.DurableRecorder.on_model_response = on_model_response  # type: ignore[method-assign]
+        progress.DurableRecorder.on_model_response = on_model_response  # type: ignore[method-assign]
     elif kind == "after_results":
-        original_results = runs.DurableRecorder.on_tool_results
+        original_results = progress.DurableRecorder.on_tool_results
         batches = [0]
 
         async def on_tool_results(self: Any, *args: Any) -> None:
@@ -124,9 +125,9 @@ def main(execution_id: str, boundary: str) -> None:
             if batches[0] == at:
                 _die()
 
-        runs.DurableRecorder.on_tool_results = on_tool_results  # type: ignore[method-assign]
+        progress.DurableRecorder.on_tool_results = on_tool_results  # type: ignore[method-assign]
     elif kind == "before_finish":
-        runs.finish = lambda *args, **kwargs: _die()  # type: ignore[assignment]
+        engine.finish = lambda *args, **kwargs: _die()  # type: ignore[assignment]
 
     def before_call(call: int) -> None:
         if kind == "before_model" and call == at:

@@ -32,7 +32,7 @@ def new_run(
 ) -> AgentExecution:
     """A transient execution (`execution_rows.new_execution`) of a queued async run of version
     1.0.0, with `values` instead where given; not written."""
-    from core.services.execution_rows import new_execution
+    from core.runs.execution_rows import new_execution
 
     now = utcnow()
     defaults: dict[str, Any] = {

@@ -139,7 +139,7 @@ class EventLog:
         self, db: Session | Connection, events: list[tuple[EventType, dict[str, Any]]]
     ) -> list[dict[str, Any]]:
         """The events with their seqs, as JSON for a statement that writes them together with
-        the execution (core.services.execution_rows): every column but execution_id."""
+        the execution (core.runs.execution_rows): every column but execution_id."""
         session_id = None if self.session_id is None else str(self.session_id)
         return [
             {

@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,10 +37,10 @@ from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
 from core.models.users import User
+from core.runs import execution_rows
+from core.runs.events import EventLog
 from core.runs.usage import Usage
-from core.services import execution_rows
 from core.services.agent_access import Access, agent_for
-from core.services.events import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +78,23 @@ class WorkflowRun:
     hold: Any  # Fence.hold of the parent: extends its lease, returns cancel_requested_at
     events: EventLog
     lock: threading.Lock
+    # core.runs.engine.run_claimed: how a step's child execution is run (given, so this module
+    # and the engine that runs workflows do not import each other)
+    run_claimed: Callable[..., Any]
 
     def step(self, index: int, iteration: int, agent_id: uuid.UUID, prompt: Any) -> StepResult:
         from core.db import transaction
-        from core.services import runs
+        from core.runs.leases import claim
 
         child_id, fresh = self._child(index, iteration, agent_id, prompt)
         if fresh is not None:  # made just now, already ours: run it without reading it back
-            runs.run_claimed(child_id, 1, self.settings, fresh=fresh)
+            self.run_claimed(child_id, 1, self.settings, fresh=fresh)
         else:  # made by an earlier delivery: claim it like any redelivered run
             with transaction() as db:
-                claim = runs.claim(db, child_id, self.settings)
-            if claim.attempt is not None:
-                runs.run_claimed(child_id, claim.attempt, self.settings)
-            elif not claim.done:
+                claimed = claim(db, child_id, self.settings)
+            if claimed.attempt is not None:
+                self.run_claimed(child_id, claimed.attempt, self.settings)
+            elif not claimed.done:
                 raise StepBusy(str(child_id))
         with transaction() as db:
             child = db.get(AgentExecution, child_id)
@@ -108,7 +112,7 @@ class WorkflowRun:
         from datetime import timedelta
 
         from core.db import transaction
-        from core.services.runs import FreshRun
+        from core.runs.fresh import FreshRun
 
         with self.lock, transaction() as db:
             existing = db.scalar(

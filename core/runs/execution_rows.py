@@ -53,8 +53,8 @@ from core.models.executions import (
     WorkflowType,
 )
 from core.models.users import User
+from core.runs.events import EVENTS_TABLE as EVENTS
 from core.services.agent_access import may_execute_clause
-from core.services.events import EVENTS_TABLE as EVENTS
 
 EXECUTIONS = cast(Table, AgentExecution.__table__)
 TRACES = cast(Table, ObservabilityTrace.__table__)

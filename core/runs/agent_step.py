@@ -1,0 +1,122 @@
+"""One agent's run inside an execution: build the agent of the version, give its tools the
+workspace (and delegation), and run it on this thread's event loop, step by step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from core.agents.definition import AgentDefinition
+from core.config import Settings
+from core.runs.progress import DurableRecorder
+from core.runs.usage import Usage
+
+if TYPE_CHECKING:
+    from pydantic_ai.messages import ModelMessage
+
+    from core.agents.runner import RunOutcome
+
+log = logging.getLogger(__name__)
+
+
+def run_agent_step(
+    definition: AgentDefinition,
+    *,
+    agent_version: tuple[uuid.UUID, str],
+    settings: Settings,
+    execution_id: uuid.UUID,
+    session_id: uuid.UUID | None,
+    prompt: str | None,
+    user_id: uuid.UUID,
+    history: list[ModelMessage],
+    resumed: list[ModelMessage],
+    recorder: DurableRecorder,
+    timeout_s: float,
+    usage_so_far: Usage,
+) -> RunOutcome:
+    from core.agents.factory import RunDeps, agent_of_version
+    from core.agents.loop import run_on_agent_loop
+    from core.agents.providers import ProviderNotConfigured
+    from core.agents.runner import RunAbandoned, RunOutcome, run_agent
+    from core.storage.workspace import workspace_for
+    from core.tools.workspace import LocalWorkspace
+
+    try:
+        built = agent_of_version(agent_version, definition, settings)
+    except ProviderNotConfigured as exc:
+        return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
+    workspace = workspace_for(settings, session_id=session_id, execution_id=execution_id)
+    deps = RunDeps(
+        workspace=workspace,
+        repo=(
+            LocalWorkspace(settings.repo_root, name="repo", writable=False)
+            if settings.repo_root
+            else None
+        ),
+    )
+    deps.delegate = _delegator(user_id, deps, settings)
+    try:
+        outcome = run_on_agent_loop(
+            run_agent(
+                built,
+                prompt,
+                deps=deps,
+                limits=definition.limits,
+                observer=recorder,
+                message_history=history,
+                timeout_s=timeout_s,
+                usage_so_far=usage_so_far,
+                heartbeat_s=max(1.0, settings.execution_lease_s / 3),
+            )
+        )
+    except RunAbandoned:
+        raise
+    except Exception:
+        log.exception("execution %s crashed", execution_id)
+        return RunOutcome(
+            "failed", error={"code": "internal_error", "message": "the run failed unexpectedly"}
+        )
+    # what this run added comes after what an earlier attempt had already saved
+    outcome.messages = [*resumed, *outcome.messages]
+    return outcome
+
+
+def _delegator(user_id: uuid.UUID, parent: Any, settings: Settings) -> Any:
+    """What the `delegate` tool calls: run another agent the user may execute, inside this run
+    (same workspace, one level deeper), counting its usage into the parent's (`usage`)."""
+
+    async def delegate(agent_id: str, prompt: str, usage: Any, max_depth: int) -> Any:
+        from pydantic_ai import ModelRetry
+
+        from core.agents.factory import RunDeps, build_agent
+
+        definition = await asyncio.to_thread(_delegate_definition, user_id, agent_id)
+        if definition is None:
+            raise ModelRetry(f"agent {agent_id} is missing or you may not execute it")
+        if definition.workflow is not None:
+            raise ModelRetry(f"agent {agent_id} is a workflow: delegate to single agents only")
+        child = build_agent(definition, settings)
+        deps = RunDeps(workspace=parent.workspace, repo=parent.repo, depth=parent.depth + 1)
+        deps.delegate = _delegator(user_id, deps, settings)
+        result = await child.run(prompt, deps=deps, usage=usage)
+        return result.output
+
+    return delegate
+
+
+def _delegate_definition(user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
+    from core.db import transaction
+    from core.errors import DomainError
+    from core.models.users import User
+    from core.services.agent_access import Access, agent_for
+
+    with transaction() as db:
+        user = db.get(User, user_id)
+        try:
+            assert user is not None
+            agent = agent_for(db, user, uuid.UUID(agent_id), Access.execute)
+        except (DomainError, ValueError):
+            return None
+        return AgentDefinition.model_validate(agent.definition)

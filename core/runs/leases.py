@@ -1,0 +1,178 @@
+"""Who runs an execution: the claim, the fence, and ending runs nobody runs any more.
+
+Whoever runs an execution holds it by its `attempt` number: the claim is a conditional UPDATE
+(queued, or running with an expired lease) that bumps the attempt, and every later write is
+fenced with `WHERE attempt = <mine>`; a write that matches nothing means another delivery owns
+the run now, and this one stops without writing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.config import Settings
+from core.models.executions import AgentExecution, ExecutionStatus
+from core.models.sessions import EventType
+from core.runs import execution_rows
+from core.runs.events import EventLog
+
+ACTIVE = (ExecutionStatus.queued, ExecutionStatus.running)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What a delivery of an execution found: `attempt` when it now owns the run; otherwise
+    `done` (finished or gone: acknowledge) or `busy_for_s` (another delivery holds a live
+    lease: retry later)."""
+
+    attempt: int | None = None
+    done: bool = False
+    busy_for_s: int = 0
+
+
+def claim(db: Session, execution_id: uuid.UUID, settings: Settings) -> ClaimResult:
+    now = utcnow()
+    lease_until = now + timedelta(seconds=settings.execution_lease_s)
+    claimed = db.execute(
+        update(AgentExecution)
+        .where(
+            AgentExecution.id == execution_id,
+            AgentExecution.cancel_requested_at.is_(None),
+            _unowned(now),
+        )
+        .values(
+            status=ExecutionStatus.running,
+            attempt=AgentExecution.attempt + 1,
+            lease_expires_at=lease_until,
+            started_at=text("coalesce(started_at, now())"),
+            updated_at=now,
+        )
+        .returning(AgentExecution.attempt)
+    ).scalar_one_or_none()
+    if claimed is not None:
+        if claimed > settings.execution_max_attempts:
+            fail_exhausted(db, execution_id, claimed, settings)
+            return ClaimResult(done=True)
+        return ClaimResult(attempt=int(claimed))
+    execution = db.get(AgentExecution, execution_id)
+    if execution is None or execution.status.is_terminal:
+        return ClaimResult(done=True)
+    # a cancel of a run under a live lease is noticed by its owner at its next step
+    if execution.cancel_requested_at is not None and end_cancelled(db, execution_id, now):
+        return ClaimResult(done=True)
+    return ClaimResult(busy_for_s=_left(execution, now))
+
+
+def end_cancelled(db: Session, execution_id: uuid.UUID, now: datetime) -> bool:
+    """A cancel requested while nobody runs the execution (queued, or running under a lease
+    that expired: its worker died) ends it `cancelled` now. One conditional UPDATE, so of
+    concurrent sweepers and deliveries exactly one writes the status event."""
+    ended = db.execute(
+        update(AgentExecution)
+        .where(
+            AgentExecution.id == execution_id,
+            AgentExecution.cancel_requested_at.is_not(None),
+            _unowned(now),
+        )
+        .values(
+            status=ExecutionStatus.cancelled,
+            error={"code": "cancelled", "message": "cancelled on request"},
+            finished_at=now,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        .returning(AgentExecution.session_id)
+    ).first()
+    if ended is None:
+        return False
+    EventLog(execution_id=execution_id, session_id=ended.session_id).add(
+        db, [(EventType.status, {"status": "cancelled"})]
+    )
+    return True
+
+
+def _unowned(now: datetime) -> Any:
+    """No delivery runs the execution: queued, or running under a lease that ran out."""
+    return or_(
+        AgentExecution.status == ExecutionStatus.queued,
+        (AgentExecution.status == ExecutionStatus.running)
+        & (AgentExecution.lease_expires_at < now),
+    )
+
+
+def _left(execution: AgentExecution, now: datetime) -> int:
+    if execution.lease_expires_at is None:
+        return 1
+    return max(1, int((execution.lease_expires_at - now).total_seconds()) + 1)
+
+
+def fail_exhausted(db: Session, execution_id: uuid.UUID, attempt: int, settings: Settings) -> None:
+    error = {
+        "code": "too_many_attempts",
+        "message": f"gave up after {settings.execution_max_attempts} deliveries",
+    }
+    # locked: of two sweepers, the second finds the run failed already
+    execution = db.get(AgentExecution, execution_id, with_for_update=True)
+    if execution is None or execution.status.is_terminal:
+        return
+    EventLog(execution_id=execution_id, session_id=execution.session_id).add(
+        db, [(EventType.error, error), (EventType.status, {"status": "failed"})]
+    )
+    execution.status = ExecutionStatus.failed
+    execution.error = error
+    execution.finished_at = utcnow()
+    execution.lease_expires_at = None
+
+
+@dataclass
+class Fence:
+    execution_id: uuid.UUID
+    attempt: int
+    lease_s: int
+
+    def hold(
+        self,
+        db: Session | Connection,
+        *,
+        events: list[dict[str, Any]] | None = None,
+        trace: dict[str, Any] | None = None,
+        commit: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> datetime | None:
+        """A fenced write that also extends the lease, with events (`EventLog.rows`) and a
+        trace row that are written only if the fence holds; returns cancel_requested_at."""
+        return execution_rows.hold(
+            db,
+            self.execution_id,
+            self.attempt,
+            self.lease_s,
+            values,
+            events=events,
+            trace=trace,
+            commit=commit,
+        )
+
+
+def release_lease(execution_id: uuid.UUID, attempt: int) -> None:
+    """This delivery gives the run up (it failed unexpectedly): its lease ends now, so the
+    queue's retry claims it at once instead of waiting the lease out. Fenced: a run another
+    delivery owns is left alone."""
+    from core.db import transaction
+
+    with transaction() as db:
+        db.execute(
+            update(AgentExecution)
+            .where(
+                AgentExecution.id == execution_id,
+                AgentExecution.attempt == attempt,
+                AgentExecution.status == ExecutionStatus.running,
+            )
+            .values(lease_expires_at=utcnow())
+        )

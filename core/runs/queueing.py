@@ -1,0 +1,39 @@
+"""Handing work to the task queue: an execution to run (or resume), a webhook to deliver."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_execution(
+    execution_id: uuid.UUID, attempt: int, settings: Settings, *, suffix: str = ""
+) -> None:
+    from core.tasks.queue import Task, get_task_queue
+
+    get_task_queue(settings).enqueue(
+        Task(
+            path=f"/tasks/executions/{execution_id}",
+            name=f"exec-{execution_id}-{attempt}" + (f"-{suffix}" if suffix else ""),
+            payload={"execution_id": str(execution_id)},
+        )
+    )
+
+
+def enqueue_webhook(execution_id: uuid.UUID, settings: Settings) -> None:
+    from core.tasks.queue import Task, get_task_queue
+
+    try:
+        get_task_queue(settings).enqueue(
+            Task(
+                path=f"/tasks/webhooks/{execution_id}",
+                name=f"hook-{execution_id}",
+                payload={"execution_id": str(execution_id)},
+            )
+        )
+    except Exception:  # the run is recorded; a lost webhook must not fail it
+        log.exception("could not enqueue the webhook of execution %s", execution_id)
