@@ -1,13 +1,16 @@
 """`make dev`: the whole service in one process on the embedded defaults.
 
 Starts the embedded PostgreSQL under .data/ unless DATABASE_URL is set, migrates it to head,
-and serves every route group on http://127.0.0.1:$PORT (gunicorn, one worker, threads). Once
+and serves every route group on http://127.0.0.1:$PORT (gunicorn, one worker, threads): the
+function groups of functions/ under their prefixes in one app (`local_app`, also the tests' app),
+with the merged OpenAPI document and an interactive docs page. Once
 the worker serves, the agent runtime loads in the background and the sweeper ticks in-process
 (once at start, then every SWEEP_INTERVAL_S), so no run stays queued or running after a crash.
 Ctrl-C stops the server and the embedded database."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -15,9 +18,52 @@ import threading
 import time
 from typing import Any
 
+from flask import Flask, Response, send_from_directory
+
 from core.config import Settings, get_settings, reset_settings
 from core.errors import ConfigError
+from core.http.app import create_app, largest_body
+from core.http.routes import RouteGroup
 from core.services.worker import STALE_QUEUED_S
+
+DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Agents service API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", persistAuthorization: true});</script>
+</body></html>"""
+
+
+def route_groups() -> list[RouteGroup]:
+    from functions import GROUPS
+
+    return [importlib.import_module(f"functions.{name}.main").routes for name in GROUPS]
+
+
+def local_app(*, docs: bool = True) -> Flask:
+    groups = route_groups()
+    default = get_settings().max_body_bytes
+    app = create_app(groups, serve_unprefixed=False, max_body_bytes=largest_body(groups, default))
+    if docs:
+        _add_docs(app)
+    return app
+
+
+def _add_docs(app: Flask) -> None:
+    try:
+        from swagger_ui_bundle import swagger_ui_path  # a dev dependency
+    except ImportError:
+        return
+
+    def page() -> Response:
+        return Response(DOCS_PAGE, mimetype="text/html")
+
+    def static(filename: str) -> Response:
+        return send_from_directory(swagger_ui_path, filename)
+
+    app.add_url_rule("/docs", endpoint="docs", view_func=page)
+    app.add_url_rule("/docs/static/<path:filename>", endpoint="docs_static", view_func=static)
 
 
 def prepare_database() -> str | None:
@@ -61,8 +107,6 @@ def serve(host: str, port: int, threads: int) -> None:
             self.cfg.set("post_worker_init", _serving)
 
         def load(self) -> Any:
-            from core.http.local import local_app
-
             return local_app()
 
     LocalServer().run()
@@ -70,7 +114,6 @@ def serve(host: str, port: int, threads: int) -> None:
 
 def _serving(_worker: Any) -> None:
     """The worker serves: load the agent runtime in the background and start sweeping."""
-    from core.http.local import route_groups
     from core.warmup import start
 
     start(name for group in route_groups() for name in group.needs)

@@ -100,7 +100,7 @@ def db(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def app(db: Session) -> Any:
-    from core.http.local import local_app
+    from core.devserver import local_app
 
     return local_app(docs=False)
 

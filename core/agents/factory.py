@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pydantic_ai import Agent
     from pydantic_ai.models import Model
 
-    from core.tools.workspace import Workspace
+    from core.storage.local_workspace import Workspace
 
 # at most this many model retries for one tool call or output before the run fails
 TOOL_RETRIES = 3

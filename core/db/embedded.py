@@ -63,9 +63,8 @@ def _alive(pid: int) -> bool:
 def embedded_database_url(data_dir: Path, database: str = "postgres") -> str:
     server = start_embedded(data_dir)
     socket_dir = server.get_postmaster_info().socket_dir
-    from core.db.engine import DRIVER
-
-    return f"{DRIVER}://postgres@/{database}?unix_sock={socket_dir}/.s.PGSQL.5432"
+    # the plain pg8000 driver: core.db.engine.pg8000_url turns it into the service's own
+    return f"postgresql+pg8000://postgres@/{database}?unix_sock={socket_dir}/.s.PGSQL.5432"
 
 
 def stop_embedded(data_dir: Path) -> None:

@@ -148,7 +148,7 @@ def build_engine(settings: Settings) -> Engine:
         return create_engine(f"{DRIVER}://", creator=_cloud_sql_creator(settings), **pool)
     from core.db.embedded import embedded_database_url
 
-    return create_engine(embedded_database_url(settings.data_dir), **pool)
+    return create_engine(pg8000_url(embedded_database_url(settings.data_dir)), **pool)
 
 
 def pg8000_url(url: str) -> str:

@@ -40,8 +40,8 @@ def run_agent_step(
     from core.agents.loop import run_on_agent_loop
     from core.agents.providers import ProviderNotConfigured
     from core.agents.runner import RunAbandoned, RunOutcome, run_agent
+    from core.storage.local_workspace import LocalWorkspace
     from core.storage.workspace import workspace_for
-    from core.tools.workspace import LocalWorkspace
 
     try:
         built = agent_of_version(agent_version, definition, settings)

@@ -41,12 +41,12 @@ from core.storage.media import (
     display_name,
     key_name,
 )
+from core.storage.paths import PathRefused, normalize_path
 from core.storage.store import ArtifactStore, ObjectNotFound, StoreUnavailable
-from core.tools.paths import PathRefused, normalize_path
 
 if TYPE_CHECKING:
     from core.config import Settings
-    from core.tools.workspace import Workspace
+    from core.storage.local_workspace import Workspace
 
 log = logging.getLogger(__name__)
 

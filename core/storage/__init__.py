@@ -3,6 +3,7 @@
 Importing this package is cheap: the Cloud Storage client is imported by its backend on first
 use only."""
 
+from core.storage.backend import get_artifact_store, use_artifact_store
 from core.storage.store import (
     ArtifactStore,
     InvalidKey,
@@ -11,8 +12,6 @@ from core.storage.store import (
     StoredObject,
     StoreError,
     StoreUnavailable,
-    get_artifact_store,
-    use_artifact_store,
 )
 
 __all__ = [

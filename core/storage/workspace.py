@@ -14,16 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.storage.backend import get_artifact_store
+from core.storage.local_workspace import FileInfo, LocalWorkspace, Workspace
 from core.storage.media import SNIFF_BYTES, content_type_for
+from core.storage.paths import PathRefused, normalize_path
 from core.storage.store import (
     MAX_KEY_BYTES,
     ArtifactStore,
     ObjectNotFound,
     check_prefix,
-    get_artifact_store,
 )
-from core.tools.paths import PathRefused, normalize_path
-from core.tools.workspace import FileInfo, LocalWorkspace, Workspace
 
 if TYPE_CHECKING:
     from core.config import Settings

@@ -10,13 +10,14 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import regex
 from pydantic import Field
 from pydantic_ai import ModelRetry, RunContext
 
-from core.tools.paths import MAX_PATH_BYTES, PathRefused, normalize_path
+from core.storage.local_workspace import Workspace
+from core.storage.paths import MAX_PATH_BYTES, PathRefused, normalize_path
 from core.tools.registry import (
     WRITE_MAX_BYTES,
     FileReadConfig,
@@ -24,7 +25,21 @@ from core.tools.registry import (
     FindConfig,
     GrepConfig,
 )
-from core.tools.workspace import ToolDeps, Workspace
+
+
+class ToolDeps(Protocol):
+    """What the file tools need from an agent run's dependencies."""
+
+    @property
+    def workspace(self) -> Workspace:
+        """The session workspace (writable)."""
+        ...
+
+    @property
+    def repo(self) -> Workspace | None:
+        """The configured REPO_ROOT, read-only, or None."""
+        ...
+
 
 Root = Literal["workspace", "repo"]
 

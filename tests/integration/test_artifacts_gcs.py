@@ -24,10 +24,10 @@ from core.models.sessions import Artifact
 from core.services.artifacts import record_workspace_files
 from core.storage import ObjectExists, ObjectNotFound, get_artifact_store, use_artifact_store
 from core.storage.gcs import GcsArtifactStore
+from core.storage.paths import PathRefused
 from core.storage.store import CHUNK_BYTES
 from core.storage.workspace import StoreWorkspace, workspace_for
 from core.tools import file_tools
-from core.tools.paths import PathRefused
 from tests.integration.test_artifacts_api import (
     new_execution,
     new_session,

@@ -21,9 +21,9 @@ from core.config import get_settings
 from core.models.executions import AgentExecution
 from core.models.sessions import Artifact
 from core.services.artifacts import MAX_RECORDED_FILES, record_workspace_files, written_paths
+from core.storage.local_workspace import LocalWorkspace
 from core.storage.store import LocalArtifactStore
 from core.storage.workspace import workspace_for
-from core.tools.workspace import LocalWorkspace
 from tests.integration.test_artifacts_api import new_execution, new_session, settings_env
 from tests.integration.test_execution_runs import call, scripted, text
 from tests.support.agents import create_agent, definition, execute, tools

@@ -32,7 +32,7 @@ def _create_admin(username: str, password: str) -> subprocess.CompletedProcess[s
 
 
 def test_create_admin_makes_a_user_who_can_administer(engine, database_url):
-    from core.http.local import local_app
+    from core.devserver import local_app
 
     name = unique_name("admin")
     result = _create_admin(name, PASSWORD)

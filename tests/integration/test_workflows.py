@@ -275,7 +275,7 @@ def test_delegation_to_an_agent_not_configured_is_a_retry(client, user):
 @pytest.fixture
 def live(engine) -> Any:
     """A client whose requests commit for real (parallel steps use several connections)."""
-    from core.http.local import local_app
+    from core.devserver import local_app
 
     return local_app(docs=False).test_client()
 

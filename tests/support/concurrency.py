@@ -47,7 +47,7 @@ def own_database(engine: Engine, database_url: str, *, pool_size: int) -> Iterat
 def committing_app(scratch_engine: Engine) -> Any:
     """The local app without the rolled-back `db` fixture: every request commits."""
     from core.db import use_sessions
-    from core.http.local import local_app
+    from core.devserver import local_app
 
     use_sessions(None)
     return local_app(docs=False)

@@ -28,6 +28,7 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
+from core.storage.local_workspace import LocalWorkspace, Workspace
 from core.tools import file_tools
 from core.tools.registry import (
     OFFLINE_WEB_SEARCH_ANSWER,
@@ -41,7 +42,6 @@ from core.tools.registry import (
     parse_tool_config,
     tool_catalog,
 )
-from core.tools.workspace import LocalWorkspace, Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1 << 20

@@ -79,3 +79,56 @@ def test_core_uses_only_pydantic_ais_public_names():
         if "pydantic_ai._" in line or "from pydantic_ai import _" in line
     ]
     assert private == []
+
+
+def _imports_of(path: Path, modules: set[str]) -> set[str]:
+    """Every core module `path` imports, at its top or inside a function."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        found |= {name for name in names if name in modules}
+    return found
+
+
+def test_no_import_cycle_in_core():
+    """Arrows point one way (functions -> services -> runs -> agents/tools -> storage -> db),
+    lazy imports included: a cycle is two modules that cannot be understood apart."""
+    paths = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (ROOT / "core").rglob("*.py")
+    }
+    graph = {name: _imports_of(path, set(paths)) - {name} for name, path in paths.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            here = todo.pop()
+            for there in graph[here]:
+                if there == goal:
+                    return True
+                if there not in seen:
+                    seen.add(there)
+                    todo.append(there)
+        return False
+
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a < b and reaches(b, a))
+    assert cycles == []
+
+
+def test_core_imports_no_function():
+    """The route groups assemble core, never the other way (the local server included)."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "core").rglob("*.py")
+        if any(
+            name == "functions" or name.startswith("functions.")
+            for name in _imports_of(path, {"functions"} | {f"functions.{g}.main" for g in GROUPS})
+        )
+    ]
+    assert offenders in ([], ["core/devserver.py"])

@@ -15,11 +15,11 @@ from pydantic_ai import ModelRetry
 
 from core.config import Settings
 from core.storage import ObjectExists, ObjectNotFound, StoredObject, use_artifact_store
+from core.storage.local_workspace import FileInfo, LocalWorkspace, Workspace
+from core.storage.paths import PathRefused
 from core.storage.store import LocalArtifactStore
 from core.storage.workspace import StoreWorkspace, delete_workspace, workspace_for
 from core.tools import file_tools
-from core.tools.paths import PathRefused
-from core.tools.workspace import FileInfo, LocalWorkspace, Workspace
 
 # the same refusals tests/unit/test_tool_paths.py checks for normalize_path
 ESCAPES = [

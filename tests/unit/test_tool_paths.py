@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.tools.paths import MAX_COMPONENT_BYTES, MAX_PATH_BYTES, PathRefused, normalize_path
+from core.storage.paths import MAX_COMPONENT_BYTES, MAX_PATH_BYTES, PathRefused, normalize_path
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.tools.paths import PathRefused
-from core.tools.workspace import FileInfo, LocalWorkspace, Workspace
+from core.storage.local_workspace import FileInfo, LocalWorkspace, Workspace
+from core.storage.paths import PathRefused
 
 
 def _workspace(root: Path, *, writable: bool = True) -> LocalWorkspace:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from core.tools.paths import PathRefused, normalize_path
+from core.storage.paths import PathRefused, normalize_path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO must not wait for a writer (we refuse it right after fstat).
@@ -53,20 +53,6 @@ class Workspace(Protocol):
 
     def list_files(self, prefix: str = "") -> Iterator[FileInfo]:
         """Regular files under the directory `prefix` (or that one file), sorted by path."""
-        ...
-
-
-class ToolDeps(Protocol):
-    """What the file tools need from an agent run's dependencies."""
-
-    @property
-    def workspace(self) -> Workspace:
-        """The session workspace (writable)."""
-        ...
-
-    @property
-    def repo(self) -> Workspace | None:
-        """The configured REPO_ROOT, read-only, or None."""
         ...
 
 
