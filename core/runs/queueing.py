@@ -13,7 +13,8 @@ log = logging.getLogger(__name__)
 def enqueue_execution(
     execution_id: uuid.UUID, attempt: int, settings: Settings, *, suffix: str = ""
 ) -> None:
-    from core.tasks.queue import Task, get_task_queue
+    from core.tasks.queue import get_task_queue
+    from core.tasks.task import Task
 
     get_task_queue(settings).enqueue(
         Task(
@@ -25,7 +26,8 @@ def enqueue_execution(
 
 
 def enqueue_webhook(execution_id: uuid.UUID, settings: Settings) -> None:
-    from core.tasks.queue import Task, get_task_queue
+    from core.tasks.queue import get_task_queue
+    from core.tasks.task import Task
 
     try:
         get_task_queue(settings).enqueue(

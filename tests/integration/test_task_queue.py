@@ -19,16 +19,15 @@ from core.config import Settings
 from core.errors import ConfigError, Unavailable
 from core.tasks import queue as queue_module
 from core.tasks.auth import tasks_shared_secret, verify_task_request
+from core.tasks.cloud_tasks import CloudTasksQueue
+from core.tasks.local_dispatcher import LocalDispatcher
 from core.tasks.queue import (
-    MAX_TASK_BYTES,
-    CloudTasksQueue,
-    LocalDispatcher,
-    Task,
     get_task_queue,
     reset_task_queue,
     set_local_worker_base_url,
     use_task_queue,
 )
+from core.tasks.task import MAX_TASK_BYTES, Task
 from tests.support.tasks_emulator import (
     ROOT,
     Receiver,
@@ -103,7 +102,8 @@ def test_malformed_tasks_are_refused(overrides: dict[str, Any]) -> None:
 
 def test_module_imports_no_client_library() -> None:
     code = (
-        "import sys, core.tasks.queue, core.tasks.auth; "
+        "import sys, core.tasks.queue, core.tasks.auth, core.tasks.cloud_tasks, "
+        "core.tasks.local_dispatcher; "
         "print(sorted(m for m in ('google.cloud.tasks_v2', 'grpc', 'httpx', 'google.oauth2', "
         "'requests') if m in sys.modules))"
     )

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.tasks.queue import Task, use_task_queue
+from core.tasks.queue import use_task_queue
+from core.tasks.task import Task
 
 
 class RecordingQueue:
