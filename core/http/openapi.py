@@ -15,7 +15,8 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from core import __version__
-from core.http.routes import Endpoint, RouteGroup, full_rule
+from core.http.endpoint import Endpoint
+from core.http.routes import RouteGroup, full_rule
 from core.schemas.common import ErrorResponse
 
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")

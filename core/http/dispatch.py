@@ -1,0 +1,113 @@
+"""Serving one request of an endpoint: authenticate, parse, call the handler inside the
+request's unit of work, serialize (core.http.routes says what a handler may ask for)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+from flask import Response, request
+
+from core.errors import DomainError, NotFound
+from core.http.endpoint import Endpoint
+from core.http.parsing import parse_body, parse_multipart, parse_query
+from core.http.serializing import serialize
+
+
+def view(endpoint: Endpoint) -> Callable[..., Response]:
+    def view(**path_params: Any) -> Response:
+        return _dispatch(endpoint, path_params)
+
+    view.__name__ = endpoint.name
+    return view
+
+
+def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
+    from core.config import get_settings
+
+    if endpoint.needs:
+        from core.warmup import load
+
+        load(endpoint.needs)
+
+    if get_settings().trace_exporter == "none":
+        return _dispatch_unit(endpoint, kwargs)
+    from core.telemetry import request_span
+
+    name = f"{endpoint.method} /{endpoint.group}{endpoint.rule}"
+    with request_span(get_settings(), name, dict(request.headers.items())):
+        return _dispatch_unit(endpoint, kwargs)
+
+
+def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
+    wants = endpoint.wants
+    path_values = list(kwargs.values())
+    settings = None
+    if "settings" in wants or endpoint.auth != "none":
+        from core.config import get_settings
+
+        settings = get_settings()
+        if "settings" in wants:
+            kwargs["settings"] = settings
+    if "now" in wants:
+        from core.clock import utcnow
+
+        kwargs["now"] = utcnow()
+    if "headers" in wants:
+        kwargs["headers"] = request.headers
+    with ExitStack() as stack:
+        caller = None
+        if "db" in wants or endpoint.auth != "none":
+            from core.db import transaction
+
+            db = stack.enter_context(transaction())
+            if "db" in wants:
+                kwargs["db"] = db
+            # authentication first: an anonymous caller learns nothing about validation rules
+            if endpoint.auth == "token":
+                from core.services.auth import verify_bearer
+
+                assert settings is not None
+                caller = kwargs["caller"] = verify_bearer(settings, _bearer())
+            elif endpoint.auth != "none":
+                user = _authenticate(endpoint, db, settings, kwargs)
+                if "user" in wants:
+                    kwargs["user"] = user
+        if any(isinstance(value, str) and "\x00" in value for value in path_values):
+            # PostgreSQL stores no NUL, so nothing is named by such a path
+            raise NotFound("nothing is found at this path", code="not_found")
+        try:
+            if endpoint.query is not None:
+                kwargs["query"] = parse_query(endpoint)
+            if endpoint.body is not None:
+                kwargs["body"] = parse_body(endpoint)
+            if endpoint.multipart:
+                kwargs.update(parse_multipart(endpoint))
+        except DomainError:
+            if caller is not None:  # a closed account hears 401, as on every other route
+                from core.services.auth import account_of
+
+                account_of(db, caller)
+            raise
+        result = endpoint.handler(**kwargs)
+        # serialize inside the unit of work: a failure here rolls it back
+        return serialize(endpoint, result)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _authenticate(endpoint: Endpoint, db: Any, settings: Any, path: dict[str, Any]) -> Any:
+    from core.services.auth import authenticate
+
+    if endpoint.auth == "optional" and not request.headers.get("Authorization"):
+        return None
+    also = None
+    if endpoint.preload is not None:
+        param, model = endpoint.preload
+        also = (model, path[param])
+    return authenticate(db, settings=settings, bearer=_bearer(), also=also)
+
+
+def _bearer() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None

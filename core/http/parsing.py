@@ -1,0 +1,120 @@
+"""A request's query, JSON body and multipart form, parsed with the endpoint's schemas into
+the contract's errors: 400 malformed JSON, 413 too large, 422 naming each bad field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from core.errors import BadRequest, Invalid, PayloadTooLarge, field_error
+from core.http.endpoint import Endpoint, Upload
+from core.http.errors import validation_details
+
+
+def parse_query(endpoint: Endpoint) -> BaseModel:
+    assert endpoint.query is not None
+    raw: dict[str, Any] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        raw[key] = values if key in endpoint.list_fields else values[-1]
+    _refuse_nul(raw, ["query"])
+    try:
+        return endpoint.query.model_validate(raw)
+    except ValidationError as exc:
+        raise Invalid(
+            "invalid query parameters", details=validation_details(exc, "query")
+        ) from None
+
+
+def parse_body(endpoint: Endpoint) -> BaseModel:
+    assert endpoint.body is not None
+    from core.config import get_settings
+
+    request.max_content_length = endpoint.max_body_bytes or get_settings().max_body_bytes
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge("request body too large") from None
+    if not data.strip():
+        raise BadRequest("a JSON body is required", code="malformed_json")
+    try:
+        parsed = endpoint.body.model_validate_json(data)
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise BadRequest("the body is not valid JSON", code="malformed_json") from None
+        if any(err["type"] == "model_type" and not err["loc"] for err in exc.errors()):
+            raise Invalid(
+                "the body must be a JSON object", details=validation_details(exc, "body")
+            ) from None
+        raise Invalid("invalid request body", details=validation_details(exc, "body")) from None
+    if b"\\u0000" in data:  # the only way a NUL gets into JSON text
+        _refuse_nul(parsed.model_dump(mode="json"), ["body"])
+    return parsed
+
+
+def parse_multipart(endpoint: Endpoint) -> dict[str, Any]:
+    """`form` (the non-file fields, validated like a body) and `upload` (the one file part)."""
+    from core.config import get_settings
+
+    request.max_content_length = endpoint.max_body_bytes or get_settings().max_body_bytes
+    if request.mimetype != "multipart/form-data":
+        raise BadRequest("the body must be multipart/form-data", code="multipart_required")
+    try:
+        fields, files = request.form, request.files
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge("request body too large") from None
+    details: list[dict[str, Any]] = []
+    raw: dict[str, Any] = {}
+    for key in fields:
+        if key == endpoint.upload:
+            details.append(
+                field_error(["body", key], "must be a file part (with a filename)", "file_type")
+            )
+        elif value := fields.getlist(key)[-1]:  # HTML forms send empty fields: absent
+            raw[key] = value
+    for key in files:
+        if key != endpoint.upload:
+            details.append(field_error(["body", key], "unexpected file", "extra_forbidden"))
+    _refuse_nul(raw, ["body"])
+    parsed: dict[str, Any] = {}
+    if endpoint.form is not None:
+        try:
+            parsed["form"] = endpoint.form.model_validate(raw)
+        except ValidationError as exc:
+            details += validation_details(exc, "body")
+    elif raw:
+        details += [field_error(["body", k], "unexpected field", "extra_forbidden") for k in raw]
+    if endpoint.upload is not None:
+        # a browser sends an empty part without a filename when no file was chosen
+        parts = [part for part in files.getlist(endpoint.upload) if part.filename]
+        if len(parts) == 1:
+            part = parts[0]
+            parsed["upload"] = Upload(part.filename or "", part.content_type or None, part.stream)
+        elif parts:
+            details.append(field_error(["body", endpoint.upload], "one file only", "too_many"))
+        elif endpoint.upload not in fields:
+            details.append(field_error(["body", endpoint.upload], "a file is required", "missing"))
+    if details:
+        raise Invalid("invalid request body", details=details)
+    return {name: value for name, value in parsed.items() if name in endpoint.wants}
+
+
+def _refuse_nul(value: Any, loc: list[str | int]) -> None:
+    """PostgreSQL stores no NUL character in text or JSONB: refuse it as a validation error
+    naming the field instead of failing on write."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Invalid(
+                "invalid request",
+                details=[field_error(loc, "NUL characters are not allowed", "nul_character")],
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, [*loc, str(key)])
+            _refuse_nul(item, [*loc, str(key)])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, [*loc, index])
