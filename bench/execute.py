@@ -7,6 +7,8 @@
   finished execution.
 * floor: a bare functions-framework/Flask handler under the same server settings that runs the
   same TestModel agent and returns its output, persisting nothing.
+* session turns: `functions/sessions/main.py`, 200 sequential turns on one session of the same
+  agent (its history grows by each turn), beside the execute p50.
 * floor+sql (a reference, not a target): the floor plus as many trivial `SELECT 1` round trips
   as a sync execute sends (2: one before the model call, one after), to show what round trips
   alone cost under concurrent load.
@@ -47,6 +49,7 @@ from common import (  # type: ignore[import-not-found]
 )
 
 AGENTS = ROOT / "functions" / "agents" / "main.py"
+SESSIONS = ROOT / "functions" / "sessions" / "main.py"
 AUTH = ROOT / "functions" / "auth" / "main.py"
 FLOOR = Path(__file__).resolve().parent / "execute_targets" / "floor.py"
 FLOOR_SQL = Path(__file__).resolve().parent / "execute_targets" / "floor_sql.py"
@@ -65,18 +68,32 @@ class Client:
         return response.status, json.loads(response.read() or b"{}")
 
 
-def latency_ms(port: int, path: str, headers: dict[str, str], n: int) -> list[float]:
+def latency_ms(
+    port: int, path: str, headers: dict[str, str], n: int, *, field: str = "input", warm: int = 20
+) -> list[float]:
     client = Client(port, headers)
-    for _ in range(20):  # warm-up: pools, caches, the agent loop
-        client.post(path, {"input": "warm up"})
+    for _ in range(warm):  # warm-up: pools, caches, the agent loop
+        client.post(path, {field: "warm up"})
     samples = []
     for i in range(n):
         started = time.perf_counter()
-        status, body = client.post(path, {"input": f"request {i}"})
+        status, body = client.post(path, {field: f"request {i}"})
         samples.append((time.perf_counter() - started) * 1000)
         if status != 200:
             raise RuntimeError(f"{path} answered {status}: {body}")
     return samples
+
+
+def session_turns_ms(
+    sessions_port: int, agent_id: str, headers: dict[str, str], turns: int
+) -> list[float]:
+    """`turns` sequential turns on one new session (its history grows by each)."""
+    status, session = Client(sessions_port, headers).post("/", {"agent_id": agent_id})
+    if status != 201:
+        raise RuntimeError(f"creating a session answered {status}: {session}")
+    return latency_ms(
+        sessions_port, f"/{session['id']}/messages", headers, turns, field="content", warm=0
+    )
 
 
 def interleaved_throughput(
@@ -143,6 +160,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=4, help="turns the targets take")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--turns", type=int, default=200, help="turns on one session")
     args = parser.parse_args()
 
     with scratch_database(args.database_url) as database_url:
@@ -153,6 +171,7 @@ def main() -> int:
             function_process(AGENTS, "entry", env, ready_path="/openapi.json") as agents_port,
             function_process(FLOOR, "floor", env) as floor_port,
             function_process(FLOOR_SQL, "floor_sql", env) as floor_sql_port,
+            function_process(SESSIONS, "entry", env, ready_path="/openapi.json") as sessions_port,
         ):
             status, agent = Client(agents_port, headers).post(
                 "/",
@@ -171,6 +190,8 @@ def main() -> int:
             floor_lat = latency_ms(floor_port, "/", {}, args.requests)
             floor_sql_lat = latency_ms(floor_sql_port, "/", {}, args.requests)
             service_lat = latency_ms(agents_port, execute_path, headers, args.requests)
+            session_turns_ms(sessions_port, agent["id"], headers, 20)  # warm-up
+            turn_lat = session_turns_ms(sessions_port, agent["id"], headers, args.turns)
             rps = interleaved_throughput(
                 {
                     "floor": (floor_port, "/", {}),
@@ -222,6 +243,13 @@ def main() -> int:
     print(
         f"service / floor req/s: {service_rps / floor_rps:.2f}  (target ≥ 0.6; p50 target ≤ 10 ms);"
         f" floor+sql / floor: {floor_sql_rps / floor_rps:.2f}"
+    )
+    first, last = statistics.mean(turn_lat[:20]), statistics.mean(turn_lat[-20:])
+    print(
+        f"session turns ({args.turns} on one session): p50 {pct(turn_lat, 50):.2f} ms = "
+        f"{pct(turn_lat, 50) / pct(service_lat, 50):.2f}x the execute p50 (target <= 1.3); "
+        f"turns 1-20 mean {first:.2f} ms, turns {args.turns - 19}-{args.turns} "
+        f"mean {last:.2f} ms = {last / first:.2f}x (target <= 1.2)"
     )
     print(f"persisted: {runs} executions ({succeeded} succeeded with usage), {events} events")
     print(

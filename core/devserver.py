@@ -101,6 +101,10 @@ def serve(host: str, port: int, threads: int) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 0)
+            # Ctrl-C (SIGINT) quits the worker at once; gthread's quit handler can deadlock when
+            # the signal lands while a request is being queued (seen under tests): a worker not
+            # gone after this long is killed, and what it ran is resumed by the next sweep
+            self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", os.environ.get("ACCESS_LOG", "-"))
             self.cfg.set("loglevel", "warning")
 

@@ -54,6 +54,13 @@ class AgentExecution(Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
+        # a session's turns never overlap: the start of a turn checks it as it inserts
+        Index(
+            "uq_agent_executions_one_active_turn",
+            "session_id",
+            unique=True,
+            postgresql_where=text("session_id IS NOT NULL AND status IN ('queued', 'running')"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -110,13 +110,18 @@ class EventLog:
     a session (sessions.last_seq, bumped atomically), else per execution. Callers hold the
     execution (fenced update or its creation) so no two writers share one log."""
 
-    def __init__(
-        self, *, execution_id: uuid.UUID, session_id: uuid.UUID | None, fresh: bool = False
-    ) -> None:
+    def __init__(self, *, execution_id: uuid.UUID, session_id: uuid.UUID | None) -> None:
         self.execution_id = execution_id
         self.session_id = session_id
-        # a brand-new session-less execution starts at 1 without asking the database
-        self._next: int | None = 1 if fresh and session_id is None else None
+        self._next: int | None = None
+
+    def opening(self, events: list[tuple[EventType, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """A new execution's first events (`rows`), numbered from 1: the statement that starts
+        the run writes them (for a session's turn it counts them on from the session's last
+        seq). A session-less log then counts on from them without asking the database."""
+        if self.session_id is None:
+            self._next = len(events) + 1
+        return self._json(list(enumerate(events, 1)))
 
     def add(self, db: Session, events: list[tuple[EventType, dict[str, Any]]]) -> None:
         """One multi-row INSERT (Core, not the unit of work: events are never read back here;
@@ -140,6 +145,13 @@ class EventLog:
     ) -> list[dict[str, Any]]:
         """The events with their seqs, as JSON for a statement that writes them together with
         the execution (core.runs.execution_rows): every column but execution_id."""
+        return self._json(
+            [(seq, (kind, payload)) for seq, kind, payload in self._numbered(db, events)]
+        )
+
+    def _json(
+        self, numbered: list[tuple[int, tuple[EventType, dict[str, Any]]]]
+    ) -> list[dict[str, Any]]:
         session_id = None if self.session_id is None else str(self.session_id)
         return [
             {
@@ -149,7 +161,7 @@ class EventLog:
                 "type": kind.value,
                 "payload": payload,
             }
-            for seq, kind, payload in self._numbered(db, events)
+            for seq, (kind, payload) in numbered
         ]
 
     def _numbered(

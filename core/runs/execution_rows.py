@@ -4,19 +4,19 @@ Starting and finishing a run are the hottest writes of the service. Through the 
 work, or with a statement built and keyed anew each time, the Python around an INSERT or UPDATE
 costs several times the statement's own round trip, and each round trip hands the GIL to
 another thread. So each write here is a single statement, built once and only bound: a new run
-with its first events (CTE: nothing is written when its idempotency key is taken), and the
-fenced update with the events and trace row that only count if the fence holds (CTE). A run
-started on a caller's token alone (`insert_checked_execution`) checks the account and the access
-in its INSERT: the caller's row is never read on its own.
-Events travel as one JSON array (`jsonb_to_recordset`), so the statement's text does not
-depend on how many there are."""
+with its first events, checking the account, the access and (for a session's turn) the session
+as it inserts (`insert_checked_execution`: nothing read first, nothing written when a check
+fails or the idempotency key is taken), and the fenced update with the events and trace row
+that only count if the fence holds (CTE). Events travel as one JSON array
+(`jsonb_to_recordset`), so the statement's text does not depend on how many there are."""
 
 from __future__ import annotations
 
 import functools
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +31,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     null,
+    or_,
     select,
     true,
     update,
@@ -41,7 +42,6 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.clock import utcnow
@@ -52,6 +52,7 @@ from core.models.executions import (
     ObservabilityTrace,
     WorkflowType,
 )
+from core.models.sessions import AgentSession, SessionStatus
 from core.models.users import User
 from core.runs.events import EVENTS_TABLE as EVENTS
 from core.services.agent_access import may_execute_clause
@@ -60,6 +61,7 @@ EXECUTIONS = cast(Table, AgentExecution.__table__)
 TRACES = cast(Table, ObservabilityTrace.__table__)
 USERS = cast(Table, User.__table__)
 AGENTS = cast(Table, Agent.__table__)
+SESSIONS = cast(Table, AgentSession.__table__)
 
 # what a brand-new run has in every column its creator does not set
 _NEW_RUN: dict[str, Any] = {
@@ -99,22 +101,6 @@ def new_execution(**values: Any) -> AgentExecution:
     return execution
 
 
-def insert_execution(
-    db: Session | Connection,
-    execution: AgentExecution,
-    events: list[dict[str, Any]],
-    *,
-    commit: dict[str, Any] | None = None,
-) -> bool:
-    """INSERT a `new_execution` and its first events (`EventLog.rows`) in one statement;
-    False, with nothing written, when the user's idempotency key is already taken. `commit`
-    (`core.db.then_commit`) ends the transaction with it."""
-    params = {f"x_{key}": execution.__dict__[key] for key in _COLUMNS}
-    params["events"] = events
-    result = db.execute(_start_statement(), params, execution_options=commit or {})
-    return bool(result.rowcount == len(events))  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True)
 class CheckedStart:
     """What `insert_checked_execution` learnt of the agent it started."""
@@ -123,22 +109,43 @@ class CheckedStart:
     workflow_type: WorkflowType
     # the version's definition, unless it is the version the caller said it knows
     definition: dict[str, Any] | None
+    # the agent (a turn's is its session's)
+    agent_id: uuid.UUID
 
 
 # set from the agent's row by the statement itself
-_FROM_AGENT = ("agent_version", "workflow_type")
-# what every run started by `insert_checked_execution` has: constants of its statement, which
-# binds only what differs from run to run (each parameter costs its own conversions)
-_CHECKED_CONSTANTS = {
-    key: value
-    for key, value in _NEW_RUN.items()
-    if key not in ("idempotency_key", "webhook_url", "lease_expires_at", "started_at")
+_FROM_AGENT = ("agent_version", "workflow_type")  # and agent_id: see _bound
+# what places a run: a plain run has none of these, a session's turn its session, a workflow's
+# step its parent, step index and iteration
+Kind = Literal["run", "turn", "step"]
+_PLACED_BY: dict[str, tuple[str, ...]] = {
+    "run": (),
+    "turn": ("session_id",),
+    "step": ("parent_execution_id", "step_index", "iteration"),
 }
-_CHECKED_BOUND = tuple(
-    key
-    for key in _COLUMNS
-    if key not in _FROM_AGENT and key not in _CHECKED_CONSTANTS and key != "updated_at"
-)
+
+
+def _constants(kind: Kind) -> dict[str, Any]:
+    """What every run of `kind` started by `insert_checked_execution` has: constants of its
+    statement, which binds only what differs from run to run (each parameter costs its own
+    conversions)."""
+    varying = ("idempotency_key", "webhook_url", "lease_expires_at", "started_at")
+    return {
+        key: value
+        for key, value in _NEW_RUN.items()
+        if key not in varying and key not in _PLACED_BY[kind]
+    }
+
+
+def _bound(kind: Kind) -> tuple[str, ...]:
+    """The columns bound as parameters: `agent_id` names the agent to check (for a turn it may
+    be None: the session's), the column is set from the agent's row."""
+    constants = _constants(kind)
+    return tuple(
+        key
+        for key in _COLUMNS
+        if key not in _FROM_AGENT and key not in constants and key != "updated_at"
+    )
 
 
 def insert_checked_execution(
@@ -149,22 +156,36 @@ def insert_checked_execution(
     known_version: str | None,
     commit: dict[str, Any] | None = None,
 ) -> CheckedStart | None:
-    """`insert_execution` for a caller nothing has been read about yet: the same statement
-    checks that the user is active and may execute the live, active agent (the rule of
-    `agent_access.may_execute_clause`) and takes the agent's current version. None, with
-    nothing written, when a check fails or the idempotency key is taken; the caller then finds
-    out which the usual way. `execution.agent_version` and `workflow_type` are not read; the
-    columns of `_CHECKED_CONSTANTS` must hold their defaults, and `updated_at` is `created_at`."""
+    """The one way a run starts: a plain run, a session's turn (`session_id` set) or a
+    workflow's step (`parent_execution_id` set), in one statement that checks what nothing was
+    read about yet: the user is active and may execute the live, active agent (the rule of
+    `agent_access.may_execute_clause`); for a turn, the session is the user's, of that agent,
+    not archived and not busy (the index of one active turn per session), and its next seqs are
+    taken for the opening `events` (numbered from 1 by `EventLog.opening`). It takes the
+    agent's current version. None, with nothing written, when a check fails or the idempotency
+    key is taken; the caller then finds out which the usual way. `execution.agent_version` and
+    `workflow_type` are not read; the columns of `_constants` must hold their defaults, and
+    `updated_at` is `created_at`."""
     values = execution.__dict__
+    kind: Kind = (
+        "turn"
+        if values["session_id"] is not None
+        else "step"
+        if values["parent_execution_id"] is not None
+        else "run"
+    )
     assert values["updated_at"] == values["created_at"]
-    assert all(values[key] == value for key, value in _CHECKED_CONSTANTS.items())
-    params = {f"x_{key}": values[key] for key in _CHECKED_BOUND}
+    assert all(values[key] == value for key, value in _constants(kind).items())
+    params = {f"x_{key}": values[key] for key in _bound(kind)}
     params["events"] = events
     params["known_version"] = known_version
-    row = db.execute(_checked_start_statement(), params, execution_options=commit or {}).first()
+    if kind == "turn":
+        params["event_count"] = len(events)
+    statement = _checked_start_statement(kind)
+    row = db.execute(statement, params, execution_options=commit or {}).first()
     if row is None:
         return None
-    return CheckedStart(row[0], WorkflowType(row[1]), row[2])
+    return CheckedStart(row[0], WorkflowType(row[1]), row[2], row[3])
 
 
 def hold(
@@ -203,9 +224,10 @@ def hold(
     return cast(datetime | None, row[0])
 
 
-def _event_rows(execution: Any) -> tuple[list[str], Select[Any]]:
+def _event_rows(execution: Any, seq_base: Any = None) -> tuple[list[str], Select[Any]]:
     """The events of a JSON array parameter (`:events`) for the one-row CTE `execution`, as
-    INSERT ... SELECT columns."""
+    INSERT ... SELECT columns; with `seq_base` (a column of a one-row CTE), their seqs count on
+    from it."""
     rows = (
         func.jsonb_to_recordset(bindparam("events", type_=JSONB))
         .table_valued(
@@ -218,39 +240,42 @@ def _event_rows(execution: Any) -> tuple[list[str], Select[Any]]:
         .render_derived(with_types=True)
     )
     names = ["id", "session_id", "execution_id", "seq", "type", "payload"]
+    seq = rows.c.seq if seq_base is None else seq_base.c.seq_base + rows.c.seq
+    joined = execution.join(rows, true())
+    if seq_base is not None:
+        joined = joined.join(seq_base, true())
     return names, select(
-        rows.c.id, rows.c.session_id, execution.c.id, rows.c.seq, rows.c.type, rows.c.payload
-    ).select_from(execution.join(rows, true()))
+        rows.c.id, rows.c.session_id, execution.c.id, seq, rows.c.type, rows.c.payload
+    ).select_from(joined)
 
 
 @functools.cache
-def _start_statement() -> Insert:
-    table = EXECUTIONS
-    new = (
-        pg_insert(table)
-        .values({key: bindparam(f"x_{key}", type_=table.c[key].type) for key in _COLUMNS})
-        .on_conflict_do_nothing()
-        .returning(table.c.id)
-        .cte("new_execution")
-    )
-    names, rows = _event_rows(new)
-    return insert(EVENTS).from_select(names, rows).add_cte(new)
-
-
-@functools.cache
-def _checked_start_statement() -> Select[Any]:
-    table, users, agents = EXECUTIONS, USERS, AGENTS
+def _checked_start_statement(kind: Kind) -> Select[Any]:
+    table, users, agents, sessions = EXECUTIONS, USERS, AGENTS, SESSIONS
+    user_id = bindparam("x_user_id", type_=users.c.id.type)
+    agent_id = bindparam("x_agent_id", type_=agents.c.id.type)
+    checks = [
+        users.c.id == user_id,
+        users.c.is_active,
+        agents.c.is_active,
+        agents.c.deleted_at.is_(None),
+        may_execute_clause(users, agents),
+    ]
+    if kind == "turn":
+        # the session's agent, unless the caller names one (execute with a session_id)
+        joined = users.join(sessions, sessions.c.user_id == users.c.id).join(
+            agents, agents.c.id == sessions.c.agent_id
+        )
+        checks += [
+            sessions.c.id == bindparam("x_session_id", type_=sessions.c.id.type),
+            or_(agent_id.is_(None), agents.c.id == agent_id),
+        ]
+    else:
+        joined = users.join(agents, agents.c.id == agent_id)
     allowed = (
         select(agents.c.id, agents.c.version, agents.c.definition)
-        .select_from(users.join(agents, true()))
-        .where(
-            users.c.id == bindparam("x_user_id", type_=users.c.id.type),
-            agents.c.id == bindparam("x_agent_id", type_=agents.c.id.type),
-            users.c.is_active,
-            agents.c.is_active,
-            agents.c.deleted_at.is_(None),
-            may_execute_clause(users, agents),
-        )
+        .select_from(joined)
+        .where(*checks)
         .cte("allowed")
     )
     workflow_type = func.coalesce(
@@ -262,29 +287,48 @@ def _checked_start_statement() -> Select[Any]:
     given: dict[str, ColumnElement[Any]] = {
         key: sa_cast(bindparam(f"x_{key}", type_=table.c[key].type), table.c[key].type)
         # cast: a parameter in a SELECT list is otherwise text, which numeric does not take
-        for key in _CHECKED_BOUND
+        for key in _bound(kind)
     }
-    given |= {key: _constant(value, table.c[key]) for key, value in _CHECKED_CONSTANTS.items()}
+    given |= {key: _constant(value, table.c[key]) for key, value in _constants(kind).items()}
     given |= {
+        "agent_id": allowed.c.id,
         "agent_version": allowed.c.version,
         "workflow_type": workflow_type,
         "updated_at": given["created_at"],
     }
     values = [given[key] for key in _COLUMNS]
+    source: Any = allowed
+    turn = None
+    if kind == "turn":
+        # the session's next seqs, taken while its row is locked (concurrent turns queue here)
+        count = bindparam("event_count", type_=BigInteger)
+        turn = (
+            update(sessions)
+            .where(
+                sessions.c.id == bindparam("x_session_id", type_=sessions.c.id.type),
+                sessions.c.agent_id == allowed.c.id,
+                sessions.c.status != SessionStatus.archived,
+            )
+            .values(last_seq=sessions.c.last_seq + count)
+            .returning((sessions.c.last_seq - count).label("seq_base"))
+            .cte("turn")
+        )
+        source = allowed.join(turn, true())
     new = (
         pg_insert(table)
-        .from_select(list(_COLUMNS), select(*values).select_from(allowed))
-        .on_conflict_do_nothing()
-        .returning(table.c.id, table.c.agent_version, table.c.workflow_type)
+        .from_select(list(_COLUMNS), select(*values).select_from(source))
+        .on_conflict_do_nothing()  # the idempotency key, or (for a turn) a busy session
+        .returning(table.c.id, table.c.agent_id, table.c.agent_version, table.c.workflow_type)
         .cte("new_execution")
     )
-    names, rows = _event_rows(new)
+    names, rows = _event_rows(new, turn)
     known = allowed.c.version == bindparam("known_version", type_=agents.c.version.type)
     return (
         select(
             new.c.agent_version,
             new.c.workflow_type,
             case((known, null()), else_=allowed.c.definition),
+            new.c.agent_id,
         )
         .select_from(new.join(allowed, true()))
         .add_cte(insert(EVENTS).from_select(names, rows).cte("new_events"))

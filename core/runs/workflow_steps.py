@@ -37,7 +37,7 @@ from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
 from core.models.users import User
-from core.runs import execution_rows
+from core.runs import execution_rows, known_definitions
 from core.runs.events import EventLog
 from core.runs.usage import Usage
 from core.services.agent_access import Access, agent_for
@@ -87,19 +87,23 @@ class WorkflowRun:
         from core.runs.leases import claim
 
         child_id, fresh = self._child(index, iteration, agent_id, prompt)
+        outcome = None
         if fresh is not None:  # made just now, already ours: run it without reading it back
-            self.run_claimed(child_id, 1, self.settings, fresh=fresh)
+            outcome = self.run_claimed(child_id, 1, self.settings, fresh=fresh)
         else:  # made by an earlier delivery: claim it like any redelivered run
             with transaction() as db:
                 claimed = claim(db, child_id, self.settings)
             if claimed.attempt is not None:
-                self.run_claimed(child_id, claimed.attempt, self.settings)
+                outcome = self.run_claimed(child_id, claimed.attempt, self.settings)
             elif not claimed.done:
                 raise StepBusy(str(child_id))
         with transaction() as db:
-            child = db.get(AgentExecution, child_id)
-            assert child is not None
-            result = StepResult(child.id, child.status.value, child.output, child.error)
+            if outcome is not None:  # what this delivery recorded
+                result = StepResult(child_id, outcome.status, outcome.output, outcome.error)
+            else:  # what another delivery recorded
+                child = db.get(AgentExecution, child_id)
+                assert child is not None
+                result = StepResult(child.id, child.status.value, child.output, child.error)
             self._note(db, index, iteration, result)
         return result
 
@@ -124,22 +128,12 @@ class WorkflowRun:
             )
             if existing is not None:
                 return existing, None
-            user = db.get(User, self.user_id)
-            assert user is not None
-            try:
-                agent = agent_for(db, user, agent_id, Access.execute)
-            except DomainError:
-                raise Stop(
-                    "failed",
-                    "step_not_executable",
-                    f"step {index}: agent {agent_id} is missing or you may not execute it",
-                ) from None
-            step_definition = AgentDefinition.model_validate(agent.definition)
+            known = known_definitions.latest(agent_id)
             now = utcnow()
             child = execution_rows.new_execution(
                 id=uuid.uuid4(),
-                agent_id=agent.id,
-                agent_version=agent.version,
+                agent_id=agent_id,
+                agent_version="",
                 user_id=self.user_id,
                 parent_execution_id=self.parent_id,
                 step_index=index,
@@ -148,23 +142,34 @@ class WorkflowRun:
                 attempt=1,
                 lease_expires_at=now + timedelta(seconds=self.settings.execution_lease_s),
                 started_at=now,
-                workflow_type=(
-                    WorkflowType(step_definition.workflow.type)
-                    if step_definition.workflow
-                    else WorkflowType.single
-                ),
+                workflow_type=WorkflowType.single,
                 mode=self.mode,
                 input=prompt,
                 created_at=now,
                 updated_at=now,
             )
-            events = EventLog(execution_id=child.id, session_id=None, fresh=True)
-            execution_rows.insert_execution(
-                db, child, events.rows(db, [(EventType.user_message, {"content": prompt})])
+            events = EventLog(execution_id=child.id, session_id=None)
+            started = execution_rows.insert_checked_execution(
+                db,
+                child,
+                events.opening([(EventType.user_message, {"content": prompt})]),
+                known_version=known[0] if known else None,
             )
+            if started is None:
+                raise Stop(
+                    "failed",
+                    "step_not_executable",
+                    f"step {index}: agent {agent_id} is missing or you may not execute it",
+                )
+            if started.definition is None:
+                assert known is not None
+                step_definition = known[1]
+            else:
+                step_definition = AgentDefinition.model_validate(started.definition)
+                known_definitions.remember(agent_id, started.version, step_definition)
             fresh = FreshRun(
                 definition=step_definition,
-                agent_version=(agent.id, agent.version),
+                agent_version=(agent_id, started.version),
                 session_history=[],
                 raw_input=prompt,
                 started_at=now,

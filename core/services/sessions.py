@@ -4,6 +4,7 @@ history; events carry a seq that increases through the whole session."""
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,11 +18,14 @@ from core.pagination import Keyset, Page
 from core.replies import Reply
 from core.runs.leases import ACTIVE
 from core.runs.session_history import forget_session
+from core.runs.starting import start_run
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery
 from core.schemas.sessions import MessageRequest, SessionCreate, SessionsQuery, SessionUpdate
-from core.services import executions
 from core.services.agent_access import Access, agent_for
+
+if TYPE_CHECKING:
+    from core.services.auth import Caller
 
 SESSIONS_ORDER = Keyset((AgentSession.created_at, AgentSession.id), descending=True)
 EVENTS_ORDER = Keyset((Event.seq,))
@@ -101,19 +105,17 @@ def delete_session(db: Session, *, user: User, session_id: uuid.UUID, settings: 
 
 
 def post_message(
-    db: Session, *, user: User, session_id: uuid.UUID, data: MessageRequest, settings: Settings
+    db: Session, *, caller: Caller, session_id: uuid.UUID, data: MessageRequest, settings: Settings
 ) -> AgentExecution | Reply:
-    session = get_session(db, user=user, session_id=session_id)
-    # access may have been revoked since the session began
-    agent = agent_for(db, user, session.agent_id, Access.execute)
+    """A turn of the conversation with the session's agent (core.runs.starting)."""
     request = ExecuteRequest(
         input=data.content,
-        session_id=session.id,
+        session_id=session_id,
         mode=data.mode,
         idempotency_key=data.idempotency_key,
         webhook_url=data.webhook_url,
     )
-    return executions.start(db, user=user, agent=agent, data=request, settings=settings)
+    return start_run(db, caller=caller, agent_id=None, data=request, settings=settings)
 
 
 def list_events(

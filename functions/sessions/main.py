@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,9 @@ from core.schemas.sessions import (
 )
 from core.services import sessions as service
 from core.warmup import AGENT_RUNTIME
+
+if TYPE_CHECKING:  # jwt loads with the first authenticated request, not at start
+    from core.services.auth import Caller
 
 routes = RouteGroup("sessions", description="conversations with an agent")
 
@@ -64,15 +68,18 @@ def delete_session(session_id: uuid.UUID, user: User, db: Session, settings: Set
     "/<uuid:session_id>/messages",
     body=MessageRequest,
     response=ExecutionPublic,
+    auth="token",
     responses={202: "accepted for an asynchronous run"},
     needs=AGENT_RUNTIME,
 )
 def post_message(
-    session_id: uuid.UUID, body: MessageRequest, user: User, db: Session, settings: Settings
+    session_id: uuid.UUID, body: MessageRequest, caller: Caller, db: Session, settings: Settings
 ) -> AgentExecution | Reply:
     """Continue the conversation: an execution with the history so far (sync 200, async 202);
     409 while another message of the session is still running."""
-    return service.post_message(db, user=user, session_id=session_id, data=body, settings=settings)
+    return service.post_message(
+        db, caller=caller, session_id=session_id, data=body, settings=settings
+    )
 
 
 @routes.get("/<uuid:session_id>/events", query=EventsQuery, response=PageOf[EventPublic])

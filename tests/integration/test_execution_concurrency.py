@@ -28,7 +28,7 @@ def test_one_idempotency_key_sent_at_once_makes_one_execution(app, mode, monkeyp
     from core.models.sessions import Event
 
     if mode == "async":  # nothing delivers the task here: only the rows matter
-        monkeypatch.setattr("core.services.executions.enqueue_execution", lambda *args, **kw: None)
+        monkeypatch.setattr("core.runs.starting.enqueue_execution", lambda *args, **kw: None)
     ((_, headers),) = users(1)
     client = app.test_client()
     agent = create_agent(client, headers)

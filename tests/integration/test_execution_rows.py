@@ -1,5 +1,6 @@
 """The single-statement writes of a run (core.runs.execution_rows): a new run with its first
-events, and the fenced update whose events and trace row count only while the fence holds."""
+events (the checked start), and the fenced update whose events and trace row count only while
+the fence holds."""
 
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ def started(client, db) -> tuple[AgentExecution, EventLog]:
         updated_at=now,
         idempotency_key=f"k-{uuid.uuid4().hex}",
     )
-    events = EventLog(execution_id=execution.id, session_id=None, fresh=True)
-    opening = events.rows(db, [(EventType.user_message, {"content": "hello"})])
-    assert execution_rows.insert_execution(db, execution, opening)
+    events = EventLog(execution_id=execution.id, session_id=None)
+    opening = events.opening([(EventType.user_message, {"content": "hello"})])
+    assert execution_rows.insert_checked_execution(db, execution, opening, known_version=None)
     return execution, events
 
 
@@ -79,9 +80,9 @@ def test_a_taken_idempotency_key_writes_neither_the_run_nor_its_events(db, start
         **{key: getattr(execution, key) for key in execution_rows._COLUMNS if key != "id"},
         id=uuid.uuid4(),
     )
-    events = EventLog(execution_id=twin.id, session_id=None, fresh=True)
-    rows = events.rows(db, [(EventType.user_message, {"content": "again"})])
-    assert not execution_rows.insert_execution(db, twin, rows)
+    events = EventLog(execution_id=twin.id, session_id=None)
+    rows = events.opening([(EventType.user_message, {"content": "again"})])
+    assert not execution_rows.insert_checked_execution(db, twin, rows, known_version=None)
     assert db.get(AgentExecution, twin.id) is None
     assert _events(db, twin.id) == []
 

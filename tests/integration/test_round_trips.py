@@ -92,3 +92,67 @@ def test_a_locking_read_replaces_what_the_session_read_before(client, db):
         update(Agent.__table__).where(Agent.__table__.c.id == agent_id).values(version="7.0.0")
     )
     assert agent_for(db, user, agent_id, Access.edit, for_update=True).version == "7.0.0"
+
+
+def turn(client: Any, headers: dict[str, str], session_id: str, **body: Any) -> Any:
+    return client.post(
+        f"/sessions/{session_id}/messages", headers=headers, json={"content": "hi"} | body
+    )
+
+
+def test_a_session_turn_sends_at_most_four_statements(client, statements):
+    """The checked start (account, access, session, seq, run, first event), the conversation
+    since the turns this instance keeps, the session's seqs for the last events, the outcome."""
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    session = client.post("/sessions", headers=headers, json={"agent_id": agent["id"]})
+    session_id = session.get_json()["id"]
+    counts = []
+    for _ in range(3):
+        statements.clear()
+        response = turn(client, headers, session_id)
+        assert response.get_json()["status"] == "succeeded", response.get_json()
+        counts.append(len(statements))
+    assert max(counts) <= 4, (counts, statements)
+
+
+def test_an_async_turn_sends_one_statement(client, statements):
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    session = client.post("/sessions", headers=headers, json={"agent_id": agent["id"]})
+    statements.clear()
+    with recording_queue():
+        response = turn(client, headers, session.get_json()["id"], mode="async")
+    assert response.status_code == 202, response.get_json()
+    assert len(statements) == 1, statements
+
+
+def test_a_workflow_step_starts_with_one_statement_after_looking_for_itself(client, statements):
+    """Per step: is it there already (a redelivery), its checked start, its outcome, and the
+    parent's note of it."""
+    _, headers = signed_up(client)
+    step = create_agent(client, headers)
+    one = create_agent(
+        client,
+        headers,
+        definition={
+            "model": {"provider": "test", "name": "test"},
+            "workflow": {"type": "sequential", "steps": [step["id"]]},
+        },
+    )
+    two = create_agent(
+        client,
+        headers,
+        definition={
+            "model": {"provider": "test", "name": "test"},
+            "workflow": {"type": "sequential", "steps": [step["id"], step["id"]]},
+        },
+    )
+    sent = []
+    for flow in (one, two):
+        statements.clear()
+        response = execute(client, headers, flow["id"])
+        assert response.get_json()["status"] == "succeeded", response.get_json()
+        sent.append(len(statements))
+    per_step = sent[1] - sent[0]
+    assert per_step <= 5, (sent, statements)
