@@ -192,7 +192,8 @@ def _run_workflow(
     import threading
 
     from core.agents.runner import RunOutcome
-    from core.runs.workflow_steps import StepBusy, WorkflowRun, run_workflow, tree_usage
+    from core.runs.tree import tree_usage
+    from core.runs.workflow_steps import StepBusy, WorkflowRun, run_workflow
 
     fence = Fence(execution_id, attempt, settings.execution_lease_s)
     events = EventLog(execution_id=execution_id, session_id=session_id)

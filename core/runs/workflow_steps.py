@@ -26,25 +26,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.agents.definition import AgentDefinition, Limits
 from core.clock import utcnow
 from core.config import Settings
-from core.errors import DomainError
-from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
-from core.models.users import User
 from core.runs import execution_rows, known_definitions
 from core.runs.events import EventLog
-from core.runs.usage import Usage
-from core.services.agent_access import Access, agent_for
+from core.runs.tree import cancel_descendants, tree_usage
 
 log = logging.getLogger(__name__)
-
-MAX_NESTING = 5
 
 
 class StepBusy(Exception):
@@ -288,128 +282,3 @@ def _as_input(value: Any) -> Any:
     if value is None or isinstance(value, str | dict):
         return value if value is not None else ""
     return json.dumps(value, ensure_ascii=False)
-
-
-def tree_usage(parent_id: uuid.UUID) -> Usage:
-    """The summed usage below `parent_id`: its direct children's (a child workflow's own usage
-    already is the sum of its children)."""
-    from sqlalchemy import func
-
-    from core.db import transaction
-
-    with transaction() as db:
-        row = db.execute(
-            select(
-                *(func.sum(getattr(AgentExecution, name)).label(name) for name in Usage.COLUMNS)
-            ).where(AgentExecution.parent_execution_id == parent_id)
-        ).one()
-    return Usage.of_row(row)
-
-
-def cancel_descendants(parent_id: uuid.UUID, db: Session | None = None) -> None:
-    """Ask every active execution below `parent_id` to stop: queued ones end at once, running
-    ones at their next step."""
-    from sqlalchemy import text
-
-    from core.db import transaction
-
-    def apply(session: Session) -> None:
-        ids = [
-            row[0]
-            for row in session.execute(
-                text(
-                    "WITH RECURSIVE tree(id) AS ("
-                    " SELECT id FROM agent_executions WHERE parent_execution_id = :parent"
-                    " UNION ALL SELECT e.id FROM agent_executions e JOIN tree t"
-                    " ON e.parent_execution_id = t.id) SELECT id FROM tree"
-                ),
-                {"parent": parent_id},
-            )
-        ]
-        if not ids:
-            return
-        now = utcnow()
-        session.execute(
-            update(AgentExecution)
-            .where(AgentExecution.id.in_(ids), AgentExecution.status == ExecutionStatus.queued)
-            .values(status=ExecutionStatus.cancelled, cancel_requested_at=now, finished_at=now)
-        )
-        session.execute(
-            update(AgentExecution)
-            .where(AgentExecution.id.in_(ids), AgentExecution.status == ExecutionStatus.running)
-            .values(cancel_requested_at=now)
-        )
-
-    if db is not None:
-        apply(db)
-        return
-    with transaction() as session:
-        apply(session)
-
-
-# -- definition-time checks ------------------------------------------------------------------------
-
-
-def check_steps(
-    db: Session,
-    *,
-    user: User,
-    definition: AgentDefinition,
-    agent_id: uuid.UUID | None,
-    loc: tuple[str | int, ...],
-) -> None:
-    """422 unless the caller may execute every step (and every agent the delegate tool names)
-    and no step leads back to this agent."""
-    from core.errors import Invalid, field_error
-
-    problems: list[dict[str, Any]] = []
-    if definition.workflow is not None:
-        for index, step_id in enumerate(definition.workflow.steps):
-            here = [*loc, "workflow", "steps", index]
-            try:
-                step = agent_for(db, user, step_id, Access.execute)
-            except DomainError:
-                problems.append(
-                    field_error(
-                        here,
-                        f"agent {step_id} is missing or you may not execute it",
-                        "step_not_executable",
-                    )
-                )
-                continue
-            if agent_id is not None and _reaches(db, step, agent_id, depth=0):
-                problems.append(
-                    field_error(
-                        here, f"agent {step_id} leads back to this workflow (a cycle)", "cycle"
-                    )
-                )
-    for index, tool in enumerate(definition.tools):
-        if tool.name != "delegate":
-            continue
-        for position, target in enumerate(tool.config.get("agents", [])):
-            try:
-                agent_for(db, user, uuid.UUID(str(target)), Access.execute)
-            except (DomainError, ValueError):
-                problems.append(
-                    field_error(
-                        [*loc, "tools", index, "config", "agents", position],
-                        f"agent {target} is missing or you may not execute it",
-                        "step_not_executable",
-                    )
-                )
-    if problems:
-        raise Invalid("invalid agent definition", details=problems)
-
-
-def _reaches(db: Session, agent: Agent, target: uuid.UUID, depth: int) -> bool:
-    """Whether `agent`'s workflow steps lead (directly or through other workflows) to `target`."""
-    if agent.id == target:
-        return True
-    if depth > MAX_NESTING:
-        return True  # deeper than any workflow may nest: treat as a cycle
-    steps = (agent.definition.get("workflow") or {}).get("steps") or []
-    for step_id in steps:
-        step = db.get(Agent, uuid.UUID(str(step_id)))
-        if step is not None and _reaches(db, step, target, depth + 1):
-            return True
-    return False

@@ -18,7 +18,7 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 from core.models.agents import Agent, AgentPermission, AgentScope, AgentType, AgentVersion
 from core.models.users import Role, User
 from core.pagination import Keyset, Page, escape_like
-from core.runs.workflow_steps import check_steps
+from core.runs.workflow_checks import check_steps
 from core.schemas.agents import AgentCreate, AgentsQuery, AgentUpdate, PermissionGrant
 from core.services.agent_access import Access, agent_for, listed_agents_clause
 

@@ -10,7 +10,9 @@ Rules answered here once:
   never points at bytes that were not stored;
 - delete removes the object first, then the row: a failure leaves the row (retry the delete),
   never an unreferenced object.
-"""
+
+Why one module of ~360 lines: upload, read, delete and the files runs write share the rules
+above and the order of object and row writes; split, each half would restate them."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> Age
             db, [(EventType.status, {"status": "cancelled"})]
         )
     db.flush()
-    from core.runs.workflow_steps import cancel_descendants
+    from core.runs.tree import cancel_descendants
 
     cancel_descendants(execution.id, db)
     return execution

@@ -382,7 +382,7 @@ def test_a_crash_mid_workflow_resumes_without_rerunning_finished_steps(live):
 
 def test_cancelling_the_parent_cancels_its_running_step(live):
     from core.db import transaction
-    from core.runs.workflow_steps import cancel_descendants
+    from core.runs.tree import cancel_descendants
 
     _, headers = signed_up(live)
     worker_step = step(live, headers, "work", tools=tools("find"))
