@@ -1,5 +1,6 @@
-"""A service result that carries an HTTP status or headers other than the route's defaults
-(e.g. 202 with a Location). Framework-free so services can return it."""
+"""A route's result that carries an HTTP status or headers other than the route's defaults
+(e.g. 202 with a Location). Services return domain values; functions/ and core/http turn them
+into replies."""
 
 from __future__ import annotations
 

@@ -26,7 +26,6 @@ from core.errors import Conflict, DomainError, NotFound
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import AgentSession, EventType, SessionStatus
 from core.models.users import User
-from core.replies import Reply
 from core.runs import execution_rows, known_definitions
 from core.runs.engine import run_claimed
 from core.runs.events import EventLog
@@ -48,10 +47,10 @@ def start_run(
     agent_id: uuid.UUID | None,
     data: ExecuteRequest,
     settings: Settings,
-) -> AgentExecution | Reply:
-    """Start a run of `agent_id` (None: the agent of `data.session_id`) for the caller: sync
-    answers the finished run, async 202 with the queued one; the same idempotency key answers
-    the run it made."""
+) -> AgentExecution:
+    """Start a run of `agent_id` (None: the agent of `data.session_id`) for the caller: a sync
+    run comes back finished, an async one queued; the same idempotency key gives the run it
+    made (core.http.runs answers an async run 202)."""
     for _ in range(2):  # a second try when the checks found nothing wrong (a turn just ended)
         started = _start_checked(db, caller=caller, agent_id=agent_id, data=data, settings=settings)
         if started is not None:
@@ -69,7 +68,7 @@ def _start_checked(
     agent_id: uuid.UUID | None,
     data: ExecuteRequest,
     settings: Settings,
-) -> AgentExecution | Reply | None:
+) -> AgentExecution | None:
     if data.webhook_url is not None:
         from core.webhooks import check_webhook_url
 
@@ -118,7 +117,7 @@ def _why_not(
     agent_id: uuid.UUID | None,
     data: ExecuteRequest,
     settings: Settings,
-) -> AgentExecution | Reply | None:
+) -> AgentExecution | None:
     """Why the checked start wrote nothing, as the error that says it, or the run the
     idempotency key already made; None when every check passes now."""
     from core.services.auth import account_of
@@ -133,7 +132,7 @@ def _why_not(
         # before the session's busy check: a retry of a running turn gets that turn back
         existing = by_idempotency_key(db, user=user, key=data.idempotency_key)
         if existing is not None:
-            return answer(same_request(existing, agent.id))
+            return same_request(existing, agent.id)
     if data.session_id is not None:
         session_for_turn(db, user=user, session_id=data.session_id, agent_id=agent.id)
     if not agent.is_active:
@@ -192,11 +191,11 @@ def _launch(
     events: EventLog,
     definition: AgentDefinition,
     settings: Settings,
-) -> AgentExecution | Reply:
+) -> AgentExecution:
     """Run a just-created execution here (sync: answered finished) or queue it (async)."""
     if execution.mode == ExecutionMode.async_:
         enqueue_execution(execution.id, 1, settings)
-        return answer(execution)
+        return execution
     fresh = FreshRun(
         definition=definition,
         agent_version=(execution.agent_id, execution.agent_version),
@@ -237,13 +236,6 @@ def with_children(db: Session, execution: AgentExecution) -> AgentExecution:
                 .order_by(AgentExecution.iteration, AgentExecution.step_index)
             )
         )
-    return execution
-
-
-def answer(execution: AgentExecution) -> AgentExecution | Reply:
-    """Sync runs answer 200 with the finished execution; async ones 202 until they finish."""
-    if execution.mode == ExecutionMode.async_:
-        return Reply(execution, 202, {"Location": f"/executions/{execution.id}"})
     return execution
 
 

@@ -23,7 +23,6 @@ from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import Event, EventType
 from core.models.users import Role, User
 from core.pagination import Keyset, Page
-from core.replies import Reply
 from core.runs.events import EventLog
 from core.runs.starting import start_run, with_children
 from core.schemas.agents import ExecuteRequest
@@ -40,7 +39,7 @@ EVENTS_ORDER = Keyset((Event.seq,))
 
 def execute_agent(
     db: Session, *, caller: Caller, agent_id: uuid.UUID, data: ExecuteRequest, settings: Settings
-) -> AgentExecution | Reply:
+) -> AgentExecution:
     """Run the agent (execute access), in a session when `data.session_id` is set."""
     return start_run(db, caller=caller, agent_id=agent_id, data=data, settings=settings)
 

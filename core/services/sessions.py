@@ -15,7 +15,6 @@ from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Event
 from core.models.users import User
 from core.pagination import Keyset, Page
-from core.replies import Reply
 from core.runs.leases import ACTIVE
 from core.runs.session_history import forget_session
 from core.runs.starting import start_run
@@ -106,7 +105,7 @@ def delete_session(db: Session, *, user: User, session_id: uuid.UUID, settings: 
 
 def post_message(
     db: Session, *, caller: Caller, session_id: uuid.UUID, data: MessageRequest, settings: Settings
-) -> AgentExecution | Reply:
+) -> AgentExecution:
     """A turn of the conversation with the session's agent (core.runs.starting)."""
     request = ExecuteRequest(
         input=data.content,

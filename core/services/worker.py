@@ -1,14 +1,16 @@
 """The Cloud Tasks worker: deliveries of executions and webhooks, and the sweeper.
 
-Answers follow Cloud Tasks semantics: 2xx acknowledges the task, anything else makes the queue
-retry it (with its backoff). A finished or vanished execution is acknowledged (duplicate
-delivery), one held by a live lease gets 503 with Retry-After, a transient model failure 503.
+Each delivery says how it went (`Delivery`); the tasks function answers it with Cloud Tasks
+semantics: 2xx acknowledges the task, anything else makes the queue retry it (with its
+backoff). A finished or vanished execution is acknowledged (duplicate delivery); one held by a
+live lease, or a transient model failure, asks to be brought back later.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +19,6 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
-from core.replies import Reply
 from core.runs import leases
 from core.runs.engine import run_claimed
 from core.runs.queueing import enqueue_execution
@@ -28,19 +29,25 @@ log = logging.getLogger(__name__)
 STALE_QUEUED_S = 60
 
 
-def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Reply:
+@dataclass(frozen=True)
+class Delivery:
+    """How a delivery went: `retry_after_s` set when the queue should bring it back (the tasks
+    function answers 503 with Retry-After then, 200 otherwise)."""
+
+    status: str
+    error: Any = None
+    retry_after_s: int | None = None
+
+
+def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Delivery:
     from core.db import transaction
 
     with transaction() as db:
         claim = leases.claim(db, execution_id, settings)
     if claim.done:
-        return Reply({"status": "done"}, 200)
+        return Delivery("done")
     if claim.attempt is None:
-        return Reply(
-            {"status": "busy", "retry_after_s": claim.busy_for_s},
-            503,
-            {"Retry-After": str(claim.busy_for_s)},
-        )
+        return Delivery("busy", retry_after_s=claim.busy_for_s)
     try:
         outcome = run_claimed(execution_id, claim.attempt, settings, retry_transient=True)
     except Exception:
@@ -49,13 +56,13 @@ def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Reply:
         leases.release_lease(execution_id, claim.attempt)
         raise
     if outcome is None:
-        return Reply({"status": "abandoned"}, 200)
+        return Delivery("abandoned")
     if outcome.retryable:
-        return Reply({"status": "retrying", "error": outcome.error}, 503, {"Retry-After": "5"})
-    return Reply({"status": outcome.status}, 200)
+        return Delivery("retrying", outcome.error, retry_after_s=5)
+    return Delivery(outcome.status)
 
 
-def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Reply:
+def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Delivery:
     from core.db import transaction
     from core.schemas.executions import ExecutionPublic
     from core.webhooks import deliver, webhook_secret_for
@@ -63,17 +70,16 @@ def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Reply:
     with transaction() as db:
         execution = db.get(AgentExecution, execution_id)
         if execution is None or not execution.webhook_url or not execution.status.is_terminal:
-            return Reply({"status": "nothing to deliver"}, 200)
+            return Delivery("nothing to deliver")
         payload: dict[str, Any] = ExecutionPublic.model_validate(execution).model_dump(mode="json")
         url, user_id = execution.webhook_url, execution.user_id
     result = deliver(url, payload, webhook_secret_for(settings, user_id), settings)
     if result.status_code is not None and 200 <= result.status_code < 300:
-        return Reply({"status": "delivered"}, 200)
+        return Delivery("delivered")
     if result.retryable:
-        wait = str(int(result.retry_after_s or 10))
-        return Reply({"status": "retrying", "error": result.error}, 503, {"Retry-After": wait})
+        return Delivery("retrying", result.error, retry_after_s=int(result.retry_after_s or 10))
     log.warning("webhook of %s refused for good: %s", execution_id, result.error)
-    return Reply({"status": "refused", "error": result.error}, 200)
+    return Delivery("refused", result.error)
 
 
 def sweep(settings: Settings, *, queued_after_s: float = STALE_QUEUED_S) -> dict[str, int]:

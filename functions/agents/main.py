@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
+from core.http.runs import run_answer
 from core.models.agents import Agent, AgentPermission, AgentVersion
 from core.models.executions import AgentExecution
 from core.models.users import User
@@ -142,8 +143,8 @@ def execute(
     agent_id: uuid.UUID, body: ExecuteRequest, caller: Caller, db: Session, settings: Settings
 ) -> Reply | AgentExecution:
     """Run the agent (execute access): sync answers with the finished execution."""
-    return executions.execute_agent(
-        db, caller=caller, agent_id=agent_id, data=body, settings=settings
+    return run_answer(
+        executions.execute_agent(db, caller=caller, agent_id=agent_id, data=body, settings=settings)
     )
 
 

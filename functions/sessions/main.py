@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
+from core.http.runs import run_answer
 from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Event
 from core.models.users import User
@@ -77,8 +78,8 @@ def post_message(
 ) -> AgentExecution | Reply:
     """Continue the conversation: an execution with the history so far (sync 200, async 202);
     409 while another message of the session is still running."""
-    return service.post_message(
-        db, caller=caller, session_id=session_id, data=body, settings=settings
+    return run_answer(
+        service.post_message(db, caller=caller, session_id=session_id, data=body, settings=settings)
     )
 
 

@@ -32,7 +32,7 @@ def verify_task_request(headers: Headers, settings: Settings) -> None:
 def run_execution(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:
     """Run (or resume) one execution; duplicate deliveries are harmless."""
     verify_task_request(headers, settings)
-    return worker.deliver_execution(execution_id, settings)
+    return delivered(worker.deliver_execution(execution_id, settings))
 
 
 @routes.post(
@@ -44,7 +44,7 @@ def run_execution(execution_id: uuid.UUID, headers: Headers, settings: Settings)
 def send_webhook(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:
     """POST the finished execution, signed, to its webhook_url."""
     verify_task_request(headers, settings)
-    return worker.deliver_webhook(execution_id, settings)
+    return delivered(worker.deliver_webhook(execution_id, settings))
 
 
 @routes.post("/sweep", auth="none", response=dict)
@@ -52,6 +52,17 @@ def sweep(headers: Headers, settings: Settings) -> dict[str, int]:
     """Re-enqueue stuck executions and fail those out of attempts (Cloud Scheduler)."""
     verify_task_request(headers, settings)
     return worker.sweep(settings)
+
+
+def delivered(delivery: worker.Delivery) -> Reply:
+    """200 acknowledges the task; 503 with Retry-After makes the queue bring it back."""
+    body: dict[str, object] = {"status": delivery.status}
+    if delivery.error is not None:
+        body["error"] = delivery.error
+    if delivery.retry_after_s is None:
+        return Reply(body, 200)
+    body["retry_after_s"] = delivery.retry_after_s
+    return Reply(body, 503, {"Retry-After": str(delivery.retry_after_s)})
 
 
 entry = function_entry(lambda: routes)

@@ -315,7 +315,8 @@ def test_fifty_concurrent_deliveries_run_the_model_once(engine):
 
     def deliver() -> None:
         start.wait()
-        statuses.append(deliver_execution(execution_id, settings).status or 200)
+        delivery = deliver_execution(execution_id, settings)
+        statuses.append(200 if delivery.retry_after_s is None else 503)
 
     with model_override(FunctionModel(respond)):
         threads = [threading.Thread(target=deliver) for _ in range(50)]

@@ -102,7 +102,7 @@ def recorded(execution_id: uuid.UUID) -> tuple[AgentExecution, list[Event]]:
 def test_an_uncrashed_run_is_the_reference(engine, count_tool, tmp_path, monkeypatch):
     monkeypatch.setenv("CRASH_COUNTER_FILE", str(tmp_path / "counter"))
     execution_id = queued_run(engine)
-    assert deliver(execution_id).status == 200
+    assert deliver(execution_id).status == "succeeded"
     execution, events = recorded(execution_id)
     assert execution.status.value == "succeeded"
     assert (tmp_path / "counter").read_text().split() == ["a", "b"]
@@ -150,7 +150,7 @@ def test_a_run_killed_at_a_step_boundary_resumes_cleanly(
             .where(AgentExecution.id == execution_id)
             .values(lease_expires_at=utcnow())
         )
-    assert deliver(execution_id).status == 200
+    assert deliver(execution_id).status == "succeeded"
 
     execution, events = recorded(execution_id)
     assert (execution.status.value, execution.output) == ("succeeded", "done")

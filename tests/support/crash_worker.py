@@ -134,8 +134,8 @@ def main(execution_id: str, boundary: str) -> None:
             _die()
 
     with model_override(scripted_model(before_call)):
-        reply = worker.deliver_execution(uuid.UUID(execution_id), get_settings())
-    print("finished without crashing:", reply.status, reply.body)
+        delivery = worker.deliver_execution(uuid.UUID(execution_id), get_settings())
+    print("finished without crashing:", delivery)
 
 
 if __name__ == "__main__":
