@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pydantic_ai.models import Model
 
     from core.storage.local_workspace import Workspace
+    from core.tools.delegate import Delegator
 
 # at most this many model retries for one tool call or output before the run fails
 TOOL_RETRIES = 3
@@ -31,7 +32,7 @@ class RunDeps:
     workspace: Workspace
     repo: Workspace | None
     # the `delegate` tool's way to run another agent, and how deep this run already is
-    delegate: Any = None
+    delegate: Delegator | None = None
     depth: int = 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
 
@@ -13,6 +13,12 @@ from core.errors import DomainError, NotFound
 from core.http.endpoint import Endpoint
 from core.http.parsing import parse_body, parse_multipart, parse_query
 from core.http.serializing import serialize
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.config import Settings
+    from core.models.users import User
 
 
 def view(endpoint: Endpoint) -> Callable[..., Response]:
@@ -71,6 +77,7 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
                 assert settings is not None
                 caller = kwargs["caller"] = verify_bearer(settings, _bearer())
             elif endpoint.auth != "none":
+                assert settings is not None
                 user = _authenticate(endpoint, db, settings, kwargs)
                 if "user" in wants:
                     kwargs["user"] = user
@@ -96,7 +103,9 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _authenticate(endpoint: Endpoint, db: Any, settings: Any, path: dict[str, Any]) -> Any:
+def _authenticate(
+    endpoint: Endpoint, db: Session, settings: Settings, path: dict[str, Any]
+) -> User | None:
     from core.services.auth import authenticate
 
     if endpoint.auth == "optional" and not request.headers.get("Authorization"):

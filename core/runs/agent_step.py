@@ -16,7 +16,9 @@ from core.runs.usage import Usage
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage
 
+    from core.agents.factory import RunDeps
     from core.agents.runner import RunOutcome
+    from core.tools.delegate import Delegator
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def run_agent_step(
     return outcome
 
 
-def _delegator(user_id: uuid.UUID, parent: Any, settings: Settings) -> Any:
+def _delegator(user_id: uuid.UUID, parent: RunDeps, settings: Settings) -> Delegator:
     """What the `delegate` tool calls: run another agent the user may execute, inside this run
     (same workspace, one level deeper), counting its usage into the parent's (`usage`)."""
 

@@ -15,7 +15,7 @@ from core.agents.definition import AgentDefinition
 from core.clock import utcnow
 from core.config import Settings
 from core.models.agents import AgentVersion
-from core.models.executions import AgentExecution
+from core.models.executions import AgentExecution, ExecutionMode
 from core.runs.agent_step import run_agent_step
 from core.runs.events import EventLog
 from core.runs.execution_rows import LeaseLost
@@ -183,7 +183,7 @@ def _run_workflow(
     started_at: datetime,
     raw_input: Any,
     user_id: uuid.UUID,
-    mode: Any,
+    mode: ExecutionMode,
     session_id: uuid.UUID | None,
     retry_transient: bool,
     webhook_url: str | None,
@@ -204,7 +204,7 @@ def _run_workflow(
         definition=definition,
         settings=settings,
         deadline=started_at + timedelta(seconds=definition.limits.timeout_s),
-        hold=fence.hold,
+        write=fence.write,
         events=events,
         lock=threading.Lock(),
         run_claimed=run_claimed,

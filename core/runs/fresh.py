@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core.agents.definition import AgentDefinition
+from core.models.executions import ExecutionMode
 from core.runs.events import EventLog
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class FreshRun:
     raw_input: Any
     started_at: datetime
     user_id: uuid.UUID
-    mode: Any
+    mode: ExecutionMode
     session_id: uuid.UUID | None
     webhook_url: str | None
     events: EventLog

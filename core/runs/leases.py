@@ -133,11 +133,14 @@ def fail_exhausted(db: Session, execution_id: uuid.UUID, attempt: int, settings:
 
 @dataclass
 class Fence:
+    """What a delivery holds a running execution by: its attempt. Every write goes through
+    `write`, which lands only while that attempt still owns the run."""
+
     execution_id: uuid.UUID
     attempt: int
     lease_s: int
 
-    def hold(
+    def write(
         self,
         db: Session | Connection,
         *,
@@ -145,10 +148,11 @@ class Fence:
         trace: dict[str, Any] | None = None,
         commit: dict[str, Any] | None = None,
         **values: Any,
-    ) -> datetime | None:
-        """A fenced write that also extends the lease, with events (`EventLog.rows`) and a
-        trace row that are written only if the fence holds; returns cancel_requested_at."""
-        return execution_rows.hold(
+    ) -> bool:
+        """Set `values` and extend the lease, with events (`EventLog.rows`) and a trace row,
+        all only while the fence holds (else LeaseLost). True when a cancel was requested:
+        the run should stop at this step."""
+        cancel_requested_at = execution_rows.hold(
             db,
             self.execution_id,
             self.attempt,
@@ -158,6 +162,7 @@ class Fence:
             trace=trace,
             commit=commit,
         )
+        return cancel_requested_at is not None
 
 
 def release_lease(execution_id: uuid.UUID, attempt: int) -> None:

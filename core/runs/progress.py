@@ -84,10 +84,9 @@ class DurableRecorder:
         batch, self.pending = (self.pending, []) if values else ([], self.pending)
         try:
             with core_transaction() as db:
-                held = self.fence.hold(
+                if self.fence.write(
                     db, events=self.events.rows(db, batch), commit=then_commit(), **values
-                )
-                if held is not None:
+                ):
                     self.cancel_seen = True
         except LeaseLost:
             raise RunAbandoned(str(self.fence.execution_id)) from None
@@ -126,7 +125,7 @@ def finish(
     written = written_paths(outcome.messages)
     # recording written files adds ORM objects; everything else is Core statements
     with transaction() if written else core_transaction() as db:
-        fence.hold(
+        fence.write(
             db,
             events=events.rows(db, pending),
             trace=None if trace is None else _trace_row(trace, outcome),
@@ -195,7 +194,7 @@ def release_for_retry(fence: Fence, events: EventLog, outcome: RunOutcome) -> No
     from core.db import transaction
 
     with transaction() as db:
-        fence.hold(
+        fence.write(
             db,
             events=events.rows(
                 db,

@@ -32,7 +32,12 @@ from sqlalchemy.orm import Session
 from core.agents.definition import AgentDefinition, Limits
 from core.clock import utcnow
 from core.config import Settings
-from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
+from core.models.executions import (
+    AgentExecution,
+    ExecutionMode,
+    ExecutionStatus,
+    WorkflowType,
+)
 from core.models.sessions import EventType
 from core.runs import execution_rows, known_definitions
 from core.runs.events import EventLog
@@ -65,11 +70,12 @@ class StepResult:
 class WorkflowRun:
     parent_id: uuid.UUID
     user_id: uuid.UUID
-    mode: Any
+    mode: ExecutionMode
     definition: AgentDefinition
     settings: Settings
     deadline: datetime
-    hold: Any  # Fence.hold of the parent: extends its lease, returns cancel_requested_at
+    # the parent's Fence.write: extends its lease; True when a cancel was requested
+    write: Callable[..., bool]
     events: EventLog
     lock: threading.Lock
     # core.runs.engine.run_claimed: how a step's child execution is run (given, so this module
@@ -185,7 +191,7 @@ class WorkflowRun:
         }
         with self.lock:
             noted = self.events.rows(db, [(EventType.status, payload)])
-            if self.hold(db, events=noted) is not None:
+            if self.write(db, events=noted):
                 raise Stop("cancelled", "cancelled", "cancelled on request")
 
     def check_budget(self) -> None:
