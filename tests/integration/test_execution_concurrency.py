@@ -56,3 +56,41 @@ def test_one_idempotency_key_sent_at_once_makes_one_execution(app, mode, monkeyp
             )
         )
     assert user_messages == 1
+
+
+def test_messages_sent_at_once_to_one_session_start_one_turn(app, monkeypatch):
+    """The session row is taken by the starting statement and one active turn per session is
+    an index: of turns started in the same instant, one runs and the others hear 409."""
+    from core.models.executions import AgentExecution
+    from core.models.sessions import Event
+
+    monkeypatch.setattr("core.runs.starting.enqueue_execution", lambda *args, **kw: None)
+    ((_, headers),) = users(1)
+    client = app.test_client()
+    agent = create_agent(client, headers)
+    session = client.post("/sessions", headers=headers, json={"agent_id": agent["id"]})
+    session_id = session.get_json()["id"]
+    body = {"content": "at once", "mode": "async"}  # queued: the first turn stays active
+    responses = at_once(
+        app,
+        [
+            lambda c: c.post(f"/sessions/{session_id}/messages", headers=headers, json=body)
+            for _ in range(CALLERS)
+        ],
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [202] + [409] * (CALLERS - 1)
+    assert {r.get_json()["error"]["code"] for r in responses if r.status_code == 409} == {
+        "session_busy"
+    }
+    from core.db import transaction
+
+    with transaction() as db:
+        turns = db.scalars(
+            sa.select(AgentExecution).where(AgentExecution.session_id == uuid.UUID(session_id))
+        ).all()
+        seqs = db.scalars(
+            sa.select(Event.seq).where(Event.session_id == uuid.UUID(session_id))
+        ).all()
+    assert len(turns) == 1
+    assert len(seqs) == len(set(seqs)) == 1
