@@ -54,6 +54,9 @@ def create_admin(username: str, email: str, password: str) -> str:
         sys.exit("invalid input: " + "; ".join(str(e["msg"]) for e in exc.errors()))
 
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 def sweep(url: str | None) -> dict[str, int]:
     import os
 
@@ -69,6 +72,8 @@ def sweep(url: str | None) -> dict[str, int]:
     from core.tasks.auth import SHARED_SECRET_HEADER, tasks_shared_secret
 
     base = url or f"http://127.0.0.1:{os.environ.get('PORT', '8080')}"
+    if httpx.URL(base).host not in LOCAL_HOSTS:  # the shared secret goes to this server
+        sys.exit(f"--url must name a local server ({', '.join(sorted(LOCAL_HOSTS))}), got {base}")
     try:
         response = httpx.post(
             base.rstrip("/") + "/tasks/sweep",

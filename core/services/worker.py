@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # a queued execution this old has probably lost its task (enqueue failed after commit)
 STALE_QUEUED_S = 60
+UNEXPECTED = {"code": "internal_error", "message": "the delivery failed unexpectedly"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,14 @@ def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Delivery:
     try:
         outcome = run_claimed(execution_id, claim.attempt, settings, retry_transient=True)
     except Exception:
-        # a lost database connection or a bug: the queue retries (5xx), and the attempt
-        # budget ends a run that fails like this every time
-        leases.release_lease(execution_id, claim.attempt)
-        raise
+        # a lost database connection or a bug: the queue retries it at once (the lease is
+        # given up), and the attempt budget ends a run that fails like this every time
+        log.exception("delivery of execution %s failed unexpectedly", execution_id)
+        try:
+            leases.release_lease(execution_id, claim.attempt)
+        except Exception:  # the database is gone too: the lease runs out instead
+            log.exception("could not give up the lease of execution %s", execution_id)
+        return Delivery("retrying", UNEXPECTED, retry_after_s=5)
     if outcome is None:
         return Delivery("abandoned")
     if outcome.retryable:

@@ -136,7 +136,11 @@ def revoke_permission(agent_id: uuid.UUID, user_id: uuid.UUID, user: User, db: S
     auth="token",
     body=ExecuteRequest,
     response=ExecutionPublic,
-    responses={202: "accepted for an asynchronous run"},
+    responses={
+        202: "accepted for an asynchronous run",
+        409: "the session is busy or archived, the agent deactivated, or the idempotency key "
+        "names a run of another agent",
+    },
     needs=AGENT_RUNTIME,
 )
 def execute(

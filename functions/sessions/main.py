@@ -70,7 +70,11 @@ def delete_session(session_id: uuid.UUID, user: User, db: Session, settings: Set
     body=MessageRequest,
     response=ExecutionPublic,
     auth="token",
-    responses={202: "accepted for an asynchronous run"},
+    responses={
+        202: "accepted for an asynchronous run",
+        409: "the session is busy or archived, the agent deactivated, or the idempotency key "
+        "names a run of another agent",
+    },
     needs=AGENT_RUNTIME,
 )
 def post_message(

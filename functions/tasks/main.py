@@ -26,7 +26,7 @@ def verify_task_request(headers: Headers, settings: Settings) -> None:
     "/executions/<uuid:execution_id>",
     auth="none",
     response=dict,
-    responses={503: "busy or transient failure: retry later"},
+    responses={503: "busy, a transient failure or an unexpected one: retry later"},
     needs=AGENT_RUNTIME,
 )
 def run_execution(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:

@@ -332,3 +332,40 @@ def test_the_embedded_server_forgets_holders_that_were_killed(tmp_path):
     assert sorted(forget_dead_holders(tmp_path)) == sorted([dead, zombie.pid])
     assert json.loads(holders.read_text()) == [os.getpid()]
     zombie.wait()
+
+
+def test_a_delivery_that_fails_unexpectedly_is_retried_at_once_until_the_budget_ends(
+    client, queue, worker_headers, monkeypatch
+):
+    """A bug (here: building the agent fails) answers the documented 503, gives the lease up
+    so the retry claims at once, and after EXECUTION_MAX_ATTEMPTS the run fails for good."""
+    import core.agents.factory
+
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    started = client.post(
+        f"/agents/{agent['id']}/execute", headers=headers, json={"input": "x", "mode": "async"}
+    ).get_json()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug while building the agent")
+
+    monkeypatch.setattr(core.agents.factory, "agent_of_version", broken)
+    path = f"/tasks/executions/{started['id']}"
+    for _ in range(get_settings().execution_max_attempts):
+        delivered = client.post(path, headers=worker_headers)
+        assert delivered.status_code == 503
+        assert delivered.headers["Retry-After"] == "5"
+        assert delivered.get_json()["error"]["code"] == "internal_error"
+        assert "bug" not in delivered.get_data(as_text=True)
+    assert client.post(path, headers=worker_headers).status_code == 200
+    run = client.get(f"/executions/{started['id']}", headers=headers).get_json()
+    assert (run["status"], run["error"]["code"]) == ("failed", "too_many_attempts")
+
+
+@pytest.mark.parametrize("url", ["http://example.com:8080", "http://10.0.0.1:8080"])
+def test_the_sweep_command_sends_the_shared_secret_to_local_servers_only(url):
+    from core.cli import sweep
+
+    with pytest.raises(SystemExit, match="local server"):
+        sweep(url)
