@@ -64,9 +64,10 @@ def sweep(url: str | None) -> dict[str, int]:
 
     settings = get_settings()
     if settings.tasks_queue:
+        from core.runs.backends import Backends
         from core.services.worker import sweep as sweep_here
 
-        return sweep_here(settings)
+        return sweep_here(Backends(settings))
     import httpx
 
     from core.tasks.auth import SHARED_SECRET_HEADER, tasks_shared_secret

@@ -128,13 +128,14 @@ def start_sweeper(settings: Settings) -> threading.Thread:
     """What Cloud Scheduler does in production, in-process: sweep once now and then every
     SWEEP_INTERVAL_S. The first sweep also re-enqueues every queued run at once: the local
     dispatcher's queue lived in the memory of the process before this one."""
+    from core.runs.backends import Backends
     from core.services.worker import sweep
 
     def tick() -> None:
         queued_after_s = 0.0
         while True:
             try:
-                counts = sweep(settings, queued_after_s=queued_after_s)
+                counts = sweep(Backends(settings), queued_after_s=queued_after_s)
                 queued_after_s = STALE_QUEUED_S
                 if counts["requeued"] or counts["failed"] or counts["cancelled"]:
                     logging.getLogger("core.sweeper").info("swept: %s", counts)

@@ -50,12 +50,16 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
     wants = endpoint.wants
     path_values = list(kwargs.values())
     settings = None
-    if "settings" in wants or endpoint.auth != "none":
+    if "settings" in wants or "backends" in wants or endpoint.auth != "none":
         from core.config import get_settings
 
         settings = get_settings()
         if "settings" in wants:
             kwargs["settings"] = settings
+        if "backends" in wants:
+            from core.runs.backends import Backends
+
+            kwargs["backends"] = Backends(settings)
     if "now" in wants:
         from core.clock import utcnow
 

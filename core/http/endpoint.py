@@ -15,6 +15,7 @@ INJECTABLE = {
     "user",
     "caller",
     "settings",
+    "backends",
     "now",
     "body",
     "query",

@@ -9,7 +9,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from core.agents.definition import AgentDefinition
-from core.config import Settings
+from core.runs.backends import Backends
 from core.runs.progress import DurableRecorder
 from core.runs.usage import Usage
 
@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 
 def run_agent_step(
     definition: AgentDefinition,
+    backends: Backends,
     *,
     agent_version: tuple[uuid.UUID, str],
-    settings: Settings,
     execution_id: uuid.UUID,
     session_id: uuid.UUID | None,
     prompt: str | None,
@@ -45,11 +45,14 @@ def run_agent_step(
     from core.storage.local_workspace import LocalWorkspace
     from core.storage.workspace import workspace_for
 
+    settings = backends.settings
     try:
         built = agent_of_version(agent_version, definition, settings)
     except ProviderNotConfigured as exc:
         return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
-    workspace = workspace_for(settings, session_id=session_id, execution_id=execution_id)
+    workspace = workspace_for(
+        settings, backends.artifacts, session_id=session_id, execution_id=execution_id
+    )
     deps = RunDeps(
         workspace=workspace,
         repo=(
@@ -58,7 +61,7 @@ def run_agent_step(
             else None
         ),
     )
-    deps.delegate = _delegator(user_id, deps, settings)
+    deps.delegate = _delegator(user_id, deps, backends)
     try:
         outcome = run_on_agent_loop(
             run_agent(
@@ -85,7 +88,7 @@ def run_agent_step(
     return outcome
 
 
-def _delegator(user_id: uuid.UUID, parent: RunDeps, settings: Settings) -> Delegator:
+def _delegator(user_id: uuid.UUID, parent: RunDeps, backends: Backends) -> Delegator:
     """What the `delegate` tool calls: run another agent the user may execute, inside this run
     (same workspace, one level deeper), counting its usage into the parent's (`usage`)."""
 
@@ -94,31 +97,17 @@ def _delegator(user_id: uuid.UUID, parent: RunDeps, settings: Settings) -> Deleg
 
         from core.agents.factory import RunDeps, build_agent
 
-        definition = await asyncio.to_thread(_delegate_definition, user_id, agent_id)
+        definition = await asyncio.to_thread(
+            backends.store.definition_to_delegate, user_id, agent_id
+        )
         if definition is None:
             raise ModelRetry(f"agent {agent_id} is missing or you may not execute it")
         if definition.workflow is not None:
             raise ModelRetry(f"agent {agent_id} is a workflow: delegate to single agents only")
-        child = build_agent(definition, settings)
+        child = build_agent(definition, backends.settings)
         deps = RunDeps(workspace=parent.workspace, repo=parent.repo, depth=parent.depth + 1)
-        deps.delegate = _delegator(user_id, deps, settings)
+        deps.delegate = _delegator(user_id, deps, backends)
         result = await child.run(prompt, deps=deps, usage=usage)
         return result.output
 
     return delegate
-
-
-def _delegate_definition(user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
-    from core.db import transaction
-    from core.errors import DomainError
-    from core.models.users import User
-    from core.services.agent_access import Access, agent_for
-
-    with transaction() as db:
-        user = db.get(User, user_id)
-        try:
-            assert user is not None
-            agent = agent_for(db, user, uuid.UUID(agent_id), Access.execute)
-        except (DomainError, ValueError):
-            return None
-        return AgentDefinition.model_validate(agent.definition)

@@ -5,30 +5,23 @@ ended. A cancel request is noticed at the next step."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from core.agents.definition import AgentDefinition
-from core.clock import utcnow
-from core.config import Settings
-from core.models.agents import AgentVersion
-from core.models.executions import AgentExecution, ExecutionMode
 from core.runs.agent_step import run_agent_step
-from core.runs.events import EventLog
+from core.runs.backends import Backends
 from core.runs.execution_rows import LeaseLost
-from core.runs.fresh import FreshRun
 from core.runs.leases import Fence
 from core.runs.progress import DurableRecorder, TraceInfo, finish, release_for_retry
-from core.runs.session_history import session_history as history_of_session
-from core.runs.usage import Usage
+from core.runs.store import RunInputs
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage
 
     from core.agents.runner import RunOutcome
+    from core.runs.events import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +29,27 @@ log = logging.getLogger(__name__)
 def run_claimed(
     execution_id: uuid.UUID,
     attempt: int,
-    settings: Settings,
+    backends: Backends,
     *,
     retry_transient: bool = False,
-    fresh: FreshRun | None = None,
+    inputs: RunInputs | None = None,
 ) -> RunOutcome | None:
-    """See `_run_claimed`; this wraps it in the execution's trace span."""
+    """Run (or resume) an execution this caller has claimed under `attempt`, and record how it
+    ended. `inputs`: what its creator holds (else they are loaded). Returns None when the run
+    was abandoned to another delivery; never raises for a failed run. With `retry_transient`,
+    a transient model failure keeps the run open for another delivery (the outcome says
+    `retryable`) instead of failing it."""
     from core import telemetry
 
+    settings = backends.settings
     with telemetry.span(
         settings, "agent execution", execution_id=execution_id, attempt=attempt
     ) as trace_id:
+        fence = Fence(execution_id, attempt, settings.execution_lease_s)
         try:
-            return _run_claimed(
-                execution_id,
-                attempt,
-                settings,
-                retry_transient=retry_transient,
-                fresh=fresh,
-                trace_id=trace_id,
-            )
+            return _run(fence, backends, retry_transient, inputs, trace_id)
         except Exception:
-            if fresh is None:  # a delivery: the queue brings it back
+            if inputs is None:  # a delivery: the queue brings it back
                 raise
             # the caller of a sync run is answered with the failed run, never a 500 that
             # leaves it running
@@ -69,148 +61,84 @@ def run_claimed(
                 error={"code": "internal_error", "message": "the run failed unexpectedly"},
             )
             return _finished(
-                Fence(execution_id, attempt, settings.execution_lease_s),
-                fresh.events,
+                backends,
+                fence,
+                inputs.events,
                 outcome,
-                settings,
-                fresh.webhook_url,
-                TraceInfo(trace_id, fresh.started_at),
+                inputs.webhook_url,
+                TraceInfo(trace_id, inputs.started_at),
             )
 
 
-def _run_claimed(
-    execution_id: uuid.UUID,
-    attempt: int,
-    settings: Settings,
-    *,
+def _run(
+    fence: Fence,
+    backends: Backends,
     retry_transient: bool,
-    fresh: FreshRun | None,
+    inputs: RunInputs | None,
     trace_id: str,
 ) -> RunOutcome | None:
-    """Run (or resume) an execution this caller has claimed, and record how it ended. Returns
-    None when the run was abandoned to another delivery; never raises for a failed run. With
-    `retry_transient`, a transient model failure keeps the run open for another delivery
-    (the outcome says `retryable`) instead of failing it."""
     from core.agents.runner import RunAbandoned
-    from core.db import transaction
 
-    if fresh is not None:
-        definition = fresh.definition
-        agent_version = fresh.agent_version
-        session_history = fresh.session_history
-        saved: list[Any] = []
-        started_at = fresh.started_at
-        usage_so_far = Usage()
-        raw_input, session_id = fresh.raw_input, fresh.session_id
-        user_id, mode, webhook_url = fresh.user_id, fresh.mode, fresh.webhook_url
-    else:
-        with transaction() as db:
-            execution = db.get(AgentExecution, execution_id)
-            assert execution is not None
-            agent_version = (execution.agent_id, execution.agent_version)
-            definition = AgentDefinition.model_validate(
-                db.scalar(
-                    select(AgentVersion.definition).where(
-                        AgentVersion.agent_id == execution.agent_id,
-                        AgentVersion.version == execution.agent_version,
-                    )
-                )
-            )
-            session_history = (
-                [] if execution.session_id is None else history_of_session(db, execution.session_id)
-            )
-            saved = list(execution.messages or [])
-            started_at = execution.started_at or utcnow()
-            usage_so_far = Usage.of_row(execution)
-            raw_input = execution.input
-            session_id = execution.session_id
-            user_id, mode, webhook_url = execution.user_id, execution.mode, execution.webhook_url
-    prompt = _prompt(raw_input)
-    if definition.workflow is not None:
-        return _run_workflow(
-            execution_id,
-            attempt,
-            settings,
-            definition,
-            started_at=started_at,
-            raw_input=raw_input,
-            user_id=user_id,
-            mode=mode,
-            session_id=session_id,
-            retry_transient=retry_transient,
-            webhook_url=webhook_url,
-            trace_id=trace_id,
-        )
-    fence = Fence(execution_id, attempt, settings.execution_lease_s)
-    events = fresh.events if fresh else EventLog(execution_id=execution_id, session_id=session_id)
-    recorder = DurableRecorder(fence, events, resumed=_messages(saved))
-    elapsed = (utcnow() - started_at).total_seconds()
+    run = inputs or backends.store.load(fence.execution_id)
+    trace = TraceInfo(trace_id, run.started_at)
+    if run.definition.workflow is not None:
+        return _run_workflow(fence, backends, run, retry_transient, trace)
+    saved = _messages(run.saved_messages)
+    recorder = DurableRecorder(fence, run.events, backends.store, resumed=saved)
+    elapsed = (backends.clock.now() - run.started_at).total_seconds()
     try:
         outcome = run_agent_step(
-            definition,
-            agent_version=agent_version,
-            settings=settings,
-            execution_id=execution_id,
-            session_id=session_id,
-            prompt=None if saved else prompt,
-            user_id=user_id,
-            history=[*session_history, *_messages(saved)],
-            resumed=_messages(saved),
+            run.definition,
+            backends,
+            agent_version=run.agent_version,
+            execution_id=fence.execution_id,
+            session_id=run.session_id,
+            prompt=None if saved else _prompt(run.raw_input),
+            user_id=run.user_id,
+            history=[*run.session_history, *saved],
+            resumed=saved,
             recorder=recorder,
-            timeout_s=definition.limits.timeout_s - elapsed,
-            usage_so_far=usage_so_far,
+            timeout_s=run.definition.limits.timeout_s - elapsed,
+            usage_so_far=run.usage,
         )
     except RunAbandoned:
-        log.info("execution %s attempt %s lost its lease", execution_id, attempt)
+        log.info("execution %s attempt %s lost its lease", fence.execution_id, fence.attempt)
         return None
     outcome.pending_events = recorder.pending
-    if outcome.retryable and retry_transient and attempt < settings.execution_max_attempts:
+    settings = backends.settings
+    if outcome.retryable and retry_transient and fence.attempt < settings.execution_max_attempts:
         try:
-            release_for_retry(fence, events, outcome)
+            release_for_retry(backends.store, fence, run.events, outcome)
         except LeaseLost:
             return None
         return outcome
     outcome.retryable = False
-    return _finished(fence, events, outcome, settings, webhook_url, TraceInfo(trace_id, started_at))
+    return _finished(backends, fence, run.events, outcome, run.webhook_url, trace)
 
 
 def _run_workflow(
-    execution_id: uuid.UUID,
-    attempt: int,
-    settings: Settings,
-    definition: AgentDefinition,
-    *,
-    started_at: datetime,
-    raw_input: Any,
-    user_id: uuid.UUID,
-    mode: ExecutionMode,
-    session_id: uuid.UUID | None,
+    fence: Fence,
+    backends: Backends,
+    run: RunInputs,
     retry_transient: bool,
-    webhook_url: str | None,
-    trace_id: str,
+    trace: TraceInfo,
 ) -> RunOutcome | None:
-    import threading
-
     from core.agents.runner import RunOutcome
-    from core.runs.tree import tree_usage
     from core.runs.workflow_steps import StepBusy, WorkflowRun, run_workflow
 
-    fence = Fence(execution_id, attempt, settings.execution_lease_s)
-    events = EventLog(execution_id=execution_id, session_id=session_id)
-    run = WorkflowRun(
-        parent_id=execution_id,
-        user_id=user_id,
-        mode=mode,
-        definition=definition,
-        settings=settings,
-        deadline=started_at + timedelta(seconds=definition.limits.timeout_s),
-        write=fence.write,
-        events=events,
+    workflow = WorkflowRun(
+        fence=fence,
+        user_id=run.user_id,
+        mode=run.mode,
+        definition=run.definition,
+        backends=backends,
+        deadline=run.started_at + timedelta(seconds=run.definition.limits.timeout_s),
+        events=run.events,
         lock=threading.Lock(),
         run_claimed=run_claimed,
     )
     try:
-        status, output, error = run_workflow(run, raw_input)
+        status, output, error = run_workflow(workflow, run.raw_input)
     except LeaseLost:
         return None
     except StepBusy:
@@ -224,22 +152,22 @@ def _run_workflow(
         status,  # type: ignore[arg-type]
         output=output,
         error=error,
-        usage=tree_usage(execution_id),
+        usage=backends.store.tree_usage(fence.execution_id),
     )
-    return _finished(fence, events, outcome, settings, webhook_url, TraceInfo(trace_id, started_at))
+    return _finished(backends, fence, run.events, outcome, run.webhook_url, trace)
 
 
 def _finished(
+    backends: Backends,
     fence: Fence,
     events: EventLog,
     outcome: RunOutcome,
-    settings: Settings,
     webhook_url: str | None,
     trace: TraceInfo,
 ) -> RunOutcome | None:
     """`finish`, then the outcome; None when another delivery took the run over meanwhile."""
     try:
-        finish(fence, events, outcome, settings, webhook_url=webhook_url, trace=trace)
+        finish(backends, fence, events, outcome, webhook_url=webhook_url, trace=trace)
     except LeaseLost:
         return None
     return outcome

@@ -20,7 +20,6 @@ from core.clock import utcnow
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import EventType
-from core.runs import execution_rows
 from core.runs.events import EventLog
 
 ACTIVE = (ExecutionStatus.queued, ExecutionStatus.running)
@@ -37,8 +36,10 @@ class ClaimResult:
     busy_for_s: int = 0
 
 
-def claim(db: Session, execution_id: uuid.UUID, settings: Settings) -> ClaimResult:
-    now = utcnow()
+def claim(
+    db: Session, execution_id: uuid.UUID, settings: Settings, now: datetime | None = None
+) -> ClaimResult:
+    now = now or utcnow()
     lease_until = now + timedelta(seconds=settings.execution_lease_s)
     claimed = db.execute(
         update(AgentExecution)
@@ -58,7 +59,7 @@ def claim(db: Session, execution_id: uuid.UUID, settings: Settings) -> ClaimResu
     ).scalar_one_or_none()
     if claimed is not None:
         if claimed > settings.execution_max_attempts:
-            fail_exhausted(db, execution_id, claimed, settings)
+            fail_exhausted(db, execution_id, claimed, settings, now)
             return ClaimResult(done=True)
         return ClaimResult(attempt=int(claimed))
     execution = db.get(AgentExecution, execution_id)
@@ -113,7 +114,9 @@ def _left(execution: AgentExecution, now: datetime) -> int:
     return max(1, int((execution.lease_expires_at - now).total_seconds()) + 1)
 
 
-def fail_exhausted(db: Session, execution_id: uuid.UUID, attempt: int, settings: Settings) -> None:
+def fail_exhausted(
+    db: Session, execution_id: uuid.UUID, attempt: int, settings: Settings, now: datetime
+) -> None:
     error = {
         "code": "too_many_attempts",
         "message": f"gave up after {settings.execution_max_attempts} deliveries",
@@ -127,57 +130,33 @@ def fail_exhausted(db: Session, execution_id: uuid.UUID, attempt: int, settings:
     )
     execution.status = ExecutionStatus.failed
     execution.error = error
-    execution.finished_at = utcnow()
+    execution.finished_at = now
     execution.lease_expires_at = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fence:
-    """What a delivery holds a running execution by: its attempt. Every write goes through
-    `write`, which lands only while that attempt still owns the run."""
+    """What a delivery holds a running execution by: its attempt. Every write of the run
+    (`RunStore.write`, `finish`, ...) lands only while that attempt still owns it
+    (`execution_rows.hold`), else raises LeaseLost."""
 
     execution_id: uuid.UUID
     attempt: int
     lease_s: int
 
-    def write(
-        self,
-        db: Session | Connection,
-        *,
-        events: list[dict[str, Any]] | None = None,
-        trace: dict[str, Any] | None = None,
-        commit: dict[str, Any] | None = None,
-        **values: Any,
-    ) -> bool:
-        """Set `values` and extend the lease, with events (`EventLog.rows`) and a trace row,
-        all only while the fence holds (else LeaseLost). True when a cancel was requested:
-        the run should stop at this step."""
-        cancel_requested_at = execution_rows.hold(
-            db,
-            self.execution_id,
-            self.attempt,
-            self.lease_s,
-            values,
-            events=events,
-            trace=trace,
-            commit=commit,
+
+def release_lease(
+    db: Session | Connection, execution_id: uuid.UUID, attempt: int, now: datetime
+) -> None:
+    """This delivery gives the run up (it failed, or failed transiently): its lease ends now,
+    so the queue's retry claims it at once instead of waiting the lease out. Fenced: a run
+    another delivery owns is left alone."""
+    db.execute(
+        update(AgentExecution)
+        .where(
+            AgentExecution.id == execution_id,
+            AgentExecution.attempt == attempt,
+            AgentExecution.status == ExecutionStatus.running,
         )
-        return cancel_requested_at is not None
-
-
-def release_lease(execution_id: uuid.UUID, attempt: int) -> None:
-    """This delivery gives the run up (it failed unexpectedly): its lease ends now, so the
-    queue's retry claims it at once instead of waiting the lease out. Fenced: a run another
-    delivery owns is left alone."""
-    from core.db import transaction
-
-    with transaction() as db:
-        db.execute(
-            update(AgentExecution)
-            .where(
-                AgentExecution.id == execution_id,
-                AgentExecution.attempt == attempt,
-                AgentExecution.status == ExecutionStatus.running,
-            )
-            .values(lease_expires_at=utcnow())
-        )
+        .values(lease_expires_at=now)
+    )

@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 import uuid
 
-from core.config import Settings
+from core.runs.backends import Backends
+from core.tasks.task import Task
 
 log = logging.getLogger(__name__)
 
 
 def enqueue_execution(
-    execution_id: uuid.UUID, attempt: int, settings: Settings, *, suffix: str = ""
+    backends: Backends, execution_id: uuid.UUID, attempt: int, *, suffix: str = ""
 ) -> None:
-    from core.tasks.queue import get_task_queue
-    from core.tasks.task import Task
-
-    get_task_queue(settings).enqueue(
+    backends.queue.enqueue(
         Task(
             path=f"/tasks/executions/{execution_id}",
             name=f"exec-{execution_id}-{attempt}" + (f"-{suffix}" if suffix else ""),
@@ -25,12 +23,9 @@ def enqueue_execution(
     )
 
 
-def enqueue_webhook(execution_id: uuid.UUID, settings: Settings) -> None:
-    from core.tasks.queue import get_task_queue
-    from core.tasks.task import Task
-
+def enqueue_webhook(backends: Backends, execution_id: uuid.UUID) -> None:
     try:
-        get_task_queue(settings).enqueue(
+        backends.queue.enqueue(
             Task(
                 path=f"/tasks/webhooks/{execution_id}",
                 name=f"hook-{execution_id}",

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.agents.definition import AgentDefinition
-from core.clock import utcnow
 from core.config import Settings
 from core.db import then_commit
 from core.errors import Conflict, DomainError, NotFound
@@ -27,12 +26,13 @@ from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatu
 from core.models.sessions import AgentSession, EventType, SessionStatus
 from core.models.users import User
 from core.runs import execution_rows, known_definitions
+from core.runs.backends import Backends
 from core.runs.engine import run_claimed
 from core.runs.events import EventLog
-from core.runs.fresh import FreshRun
 from core.runs.leases import ACTIVE
 from core.runs.queueing import enqueue_execution
 from core.runs.session_history import session_history
+from core.runs.store import RunInputs
 from core.schemas.agents import ExecuteRequest
 from core.services.agent_access import Access, agent_for
 
@@ -46,16 +46,18 @@ def start_run(
     caller: Caller,
     agent_id: uuid.UUID | None,
     data: ExecuteRequest,
-    settings: Settings,
+    backends: Backends,
 ) -> AgentExecution:
     """Start a run of `agent_id` (None: the agent of `data.session_id`) for the caller: a sync
     run comes back finished, an async one queued; the same idempotency key gives the run it
     made (core.http.runs answers an async run 202)."""
     for _ in range(2):  # a second try when the checks found nothing wrong (a turn just ended)
-        started = _start_checked(db, caller=caller, agent_id=agent_id, data=data, settings=settings)
+        started = _start_checked(db, caller=caller, agent_id=agent_id, data=data, backends=backends)
         if started is not None:
             return started
-        found = _why_not(db, caller=caller, agent_id=agent_id, data=data, settings=settings)
+        found = _why_not(
+            db, caller=caller, agent_id=agent_id, data=data, settings=backends.settings
+        )
         if found is not None:
             return found
     raise Conflict("the run could not start; try again", code="start_conflict")
@@ -67,8 +69,9 @@ def _start_checked(
     caller: Caller,
     agent_id: uuid.UUID | None,
     data: ExecuteRequest,
-    settings: Settings,
+    backends: Backends,
 ) -> AgentExecution | None:
+    settings = backends.settings
     if data.webhook_url is not None:
         from core.webhooks import check_webhook_url
 
@@ -78,7 +81,7 @@ def _start_checked(
             return None
     known_agent = agent_id or _session_agents.get(data.session_id)
     known = known_definitions.latest(known_agent) if known_agent else None
-    now = utcnow()
+    now = backends.clock.now()
     execution = new_run(
         data,
         settings,
@@ -107,7 +110,7 @@ def _start_checked(
     execution.agent_id = started.agent_id
     execution.agent_version = started.version
     execution.workflow_type = started.workflow_type
-    return _launch(db, execution, events, definition, settings)
+    return _launch(db, execution, events, definition, backends)
 
 
 def _why_not(
@@ -190,13 +193,13 @@ def _launch(
     execution: AgentExecution,
     events: EventLog,
     definition: AgentDefinition,
-    settings: Settings,
+    backends: Backends,
 ) -> AgentExecution:
     """Run a just-created execution here (sync: answered finished) or queue it (async)."""
     if execution.mode == ExecutionMode.async_:
-        enqueue_execution(execution.id, 1, settings)
+        enqueue_execution(backends, execution.id, 1)
         return execution
-    fresh = FreshRun(
+    inputs = RunInputs(
         definition=definition,
         agent_version=(execution.agent_id, execution.agent_version),
         session_history=(session_history(db, execution.session_id) if execution.session_id else []),
@@ -208,7 +211,7 @@ def _launch(
         webhook_url=execution.webhook_url,
         events=events,
     )
-    outcome = run_claimed(execution.id, 1, settings, fresh=fresh)
+    outcome = run_claimed(execution.id, 1, backends, inputs=inputs)
     if outcome is None:  # lost to another delivery: read what it recorded
         recorded = db.get(AgentExecution, execution.id)
         assert recorded is not None

@@ -23,25 +23,20 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from core.agents.definition import AgentDefinition, Limits
-from core.clock import utcnow
-from core.config import Settings
-from core.models.executions import (
-    AgentExecution,
-    ExecutionMode,
-    ExecutionStatus,
-    WorkflowType,
-)
+from core.models.executions import ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
 from core.runs import execution_rows, known_definitions
+from core.runs.backends import Backends
 from core.runs.events import EventLog
-from core.runs.tree import cancel_descendants, tree_usage
+from core.runs.leases import Fence
+from core.runs.store import Recorded, RunInputs
+
+if TYPE_CHECKING:
+    from core.agents.runner import RunOutcome
 
 log = logging.getLogger(__name__)
 
@@ -59,77 +54,55 @@ class Stop(Exception):
 
 
 @dataclass
-class StepResult:
-    execution_id: uuid.UUID
-    status: str
-    output: Any
-    error: dict[str, Any] | None
-
-
-@dataclass
 class WorkflowRun:
-    parent_id: uuid.UUID
+    fence: Fence  # the parent's
     user_id: uuid.UUID
     mode: ExecutionMode
     definition: AgentDefinition
-    settings: Settings
+    backends: Backends
     deadline: datetime
-    # the parent's Fence.write: extends its lease; True when a cancel was requested
-    write: Callable[..., bool]
     events: EventLog
     lock: threading.Lock
     # core.runs.engine.run_claimed: how a step's child execution is run (given, so this module
     # and the engine that runs workflows do not import each other)
-    run_claimed: Callable[..., Any]
+    run_claimed: Callable[..., RunOutcome | None]
 
-    def step(self, index: int, iteration: int, agent_id: uuid.UUID, prompt: Any) -> StepResult:
-        from core.db import transaction
-        from core.runs.leases import claim
+    @property
+    def parent_id(self) -> uuid.UUID:
+        return self.fence.execution_id
 
-        child_id, fresh = self._child(index, iteration, agent_id, prompt)
+    def step(self, index: int, iteration: int, agent_id: uuid.UUID, prompt: Any) -> Recorded:
+        store = self.backends.store
+        child_id, inputs = self._child(index, iteration, agent_id, prompt)
         outcome = None
-        if fresh is not None:  # made just now, already ours: run it without reading it back
-            outcome = self.run_claimed(child_id, 1, self.settings, fresh=fresh)
+        if inputs is not None:  # made just now, already ours: run it without reading it back
+            outcome = self.run_claimed(child_id, 1, self.backends, inputs=inputs)
         else:  # made by an earlier delivery: claim it like any redelivered run
-            with transaction() as db:
-                claimed = claim(db, child_id, self.settings)
+            claimed = store.claim(child_id)
             if claimed.attempt is not None:
-                outcome = self.run_claimed(child_id, claimed.attempt, self.settings)
+                outcome = self.run_claimed(child_id, claimed.attempt, self.backends)
             elif not claimed.done:
                 raise StepBusy(str(child_id))
-        with transaction() as db:
-            if outcome is not None:  # what this delivery recorded
-                result = StepResult(child_id, outcome.status, outcome.output, outcome.error)
-            else:  # what another delivery recorded
-                child = db.get(AgentExecution, child_id)
-                assert child is not None
-                result = StepResult(child.id, child.status.value, child.output, child.error)
-            self._note(db, index, iteration, result)
+        if outcome is not None:  # what this delivery recorded
+            result = Recorded(child_id, outcome.status, outcome.output, outcome.error)
+        else:  # what another delivery recorded
+            result = store.recorded(child_id)
+        self._note(index, iteration, result)
         return result
 
     def _child(
         self, index: int, iteration: int, agent_id: uuid.UUID, prompt: Any
-    ) -> tuple[uuid.UUID, Any]:
+    ) -> tuple[uuid.UUID, RunInputs | None]:
         """The child execution of this step, made once (a redelivery finds it again). A child
         made now is created running under this delivery (attempt 1) and comes with what running
         it needs; one found again comes alone, to be claimed."""
-        from datetime import timedelta
-
-        from core.db import transaction
-        from core.runs.fresh import FreshRun
-
-        with self.lock, transaction() as db:
-            existing = db.scalar(
-                select(AgentExecution.id).where(
-                    AgentExecution.parent_execution_id == self.parent_id,
-                    AgentExecution.step_index == index,
-                    AgentExecution.iteration == iteration,
-                )
-            )
+        store, settings = self.backends.store, self.backends.settings
+        with self.lock:
+            existing = store.step_of(self.parent_id, index, iteration)
             if existing is not None:
                 return existing, None
             known = known_definitions.latest(agent_id)
-            now = utcnow()
+            now = self.backends.clock.now()
             child = execution_rows.new_execution(
                 id=uuid.uuid4(),
                 agent_id=agent_id,
@@ -140,7 +113,7 @@ class WorkflowRun:
                 iteration=iteration,
                 status=ExecutionStatus.running,
                 attempt=1,
-                lease_expires_at=now + timedelta(seconds=self.settings.execution_lease_s),
+                lease_expires_at=now + timedelta(seconds=settings.execution_lease_s),
                 started_at=now,
                 workflow_type=WorkflowType.single,
                 mode=self.mode,
@@ -149,10 +122,10 @@ class WorkflowRun:
                 updated_at=now,
             )
             events = EventLog(execution_id=child.id, session_id=None)
-            started = execution_rows.insert_checked_execution(
-                db,
+            started = store.start_step(
                 child,
-                events.opening([(EventType.user_message, {"content": prompt})]),
+                events,
+                [(EventType.user_message, {"content": prompt})],
                 known_version=known[0] if known else None,
             )
             if started is None:
@@ -167,7 +140,7 @@ class WorkflowRun:
             else:
                 step_definition = AgentDefinition.model_validate(started.definition)
                 known_definitions.remember(agent_id, started.version, step_definition)
-            fresh = FreshRun(
+            inputs = RunInputs(
                 definition=step_definition,
                 agent_version=(agent_id, started.version),
                 session_history=[],
@@ -179,9 +152,9 @@ class WorkflowRun:
                 webhook_url=None,
                 events=events,
             )
-            return child.id, fresh
+            return child.id, inputs
 
-    def _note(self, db: Session, index: int, iteration: int, result: StepResult) -> None:
+    def _note(self, index: int, iteration: int, result: Recorded) -> None:
         payload = {
             "status": "step_finished",
             "step_index": index,
@@ -190,12 +163,13 @@ class WorkflowRun:
             "child_status": result.status,
         }
         with self.lock:
-            noted = self.events.rows(db, [(EventType.status, payload)])
-            if self.write(db, events=noted):
+            if self.backends.store.write(
+                self.fence, self.events, [(EventType.status, payload)], {}
+            ):
                 raise Stop("cancelled", "cancelled", "cancelled on request")
 
     def check_budget(self) -> None:
-        usage = tree_usage(self.parent_id)
+        usage = self.backends.store.tree_usage(self.parent_id)
         limits: Limits = self.definition.limits
         if usage.requests > limits.max_requests:
             raise Stop(
@@ -218,7 +192,7 @@ class WorkflowRun:
                 f"the workflow used {usage.total_tokens} tokens; "
                 f"limits.max_total_tokens is {limits.max_total_tokens}",
             )
-        if utcnow() > self.deadline:
+        if self.backends.clock.now() > self.deadline:
             raise Stop("timed_out", "timeout", "the workflow took longer than limits.timeout_s")
 
 
@@ -245,16 +219,16 @@ def run_workflow(run: WorkflowRun, prompt: Any) -> tuple[str, Any, dict[str, Any
                     return "succeeded", current, None
         return "succeeded", current, None
     except Stop as stop:
-        cancel_descendants(run.parent_id)
+        run.backends.store.cancel_descendants(run.parent_id)
         return stop.status, None, {"code": stop.code, "message": stop.message}
 
 
 def _parallel(run: WorkflowRun, steps: list[uuid.UUID], prompt: Any) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     with ThreadPoolExecutor(
-        max_workers=min(run.settings.workflow_max_parallel, len(steps))
+        max_workers=min(run.backends.settings.workflow_max_parallel, len(steps))
     ) as pool:
-        futures: dict[Future[StepResult], int] = {
+        futures: dict[Future[Recorded], int] = {
             pool.submit(run.step, index, 0, agent_id, _as_input(prompt)): index
             for index, agent_id in enumerate(steps)
         }
@@ -267,7 +241,9 @@ def _parallel(run: WorkflowRun, steps: list[uuid.UUID], prompt: Any) -> dict[str
                     result = future.result()
                     _require_success(index, result)
                 except Stop:
-                    cancel_descendants(run.parent_id)  # the other steps stop at their next step
+                    run.backends.store.cancel_descendants(
+                        run.parent_id
+                    )  # the other steps stop at their next step
                     for other in pending:
                         other.cancel()
                     raise
@@ -276,7 +252,7 @@ def _parallel(run: WorkflowRun, steps: list[uuid.UUID], prompt: Any) -> dict[str
     return dict(sorted(outputs.items(), key=lambda item: int(item[0])))
 
 
-def _require_success(index: int, result: StepResult) -> None:
+def _require_success(index: int, result: Recorded) -> None:
     if result.status != "succeeded":
         detail = (result.error or {}).get("message", result.status)
         status = "cancelled" if result.status == "cancelled" else "failed"

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.config import Settings
 from core.errors import Conflict, Invalid, NotFound, field_error
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import Event, EventType
 from core.models.users import Role, User
 from core.pagination import Keyset, Page
+from core.runs.backends import Backends
 from core.runs.events import EventLog
 from core.runs.starting import start_run, with_children
 from core.schemas.agents import ExecuteRequest
@@ -38,10 +38,10 @@ EVENTS_ORDER = Keyset((Event.seq,))
 
 
 def execute_agent(
-    db: Session, *, caller: Caller, agent_id: uuid.UUID, data: ExecuteRequest, settings: Settings
+    db: Session, *, caller: Caller, agent_id: uuid.UUID, data: ExecuteRequest, backends: Backends
 ) -> AgentExecution:
     """Run the agent (execute access), in a session when `data.session_id` is set."""
-    return start_run(db, caller=caller, agent_id=agent_id, data=data, settings=settings)
+    return start_run(db, caller=caller, agent_id=agent_id, data=data, backends=backends)
 
 
 def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> AgentExecution:
@@ -67,7 +67,7 @@ def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> Age
     db.flush()
     from core.runs.tree import cancel_descendants
 
-    cancel_descendants(execution.id, db)
+    cancel_descendants(db, execution.id, now)
     return execution
 
 

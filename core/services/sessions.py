@@ -15,6 +15,7 @@ from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Event
 from core.models.users import User
 from core.pagination import Keyset, Page
+from core.runs.backends import Backends
 from core.runs.leases import ACTIVE
 from core.runs.session_history import forget_session
 from core.runs.starting import start_run
@@ -25,6 +26,7 @@ from core.services.agent_access import Access, agent_for
 
 if TYPE_CHECKING:
     from core.services.auth import Caller
+    from core.storage.store import ArtifactStore
 
 SESSIONS_ORDER = Keyset((AgentSession.created_at, AgentSession.id), descending=True)
 EVENTS_ORDER = Keyset((Event.seq,))
@@ -81,7 +83,14 @@ def update_session(
     return session
 
 
-def delete_session(db: Session, *, user: User, session_id: uuid.UUID, settings: Settings) -> None:
+def delete_session(
+    db: Session,
+    *,
+    user: User,
+    session_id: uuid.UUID,
+    settings: Settings,
+    artifacts: ArtifactStore,
+) -> None:
     """Deletes the session with its events, artifacts and workspace; its executions stay
     (without the session)."""
     session = get_session(db, user=user, session_id=session_id, for_update=True)
@@ -93,18 +102,17 @@ def delete_session(db: Session, *, user: User, session_id: uuid.UUID, settings: 
     if busy is not None:
         raise Conflict("a run is in flight in this session; cancel it first", code="session_busy")
     from core.services.artifacts import delete_session_artifacts
-    from core.storage import get_artifact_store
     from core.storage.workspace import delete_workspace
 
-    delete_session_artifacts(db, store=get_artifact_store(settings), session_id=session.id)
-    delete_workspace(settings, session_id=session.id)
+    delete_session_artifacts(db, store=artifacts, session_id=session.id)
+    delete_workspace(settings, artifacts, session_id=session.id)
     db.delete(session)
     db.flush()
     forget_session(session.id)
 
 
 def post_message(
-    db: Session, *, caller: Caller, session_id: uuid.UUID, data: MessageRequest, settings: Settings
+    db: Session, *, caller: Caller, session_id: uuid.UUID, data: MessageRequest, backends: Backends
 ) -> AgentExecution:
     """A turn of the conversation with the session's agent (core.runs.starting)."""
     request = ExecuteRequest(
@@ -114,7 +122,7 @@ def post_message(
         idempotency_key=data.idempotency_key,
         webhook_url=data.webhook_url,
     )
-    return start_run(db, caller=caller, agent_id=None, data=request, settings=settings)
+    return start_run(db, caller=caller, agent_id=None, data=request, backends=backends)
 
 
 def list_events(

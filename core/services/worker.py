@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.clock import utcnow
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.runs import leases
+from core.runs.backends import Backends
 from core.runs.engine import run_claimed
 from core.runs.queueing import enqueue_execution
 
@@ -40,23 +40,20 @@ class Delivery:
     retry_after_s: int | None = None
 
 
-def deliver_execution(execution_id: uuid.UUID, settings: Settings) -> Delivery:
-    from core.db import transaction
-
-    with transaction() as db:
-        claim = leases.claim(db, execution_id, settings)
+def deliver_execution(execution_id: uuid.UUID, backends: Backends) -> Delivery:
+    claim = backends.store.claim(execution_id)
     if claim.done:
         return Delivery("done")
     if claim.attempt is None:
         return Delivery("busy", retry_after_s=claim.busy_for_s)
     try:
-        outcome = run_claimed(execution_id, claim.attempt, settings, retry_transient=True)
+        outcome = run_claimed(execution_id, claim.attempt, backends, retry_transient=True)
     except Exception:
         # a lost database connection or a bug: the queue retries it at once (the lease is
         # given up), and the attempt budget ends a run that fails like this every time
         log.exception("delivery of execution %s failed unexpectedly", execution_id)
         try:
-            leases.release_lease(execution_id, claim.attempt)
+            backends.store.release_lease(execution_id, claim.attempt)
         except Exception:  # the database is gone too: the lease runs out instead
             log.exception("could not give up the lease of execution %s", execution_id)
         return Delivery("retrying", UNEXPECTED, retry_after_s=5)
@@ -87,7 +84,7 @@ def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Delivery:
     return Delivery("refused", result.error)
 
 
-def sweep(settings: Settings, *, queued_after_s: float = STALE_QUEUED_S) -> dict[str, int]:
+def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict[str, int]:
     """For Cloud Scheduler (and `make dev`'s in-process ticker): drive every run nobody drives
     to its end. Runs queued longer than `queued_after_s` (their task may be lost: an enqueue
     that failed after the commit, a local dispatcher that died with its process) and runs whose
@@ -97,7 +94,8 @@ def sweep(settings: Settings, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     from core.db import transaction
     from core.services.auth import prune_expired_refresh_tokens, prune_login_failures
 
-    now = utcnow()
+    settings = backends.settings
+    now = backends.clock.now()
     counts = {"requeued": 0, "failed": 0, "cancelled": 0}
     with transaction() as db:
         counts["login_failures_pruned"] = prune_login_failures(db, settings=settings, now=now)
@@ -129,10 +127,10 @@ def sweep(settings: Settings, *, queued_after_s: float = STALE_QUEUED_S) -> dict
             continue
         if attempt >= settings.execution_max_attempts:
             with transaction() as db:
-                leases.fail_exhausted(db, execution_id, attempt, settings)
+                leases.fail_exhausted(db, execution_id, attempt, settings, now)
             counts["failed"] += 1
             continue
         # a new name: the original task's name stays reserved after it ran
-        enqueue_execution(execution_id, attempt + 1, settings, suffix=f"s{int(now.timestamp())}")
+        enqueue_execution(backends, execution_id, attempt + 1, suffix=f"s{int(now.timestamp())}")
         counts["requeued"] += 1
     return counts

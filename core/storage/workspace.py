@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.storage.backend import get_artifact_store
 from core.storage.local_workspace import FileInfo, LocalWorkspace, Workspace
 from core.storage.media import SNIFF_BYTES, content_type_for
 from core.storage.paths import PathRefused, normalize_path
@@ -140,23 +139,30 @@ def local_directory(
 
 
 def workspace_for(
-    settings: Settings, *, session_id: uuid.UUID | None, execution_id: uuid.UUID
+    settings: Settings,
+    store: ArtifactStore,
+    *,
+    session_id: uuid.UUID | None,
+    execution_id: uuid.UUID,
 ) -> Workspace:
     """The writable workspace of a run: the session's, or the execution's own without one.
     A prefix of the bucket when ARTIFACTS_BUCKET is set, else a directory of WORKSPACE_DIR."""
     if settings.artifacts_bucket:
         prefix = bucket_prefix(session_id=session_id, execution_id=execution_id)
-        return StoreWorkspace(get_artifact_store(settings), prefix, name="workspace", writable=True)
+        return StoreWorkspace(store, prefix, name="workspace", writable=True)
     directory = local_directory(settings, session_id=session_id, execution_id=execution_id)
     return LocalWorkspace(directory, name="workspace", writable=True)
 
 
 def delete_workspace(
-    settings: Settings, *, session_id: uuid.UUID | None, execution_id: uuid.UUID | None = None
+    settings: Settings,
+    store: ArtifactStore,
+    *,
+    session_id: uuid.UUID | None,
+    execution_id: uuid.UUID | None = None,
 ) -> None:
     """Remove a session's (or a session-less run's) workspace files, e.g. with its session."""
     if settings.artifacts_bucket:
-        store = get_artifact_store(settings)
         prefix = bucket_prefix(session_id=session_id, execution_id=execution_id)
         for key, _size in list(store.list(prefix)):
             store.delete(key)

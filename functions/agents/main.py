@@ -16,6 +16,7 @@ from core.models.agents import Agent, AgentPermission, AgentVersion
 from core.models.executions import AgentExecution
 from core.models.users import User
 from core.pagination import Page
+from core.runs.backends import Backends
 from core.schemas.agents import (
     AgentCreate,
     AgentPublic,
@@ -144,11 +145,11 @@ def revoke_permission(agent_id: uuid.UUID, user_id: uuid.UUID, user: User, db: S
     needs=AGENT_RUNTIME,
 )
 def execute(
-    agent_id: uuid.UUID, body: ExecuteRequest, caller: Caller, db: Session, settings: Settings
+    agent_id: uuid.UUID, body: ExecuteRequest, caller: Caller, db: Session, backends: Backends
 ) -> Reply | AgentExecution:
     """Run the agent (execute access): sync answers with the finished execution."""
     return run_answer(
-        executions.execute_agent(db, caller=caller, agent_id=agent_id, data=body, settings=settings)
+        executions.execute_agent(db, caller=caller, agent_id=agent_id, data=body, backends=backends)
     )
 
 

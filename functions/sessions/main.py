@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.http.runs import run_answer
@@ -15,6 +14,7 @@ from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Event
 from core.models.users import User
 from core.pagination import Page
+from core.runs.backends import Backends
 from core.schemas.common import PageOf
 from core.schemas.executions import EventPublic, EventsQuery, ExecutionPublic
 from core.schemas.sessions import (
@@ -60,9 +60,15 @@ def update_session(
 
 
 @routes.delete("/<uuid:session_id>", status=204)
-def delete_session(session_id: uuid.UUID, user: User, db: Session, settings: Settings) -> None:
+def delete_session(session_id: uuid.UUID, user: User, db: Session, backends: Backends) -> None:
     """Delete the session, its events, artifacts and workspace (its executions stay readable)."""
-    service.delete_session(db, user=user, session_id=session_id, settings=settings)
+    service.delete_session(
+        db,
+        user=user,
+        session_id=session_id,
+        settings=backends.settings,
+        artifacts=backends.artifacts,
+    )
 
 
 @routes.post(
@@ -78,12 +84,12 @@ def delete_session(session_id: uuid.UUID, user: User, db: Session, settings: Set
     needs=AGENT_RUNTIME,
 )
 def post_message(
-    session_id: uuid.UUID, body: MessageRequest, caller: Caller, db: Session, settings: Settings
+    session_id: uuid.UUID, body: MessageRequest, caller: Caller, db: Session, backends: Backends
 ) -> AgentExecution | Reply:
     """Continue the conversation: an execution with the history so far (sync 200, async 202);
     409 while another message of the session is still running."""
     return run_answer(
-        service.post_message(db, caller=caller, session_id=session_id, data=body, settings=settings)
+        service.post_message(db, caller=caller, session_id=session_id, data=body, backends=backends)
     )
 
 

@@ -10,6 +10,7 @@ from werkzeug.datastructures import Headers
 from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
+from core.runs.backends import Backends
 from core.services import worker
 from core.warmup import AGENT_RUNTIME
 
@@ -29,10 +30,10 @@ def verify_task_request(headers: Headers, settings: Settings) -> None:
     responses={503: "busy, a transient failure or an unexpected one: retry later"},
     needs=AGENT_RUNTIME,
 )
-def run_execution(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:
+def run_execution(execution_id: uuid.UUID, headers: Headers, backends: Backends) -> Reply:
     """Run (or resume) one execution; duplicate deliveries are harmless."""
-    verify_task_request(headers, settings)
-    return delivered(worker.deliver_execution(execution_id, settings))
+    verify_task_request(headers, backends.settings)
+    return delivered(worker.deliver_execution(execution_id, backends))
 
 
 @routes.post(
@@ -48,10 +49,10 @@ def send_webhook(execution_id: uuid.UUID, headers: Headers, settings: Settings) 
 
 
 @routes.post("/sweep", auth="none", response=dict)
-def sweep(headers: Headers, settings: Settings) -> dict[str, int]:
+def sweep(headers: Headers, backends: Backends) -> dict[str, int]:
     """Re-enqueue stuck executions and fail those out of attempts (Cloud Scheduler)."""
-    verify_task_request(headers, settings)
-    return worker.sweep(settings)
+    verify_task_request(headers, backends.settings)
+    return worker.sweep(backends)
 
 
 def delivered(delivery: worker.Delivery) -> Reply:

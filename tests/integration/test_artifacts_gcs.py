@@ -220,7 +220,12 @@ def test_the_configured_store_creates_its_client_on_first_use(emulator, bucket, 
 
 def test_file_tools_work_in_a_bucket_workspace(gcs_mode, emulator, bucket):
     session_id = uuid.uuid4()
-    ws = workspace_for(get_settings(), session_id=session_id, execution_id=uuid.uuid4())
+    ws = workspace_for(
+        get_settings(),
+        get_artifact_store(get_settings()),
+        session_id=session_id,
+        execution_id=uuid.uuid4(),
+    )
     assert isinstance(ws, StoreWorkspace)
     ctx: Any = SimpleNamespace(deps=SimpleNamespace(workspace=ws, repo=None))
     file_tools.file_write(ctx, "src/main.py", "def main():\n    return 42\n")
@@ -246,7 +251,12 @@ def test_file_tools_work_in_a_bucket_workspace(gcs_mode, emulator, bucket):
 def test_a_bucket_workspaces_files_become_artifacts(gcs_mode, client, db):
     user, headers = signed_up(client)
     session_id = new_session(db, client, headers, user)
-    ws = workspace_for(get_settings(), session_id=uuid.UUID(session_id), execution_id=uuid.uuid4())
+    ws = workspace_for(
+        get_settings(),
+        get_artifact_store(get_settings()),
+        session_id=uuid.UUID(session_id),
+        execution_id=uuid.uuid4(),
+    )
     ws.write("report.md", b"# findings")
     created = record_workspace_files(
         db,

@@ -21,6 +21,7 @@ from core.config import get_settings
 from core.models.executions import AgentExecution
 from core.models.sessions import Artifact
 from core.services.artifacts import MAX_RECORDED_FILES, record_workspace_files, written_paths
+from core.storage import get_artifact_store
 from core.storage.local_workspace import LocalWorkspace
 from core.storage.store import LocalArtifactStore
 from core.storage.workspace import workspace_for
@@ -249,7 +250,9 @@ def test_a_real_runs_file_writes_become_downloadable_artifacts_of_the_run(
                 user_id=row.user_id,
                 session_id=None,
                 execution_id=row.id,
-                workspace=workspace_for(settings, session_id=None, execution_id=row.id),
+                workspace=workspace_for(
+                    settings, get_artifact_store(settings), session_id=None, execution_id=row.id
+                ),
                 paths=paths,
             )
             assert again == []

@@ -18,6 +18,7 @@ from core.clock import utcnow
 from core.config import get_settings
 from core.models.executions import AgentExecution
 from core.models.sessions import Event
+from core.runs.backends import Backends
 from tests.support.agents import create_agent, definition, events_of, tools
 from tests.support.api import assert_error, signed_up
 
@@ -315,7 +316,7 @@ def test_fifty_concurrent_deliveries_run_the_model_once(engine):
 
     def deliver() -> None:
         start.wait()
-        delivery = deliver_execution(execution_id, settings)
+        delivery = deliver_execution(execution_id, Backends(settings))
         statuses.append(200 if delivery.retry_after_s is None else 503)
 
     with model_override(FunctionModel(respond)):

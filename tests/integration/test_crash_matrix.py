@@ -24,6 +24,7 @@ from core.config import get_settings
 from core.models.agents import Agent, AgentVersion
 from core.models.executions import AgentExecution
 from core.models.sessions import Event, EventType
+from core.runs.backends import Backends
 from core.runs.events import EventLog
 from tests.support import crash_worker
 from tests.support.rows import new_run, user_row
@@ -83,7 +84,7 @@ def deliver(execution_id: uuid.UUID) -> Any:
     from core.services.worker import deliver_execution
 
     with model_override(crash_worker.scripted_model()):
-        return deliver_execution(execution_id, get_settings())
+        return deliver_execution(execution_id, Backends(get_settings()))
 
 
 def recorded(execution_id: uuid.UUID) -> tuple[AgentExecution, list[Event]]:

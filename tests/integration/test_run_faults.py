@@ -24,6 +24,7 @@ from core.agents.factory import model_override
 from core.clock import utcnow
 from core.config import get_settings
 from core.models.executions import AgentExecution
+from core.runs.backends import Backends
 from tests.support.agents import create_agent, definition, events_of, execute, tools
 from tests.support.api import assert_error, signed_up
 
@@ -99,8 +100,9 @@ def test_the_first_sweep_after_a_restart_requeues_runs_queued_just_now(client, q
         f"/agents/{agent['id']}/execute", headers=headers, json={"input": "x", "mode": "async"}
     ).get_json()
     queue.tasks.clear()
-    assert sweep(get_settings())["requeued"] == 0  # a periodic sweep leaves fresh runs alone
-    assert sweep(get_settings(), queued_after_s=0)["requeued"] >= 1
+    # a periodic sweep leaves fresh runs alone
+    assert sweep(Backends(get_settings()))["requeued"] == 0
+    assert sweep(Backends(get_settings()), queued_after_s=0)["requeued"] >= 1
     assert any(task.path.endswith(started["id"]) for task in queue.tasks)
 
 

@@ -408,7 +408,7 @@ def test_cancelling_the_parent_cancels_its_running_step(live):
                     .where(AgentExecution.id == child)
                     .values(cancel_requested_at=utcnow())
                 )
-                cancel_descendants(child, db)
+                cancel_descendants(db, child, utcnow())
         return ModelResponse(parts=[ToolCallPart("find", {}, tool_call_id=f"w{calls}")])
 
     with model_override(by_prompt({"work": work})):

@@ -44,15 +44,22 @@ def make_count(_config: CountConfig) -> Any:
     return count
 
 
-def register_count_tool() -> None:
-    from core.tools.registry import TOOL_SPECS, ToolSpec
+def count_tool() -> Any:
+    """The `count` tool's spec (core.tools.registry.ToolSpec)."""
+    from core.tools.registry import ToolSpec
 
-    TOOL_SPECS["count"] = ToolSpec(
+    return ToolSpec(
         name="count",
         description="Count a call.",
         config_model=CountConfig,
         maker="tests.support.crash_worker:make_count",
     )
+
+
+def register_count_tool() -> None:
+    from core.tools.registry import TOOL_SPECS
+
+    TOOL_SPECS["count"] = count_tool()
 
 
 def _results_seen(messages: list[Any]) -> int:
@@ -98,6 +105,7 @@ def main(execution_id: str, boundary: str) -> None:
     from core.agents.factory import model_override
     from core.config import get_settings
     from core.runs import engine, progress
+    from core.runs.backends import Backends
     from core.services import worker
 
     register_count_tool()
@@ -134,7 +142,7 @@ def main(execution_id: str, boundary: str) -> None:
             _die()
 
     with model_override(scripted_model(before_call)):
-        delivery = worker.deliver_execution(uuid.UUID(execution_id), get_settings())
+        delivery = worker.deliver_execution(uuid.UUID(execution_id), Backends(get_settings()))
     print("finished without crashing:", delivery)
 
 

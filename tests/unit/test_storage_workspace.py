@@ -14,7 +14,13 @@ import pytest
 from pydantic_ai import ModelRetry
 
 from core.config import Settings
-from core.storage import ObjectExists, ObjectNotFound, StoredObject, use_artifact_store
+from core.storage import (
+    ObjectExists,
+    ObjectNotFound,
+    StoredObject,
+    get_artifact_store,
+    use_artifact_store,
+)
 from core.storage.local_workspace import FileInfo, LocalWorkspace, Workspace
 from core.storage.paths import PathRefused
 from core.storage.store import LocalArtifactStore
@@ -210,19 +216,25 @@ def test_file_tools_work_through_a_store_workspace(ws):
 def test_workspace_for_a_local_deployment_is_a_directory_per_session_or_run(tmp_path):
     settings = Settings(workspace_dir=tmp_path)
     session_id, execution_id = uuid.uuid4(), uuid.uuid4()
-    ws = workspace_for(settings, session_id=session_id, execution_id=execution_id)
+    ws = workspace_for(
+        settings, get_artifact_store(settings), session_id=session_id, execution_id=execution_id
+    )
     assert isinstance(ws, LocalWorkspace)
     ws.write("f.txt", b"x")
     assert (tmp_path / "sessions" / str(session_id) / "f.txt").read_bytes() == b"x"
-    alone = workspace_for(settings, session_id=None, execution_id=execution_id)
+    alone = workspace_for(
+        settings, get_artifact_store(settings), session_id=None, execution_id=execution_id
+    )
     alone.write("g.txt", b"y")
     assert (tmp_path / "executions" / str(execution_id) / "g.txt").read_bytes() == b"y"
-    delete_workspace(settings, session_id=session_id)
+    delete_workspace(settings, get_artifact_store(settings), session_id=session_id)
     assert not (tmp_path / "sessions" / str(session_id)).exists()
-    delete_workspace(settings, session_id=None, execution_id=execution_id)
+    delete_workspace(
+        settings, get_artifact_store(settings), session_id=None, execution_id=execution_id
+    )
     assert not (tmp_path / "executions" / str(execution_id)).exists()
     with pytest.raises(ValueError, match="name a session"):
-        delete_workspace(settings, session_id=None)
+        delete_workspace(settings, get_artifact_store(settings), session_id=None)
 
 
 def test_workspace_for_a_bucket_deployment_is_a_prefix_of_the_store():
@@ -231,14 +243,18 @@ def test_workspace_for_a_bucket_deployment_is_a_prefix_of_the_store():
     try:
         settings = Settings(artifacts_bucket="bucket")
         session_id, execution_id = uuid.uuid4(), uuid.uuid4()
-        ws = workspace_for(settings, session_id=session_id, execution_id=execution_id)
+        ws = workspace_for(
+            settings, get_artifact_store(settings), session_id=session_id, execution_id=execution_id
+        )
         assert isinstance(ws, StoreWorkspace)
         assert ws.prefix == f"workspaces/{session_id}/"
         ws.write("f.txt", b"x")
-        alone = workspace_for(settings, session_id=None, execution_id=execution_id)
+        alone = workspace_for(
+            settings, get_artifact_store(settings), session_id=None, execution_id=execution_id
+        )
         assert isinstance(alone, StoreWorkspace)
         assert alone.prefix == f"workspaces/executions/{execution_id}/"
-        delete_workspace(settings, session_id=session_id)
+        delete_workspace(settings, get_artifact_store(settings), session_id=session_id)
         assert store.objects == {}
     finally:
         use_artifact_store(None)

@@ -1,0 +1,207 @@
+"""The run engine's store in PostgreSQL (`RunStore`): each call one short transaction, the hot
+ones (progress, the end) a single fenced statement (`execution_rows.hold`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.agents.definition import AgentDefinition
+from core.clock import Clock
+from core.config import Settings
+from core.db import core_transaction, then_commit, transaction
+from core.models.agents import AgentVersion
+from core.models.executions import AgentExecution
+from core.runs import execution_rows, leases, tree
+from core.runs.events import EventLog
+from core.runs.execution_rows import CheckedStart
+from core.runs.leases import ClaimResult, Fence
+from core.runs.session_history import session_history
+from core.runs.store import EventBatch, Recorded, RunInputs
+from core.runs.usage import Usage
+from core.storage.store import ArtifactStore
+
+
+class SqlRunStore:
+    def __init__(self, settings: Settings, artifacts: ArtifactStore, clock: Clock) -> None:
+        self.settings = settings
+        self.artifacts = artifacts
+        self.clock = clock
+
+    def claim(self, execution_id: uuid.UUID) -> ClaimResult:
+        with transaction() as db:
+            return leases.claim(db, execution_id, self.settings, self.clock.now())
+
+    def release_lease(self, execution_id: uuid.UUID, attempt: int) -> None:
+        with core_transaction() as db:
+            leases.release_lease(db, execution_id, attempt, self.clock.now())
+
+    def load(self, execution_id: uuid.UUID) -> RunInputs:
+        with transaction() as db:
+            execution = db.get(AgentExecution, execution_id)
+            assert execution is not None
+            definition = AgentDefinition.model_validate(
+                db.scalar(
+                    select(AgentVersion.definition).where(
+                        AgentVersion.agent_id == execution.agent_id,
+                        AgentVersion.version == execution.agent_version,
+                    )
+                )
+            )
+            return RunInputs(
+                definition=definition,
+                agent_version=(execution.agent_id, execution.agent_version),
+                session_history=(
+                    []
+                    if execution.session_id is None
+                    else session_history(db, execution.session_id)
+                ),
+                raw_input=execution.input,
+                started_at=execution.started_at or self.clock.now(),
+                user_id=execution.user_id,
+                mode=execution.mode,
+                session_id=execution.session_id,
+                webhook_url=execution.webhook_url,
+                events=EventLog(execution_id=execution_id, session_id=execution.session_id),
+                saved_messages=list(execution.messages or []),
+                usage=Usage.of_row(execution),
+            )
+
+    def write(
+        self, fence: Fence, events: EventLog, batch: EventBatch, values: dict[str, Any]
+    ) -> bool:
+        with core_transaction() as db:
+            return self._hold(db, fence, events.rows(db, batch), values, commit=then_commit())
+
+    def finish(
+        self,
+        fence: Fence,
+        events: EventLog,
+        batch: EventBatch,
+        values: dict[str, Any],
+        *,
+        trace: dict[str, Any] | None,
+        written: list[str],
+    ) -> None:
+        # recording written files adds ORM objects; everything else is Core statements
+        with transaction() if written else core_transaction() as db:
+            self._hold(
+                db,
+                fence,
+                events.rows(db, batch),
+                values,
+                trace=trace,
+                commit=None if written else then_commit(),
+            )
+            if written:
+                assert isinstance(db, Session)
+                self._record_written_files(db, fence.execution_id, events.session_id, written)
+
+    def release_for_retry(
+        self, fence: Fence, events: EventLog, batch: EventBatch, values: dict[str, Any]
+    ) -> None:
+        with core_transaction() as db:
+            self._hold(db, fence, events.rows(db, batch), values)
+            leases.release_lease(db, fence.execution_id, fence.attempt, self.clock.now())
+
+    def step_of(self, parent_id: uuid.UUID, index: int, iteration: int) -> uuid.UUID | None:
+        with core_transaction() as db:
+            return db.scalar(
+                select(AgentExecution.id).where(
+                    AgentExecution.parent_execution_id == parent_id,
+                    AgentExecution.step_index == index,
+                    AgentExecution.iteration == iteration,
+                )
+            )
+
+    def start_step(
+        self,
+        child: AgentExecution,
+        events: EventLog,
+        batch: EventBatch,
+        *,
+        known_version: str | None,
+    ) -> CheckedStart | None:
+        with core_transaction() as db:
+            return execution_rows.insert_checked_execution(
+                db, child, events.opening(batch), known_version=known_version
+            )
+
+    def recorded(self, execution_id: uuid.UUID) -> Recorded:
+        with core_transaction() as db:
+            row = db.execute(
+                select(AgentExecution.status, AgentExecution.output, AgentExecution.error).where(
+                    AgentExecution.id == execution_id
+                )
+            ).one()
+        return Recorded(execution_id, row.status.value, row.output, row.error)
+
+    def tree_usage(self, parent_id: uuid.UUID) -> Usage:
+        with core_transaction() as db:
+            return tree.tree_usage(db, parent_id)
+
+    def cancel_descendants(self, parent_id: uuid.UUID) -> None:
+        with core_transaction() as db:
+            tree.cancel_descendants(db, parent_id, self.clock.now())
+
+    def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
+        from core.errors import DomainError
+        from core.models.users import User
+        from core.services.agent_access import Access, agent_for
+
+        with transaction() as db:
+            user = db.get(User, user_id)
+            try:
+                assert user is not None
+                agent = agent_for(db, user, uuid.UUID(agent_id), Access.execute)
+            except (DomainError, ValueError):
+                return None
+            return AgentDefinition.model_validate(agent.definition)
+
+    def _hold(
+        self,
+        db: Any,
+        fence: Fence,
+        event_rows: list[dict[str, Any]],
+        values: dict[str, Any],
+        *,
+        trace: dict[str, Any] | None = None,
+        commit: dict[str, Any] | None = None,
+    ) -> bool:
+        cancel_requested_at = execution_rows.hold(
+            db,
+            fence.execution_id,
+            fence.attempt,
+            fence.lease_s,
+            values,
+            events=event_rows,
+            trace=trace,
+            commit=commit,
+            now=self.clock.now(),
+        )
+        return cancel_requested_at is not None
+
+    def _record_written_files(
+        self, db: Session, execution_id: uuid.UUID, session_id: uuid.UUID | None, paths: list[str]
+    ) -> None:
+        """Files the run wrote with file_write become artifacts of the execution (and session)."""
+        from core.services.artifacts import record_workspace_files
+        from core.storage.workspace import workspace_for
+
+        user_id = db.scalar(select(AgentExecution.user_id).where(AgentExecution.id == execution_id))
+        assert user_id is not None
+        record_workspace_files(
+            db,
+            store=self.artifacts,
+            settings=self.settings,
+            user_id=user_id,
+            session_id=session_id,
+            execution_id=execution_id,
+            workspace=workspace_for(
+                self.settings, self.artifacts, session_id=session_id, execution_id=execution_id
+            ),
+            paths=paths,
+        )

@@ -1,0 +1,137 @@
+"""What the run engine keeps about runs, as one boundary: `RunStore`.
+
+The engine (`engine`, `progress`, `workflow_steps`, `agent_step`) reads and writes runs only
+through it, so its rules can be tested against a store kept in memory
+(tests/support/run_fakes.py). `core.runs.sql_store.SqlRunStore` keeps them in PostgreSQL, each
+call one short transaction (mostly one statement: `execution_rows`)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from core.agents.definition import AgentDefinition
+from core.models.executions import ExecutionMode
+from core.models.sessions import EventType
+from core.runs.events import EventLog
+from core.runs.leases import ClaimResult, Fence
+from core.runs.usage import Usage
+
+if TYPE_CHECKING:
+    from pydantic_ai.messages import ModelMessage
+
+    from core.models.executions import AgentExecution
+    from core.runs.execution_rows import CheckedStart
+
+# events as the engine makes them; the store numbers them (EventLog) as it writes them
+EventBatch = list[tuple[EventType, dict[str, Any]]]
+
+
+@dataclass
+class RunInputs:
+    """What running an execution needs. Its creator holds it already (a sync run, a workflow's
+    step just made: no read); a redelivery loads it (`RunStore.load`)."""
+
+    definition: AgentDefinition
+    # (agent id, version): which agent version runs
+    agent_version: tuple[uuid.UUID, str]
+    # the conversation so far (core.runs.session_history), for a turn in a session
+    session_history: list[ModelMessage]
+    raw_input: Any
+    started_at: datetime
+    user_id: uuid.UUID
+    mode: ExecutionMode
+    session_id: uuid.UUID | None
+    webhook_url: str | None
+    events: EventLog
+    # what earlier attempts saved (JSON messages) and used: a resumed run counts on from them
+    saved_messages: list[Any] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """How a run ended, as recorded (by this delivery or another)."""
+
+    execution_id: uuid.UUID
+    status: str
+    output: Any
+    error: dict[str, Any] | None
+
+
+class RunStore(Protocol):
+    # -- who runs it (core.runs.leases) ---------------------------------------------------------
+    def claim(self, execution_id: uuid.UUID) -> ClaimResult:
+        """Take a queued run, or a running one whose lease ran out, under the next attempt."""
+        ...
+
+    def release_lease(self, execution_id: uuid.UUID, attempt: int) -> None:
+        """End this attempt's lease now (fenced), so a retry claims the run at once."""
+        ...
+
+    def load(self, execution_id: uuid.UUID) -> RunInputs:
+        """What a claimed run needs, with what earlier attempts saved."""
+        ...
+
+    # -- fenced writes: LeaseLost when `fence` no longer owns the run ---------------------------
+    def write(
+        self, fence: Fence, events: EventLog, batch: EventBatch, values: dict[str, Any]
+    ) -> bool:
+        """Save `values` (progress: messages and usage columns) and `batch`, extend the lease.
+        True when a cancel was requested."""
+        ...
+
+    def finish(
+        self,
+        fence: Fence,
+        events: EventLog,
+        batch: EventBatch,
+        values: dict[str, Any],
+        *,
+        trace: dict[str, Any] | None,
+        written: list[str],
+    ) -> None:
+        """The terminal write: `values` (status, output, error, messages, usage, finished_at),
+        the last events, the trace row and the files the run wrote (`written` workspace
+        paths become artifacts)."""
+        ...
+
+    def release_for_retry(
+        self, fence: Fence, events: EventLog, batch: EventBatch, values: dict[str, Any]
+    ) -> None:
+        """Save progress and end the lease now: a transient failure, retried by the queue."""
+        ...
+
+    # -- a workflow's tree (core.runs.workflow_steps) -------------------------------------------
+    def step_of(self, parent_id: uuid.UUID, index: int, iteration: int) -> uuid.UUID | None:
+        """The child run made earlier for this step, if any."""
+        ...
+
+    def start_step(
+        self,
+        child: AgentExecution,
+        events: EventLog,
+        batch: EventBatch,
+        *,
+        known_version: str | None,
+    ) -> CheckedStart | None:
+        """Insert a step's run (checked like any start: `execution_rows.insert_checked_execution`),
+        None when the user may not execute its agent."""
+        ...
+
+    def recorded(self, execution_id: uuid.UUID) -> Recorded: ...
+
+    def tree_usage(self, parent_id: uuid.UUID) -> Usage:
+        """The summed usage of the runs directly below `parent_id`."""
+        ...
+
+    def cancel_descendants(self, parent_id: uuid.UUID) -> None:
+        """Ask every active run below `parent_id` to stop."""
+        ...
+
+    # -- delegation (core.runs.agent_step) ------------------------------------------------------
+    def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
+        """The definition of an agent the user may execute; None when missing or forbidden."""
+        ...

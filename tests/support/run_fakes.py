@@ -1,0 +1,272 @@
+"""Fakes of the run engine's own boundaries (core.runs.store.RunStore, the clock) for its unit
+tests: runs kept in memory under the same rules the SQL store keeps them by (a claim bumps the
+attempt, every write is fenced by it, a cancel is noticed at the next write)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.agents.definition import AgentDefinition
+from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
+from core.models.sessions import EventType
+from core.runs.events import EventLog
+from core.runs.execution_rows import CheckedStart, LeaseLost
+from core.runs.leases import ClaimResult, Fence
+from core.runs.store import EventBatch, Recorded, RunInputs
+from core.runs.usage import Usage
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Run:
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    version: str
+    user_id: uuid.UUID
+    input: Any
+    mode: ExecutionMode = ExecutionMode.async_
+    status: ExecutionStatus = ExecutionStatus.queued
+    attempt: int = 0
+    session_id: uuid.UUID | None = None
+    parent_id: uuid.UUID | None = None
+    step: tuple[int, int] | None = None  # (index, iteration) of a workflow's step
+    webhook_url: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    messages: list[Any] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    output: Any = None
+    error: dict[str, Any] | None = None
+    trace: dict[str, Any] | None = None
+    written: list[str] = field(default_factory=list)
+    events: list[tuple[int, EventType, dict[str, Any]]] = field(default_factory=list)
+
+    def unowned(self, now: datetime) -> bool:
+        return self.status == ExecutionStatus.queued or (
+            self.status == ExecutionStatus.running
+            and self.lease_expires_at is not None
+            and self.lease_expires_at < now
+        )
+
+    def event_types(self) -> list[str]:
+        return [kind.value for _, kind, _ in self.events]
+
+
+class MemoryRunStore:
+    """A RunStore in memory. `writes` counts fenced writes (progress, notes, the end)."""
+
+    def __init__(self, clock: FakeClock, *, lease_s: int = 60, max_attempts: int = 5) -> None:
+        self.clock = clock
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
+        self.runs: dict[uuid.UUID, Run] = {}
+        self.agents: dict[uuid.UUID, tuple[str, AgentDefinition, uuid.UUID]] = {}
+        self.writes = 0
+        self._lock = threading.RLock()
+
+    # -- arranging ------------------------------------------------------------------------------
+    def add_agent(self, definition: dict[str, Any], *, owner: uuid.UUID) -> uuid.UUID:
+        agent_id = uuid.uuid4()
+        self.agents[agent_id] = ("1", AgentDefinition.model_validate(definition), owner)
+        return agent_id
+
+    def queue_run(self, agent_id: uuid.UUID, prompt: Any, **fields: Any) -> Run:
+        """A run as an async start leaves it: queued, with its opening event."""
+        version, _, owner = self.agents[agent_id]
+        run = Run(uuid.uuid4(), agent_id, version, fields.pop("user_id", owner), prompt, **fields)
+        run.events.append((1, EventType.user_message, {"content": prompt}))
+        self.runs[run.id] = run
+        return run
+
+    # -- RunStore ---------------------------------------------------------------------------------
+    def claim(self, execution_id: uuid.UUID) -> ClaimResult:
+        now = self.clock.now()
+        with self._lock:
+            run = self.runs.get(execution_id)
+            if run is None or run.status.is_terminal:
+                return ClaimResult(done=True)
+            if not run.unowned(now):
+                assert run.lease_expires_at is not None
+                return ClaimResult(busy_for_s=int((run.lease_expires_at - now).total_seconds()) + 1)
+            if run.cancel_requested_at is not None:
+                self._end(run, ExecutionStatus.cancelled, {"code": "cancelled"})
+                return ClaimResult(done=True)
+            run.attempt += 1
+            run.status = ExecutionStatus.running
+            run.lease_expires_at = now + timedelta(seconds=self.lease_s)
+            run.started_at = run.started_at or now
+            if run.attempt > self.max_attempts:
+                self._end(run, ExecutionStatus.failed, {"code": "too_many_attempts"})
+                return ClaimResult(done=True)
+            return ClaimResult(attempt=run.attempt)
+
+    def release_lease(self, execution_id: uuid.UUID, attempt: int) -> None:
+        with self._lock:
+            run = self.runs[execution_id]
+            if run.attempt == attempt and run.status == ExecutionStatus.running:
+                run.lease_expires_at = self._ended()
+
+    def load(self, execution_id: uuid.UUID) -> RunInputs:
+        run = self.runs[execution_id]
+        assert run.started_at is not None
+        return RunInputs(
+            definition=self.agents[run.agent_id][1],
+            agent_version=(run.agent_id, run.version),
+            session_history=[],
+            raw_input=run.input,
+            started_at=run.started_at,
+            user_id=run.user_id,
+            mode=run.mode,
+            session_id=run.session_id,
+            webhook_url=run.webhook_url,
+            events=EventLog(execution_id=run.id, session_id=run.session_id),
+            saved_messages=list(run.messages),
+            usage=run.usage,
+        )
+
+    def write(
+        self, fence: Fence, events: EventLog, batch: EventBatch, values: dict[str, Any]
+    ) -> bool:
+        with self._lock:
+            run = self._fenced(fence)
+            self._set(run, values)
+            run.lease_expires_at = self.clock.now() + timedelta(seconds=fence.lease_s)
+            self._add_events(run, batch)
+            return run.cancel_requested_at is not None
+
+    def finish(
+        self,
+        fence: Fence,
+        events: EventLog,
+        batch: EventBatch,
+        values: dict[str, Any],
+        *,
+        trace: dict[str, Any] | None,
+        written: list[str],
+    ) -> None:
+        with self._lock:
+            self.write(fence, events, batch, values)
+            run = self.runs[fence.execution_id]
+            run.trace, run.written = trace, written
+
+    def release_for_retry(
+        self, fence: Fence, events: EventLog, batch: EventBatch, values: dict[str, Any]
+    ) -> None:
+        with self._lock:
+            self.write(fence, events, batch, values)
+            self.runs[fence.execution_id].lease_expires_at = self._ended()
+
+    def step_of(self, parent_id: uuid.UUID, index: int, iteration: int) -> uuid.UUID | None:
+        for run in self.runs.values():
+            if run.parent_id == parent_id and run.step == (index, iteration):
+                return run.id
+        return None
+
+    def start_step(
+        self,
+        child: AgentExecution,
+        events: EventLog,
+        batch: EventBatch,
+        *,
+        known_version: str | None,
+    ) -> CheckedStart | None:
+        agent = self.agents.get(child.agent_id)
+        if agent is None or agent[2] != child.user_id:
+            return None
+        version, definition, _ = agent
+        run = Run(
+            child.id,
+            child.agent_id,
+            version,
+            child.user_id,
+            child.input,
+            mode=child.mode,
+            status=ExecutionStatus.running,
+            attempt=1,
+            parent_id=child.parent_execution_id,
+            step=(child.step_index or 0, child.iteration or 0),
+            lease_expires_at=child.lease_expires_at,
+            started_at=child.started_at,
+        )
+        with self._lock:
+            self.runs[run.id] = run
+            self._add_events(run, batch)
+        return CheckedStart(
+            version,
+            WorkflowType.single,
+            None if known_version == version else definition.model_dump(mode="json"),
+            child.agent_id,
+        )
+
+    def recorded(self, execution_id: uuid.UUID) -> Recorded:
+        run = self.runs[execution_id]
+        return Recorded(run.id, run.status.value, run.output, run.error)
+
+    def tree_usage(self, parent_id: uuid.UUID) -> Usage:
+        total = Usage()
+        for run in self.children(parent_id):
+            total += run.usage
+        return total
+
+    def cancel_descendants(self, parent_id: uuid.UUID) -> None:
+        now = self.clock.now()
+        with self._lock:
+            for run in self.children(parent_id):
+                run.cancel_requested_at = now
+                if run.status == ExecutionStatus.queued:
+                    run.status, run.finished_at = ExecutionStatus.cancelled, now
+                self.cancel_descendants(run.id)
+
+    def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
+        agent = self.agents.get(uuid.UUID(agent_id))
+        return agent[1] if agent is not None and agent[2] == user_id else None
+
+    # -- reading back -----------------------------------------------------------------------------
+    def children(self, parent_id: uuid.UUID) -> list[Run]:
+        return sorted(
+            (run for run in self.runs.values() if run.parent_id == parent_id),
+            key=lambda run: (run.step or (0, 0))[::-1],
+        )
+
+    def _ended(self) -> datetime:
+        """A lease given up: over at once, even on a clock that stands still."""
+        return self.clock.now() - timedelta(microseconds=1)
+
+    def _fenced(self, fence: Fence) -> Run:
+        run = self.runs[fence.execution_id]
+        if run.attempt != fence.attempt or run.status != ExecutionStatus.running:
+            raise LeaseLost(str(fence.execution_id))
+        self.writes += 1
+        return run
+
+    def _set(self, run: Run, values: dict[str, Any]) -> None:
+        if any(name in values for name in Usage.COLUMNS):
+            run.usage = Usage(**{name: values[name] for name in Usage.COLUMNS})
+        for name in ("status", "output", "error", "messages", "finished_at"):
+            if name in values:
+                setattr(run, name, values[name])
+
+    def _add_events(self, run: Run, batch: EventBatch) -> None:
+        first = len(run.events) + 1
+        run.events += [(first + i, kind, payload) for i, (kind, payload) in enumerate(batch)]
+
+    def _end(self, run: Run, status: ExecutionStatus, error: dict[str, Any]) -> None:
+        run.status, run.error, run.finished_at = status, error, self.clock.now()
+        run.lease_expires_at = None
+        self._add_events(run, [(EventType.status, {"status": status.value})])
