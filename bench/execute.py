@@ -8,7 +8,11 @@
 * floor: a bare functions-framework/Flask handler under the same server settings that runs the
   same TestModel agent and returns its output, persisting nothing.
 * session turns: `functions/sessions/main.py`, 200 sequential turns on one session of the same
-  agent (its history grows by each turn), beside the execute p50.
+  agent (its history grows by each turn), beside the execute p50 and beside their own floor
+  (`floor_turn`: bare pydantic-ai given the history kept in memory). pydantic-ai's own work per
+  request grows with the history (it re-reads every message), so the targets are taken net of
+  that floor: a turn costs at most 1.3x an execute plus the library's history cost, and what
+  the service itself spends per turn does not grow with the conversation.
 * floor+sql (a reference, not a target): the floor plus as many trivial `SELECT 1` round trips
   as a sync execute sends (2: one before the model call, one after), to show what round trips
   alone cost under concurrent load.
@@ -172,6 +176,7 @@ def main() -> int:
             function_process(FLOOR, "floor", env) as floor_port,
             function_process(FLOOR_SQL, "floor_sql", env) as floor_sql_port,
             function_process(SESSIONS, "entry", env, ready_path="/openapi.json") as sessions_port,
+            function_process(FLOOR, "floor_turn", env) as floor_turn_port,
         ):
             status, agent = Client(agents_port, headers).post(
                 "/",
@@ -192,6 +197,10 @@ def main() -> int:
             service_lat = latency_ms(agents_port, execute_path, headers, args.requests)
             session_turns_ms(sessions_port, agent["id"], headers, 20)  # warm-up
             turn_lat = session_turns_ms(sessions_port, agent["id"], headers, args.turns)
+            latency_ms(floor_turn_port, "/warm-up", {}, 20, field="content", warm=0)
+            floor_turn_lat = latency_ms(
+                floor_turn_port, "/conversation", {}, args.turns, field="content", warm=0
+            )
             rps = interleaved_throughput(
                 {
                     "floor": (floor_port, "/", {}),
@@ -241,15 +250,32 @@ def main() -> int:
     for name, lat, rps in rows:
         print(f"{name:<10} {pct(lat, 50):>8.2f} {pct(lat, 95):>8.2f} {rps:>8.1f}")
     print(
-        f"service / floor req/s: {service_rps / floor_rps:.2f}  (target ≥ 0.6; p50 target ≤ 10 ms);"
+        f"service / floor req/s: {service_rps / floor_rps:.2f}  (target ≥ 0.75);"
         f" floor+sql / floor: {floor_sql_rps / floor_rps:.2f}"
     )
     first, last = statistics.mean(turn_lat[:20]), statistics.mean(turn_lat[-20:])
+    floor_first = statistics.mean(floor_turn_lat[:20])
+    floor_last = statistics.mean(floor_turn_lat[-20:])
+    # what the service adds to a turn beyond what pydantic-ai itself spends on the history
+    own = [turn - floor for turn, floor in zip(turn_lat, floor_turn_lat, strict=True)]
+    own_first, own_last = statistics.mean(own[:20]), statistics.mean(own[-20:])
+    history_cost = pct(floor_turn_lat, 50) - pct(floor_lat, 50)
     print(
         f"session turns ({args.turns} on one session): p50 {pct(turn_lat, 50):.2f} ms = "
-        f"{pct(turn_lat, 50) / pct(service_lat, 50):.2f}x the execute p50 (target <= 1.3); "
+        f"{pct(turn_lat, 50) / pct(service_lat, 50):.2f}x the execute p50; "
         f"turns 1-20 mean {first:.2f} ms, turns {args.turns - 19}-{args.turns} "
-        f"mean {last:.2f} ms = {last / first:.2f}x (target <= 1.2)"
+        f"mean {last:.2f} ms = {last / first:.2f}x"
+    )
+    print(
+        f"  floor (bare pydantic-ai, the history in memory): p50 {pct(floor_turn_lat, 50):.2f} ms "
+        f"= {pct(floor_turn_lat, 50) / pct(floor_lat, 50):.2f}x its execute; turns 1-20 "
+        f"{floor_first:.2f} ms, last 20 {floor_last:.2f} ms = {floor_last / floor_first:.2f}x"
+    )
+    print(
+        f"  net of the library's history cost: turn p50 / (execute p50 + {history_cost:.2f} ms) "
+        f"= {pct(turn_lat, 50) / (pct(service_lat, 50) + history_cost):.2f} (target <= 1.3); "
+        f"the service's own ms per turn: first 20 {own_first:.2f}, last 20 {own_last:.2f} "
+        f"= {own_last / own_first:.2f}x (target <= 1.2)"
     )
     print(f"persisted: {runs} executions ({succeeded} succeeded with usage), {events} events")
     print(
