@@ -7,17 +7,25 @@ start for features (dotenv files, nested sources) this service does not use.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from core.errors import ConfigError
 
 MIN_SECRET_KEY_BYTES = 32
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
 
 
 class Settings(BaseModel):
@@ -96,6 +104,24 @@ class Settings(BaseModel):
     # webhooks
     webhook_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    # browsers: the origins (scheme://host[:port], comma-separated) allowed to call the API
+    # cross-origin (CORS); empty: same origin only
+    allowed_origins: str = ""
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in _split(value):
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], no path, no wildcard"
+                )
+        return ",".join(_split(value))
+
+    @property
+    def cors_origins(self) -> frozenset[str]:
+        return frozenset(_split(self.allowed_origins))
 
     @property
     def is_local(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Request, Response
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from core.http.cors import install_cors
 from core.http.errors import error_response, install_error_handlers
 from core.http.routes import RouteGroup
 
@@ -33,6 +34,7 @@ def create_app(
     app.config.update(MAX_CONTENT_LENGTH=max_body_bytes, JSON_SORT_KEYS=False)
     app.extensions["route_groups"] = list(groups)
     install_error_handlers(app)
+    install_cors(app)
     for group in groups:
         group.mount(app, f"/{group.name}")
         if serve_unprefixed:
