@@ -23,11 +23,16 @@ import sys
 from core.errors import ConfigError, DomainError
 
 
-def _migrate() -> None:
-    from core.db import get_engine
+def migrate() -> dict[str, int]:
+    """The schema to head, then the built-in agents synced with core/agents/builtin."""
+    from core.config import get_settings
+    from core.db import get_engine, transaction
     from core.db.migrate import upgrade_to_head
+    from core.services.builtin_agents import sync_builtin_agents
 
     upgrade_to_head(get_engine())
+    with transaction() as db:
+        return sync_builtin_agents(db, get_settings())
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -45,7 +50,7 @@ def create_admin(username: str, email: str, password: str) -> str:
     from core.db import transaction
     from core.services.users import create_admin as create
 
-    _migrate()
+    migrate()
     try:
         with transaction() as db:
             user = create(db, username=username, email=email, password=password)
@@ -92,7 +97,9 @@ def sweep(url: str | None) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m core.cli")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="upgrade the database schema to head")
+    commands.add_parser(
+        "migrate", help="upgrade the database schema to head and sync the built-in agents"
+    )
     admin = commands.add_parser("create-admin", help="create (or promote) an admin user")
     admin.add_argument("--username", required=True)
     admin.add_argument("--email", required=True)
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
-            _migrate()
+            print(json.dumps({"builtin_agents": migrate()}))
             print("database is at head")
         elif args.command == "sweep":
             print(json.dumps(sweep(args.url)))

@@ -69,8 +69,8 @@ def _add_docs(app: Flask) -> None:
 def prepare_database() -> str | None:
     """Point DATABASE_URL at the embedded server when nothing is configured; migrate to head.
     Returns the embedded data directory's URL when it started one."""
-    from core.db import get_engine, reset_engine
-    from core.db.migrate import upgrade_to_head
+    from core.cli import migrate
+    from core.db import reset_engine
 
     settings = get_settings()
     started = None
@@ -80,7 +80,7 @@ def prepare_database() -> str | None:
         started = embedded_database_url(settings.data_dir)
         os.environ["DATABASE_URL"] = started
         reset_settings()
-    upgrade_to_head(get_engine())
+    migrate()
     reset_engine()  # the server's worker opens its own pool after the fork
     return started
 

@@ -22,6 +22,12 @@ class AgentType(enum.StrEnum):
     workflow = "workflow"
 
 
+class AgentKind(enum.StrEnum):
+    static = "static"  # defined in code (core/agents/builtin), owned by the system, read-only
+    dynamic = "dynamic"  # made through the API
+    template = "template"  # defined in code: what users start their own agents from
+
+
 class PermissionLevel(enum.StrEnum):
     read = "read"
     execute = "execute"
@@ -41,6 +47,13 @@ class Agent(Base):
         ),
         Index("ix_agents_owner_id_created_at", "owner_id", "created_at"),
         Index("ix_agents_scope", "scope"),
+        Index(
+            "ix_agents_templates",
+            "created_at",
+            postgresql_where=text(
+                "deleted_at IS NULL AND (agent_kind = 'template' OR is_template)"
+            ),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -55,6 +68,13 @@ class Agent(Base):
     agent_type: Mapped[AgentType] = mapped_column(
         str_enum(AgentType, "agent_type"), default=AgentType.single
     )
+    agent_kind: Mapped[AgentKind] = mapped_column(
+        str_enum(AgentKind, "agent_kind"),
+        default=AgentKind.dynamic,
+        server_default=AgentKind.dynamic.value,
+    )
+    # an admin offers this (dynamic) agent as a template too
+    is_template: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     version: Mapped[str] = mapped_column(String(32), default="1.0.0")
     definition: Mapped[dict[str, Any]]
     metadata_: Mapped[dict[str, Any]] = mapped_column(

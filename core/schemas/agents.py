@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
-from core.agents.definition import AgentDefinition
-from core.models.agents import AgentScope, AgentType, PermissionLevel
+from core.agents.definition import AgentDefinition, ModelSpec
+from core.models.agents import AgentKind, AgentScope, AgentType, PermissionLevel
 from core.schemas.common import PageQuery, RequestModel, ResponseModel
 
 METADATA_MAX_BYTES = 16 * 1024
@@ -38,14 +38,33 @@ VersionString = Annotated[str, Field(min_length=5, max_length=32, pattern=r"^\d+
 
 
 class AgentCreate(RequestModel):
+    """Either a `definition`, or `from_template` (a template's id, GET /agents/templates) whose
+    definition the new agent takes, optionally on another `model`."""
+
     name: AgentName
-    display_name: DisplayName
+    display_name: DisplayName | None = Field(
+        default=None, description="required with a definition; a template's by default"
+    )
     description: Description = ""
-    definition: AgentDefinition
+    definition: AgentDefinition | None = None
+    from_template: uuid.UUID | None = None
+    model: ModelSpec | None = Field(
+        default=None, description="with from_template: run the template's definition on this model"
+    )
     scope: AgentScope = Field(
         default=AgentScope.private, description="system agents are created by admins only"
     )
     metadata: Metadata = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AgentCreate:
+        if (self.definition is None) == (self.from_template is None):
+            raise ValueError("give either a definition or from_template")
+        if self.definition is not None and self.display_name is None:
+            raise ValueError("display_name is required with a definition")
+        if self.model is not None and self.from_template is None:
+            raise ValueError("model goes with from_template (a definition names its own)")
+        return self
 
 
 class AgentUpdate(RequestModel):
@@ -57,6 +76,9 @@ class AgentUpdate(RequestModel):
     scope: AgentScope | None = None
     metadata: Metadata | None = None
     is_active: bool | None = None
+    is_template: bool | None = Field(
+        default=None, description="admins only: offer this agent as a template to everyone"
+    )
     change_note: str = Field(default="", max_length=500)
 
 
@@ -68,6 +90,8 @@ class AgentPublic(ResponseModel):
     owner_id: uuid.UUID
     scope: AgentScope
     agent_type: AgentType
+    agent_kind: AgentKind
+    is_template: bool
     version: str
     definition: dict[str, Any]
     metadata: dict[str, Any] = Field(validation_alias="metadata_")

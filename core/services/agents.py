@@ -15,7 +15,14 @@ from core.agents.definition import AgentDefinition, check_definition
 from core.clock import utcnow
 from core.config import Settings
 from core.errors import Conflict, Forbidden, Invalid, NotFound, field_error
-from core.models.agents import Agent, AgentPermission, AgentScope, AgentType, AgentVersion
+from core.models.agents import (
+    Agent,
+    AgentKind,
+    AgentPermission,
+    AgentScope,
+    AgentType,
+    AgentVersion,
+)
 from core.models.users import Role, User
 from core.pagination import Keyset, Page, escape_like
 from core.runs.workflow_checks import check_steps
@@ -39,22 +46,39 @@ def catalog(settings: Settings) -> dict[str, Any]:
 
 
 def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settings) -> Agent:
+    """A new agent from its definition, or from a template (`from_template`: the template's
+    definition, on `model` if given; `metadata.created_from` names the template)."""
     if data.scope == AgentScope.system and user.role != Role.admin:
         raise Forbidden("only admins create system agents", code="admin_only")
-    definition = _checked(data.definition, settings, loc=("body", "definition"))
-    check_steps(
-        db, user=user, definition=data.definition, agent_id=None, loc=("body", "definition")
-    )
+    metadata = data.metadata
+    display_name, description = data.display_name, data.description
+    if data.from_template is not None:
+        from core.services.agent_templates import template_for
+
+        template = template_for(db, data.from_template)
+        given = AgentDefinition.model_validate(template.definition)
+        if data.model is not None:
+            given = given.model_copy(update={"model": data.model})
+        display_name = display_name or template.display_name
+        description = description or template.description
+        metadata = {**metadata, "created_from": str(template.id)}
+        loc: tuple[str | int, ...] = ("body", "from_template")
+    else:
+        assert data.definition is not None  # AgentCreate demands one of them
+        given, loc = data.definition, ("body", "definition")
+    assert display_name is not None
+    definition = checked_definition(given, settings, loc=loc)
+    check_steps(db, user=user, definition=given, agent_id=None, loc=loc)
     agent = Agent(
         name=data.name,
-        display_name=data.display_name,
-        description=data.description,
+        display_name=display_name,
+        description=description,
         owner_id=user.id,
         scope=data.scope,
-        agent_type=_type_of(data.definition),
+        agent_type=type_of(given),
         version=FIRST_VERSION,
         definition=definition,
-        metadata_=data.metadata,
+        metadata_=metadata,
     )
     db.add(agent)
     _flush_unique_name(db, agent)
@@ -72,7 +96,8 @@ def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settin
 
 
 def list_agents(db: Session, *, user: User, query: AgentsQuery) -> Page[Agent]:
-    stmt = select(Agent).where(listed_agents_clause(user))
+    # the built-in templates are listed by GET /agents/templates
+    stmt = select(Agent).where(listed_agents_clause(user), Agent.agent_kind != AgentKind.template)
     if query.scope is not None:
         stmt = stmt.where(Agent.scope == query.scope)
     if query.owned:
@@ -97,8 +122,12 @@ def get_agent(db: Session, *, user: User, agent_id: uuid.UUID) -> Agent:
 def update_agent(
     db: Session, *, user: User, agent_id: uuid.UUID, data: AgentUpdate, settings: Settings
 ) -> Agent:
-    agent = agent_for(db, user, agent_id, Access.edit, for_update=True)
+    agent = editable(agent_for(db, user, agent_id, Access.edit, for_update=True))
     changes = data.model_fields_set
+    if data.is_template is not None and data.is_template != agent.is_template:
+        if user.role != Role.admin:
+            raise Forbidden("only admins offer agents as templates", code="admin_only")
+        agent.is_template = data.is_template
     if "scope" in changes and data.scope is not None and data.scope != agent.scope:
         level = Access.owner if agent.owner_id == user.id or user.role == Role.admin else None
         if level is None:
@@ -115,19 +144,19 @@ def update_agent(
     if data.is_active is not None:
         agent.is_active = data.is_active
     if data.definition is not None:
-        definition = _checked(data.definition, settings, loc=("body", "definition"))
+        definition = checked_definition(data.definition, settings, loc=("body", "definition"))
         check_steps(
             db, user=user, definition=data.definition, agent_id=agent.id, loc=("body", "definition")
         )
         if definition != agent.definition:
-            _new_version(db, agent, definition, user=user, note=data.change_note or "updated")
-            agent.agent_type = _type_of(data.definition)
+            new_version(db, agent, definition, user=user, note=data.change_note or "updated")
+            agent.agent_type = type_of(data.definition)
     db.flush()
     return agent
 
 
 def delete_agent(db: Session, *, user: User, agent_id: uuid.UUID, now: datetime) -> None:
-    agent = agent_for(db, user, agent_id, Access.owner, for_update=True)
+    agent = editable(agent_for(db, user, agent_id, Access.owner, for_update=True))
     agent.deleted_at = now
     agent.is_active = False
     db.flush()
@@ -159,12 +188,12 @@ def get_version(db: Session, *, user: User, agent_id: uuid.UUID, version: str) -
 def rollback(
     db: Session, *, user: User, agent_id: uuid.UUID, version: str, settings: Settings
 ) -> Agent:
-    agent = agent_for(db, user, agent_id, Access.edit, for_update=True)
+    agent = editable(agent_for(db, user, agent_id, Access.edit, for_update=True))
     target = get_version(db, user=user, agent_id=agent_id, version=version)
     definition = AgentDefinition.model_validate(target.definition)
-    checked = _checked(definition, settings, loc=("definition",))
-    _new_version(db, agent, checked, user=user, note=f"rollback to {version}")
-    agent.agent_type = _type_of(definition)
+    checked = checked_definition(definition, settings, loc=("definition",))
+    new_version(db, agent, checked, user=user, note=f"rollback to {version}")
+    agent.agent_type = type_of(definition)
     db.flush()
     return agent
 
@@ -183,7 +212,7 @@ def list_permissions(db: Session, *, user: User, agent_id: uuid.UUID) -> list[Ag
 def grant_permission(
     db: Session, *, user: User, agent_id: uuid.UUID, grantee_id: uuid.UUID, data: PermissionGrant
 ) -> AgentPermission:
-    agent = agent_for(db, user, agent_id, Access.owner)
+    agent = editable(agent_for(db, user, agent_id, Access.owner))
     grantee = db.get(User, grantee_id)
     if grantee is None or not grantee.is_active:
         raise NotFound("no such user", code="user_not_found")
@@ -205,7 +234,7 @@ def grant_permission(
 def revoke_permission(
     db: Session, *, user: User, agent_id: uuid.UUID, grantee_id: uuid.UUID
 ) -> None:
-    agent_for(db, user, agent_id, Access.owner)
+    editable(agent_for(db, user, agent_id, Access.owner))
     row = db.get(AgentPermission, (agent_id, grantee_id))
     if row is None:
         raise NotFound("that user holds no permission on this agent", code="permission_not_found")
@@ -216,9 +245,22 @@ def revoke_permission(
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _checked(
+def editable(agent: Agent) -> Agent:
+    """Agents defined in code (static ones and templates) change only with the code."""
+    if agent.agent_kind != AgentKind.dynamic:
+        raise Forbidden(
+            f"{agent.agent_kind.value} agents are defined in code and read-only; create your own "
+            "from a template instead",
+            code="builtin_read_only",
+        )
+    return agent
+
+
+def checked_definition(
     definition: AgentDefinition, settings: Settings, *, loc: tuple[str | int, ...]
 ) -> dict[str, Any]:
+    """The definition as stored: its tools checked, the deployment's default model filled in,
+    its timeout within this deployment's."""
     check_definition(definition, loc=loc)
     if "model" not in definition.model_fields_set and definition.workflow is None:
         from core.agents.providers import default_model
@@ -238,7 +280,7 @@ def _checked(
     return definition.model_dump(mode="json")
 
 
-def _type_of(definition: AgentDefinition) -> AgentType:
+def type_of(definition: AgentDefinition) -> AgentType:
     return AgentType.workflow if definition.workflow is not None else AgentType.single
 
 
@@ -247,7 +289,7 @@ def _next_version(version: str) -> str:
     return f"{major}.{minor + 1}.0"
 
 
-def _new_version(
+def new_version(
     db: Session, agent: Agent, definition: dict[str, Any], *, user: User, note: str
 ) -> None:
     agent.version = _next_version(agent.version)

@@ -51,16 +51,32 @@ def catalog(settings: Settings) -> dict[str, Any]:
     return service.catalog(settings)
 
 
-@routes.post("", body=AgentCreate, response=AgentPublic, status=201)
+@routes.post(
+    "",
+    body=AgentCreate,
+    response=AgentPublic,
+    status=201,
+    responses={404: "from_template names no template", 409: "the name is taken"},
+)
 def create_agent(body: AgentCreate, user: User, db: Session, settings: Settings) -> Agent:
-    """Create an agent owned by the caller (version 1.0.0)."""
+    """Create an agent owned by the caller (version 1.0.0), from a definition or a template."""
     return service.create_agent(db, user=user, data=body, settings=settings)
 
 
 @routes.get("", query=AgentsQuery, response=PageOf[AgentPublic])
 def list_agents(query: AgentsQuery, user: User, db: Session) -> Page[Agent]:
-    """The caller's own agents, those shared with them, and public and system agents."""
+    """The caller's own agents, those shared with them, and public and system agents (the
+    built-in static ones included; templates are listed by GET /agents/templates)."""
     return service.list_agents(db, user=user, query=query)
+
+
+@routes.get("/templates", query=PageQuery, response=PageOf[AgentPublic])
+def list_templates(query: PageQuery, user: User, db: Session) -> Page[Agent]:
+    """What any signed-in user may start an agent from: the built-in templates and the agents
+    admins offer as templates (POST /agents {from_template})."""
+    from core.services.agent_templates import list_templates
+
+    return list_templates(db, query=query)
 
 
 @routes.get("/<uuid:agent_id>", response=AgentPublic)
