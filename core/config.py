@@ -62,6 +62,8 @@ class Settings(BaseModel):
 
     # http
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # a request whose body stops arriving for this long is answered 408
+    request_body_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     # models on Vertex AI (a provider is "configured" when its project is known)
     vertex_project: str | None = None

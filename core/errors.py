@@ -33,6 +33,16 @@ class BadRequest(DomainError):
     code = "bad_request"
 
 
+class RequestTimeout(DomainError):
+    """The body stopped arriving (REQUEST_BODY_TIMEOUT_S): the connection is closed after."""
+
+    status = 408
+    code = "request_timeout"
+
+    def __init__(self, message: str = "the request body stopped arriving") -> None:
+        super().__init__(message, headers={"Connection": "close"})
+
+
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
@@ -56,6 +66,11 @@ class Conflict(DomainError):
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class Invalid(DomainError):

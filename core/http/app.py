@@ -10,9 +10,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import Flask, Request, Response
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Flask, Request, Response, request
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
+from core.http import server_errors
 from core.http.cors import install_cors
 from core.http.errors import error_response, install_error_handlers
 from core.http.routes import RouteGroup
@@ -35,6 +36,14 @@ def create_app(
     app.extensions["route_groups"] = list(groups)
     install_error_handlers(app)
     install_cors(app)
+    server_errors.install()
+
+    @app.before_request
+    def bound_body_reads() -> None:
+        from core.config import get_settings
+
+        server_errors.bound_body_reads(request.environ, get_settings().request_body_timeout_s)
+
     for group in groups:
         group.mount(app, f"/{group.name}")
         if serve_unprefixed:
@@ -75,6 +84,7 @@ def function_entry(
     first request (nothing heavy at import) and reused by every later one."""
     lock = threading.Lock()
     built: list[Flask] = []
+    server_errors.install()  # before the first request: gunicorn may refuse that one
     if os.environ.get("K_SERVICE"):  # serving on Cloud Run (functions 2nd gen): warm up now
         from core.warmup import start
 
@@ -110,12 +120,22 @@ def function_entry(
             # functions-framework drains the unread body after the response (read_request)
             return error_response(413, "payload_too_large", "request body too large")
         request.max_content_length = limit
+        from core.config import get_settings
+
+        server_errors.bound_body_reads(request.environ, get_settings().request_body_timeout_s)
         try:
             # read (and cache) the body before dispatching into our app: without it POSTs hang
             # under the dev server and fail in the test client
             data = request.get_data(cache=True)
         except RequestEntityTooLarge:
             return error_response(413, "payload_too_large", "request body too large")
+        except (TimeoutError, ClientDisconnected):
+            return error_response(
+                408,
+                "request_timeout",
+                "the request body stopped arriving",
+                headers={"Connection": "close"},
+            )
         environ: dict[str, Any] = dict(request.environ)
         environ["wsgi.input"] = io.BytesIO(data)
         environ["CONTENT_LENGTH"] = str(len(data))

@@ -27,7 +27,10 @@ ERROR_STATUSES = {
     403: "authenticated but not allowed",
     404: "missing, or not visible to the caller",
     409: "conflicts with the current state",
+    408: "the body stopped arriving for REQUEST_BODY_TIMEOUT_S",
     413: "body too large",
+    414: "the URL is too long",
+    415: "the body is not of the documented media type",
     422: "validation failed; details name each field path",
     429: "limit reached",
     503: "a dependency is unavailable; retry",
@@ -200,10 +203,14 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
             "description": "success",
             "content": {"application/json": {"schema": schema}},
         }
+    error_body = {"application/json": {"schema": _ref(ErrorResponse)}}
     for status, description in endpoint.responses.items():
-        responses.setdefault(str(status), {"description": description})
+        response: dict[str, Any] = {"description": description}
+        if status >= 400:  # every error answers the one error body
+            response["content"] = error_body
+        responses.setdefault(str(status), response)
     has_body = endpoint.body is not None or endpoint.multipart
-    errors = {400, 404, 413, 422, 503} if has_body else {404, 422, 503}
+    errors = {400, 404, 408, 413, 414, 415, 422, 503} if has_body else {404, 414, 422, 503}
     if endpoint.auth != "none":
         errors |= {401, 403}
     for status in sorted(errors):

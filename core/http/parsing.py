@@ -3,13 +3,21 @@ the contract's errors: 400 malformed JSON, 413 too large, 422 naming each bad fi
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from core.errors import BadRequest, Invalid, PayloadTooLarge, field_error
+from core.errors import (
+    BadRequest,
+    Invalid,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+    field_error,
+)
 from core.http.endpoint import Endpoint, Upload
 from core.http.errors import validation_details
 
@@ -38,10 +46,16 @@ def parse_body(endpoint: Endpoint) -> BaseModel:
         data = request.get_data(cache=True)
     except RequestEntityTooLarge:
         raise PayloadTooLarge("request body too large") from None
+    except (TimeoutError, ClientDisconnected):  # core.http.server_errors.bound_body_reads
+        raise RequestTimeout() from None
+    if not _is_json(request.mimetype):
+        raise UnsupportedMediaType(
+            "the body must be JSON (Content-Type: application/json)", code="json_required"
+        )
     if not data.strip():
         raise BadRequest("a JSON body is required", code="malformed_json")
     try:
-        parsed = endpoint.body.model_validate_json(data)
+        parsed = endpoint.body.model_validate_json(_normalized_json(data), strict=True)
     except ValidationError as exc:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise BadRequest("the body is not valid JSON", code="malformed_json") from None
@@ -61,11 +75,15 @@ def parse_multipart(endpoint: Endpoint) -> dict[str, Any]:
 
     request.max_content_length = endpoint.max_body_bytes or get_settings().max_body_bytes
     if request.mimetype != "multipart/form-data":
-        raise BadRequest("the body must be multipart/form-data", code="multipart_required")
+        raise UnsupportedMediaType(
+            "the body must be multipart/form-data", code="multipart_required"
+        )
     try:
         fields, files = request.form, request.files
     except RequestEntityTooLarge:
         raise PayloadTooLarge("request body too large") from None
+    except (TimeoutError, ClientDisconnected):
+        raise RequestTimeout() from None
     details: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
     for key in fields:
@@ -100,6 +118,60 @@ def parse_multipart(endpoint: Endpoint) -> dict[str, Any]:
     if details:
         raise Invalid("invalid request body", details=details)
     return {name: value for name, value in parsed.items() if name in endpoint.wants}
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+# deeper JSON is refused before validation (definitions and metadata nest a few levels)
+MAX_JSON_DEPTH = 64
+
+
+def _normalized_json(data: bytes) -> bytes:
+    """The body as the contract reads it: JSON without NaN or Infinity (not JSON), nested at
+    most MAX_JSON_DEPTH levels, a number with no fraction an integer (4.0 is the integer 4, as
+    JSON Schema has it; 4.5 stays a number), then validated strictly: a boolean is true or
+    false, an integer is not "4"."""
+    try:
+        value = json.loads(data, parse_float=_number, parse_constant=_not_json)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:
+        raise BadRequest("the body is not valid JSON", code="malformed_json") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _number(text: str) -> int | float:
+    number = float(text)
+    return int(number) if number.is_integer() and abs(number) < 2**63 else number
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            level += [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            level += [(child, depth + 1) for child in item]
+    return deepest
+
+
+def _too_deep() -> Invalid:
+    return Invalid(
+        f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+        details=[field_error(["body"], f"at most {MAX_JSON_DEPTH} levels", "too_deep")],
+    )
 
 
 def _refuse_nul(value: Any, loc: list[str | int]) -> None:

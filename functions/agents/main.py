@@ -132,7 +132,10 @@ def list_permissions(agent_id: uuid.UUID, user: User, db: Session) -> list[Agent
 
 
 @routes.put(
-    "/<uuid:agent_id>/permissions/<uuid:user_id>", body=PermissionGrant, response=PermissionPublic
+    "/<uuid:agent_id>/permissions/<uuid:user_id>",
+    body=PermissionGrant,
+    response=PermissionPublic,
+    responses={409: "the user is the agent's owner"},
 )
 def grant_permission(
     agent_id: uuid.UUID, user_id: uuid.UUID, body: PermissionGrant, user: User, db: Session

@@ -23,14 +23,28 @@ from core.services import users
 routes = RouteGroup("auth", description="accounts and tokens")
 
 
-@routes.post("/register", body=RegisterRequest, response=UserPublic, status=201, auth="none")
+@routes.post(
+    "/register",
+    body=RegisterRequest,
+    response=UserPublic,
+    status=201,
+    auth="none",
+    responses={409: "the username or email is taken (details name which)"},
+)
 def register(body: RegisterRequest, db: Session) -> User:
     """Create an account."""
     return users.register(db, data=body)
 
 
 @routes.post(
-    "/login", body=LoginRequest, response=TokenPair, auth="none", responses={401: "bad credentials"}
+    "/login",
+    body=LoginRequest,
+    response=TokenPair,
+    auth="none",
+    responses={
+        401: "bad credentials",
+        429: "too many failed logins for this username lately (Retry-After)",
+    },
 )
 def login(body: LoginRequest, db: Session, settings: Settings, now: datetime) -> TokenPair:
     """Exchange a username (or email) and password for an access and a refresh token."""
@@ -39,7 +53,13 @@ def login(body: LoginRequest, db: Session, settings: Settings, now: datetime) ->
     )
 
 
-@routes.post("/refresh", body=RefreshRequest, response=TokenPair, auth="none")
+@routes.post(
+    "/refresh",
+    body=RefreshRequest,
+    response=TokenPair,
+    auth="none",
+    responses={401: "the refresh token is invalid, expired, revoked or reused"},
+)
 def refresh(body: RefreshRequest, db: Session, settings: Settings, now: datetime) -> TokenPair:
     """Rotate a refresh token: the old one stops working; reusing it ends the whole session."""
     return service.refresh(db, settings=settings, refresh_token=body.refresh_token, now=now)

@@ -57,7 +57,12 @@ def list_events(
     return service.list_events(db, user=user, execution_id=execution_id, query=query)
 
 
-@routes.post("/<uuid:execution_id>/cancel", response=ExecutionPublic, status=202)
+@routes.post(
+    "/<uuid:execution_id>/cancel",
+    response=ExecutionPublic,
+    status=202,
+    responses={409: "the execution already ended"},
+)
 def cancel(execution_id: uuid.UUID, user: User, db: Session) -> AgentExecution:
     """Cancel a run: queued ones at once, running ones at their next step; ended ones → 409."""
     return service.cancel_execution(db, user=user, execution_id=execution_id)

@@ -32,7 +32,13 @@ from core.services import marketplace as service
 routes = RouteGroup("marketplace", description="published agents: search, ratings, installs")
 
 
-@routes.post("", body=ListingCreate, response=ListingDetail, status=201)
+@routes.post(
+    "",
+    body=ListingCreate,
+    response=ListingDetail,
+    status=201,
+    responses={409: "the agent is already listed, or a workflow step is neither public nor listed"},
+)
 def publish(body: ListingCreate, user: User, db: Session, now: datetime) -> ListingDetail:
     """List an agent's current version (owner or editor); secret tool settings are removed."""
     return service.publish_listing(db, user=user, data=body, now=now)
@@ -50,7 +56,12 @@ def get_listing(listing_id: uuid.UUID, user: User | None, db: Session) -> Listin
     return service.get_listing(db, user=user, listing_id=listing_id)
 
 
-@routes.patch("/<uuid:listing_id>", body=ListingUpdate, response=ListingDetail)
+@routes.patch(
+    "/<uuid:listing_id>",
+    body=ListingUpdate,
+    response=ListingDetail,
+    responses={409: "the listing is unpublished, or a republished workflow's steps are not"},
+)
 def update_listing(
     listing_id: uuid.UUID, body: ListingUpdate, user: User, db: Session, now: datetime
 ) -> ListingDetail:
@@ -84,7 +95,10 @@ def list_versions(
     body=RatingCreate,
     response=RatingPublic,
     status=201,
-    responses={200: "the caller's earlier rating, replaced"},
+    responses={
+        200: "the caller's earlier rating, replaced",
+        409: "the listing is unpublished",
+    },
 )
 def rate(
     listing_id: uuid.UUID, body: RatingCreate, user: User, db: Session, now: datetime
@@ -109,7 +123,12 @@ def list_ratings(
     )
 
 
-@routes.post("/<uuid:listing_id>/install", response=AgentPublic, status=201)
+@routes.post(
+    "/<uuid:listing_id>/install",
+    response=AgentPublic,
+    status=201,
+    responses={409: "the listing is unpublished, or its workflow steps cannot be installed"},
+)
 def install(listing_id: uuid.UUID, user: User, db: Session, settings: Settings) -> Agent:
     """Copy the listing into a new private agent of the caller."""
     return service.install_listing(db, user=user, listing_id=listing_id, settings=settings)

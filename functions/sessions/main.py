@@ -59,7 +59,9 @@ def update_session(
     return service.update_session(db, user=user, session_id=session_id, data=body)
 
 
-@routes.delete("/<uuid:session_id>", status=204)
+@routes.delete(
+    "/<uuid:session_id>", status=204, responses={409: "a run is in flight in the session"}
+)
 def delete_session(session_id: uuid.UUID, user: User, db: Session, backends: Backends) -> None:
     """Delete the session, its events, artifacts and workspace (its executions stay readable)."""
     service.delete_session(

@@ -27,7 +27,10 @@ def verify_task_request(headers: Headers, settings: Settings) -> None:
     "/executions/<uuid:execution_id>",
     auth="none",
     response=dict,
-    responses={503: "busy, a transient failure or an unexpected one: retry later"},
+    responses={
+        401: "not the queue (no valid OIDC token or shared secret)",
+        503: "busy, a transient failure or an unexpected one: retry later",
+    },
     needs=AGENT_RUNTIME,
 )
 def run_execution(execution_id: uuid.UUID, headers: Headers, backends: Backends) -> Reply:
@@ -40,7 +43,10 @@ def run_execution(execution_id: uuid.UUID, headers: Headers, backends: Backends)
     "/webhooks/<uuid:execution_id>",
     auth="none",
     response=dict,
-    responses={503: "the receiver failed transiently: retry later"},
+    responses={
+        401: "not the queue (no valid OIDC token or shared secret)",
+        503: "the receiver failed transiently: retry later",
+    },
 )
 def send_webhook(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:
     """POST the finished execution, signed, to its webhook_url."""
@@ -48,7 +54,12 @@ def send_webhook(execution_id: uuid.UUID, headers: Headers, settings: Settings) 
     return delivered(worker.deliver_webhook(execution_id, settings))
 
 
-@routes.post("/sweep", auth="none", response=dict)
+@routes.post(
+    "/sweep",
+    auth="none",
+    response=dict,
+    responses={401: "not Cloud Scheduler (no valid OIDC token or shared secret)"},
+)
 def sweep(headers: Headers, backends: Backends) -> dict[str, int]:
     """Re-enqueue stuck executions and fail those out of attempts (Cloud Scheduler)."""
     verify_task_request(headers, backends.settings)

@@ -23,7 +23,12 @@ def me(user: User) -> User:
     return user
 
 
-@routes.patch("/me", body=SelfUpdate, response=UserPublic)
+@routes.patch(
+    "/me",
+    body=SelfUpdate,
+    response=UserPublic,
+    responses={409: "the email is taken"},
+)
 def update_me(body: SelfUpdate, user: User, db: Session) -> User:
     """Change the caller's email, profile or password (the latter needs current_password)."""
     return service.update_self(db, user=user, data=body)
@@ -41,7 +46,12 @@ def get_user(user_id: uuid.UUID, user: User, db: Session) -> User:
     return service.admin_get(db, actor=user, user_id=user_id)
 
 
-@routes.patch("/<uuid:user_id>", body=AdminUpdate, response=UserPublic)
+@routes.patch(
+    "/<uuid:user_id>",
+    body=AdminUpdate,
+    response=UserPublic,
+    responses={409: "an admin may not demote or deactivate themselves"},
+)
 def update_user(user_id: uuid.UUID, body: AdminUpdate, user: User, db: Session) -> User:
     """Change an account's role or activate/deactivate it (admins only)."""
     return service.admin_update(db, actor=user, user_id=user_id, data=body)

@@ -24,6 +24,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+BODY_TIMEOUT_S = 2
+
+
 def start_server(
     env: dict[str, str], port: int, unset: tuple[str, ...] = ()
 ) -> subprocess.Popen[str]:
@@ -70,7 +73,9 @@ def stop_server(process: subprocess.Popen[str], timeout: float = 30) -> str:
 @pytest.fixture(scope="session")
 def base_url(database_url: str) -> Iterator[str]:
     port = free_port()
-    process = start_server({"DATABASE_URL": database_url}, port)
+    process = start_server(
+        {"DATABASE_URL": database_url, "REQUEST_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}, port
+    )
     yield f"http://127.0.0.1:{port}"
     stop_server(process)
 

@@ -45,6 +45,7 @@ DELIBERATELY_DEFAULTED = {
     "SIGNED_URL_TTL_S": "15 min, the longest the service allows",
     "WEBHOOK_ALLOWED_HOSTS": "empty: webhooks may only target public addresses",
     "WEBHOOK_TIMEOUT_S": "10 s per delivery attempt; Cloud Tasks retries",
+    "REQUEST_BODY_TIMEOUT_S": "10 s: a client that stops sending its body frees its thread",
     "ALLOWED_ORIGINS": "empty: same origin only, until a console is served from another origin",
     "WORKFLOW_MAX_PARALLEL": "4 steps at once; their short transactions share the function's "
     "pool, which caps the connections whatever the steps",

@@ -337,10 +337,10 @@ def test_two_files_or_an_unexpected_file_are_422(client, owner):
     assert {d["type"] for d in details} == {"too_many", "extra_forbidden"}
 
 
-def test_a_json_body_is_400_multipart_required(client, owner):
+def test_a_json_body_is_415_multipart_required(client, owner):
     _, headers, session_id = owner
     response = client.post("/artifacts", headers=headers, json={"session_id": session_id})
-    assert_error(response, 400, "multipart_required")
+    assert_error(response, 415, "multipart_required")
 
 
 def test_an_unknown_session_is_404(client, owner):
