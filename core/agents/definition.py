@@ -45,7 +45,23 @@ class ModelSettingsSpec(_Strict):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
+def _names_by_provider(schema: dict[str, Any]) -> None:
+    schema["oneOf"] = [
+        {
+            "properties": {
+                "provider": {"const": provider},
+                "name": {"pattern": pattern.pattern},
+            }
+        }
+        for provider, pattern in MODEL_NAME_PATTERNS.items()
+    ]
+
+
 class ModelRef(_Strict):
+    """A model of a provider; its name must fit the provider (`oneOf` says how)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_names_by_provider)
+
     provider: Provider
     name: str = Field(min_length=1, max_length=64)
 
@@ -84,7 +100,20 @@ class AgentDefinition(_Strict):
     model: ModelSpec = Field(default_factory=lambda: ModelSpec(provider="test", name="test"))
     system_prompt: str = Field(default="", max_length=MAX_SYSTEM_PROMPT)
     tools: list[ToolRef] = Field(default_factory=list, max_length=MAX_TOOLS)
-    output_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="a JSON Schema (2020-12) of an object: the run's output follows it",
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"const": "object"}},
+                },
+                {"type": "null"},
+            ]
+        },
+    )
     limits: Limits = Field(default_factory=Limits)
     workflow: WorkflowSpec | None = None
 

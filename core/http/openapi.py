@@ -67,7 +67,30 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
         spec.path(path=path, operations=operations)
     for group in groups:
         spec.tag({"name": group.name, "description": group.description})
-    return spec.to_dict()
+    document = spec.to_dict()
+    _say_no_nul(document)
+    return document
+
+
+# PostgreSQL stores no NUL character: the service refuses it in every string (422)
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _say_no_nul(node: Any) -> None:
+    """Give every free-form string of the document (and the keys of every free-form object)
+    the pattern that says so; not the error body, which may quote what was refused."""
+    if isinstance(node, dict):
+        if node.get("title") in ("ErrorResponse", "ErrorBody", "ErrorDetail"):
+            return
+        if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(node):
+            node["pattern"] = NO_NUL
+        if node.get("type") == "object" and node.get("additionalProperties", True) is not False:
+            node.setdefault("propertyNames", {"pattern": NO_NUL})
+        for value in node.values():
+            _say_no_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _say_no_nul(value)
 
 
 def _component_schemas(endpoints: list[Endpoint]) -> dict[str, Any]:

@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from core.agents.definition import AgentDefinition, ModelSpec
 from core.models.agents import AgentKind, AgentScope, AgentType, PermissionLevel
-from core.schemas.common import PageQuery, RequestModel, ResponseModel
+from core.schemas.common import PageQuery, RequestModel, ResponseModel, optional_not_null
 
 METADATA_MAX_BYTES = 16 * 1024
 
@@ -37,9 +37,37 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]
 VersionString = Annotated[str, Field(min_length=5, max_length=32, pattern=r"^\d+\.\d+\.\d+$")]
 
 
+# checked by core.webhooks (also that the host resolves to public addresses); the pattern says
+# what needs no DNS
+WebhookUrl = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        description="https; no user info; resolving to public addresses (else 422)",
+        json_schema_extra={
+            "pattern": r"^https://[^\s\x00-\x1f\x7f\\@/?#]+(?:[/?#][^\s\x00-\x1f\x7f\\]*)?$"
+        },
+    ),
+]
+
+
+def _one_source(schema: dict[str, Any]) -> None:
+    optional_not_null("display_name", "definition", "from_template", "model")(schema)
+    schema["oneOf"] = [
+        {"required": ["definition", "display_name"], "not": {"required": ["from_template"]}},
+        {"required": ["from_template"], "not": {"required": ["definition"]}},
+    ]
+    schema["dependentRequired"] = {"model": ["from_template"]}
+
+
 class AgentCreate(RequestModel):
     """Either a `definition`, or `from_template` (a template's id, GET /agents/templates) whose
     definition the new agent takes, optionally on another `model`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_one_source,
+    )
 
     name: AgentName
     display_name: DisplayName | None = Field(
@@ -164,10 +192,15 @@ PromptInput = Annotated[
 
 
 class ExecuteRequest(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=optional_not_null("session_id", "idempotency_key", "webhook_url"),
+    )
+
     input: PromptInput = Field(description="the user prompt, or a JSON object sent as JSON")
     session_id: uuid.UUID | None = None
     mode: Literal["sync", "async"] = "sync"
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"
     )
-    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_url: WebhookUrl | None = None

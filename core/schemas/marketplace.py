@@ -13,10 +13,14 @@ from core.schemas.common import PageQuery, RequestModel, ResponseModel
 
 MAX_TAGS = 10
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
+# what a client may send: a slug in any case (pydantic leaves the pattern of a field it
+# pre-processes out of the JSON schema, so the document says it here)
+ANY_CASE_SLUG = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9-]*$"}
 
 
 def _lowered(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
+    # ASCII only: "\u212a" (the Kelvin sign) must not slip in as "k"
+    return value.lower() if isinstance(value, str) and value.isascii() else value
 
 
 def _unique(tags: list[str]) -> list[str]:
@@ -34,13 +38,20 @@ Category = Annotated[
         min_length=1,
         max_length=50,
         pattern=SLUG,
-        description="lower-case letters, digits and '-' (compared case-insensitively)",
+        description="letters, digits and '-', stored in lower case",
+        json_schema_extra=ANY_CASE_SLUG,
     ),
 ]
 Tag = Annotated[
     str,
     BeforeValidator(_lowered),
-    Field(min_length=1, max_length=50, pattern=SLUG, description="like a category"),
+    Field(
+        min_length=1,
+        max_length=50,
+        pattern=SLUG,
+        description="like a category",
+        json_schema_extra=ANY_CASE_SLUG,
+    ),
 ]
 Tags = Annotated[
     list[Tag],

@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from core.models.sessions import SessionStatus
-from core.schemas.agents import PromptInput
-from core.schemas.common import PageQuery, RequestModel, ResponseModel
+from core.schemas.agents import PromptInput, WebhookUrl
+from core.schemas.common import PageQuery, RequestModel, ResponseModel, optional_not_null
 
 STATE_MAX_BYTES = 64 * 1024
 
@@ -55,9 +55,13 @@ class SessionsQuery(PageQuery):
 
 
 class MessageRequest(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=optional_not_null("idempotency_key", "webhook_url")
+    )
+
     content: PromptInput = Field(description="the user's message (text, or a JSON object)")
     mode: Literal["sync", "async"] = "sync"
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"
     )
-    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_url: WebhookUrl | None = None
