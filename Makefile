@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: dev test lint fmt install admin bench-cold-start clean
+.PHONY: dev test lint fmt install admin bench-cold-start clean fuzz
 
 install: $(VENV)/.synced
 
@@ -39,3 +39,7 @@ bench-cold-start: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The contract fuzzed longer than in `make test` (FUZZ_EXAMPLES cases per operation and phase)
+fuzz: install
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(PY) -m pytest tests/e2e/test_contract.py -s $(PYTEST_ARGS)

@@ -77,8 +77,14 @@ class ModelSpec(ModelRef):
     fallback: list[ModelRef] = Field(default_factory=list, max_length=3)
 
 
+def _registered_tool_names(schema: dict[str, Any]) -> None:
+    from core.tools.registry import TOOL_SPECS
+
+    schema["enum"] = sorted(TOOL_SPECS)
+
+
 class ToolRef(_Strict):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra=_registered_tool_names)
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
 
@@ -99,7 +105,12 @@ class WorkflowSpec(_Strict):
 class AgentDefinition(_Strict):
     model: ModelSpec = Field(default_factory=lambda: ModelSpec(provider="test", name="test"))
     system_prompt: str = Field(default="", max_length=MAX_SYSTEM_PROMPT)
-    tools: list[ToolRef] = Field(default_factory=list, max_length=MAX_TOOLS)
+    tools: list[ToolRef] = Field(
+        default_factory=list,
+        max_length=MAX_TOOLS,
+        description="each tool once (by name)",
+        json_schema_extra={"uniqueItems": True},
+    )
     output_schema: dict[str, Any] | None = Field(
         default=None,
         description="a JSON Schema (2020-12) of an object: the run's output follows it",

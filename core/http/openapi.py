@@ -69,11 +69,29 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
         spec.tag({"name": group.name, "description": group.description})
     document = spec.to_dict()
     _say_no_nul(document)
+    document["components"]["schemas"][JSON_VALUE] = _json_value_schema()
     return document
 
 
 # PostgreSQL stores no NUL character: the service refuses it in every string (422)
 NO_NUL = "^[^\\u0000]*$"
+# any JSON value without NUL, in free-form objects (metadata, state, profile, tool configs)
+JSON_VALUE = "JsonValue"
+
+
+def _json_value_schema() -> dict[str, Any]:
+    ref = {"$ref": REF.format(model=JSON_VALUE)}
+    return {
+        "description": "any JSON value; no NUL character in a string or a key",
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": ref},
+            {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": ref},
+        ],
+    }
 
 
 def _say_no_nul(node: Any) -> None:
@@ -86,6 +104,8 @@ def _say_no_nul(node: Any) -> None:
             node["pattern"] = NO_NUL
         if node.get("type") == "object" and node.get("additionalProperties", True) is not False:
             node.setdefault("propertyNames", {"pattern": NO_NUL})
+            if node.get("additionalProperties", True) in (True, {}):
+                node["additionalProperties"] = {"$ref": REF.format(model=JSON_VALUE)}
         for value in node.values():
             _say_no_nul(value)
     elif isinstance(node, list):

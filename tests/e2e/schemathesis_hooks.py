@@ -1,4 +1,4 @@
-"""Schemathesis hooks (SCHEMATHESIS_HOOKS=tests.contract.hooks): what the OpenAPI document
+"""Schemathesis hooks (SCHEMATHESIS_HOOKS=tests.e2e.schemathesis_hooks): what the OpenAPI document
 cannot say by itself.
 
 - `format: cursor`: a page cursor is opaque, handed out by the previous page; the only one a
