@@ -69,7 +69,8 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
         spec.tag({"name": group.name, "description": group.description})
     document = spec.to_dict()
     _say_no_nul(document)
-    document["components"]["schemas"][JSON_VALUE] = _json_value_schema()
+    for level in range(JSON_VALUE_LEVELS):
+        document["components"]["schemas"][_json_value_name(level)] = _json_value_schema(level)
     return document
 
 
@@ -77,10 +78,19 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
 NO_NUL = "^[^\\u0000]*$"
 # any JSON value without NUL, in free-form objects (metadata, state, profile, tool configs)
 JSON_VALUE = "JsonValue"
+# spelled out level by level rather than recursively: client generators (openapi-python-client)
+# drop every schema that reaches a recursive one; below the last level anything goes in the
+# document (the service still refuses a NUL at any depth, and nesting beyond MAX_JSON_DEPTH)
+JSON_VALUE_LEVELS = 4
 
 
-def _json_value_schema() -> dict[str, Any]:
-    ref = {"$ref": REF.format(model=JSON_VALUE)}
+def _json_value_name(level: int) -> str:
+    return JSON_VALUE if level == 0 else f"{JSON_VALUE}{level + 1}"
+
+
+def _json_value_schema(level: int) -> dict[str, Any]:
+    below = level + 1
+    ref = {"$ref": REF.format(model=_json_value_name(below))} if below < JSON_VALUE_LEVELS else {}
     return {
         "description": "any JSON value; no NUL character in a string or a key",
         "anyOf": [
