@@ -63,6 +63,7 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
     for endpoint in endpoints:
         path = openapi_path(full_rule(f"/{endpoint.group}", endpoint.rule))
         paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint)
+    _link_created_to_their_operations(paths)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     for group in groups:
@@ -72,6 +73,49 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
     for level in range(JSON_VALUE_LEVELS):
         document["components"]["schemas"][_json_value_name(level)] = _json_value_schema(level)
     return document
+
+
+_ONE_PARAMETER = re.compile(r"^(/[^{}]+)/\{(\w+)\}$")
+
+
+def _link_created_to_their_operations(paths: dict[str, dict[str, Any]]) -> None:
+    """OpenAPI links from every operation that answers an object with an `id` (a create, a run,
+    an install) to every operation on that object: the object's own path is the one whose GET
+    answers the same schema, and the link fills its parameter from `$response.body#/id`."""
+    resources: dict[str, tuple[str, str]] = {}  # response schema → (object path, its parameter)
+    for path, operations in paths.items():
+        match = _ONE_PARAMETER.match(path)
+        schema = _success_schema(operations.get("get", {}))
+        if match and schema:
+            resources.setdefault(schema, (path, match.group(2)))
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method == "get":
+                continue
+            schema = _success_schema(operation)
+            if schema not in resources:
+                continue
+            resource, parameter = resources[schema]
+            links = {
+                target["operationId"]: {
+                    "operationId": target["operationId"],
+                    "parameters": {parameter: "$response.body#/id"},
+                }
+                for path, targets in paths.items()
+                if path == resource or path.startswith(resource + "/")
+                for target in targets.values()
+            }
+            for status, response in operation["responses"].items():
+                if status.startswith("2") and "content" in response:
+                    response["links"] = links
+
+
+def _success_schema(operation: dict[str, Any]) -> str | None:
+    for status, response in operation.get("responses", {}).items():
+        if status.startswith("2"):
+            ref = response.get("content", {}).get("application/json", {}).get("schema", {})
+            return ref.get("$ref") if isinstance(ref, dict) else None
+    return None
 
 
 # PostgreSQL stores no NUL character: the service refuses it in every string (422)

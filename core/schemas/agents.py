@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from core.agents.definition import AgentDefinition, ModelSpec
 from core.models.agents import AgentKind, AgentScope, AgentType, PermissionLevel
-from core.schemas.common import PageQuery, RequestModel, ResponseModel, optional_not_null
+from core.schemas.common import PageQuery, RequestModel, ResponseModel, absent_not_null
 
 METADATA_MAX_BYTES = 16 * 1024
 
@@ -51,13 +51,24 @@ WebhookUrl = Annotated[
 ]
 
 
-def _one_source(schema: dict[str, Any]) -> None:
-    optional_not_null("display_name", "definition", "from_template", "model")(schema)
+def _one_source(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    absent_not_null(schema, model)
     schema["oneOf"] = [
         {"required": ["definition", "display_name"], "not": {"required": ["from_template"]}},
         {"required": ["from_template"], "not": {"required": ["definition"]}},
     ]
     schema["dependentRequired"] = {"model": ["from_template"]}
+    schema["examples"] = [
+        {
+            "name": "summarizer",
+            "display_name": "Summarizer",
+            "definition": {
+                "model": {"provider": "test", "name": "test"},
+                "system_prompt": "Summarize what you are given in three sentences.",
+                "limits": {"max_requests": 5, "timeout_s": 60},
+            },
+        }
+    ]
 
 
 class AgentCreate(RequestModel):
@@ -68,6 +79,7 @@ class AgentCreate(RequestModel):
         extra="forbid",
         json_schema_extra=_one_source,
     )
+    NOT_NULL = ("display_name", "definition", "from_template", "model")
 
     name: AgentName
     display_name: DisplayName | None = Field(
@@ -191,11 +203,17 @@ PromptInput = Annotated[
 ]
 
 
+def _execute_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    absent_not_null(schema, model)
+    schema["examples"] = [{"input": "Summarize: the meeting moved to Friday.", "mode": "sync"}]
+
+
 class ExecuteRequest(RequestModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra=optional_not_null("session_id", "idempotency_key", "webhook_url"),
+        json_schema_extra=_execute_schema,
     )
+    NOT_NULL = ("session_id", "idempotency_key", "webhook_url")
 
     input: PromptInput = Field(description="the user prompt, or a JSON object sent as JSON")
     session_id: uuid.UUID | None = None

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import ConfigDict, Field, computed_field
+from pydantic import Field, computed_field
 
-from core.schemas.common import PageQuery, RequestModel, ResponseModel, optional_not_null
+from core.schemas.common import PageQuery, RequestModel, ResponseModel
 
 
 class ArtifactUploadForm(RequestModel):
     """The plain fields of `POST /artifacts` (multipart/form-data, beside the `file` part)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=optional_not_null("execution_id"))
+    NOT_NULL = ("execution_id",)
 
     session_id: uuid.UUID = Field(description="one of the caller's sessions")
     execution_id: uuid.UUID | None = Field(

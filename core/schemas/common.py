@@ -1,40 +1,52 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 Item = TypeVar("Item")
 
 
-class RequestModel(BaseModel):
-    """A request body or query: unknown fields are an error, never silently dropped."""
+def absent_not_null(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """json_schema_extra of a RequestModel: its NOT_NULL fields may be left out but are never
+    null (`anyOf [X, null]` becomes X), as its validation has it."""
+    for name in getattr(model, "NOT_NULL", ()):
+        prop = schema.get("properties", {}).get(name)
+        if prop is None or "anyOf" not in prop:
+            continue
+        kept = [branch for branch in prop.pop("anyOf") if branch != {"type": "null"}]
+        prop.pop("default", None)
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+class RequestModel(BaseModel):
+    """A request body or query: unknown fields are an error, never silently dropped. Fields
+    named in NOT_NULL may be left out, but an explicit null is refused (and the document says
+    so: `absent_not_null`)."""
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=False, json_schema_extra=absent_not_null
+    )
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in cls.NOT_NULL:
+                if name in data and data[name] is None:
+                    raise PydanticCustomError(
+                        "not_null", "{name} may be left out, but not null", {"name": name}
+                    )
+        return data
 
 
 class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-
-
-def optional_not_null(*names: str) -> Callable[[dict[str, Any]], None]:
-    """A json_schema_extra saying these fields may be left out but are never null (the model
-    still reads a null as left out): `anyOf [X, null]` becomes X."""
-
-    def rewrite(schema: dict[str, Any]) -> None:
-        for name in names:
-            prop = schema.get("properties", {}).get(name)
-            if prop is None or "anyOf" not in prop:
-                continue
-            kept = [branch for branch in prop.pop("anyOf") if branch != {"type": "null"}]
-            prop.pop("default", None)
-            if len(kept) == 1:
-                prop.update(kept[0])
-            else:
-                prop["anyOf"] = kept
-
-    return rewrite
 
 
 # what Keyset hands out: base64url without padding

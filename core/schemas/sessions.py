@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
 from core.models.sessions import SessionStatus
 from core.schemas.agents import PromptInput, WebhookUrl
-from core.schemas.common import PageQuery, RequestModel, ResponseModel, optional_not_null
+from core.schemas.common import PageQuery, RequestModel, ResponseModel
 
 STATE_MAX_BYTES = 64 * 1024
 
@@ -55,9 +55,7 @@ class SessionsQuery(PageQuery):
 
 
 class MessageRequest(RequestModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra=optional_not_null("idempotency_key", "webhook_url")
-    )
+    NOT_NULL = ("idempotency_key", "webhook_url")
 
     content: PromptInput = Field(description="the user's message (text, or a JSON object)")
     mode: Literal["sync", "async"] = "sync"

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from core.models.users import Role
-from core.schemas.common import PageQuery, RequestModel, ResponseModel, optional_not_null
+from core.schemas.common import PageQuery, RequestModel, ResponseModel, absent_not_null
 
 # A pragmatic address check (one @, printable ASCII before it, a dotted domain). Deliverability
 # is proven by mail, not by syntax; email-validator would add ~0.1 s to every cold start.
@@ -41,6 +41,15 @@ Profile = Annotated[dict[str, Any], AfterValidator(_profile)]
 
 
 class RegisterRequest(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"username": "alice", "email": "alice@example.com", "password": "correct horse"}
+            ]
+        },
+    )
+
     username: Username
     email: Email
     password: Password
@@ -57,8 +66,8 @@ class UserPublic(ResponseModel):
     updated_at: datetime
 
 
-def _confirmed_password(schema: dict[str, Any]) -> None:
-    optional_not_null("email", "profile", "password", "current_password")(schema)
+def _confirmed_password(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    absent_not_null(schema, model)
     schema["dependentRequired"] = {"password": ["current_password"]}
 
 
@@ -69,6 +78,7 @@ class SelfUpdate(RequestModel):
         extra="forbid",
         json_schema_extra=_confirmed_password,
     )
+    NOT_NULL = ("email", "profile", "password", "current_password")
 
     email: Email | None = None
     profile: Profile | None = None
@@ -98,6 +108,11 @@ class UserPath(RequestModel):
 
 
 class LoginRequest(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"username": "alice", "password": "correct horse"}]},
+    )
+
     username: str = Field(min_length=1, max_length=254, description="username or email")
     password: str = Field(min_length=1, max_length=128)
 

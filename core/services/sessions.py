@@ -119,8 +119,7 @@ def post_message(
         input=data.content,
         session_id=session_id,
         mode=data.mode,
-        idempotency_key=data.idempotency_key,
-        webhook_url=data.webhook_url,
+        **data.model_dump(include={"idempotency_key", "webhook_url"}, exclude_none=True),
     )
     return start_run(db, caller=caller, agent_id=None, data=request, backends=backends)
 

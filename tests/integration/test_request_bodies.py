@@ -98,3 +98,16 @@ def test_a_json_suffix_type_is_json(client: Any, user: dict[str, str]) -> None:
         "/agents", headers=user, data=body, content_type="application/vnd.api+json"
     )
     assert response.status_code == 201, response.get_json()
+
+
+def test_an_optional_field_is_left_out_not_null(client: Any, user: dict[str, str]) -> None:
+    """The document says these may be absent but never null; so does the server."""
+    error = assert_error(client.patch("/users/me", headers=user, json={"password": None}), 422)
+    assert error["details"][0]["type"] == "not_null"
+    agent = create_agent(client, user)
+    response = client.post(
+        f"/agents/{agent['id']}/execute", headers=user, json={"input": "x", "webhook_url": None}
+    )
+    assert_error(response, 422)
+    ok = client.post(f"/agents/{agent['id']}/execute", headers=user, json={"input": "x"})
+    assert ok.status_code == 200, ok.get_json()
