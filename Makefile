@@ -42,4 +42,4 @@ clean:
 
 # The contract fuzzed longer than in `make test` (FUZZ_EXAMPLES cases per operation and phase)
 fuzz: install
-	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(PY) -m pytest tests/e2e/test_contract.py -s $(PYTEST_ARGS)
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(PY) -m pytest tests/e2e/test_contract.py -s $(PYTEST_ARGS)
