@@ -82,17 +82,22 @@ def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settin
     )
     db.add(agent)
     _flush_unique_name(db, agent)
+    add_first_version(db, agent, created_by=user.id, note="created")
+    db.flush()
+    return agent
+
+
+def add_first_version(db: Session, agent: Agent, *, created_by: uuid.UUID, note: str) -> None:
+    """The version row of a new (flushed) agent's first definition."""
     db.add(
         AgentVersion(
             agent_id=agent.id,
             version=FIRST_VERSION,
-            definition=definition,
-            change_note="created",
-            created_by=user.id,
+            definition=agent.definition,
+            change_note=note,
+            created_by=created_by,
         )
     )
-    db.flush()
-    return agent
 
 
 def list_agents(db: Session, *, user: User, query: AgentsQuery) -> Page[Agent]:

@@ -18,9 +18,15 @@ from core.agents.builtin import BUILTIN_AGENTS, BuiltinAgent
 from core.agents.definition import AgentDefinition
 from core.clock import utcnow
 from core.config import Settings
-from core.models.agents import Agent, AgentKind, AgentScope, AgentVersion
+from core.models.agents import Agent, AgentKind, AgentScope
 from core.models.users import Role, User
-from core.services.agents import FIRST_VERSION, checked_definition, new_version, type_of
+from core.services.agents import (
+    FIRST_VERSION,
+    add_first_version,
+    checked_definition,
+    new_version,
+    type_of,
+)
 
 SYSTEM_USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 SYSTEM_USERNAME = "system:builtin"  # ':' is refused in registered usernames
@@ -59,15 +65,7 @@ def sync_builtin_agents(
             )
             db.add(agent)
             db.flush()
-            db.add(
-                AgentVersion(
-                    agent_id=agent.id,
-                    version=FIRST_VERSION,
-                    definition=definition,
-                    change_note="built in",
-                    created_by=system.id,
-                )
-            )
+            add_first_version(db, agent, created_by=system.id, note="built in")
             counts["created"] += 1
             continue
         changed = (agent.display_name, agent.description, agent.agent_kind) != (
