@@ -34,13 +34,14 @@ class BadRequest(DomainError):
 
 
 class RequestTimeout(DomainError):
-    """The body stopped arriving (REQUEST_BODY_TIMEOUT_S): the connection is closed after."""
+    """The body stopped arriving (REQUEST_BODY_TIMEOUT_S). (Connection is a hop-by-hop header a
+    WSGI application may not set: the server decides whether the connection stays open.)"""
 
     status = 408
     code = "request_timeout"
 
     def __init__(self, message: str = "the request body stopped arriving") -> None:
-        super().__init__(message, headers={"Connection": "close"})
+        super().__init__(message)
 
 
 class Unauthorized(DomainError):

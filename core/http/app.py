@@ -130,12 +130,7 @@ def function_entry(
         except RequestEntityTooLarge:
             return error_response(413, "payload_too_large", "request body too large")
         except (TimeoutError, ClientDisconnected):
-            return error_response(
-                408,
-                "request_timeout",
-                "the request body stopped arriving",
-                headers={"Connection": "close"},
-            )
+            return error_response(408, "request_timeout", "the request body stopped arriving")
         environ: dict[str, Any] = dict(request.environ)
         environ["wsgi.input"] = io.BytesIO(data)
         environ["CONTENT_LENGTH"] = str(len(data))

@@ -51,7 +51,18 @@ def _cached(groups: tuple[RouteGroup, ...], title: str) -> str:
 
 
 def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]:
-    spec = APISpec(title=title, version=__version__, openapi_version="3.1.0")
+    spec = APISpec(
+        title=title,
+        version=__version__,
+        openapi_version="3.1.0",
+        info={
+            "description": (
+                "Every error answers the one error body. Browsers: a CORS preflight (OPTIONS "
+                "with Access-Control-Request-Method) on any path answers 204 to an origin listed "
+                "in ALLOWED_ORIGINS and 403 `origin_not_allowed` to any other."
+            )
+        },
+    )
     spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
