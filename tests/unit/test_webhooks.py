@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from core import webhooks
+from core import egress
 from core.config import Settings
+from core.egress import is_public_address
 from core.errors import Invalid
 from core.tasks.auth import tasks_shared_secret
 from core.webhooks import (
     check_webhook_url,
     deliver,
-    is_public_address,
     sign,
     signature_headers,
     verify,
@@ -149,7 +149,7 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
             for ip in table[name]
         ]
 
-    monkeypatch.setattr(webhooks.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(egress.socket, "getaddrinfo", getaddrinfo)
     table["__lookups__"] = lookups  # read back by tests
     return table
 

@@ -1,0 +1,254 @@
+"""Where the service may connect on a user's behalf (webhooks, MCP servers): the address rules,
+checked when a URL is given and again at every connect and redirect.
+
+A destination is https, without user-info, and every address its host resolves to is public: no
+loopback, private, link-local, CGNAT, multicast, reserved or unspecified address (IPv4-mapped,
+6to4, Teredo and NAT64 forms are unwrapped too), no cloud metadata server. Hosts a policy allows
+(exact names or IP literals, from WEBHOOK_ALLOWED_HOSTS or MCP_ALLOWED_HOSTS) are exempt from the
+address rule and may use http; the metadata server (by name or address) is refused even then.
+
+The pinned transports defeat DNS rebinding: each request's host is resolved once, every address
+checked, and the connection made to a checked address itself (the request URL is rewritten to the
+IP) while the request keeps its Host header and TLS server name (httpcore's `sni_hostname`
+extension), so certificate verification still names the host. Redirects followed by a client
+pass through the transport again, so every hop is checked."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import SplitResult, urlsplit
+
+from core.errors import Invalid, field_error
+
+if TYPE_CHECKING:
+    import httpx
+    import httpx2
+
+MAX_URL_LENGTH = 2000
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+_METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """Which hosts are exempt from the public-address rule, and how a refusal names the URL:
+    `subject` in the message (\"webhook_url\"), `field` in the details (its JSON path)."""
+
+    allowed_hosts: frozenset[str]
+    subject: str
+    field: tuple[str | int, ...]
+
+    @staticmethod
+    def hosts(value: str) -> frozenset[str]:
+        """A comma-separated host list as the policy compares hosts."""
+        return frozenset(
+            host.strip().lower().rstrip(".").strip("[]")
+            for host in value.split(",")
+            if host.strip()
+        )
+
+    def at(self, field: tuple[str | int, ...]) -> EgressPolicy:
+        return EgressPolicy(self.allowed_hosts, self.subject, field)
+
+
+class UnresolvableHost(Invalid):
+    """The host has no address right now (maybe a DNS hiccup: a delivery retries it)."""
+
+
+def check_url(url: str, policy: EgressPolicy) -> None:
+    """Raise `Invalid` (422, detail at the policy's field) unless `url` is an acceptable
+    destination now."""
+    parts = parse_url(url, policy)
+    resolve_destination(parts.scheme, parts.hostname or "", parts.port, policy)
+
+
+def parse_url(url: str, policy: EgressPolicy) -> SplitResult:
+    """The rules that need no DNS."""
+    if len(url) > MAX_URL_LENGTH:
+        _refuse(policy, f"must be at most {MAX_URL_LENGTH} characters", "url_too_long")
+    if any(ch.isspace() or ord(ch) < 0x20 or ch in "\\\x7f" for ch in url):
+        _refuse(policy, "must not contain spaces, control characters or backslashes", "url_syntax")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        _refuse(policy, "is not a valid URL", "url_syntax")
+    if "@" in parts.netloc:
+        _refuse(policy, "must not carry a user name or password", "url_userinfo")
+    if parts.scheme.lower() not in ("https", "http"):
+        _refuse(policy, "must be an https URL", "url_scheme")
+    return parts
+
+
+def resolve_destination(
+    scheme: str, host: str, port: int | None, policy: EgressPolicy
+) -> list[IPAddress]:
+    """The checked addresses to connect to for scheme://host:port; raises `Invalid` when the
+    destination is refused (`UnresolvableHost` when it has no address)."""
+    scheme = scheme.lower()
+    host = host.lower().rstrip(".").strip("[]")
+    if scheme not in ("https", "http"):
+        _refuse(policy, "must be an https URL", "url_scheme")
+    if not host:
+        _refuse(policy, "must name a host", "url_host")
+    if host in _METADATA_HOSTS:
+        _refuse(policy, "must not point at the metadata server", "url_address")
+    allowed = host in policy.allowed_hosts
+    if scheme == "http" and not allowed:
+        _refuse(policy, "must be an https URL", "url_scheme")
+    addresses = _resolve(host, port or (443 if scheme == "https" else 80), policy)
+    if allowed:  # exempt from the public-address rule, never from the metadata one
+        if any(address in _METADATA_ADDRESSES for address in addresses):
+            _refuse(policy, "must not point at the metadata server", "url_address")
+    elif not all(is_public_address(address) for address in addresses):
+        _refuse(policy, "must resolve to public internet addresses only", "url_address")
+    return addresses
+
+
+def is_public_address(address: IPAddress) -> bool:
+    for candidate in _embedded_addresses(address):
+        if (
+            candidate in _METADATA_ADDRESSES
+            or candidate.is_private
+            or candidate.is_loopback
+            or candidate.is_link_local
+            or candidate.is_multicast
+            or candidate.is_reserved
+            or candidate.is_unspecified
+            or not candidate.is_global
+            or (isinstance(candidate, ipaddress.IPv4Address) and candidate in _CGNAT)
+        ):
+            return False
+    return True
+
+
+def _embedded_addresses(address: IPAddress) -> Iterable[IPAddress]:
+    """The address and any IPv4 address it tunnels to (each must be public)."""
+    yield address
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            yield address.ipv4_mapped
+        if address.sixtofour is not None:
+            yield address.sixtofour
+        if address.teredo is not None:
+            yield from address.teredo
+        if address in _NAT64:
+            yield ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _resolve(host: str, port: int, policy: EgressPolicy) -> list[IPAddress]:
+    literal = _ip_literal(host)
+    if literal is not None:
+        return [literal]
+    unresolvable = UnresolvableHost(
+        f"{policy.subject} is not allowed: its host does not resolve",
+        details=[field_error([*policy.field], "host does not resolve", "url_unresolvable")],
+    )
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise unresolvable from None
+    addresses: list[IPAddress] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        # drop an IPv6 zone ("fe80::1%eth0"): the address alone decides
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise unresolvable
+    return addresses
+
+
+def _refuse(policy: EgressPolicy, reason: str, type: str) -> NoReturn:
+    raise Invalid(
+        f"{policy.subject} is not allowed: it {reason}",
+        details=[field_error([*policy.field], reason, type)],
+    )
+
+
+def _pin(request: Any, policy: EgressPolicy) -> tuple[Any, list[IPAddress]]:
+    """The checked addresses of a request's host; the request keeps its TLS name."""
+    url = request.url
+    if url.userinfo:
+        _refuse(policy, "must not carry a user name or password", "url_userinfo")
+    host = url.raw_host.decode("ascii")
+    addresses = resolve_destination(url.scheme, host, url.port, policy)
+    request.extensions = {**request.extensions, "sni_hostname": host}
+    return url, addresses
+
+
+@functools.cache
+def pinned_transport() -> Callable[[EgressPolicy], httpx.BaseTransport]:
+    """The synchronous (httpx) transport class, built on first use so importing this module
+    needs no httpx."""
+    import httpx
+
+    class PinnedTransport(httpx.HTTPTransport):
+        """Connects to a checked address of each request's host (the next one on a connection
+        failure)."""
+
+        def __init__(self, policy: EgressPolicy) -> None:
+            super().__init__(retries=0)
+            self._policy = policy
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            url, addresses = _pin(request, self._policy)
+            error: httpx.ConnectError | None = None
+            for address in addresses[:3]:
+                request.url = url.copy_with(host=str(address))
+                try:
+                    return super().handle_request(request)
+                except httpx.ConnectError as exc:
+                    error = exc
+            assert error is not None
+            raise error
+
+    return PinnedTransport
+
+
+@functools.cache
+def async_pinned_transport() -> Callable[[EgressPolicy], httpx2.AsyncBaseTransport]:
+    """The asynchronous (httpx2, FastMCP's client) transport class; resolution runs in a
+    thread so a slow DNS answer does not stall the event loop."""
+    import anyio
+    import httpx2
+
+    class AsyncPinnedTransport(httpx2.AsyncHTTPTransport):
+        def __init__(self, policy: EgressPolicy) -> None:
+            super().__init__(retries=0)
+            self._policy = policy
+
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            if _ip_literal(request.url.raw_host.decode("ascii").strip("[]")) is not None:
+                url, addresses = _pin(request, self._policy)  # nothing to look up
+            else:
+                url, addresses = await anyio.to_thread.run_sync(_pin, request, self._policy)
+            error: httpx2.ConnectError | None = None
+            for address in addresses[:3]:
+                request.url = url.copy_with(host=str(address))
+                try:
+                    return await super().handle_async_request(request)
+                except httpx2.ConnectError as exc:
+                    error = exc
+            assert error is not None
+            raise error
+
+    return AsyncPinnedTransport
