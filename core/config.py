@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -107,6 +107,14 @@ class Settings(BaseModel):
     webhook_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
 
+    # credentials and MCP servers
+    credentials_key: SecretStr | None = None  # base64 of 32 bytes; local: DATA_DIR/credentials_key
+    mcp_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
+    mcp_connect_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    mcp_call_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    mcp_tools_ttl_s: float = Field(default=300.0, ge=0, le=86_400)  # tool lists are cached
+    approval_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+
     # browsers: the origins (scheme://host[:port], comma-separated) allowed to call the API
     # cross-origin (CORS); empty: same origin only
     allowed_origins: str = ""
@@ -167,23 +175,26 @@ def _resolve_secret_key(settings: Settings) -> SecretStr:
             "SECRET_KEY is not set: outside local mode (APP_ENV=production) the service refuses "
             f"to start without a key of at least {MIN_SECRET_KEY_BYTES} bytes"
         )
-    return SecretStr(_local_secret_key(settings.data_dir))
+    return SecretStr(
+        local_secret(settings.data_dir, "secret_key", lambda: secrets.token_urlsafe(48))
+    )
 
 
-def _local_secret_key(data_dir: Path) -> str:
-    """Generated once into the data directory so local tokens survive restarts."""
-    path = data_dir / "secret_key"
+def local_secret(data_dir: Path, name: str, generate: Callable[[], str]) -> str:
+    """A secret generated once into the data directory (readable by its owner only), so local
+    tokens and sealed values survive restarts; concurrent first calls agree on one value."""
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
+    value = generate()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process generated it first
         return path.read_text().strip()
     with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+        handle.write(value)
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -11,4 +11,5 @@ GROUPS: tuple[str, ...] = (
     "artifacts",
     "tasks",
     "marketplace",
+    "credentials",
 )

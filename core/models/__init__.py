@@ -11,7 +11,14 @@ from sqlalchemy import MetaData
 
 def all_models() -> MetaData:
     """Import every model module and return the complete metadata."""
-    from core.models import agents, executions, marketplace, sessions, users  # noqa: F401
+    from core.models import (  # noqa: F401
+        agents,
+        credentials,
+        executions,
+        marketplace,
+        sessions,
+        users,
+    )
     from core.models.base import Base
 
     return Base.metadata

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.models.base import Base, created_at, uuid_pk
+
+
+class Credential(Base):
+    """A user's named secret (an API token an MCP server wants): the value is stored encrypted
+    (core.credentials.sealing) and never read back out through the API."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (
+        Index("uq_credentials_user_id_name", "user_id", "name", unique=True),
+        Index("ix_credentials_user_id_created_at", "user_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    # nonce (12 bytes) + AES-256-GCM ciphertext and tag; the associated data binds it to its
+    # owner and name, so a sealed value copied to another row does not open
+    sealed_value: Mapped[bytes] = mapped_column(LargeBinary)
+    # which key sealed it (a short fingerprint), so a key rotation can tell old rows apart
+    key_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = created_at()
+    last_used_at: Mapped[datetime | None]

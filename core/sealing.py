@@ -1,0 +1,100 @@
+"""Sealing users' credentials at rest: AES-256-GCM under CREDENTIALS_KEY (production: a Secret
+Manager secret given to the functions that run agents; locally generated once into DATA_DIR).
+
+A sealed value is nonce (12 bytes) + ciphertext + tag. The associated data names the owner and
+the credential's name, so a sealed value moved to another row or user does not open."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.config import Settings, local_secret
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class CannotOpen(Exception):
+    """The sealed value was not sealed with this key for this owner and name."""
+
+
+@dataclass(frozen=True)
+class SealingKey:
+    key_id: str  # the first bytes of the key's SHA-256, to tell keys apart after a rotation
+    aead: AESGCM
+
+    def seal(self, value: str, context: str) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self.aead.encrypt(nonce, value.encode(), context.encode())
+
+    def open(self, sealed: bytes, context: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            plain = self.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context.encode())
+        except (InvalidTag, ValueError):
+            raise CannotOpen() from None
+        return plain.decode()
+
+
+def credential_context(user_id: object, name: str) -> str:
+    return f"credential:{user_id}:{name}"
+
+
+_keys: dict[bytes, SealingKey] = {}
+_lock = threading.Lock()
+
+
+def sealing_key(settings: Settings) -> SealingKey:
+    """The key of these settings, made once per process."""
+    raw = _raw_key(settings)
+    key = _keys.get(raw)
+    if key is None:
+        with _lock:
+            key = _keys.get(raw)
+            if key is None:
+                from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+                key = SealingKey(hashlib.sha256(raw).hexdigest()[:16], AESGCM(raw))
+                _keys[raw] = key
+    return key
+
+
+def _raw_key(settings: Settings) -> bytes:
+    if settings.credentials_key is not None:
+        return decode_key(settings.credentials_key.get_secret_value())
+    if not settings.is_local:
+        raise ConfigError(
+            "CREDENTIALS_KEY is not set: this function cannot read or store credentials "
+            "(Terraform gives it to the functions that run agents)"
+        )
+    return decode_key(
+        local_secret(
+            settings.data_dir,
+            "credentials_key",
+            lambda: base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode(),
+        )
+    )
+
+
+def decode_key(text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != KEY_BYTES:
+        raise ConfigError(
+            f"CREDENTIALS_KEY must be {KEY_BYTES} random bytes in base64 (generate one with: "
+            "openssl rand -base64 32)"
+        )
+    return raw
