@@ -66,11 +66,16 @@ class UnresolvableHost(Invalid):
     """The host has no address right now (maybe a DNS hiccup: a delivery retries it)."""
 
 
-def check_url(url: str, policy: EgressPolicy) -> None:
+def check_url(url: str, policy: EgressPolicy, *, resolve: bool = True) -> None:
     """Raise `Invalid` (422, detail at the policy's field) unless `url` is an acceptable
-    destination now."""
+    destination now. Without `resolve`, a host name is not looked up (its addresses are then
+    checked at connect); an address literal is checked all the same."""
     parts = parse_url(url, policy)
-    resolve_destination(parts.scheme, parts.hostname or "", parts.port, policy)
+    host = (parts.hostname or "").lower().rstrip(".").strip("[]")
+    if resolve or _ip_literal(host) is not None or not host:
+        resolve_destination(parts.scheme, host, parts.port, policy)
+    else:
+        _check_name(parts.scheme.lower(), host, policy)
 
 
 def parse_url(url: str, policy: EgressPolicy) -> SplitResult:
@@ -98,15 +103,8 @@ def resolve_destination(
     destination is refused (`UnresolvableHost` when it has no address)."""
     scheme = scheme.lower()
     host = host.lower().rstrip(".").strip("[]")
-    if scheme not in ("https", "http"):
-        _refuse(policy, "must be an https URL", "url_scheme")
-    if not host:
-        _refuse(policy, "must name a host", "url_host")
-    if host in _METADATA_HOSTS:
-        _refuse(policy, "must not point at the metadata server", "url_address")
+    _check_name(scheme, host, policy)
     allowed = host in policy.allowed_hosts
-    if scheme == "http" and not allowed:
-        _refuse(policy, "must be an https URL", "url_scheme")
     addresses = _resolve(host, port or (443 if scheme == "https" else 80), policy)
     if allowed:  # exempt from the public-address rule, never from the metadata one
         if any(address in _METADATA_ADDRESSES for address in addresses):
@@ -114,6 +112,18 @@ def resolve_destination(
     elif not all(is_public_address(address) for address in addresses):
         _refuse(policy, "must resolve to public internet addresses only", "url_address")
     return addresses
+
+
+def _check_name(scheme: str, host: str, policy: EgressPolicy) -> None:
+    """The rules on the scheme and the host's name."""
+    if scheme not in ("https", "http"):
+        _refuse(policy, "must be an https URL", "url_scheme")
+    if not host:
+        _refuse(policy, "must name a host", "url_host")
+    if host in _METADATA_HOSTS:
+        _refuse(policy, "must not point at the metadata server", "url_address")
+    if scheme == "http" and host not in policy.allowed_hosts:
+        _refuse(policy, "must be an https URL", "url_scheme")
 
 
 def is_public_address(address: IPAddress) -> bool:

@@ -87,6 +87,71 @@ class ToolRef(_Strict):
     name: str = Field(min_length=1, max_length=64, json_schema_extra=_registered_tool_names)
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
+    requires_approval: bool = Field(
+        default=False,
+        description="each call waits for a person's decision (POST /executions/{id}/approvals)",
+    )
+
+
+MAX_MCP_SERVERS = 8
+MAX_MCP_HEADERS = 8
+MCP_TOOL_NAME = r"^[A-Za-z0-9_.\-]{1,64}$"
+
+
+class CredentialHeader(_Strict):
+    """A header value taken from the caller's credential of that name when the run starts."""
+
+    credential: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+    prefix: str = Field(default="", max_length=64, pattern=r"^[\x20-\x7e]*$")
+
+
+# headers whose plain values would be secrets in a definition others may read or install
+_SECRET_HEADER_HINTS = ("auth", "cookie", "token", "key", "secret", "password")
+
+
+class McpServerSpec(_Strict):
+    """An MCP server whose tools the agent may call (streamable HTTP, or SSE)."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9]{0,19}$",
+        description="its tools appear to the model as <name>_<tool>",
+    )
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="https on a public address (or a host in MCP_ALLOWED_HOSTS)",
+    )
+    transport: Literal["streamable-http", "sse"] = "streamable-http"
+    headers: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")],
+        Annotated[str, Field(max_length=1000, pattern=r"^[\x20-\x7e]*$")] | CredentialHeader,
+    ] = Field(default_factory=dict, max_length=MAX_MCP_HEADERS)
+    tools: list[Annotated[str, Field(pattern=MCP_TOOL_NAME)]] | None = Field(
+        default=None, min_length=1, max_length=64, description="only these tools (by MCP name)"
+    )
+    requires_approval: bool | list[Annotated[str, Field(pattern=MCP_TOOL_NAME)]] = Field(
+        default=False, description="every tool, or these tools (by MCP name), wait for approval"
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _secrets_come_from_credentials(cls, headers: dict[str, Any]) -> dict[str, Any]:
+        for name, value in headers.items():
+            if isinstance(value, str) and any(h in name.lower() for h in _SECRET_HEADER_HINTS):
+                raise ValueError(
+                    f"header {name} looks secret: take it from a credential "
+                    '({"credential": "<name>", "prefix": "Bearer "}), not a plain value'
+                )
+        return headers
+
+    def credential_names(self) -> set[str]:
+        return {v.credential for v in self.headers.values() if isinstance(v, CredentialHeader)}
+
+    def needs_approval(self, tool: str) -> bool:
+        """Whether a call of MCP tool `tool` waits for a person's decision."""
+        if isinstance(self.requires_approval, bool):
+            return self.requires_approval
+        return tool in self.requires_approval
 
 
 class Limits(_Strict):
@@ -125,6 +190,11 @@ class AgentDefinition(_Strict):
             ]
         },
     )
+    mcp_servers: list[McpServerSpec] = Field(
+        default_factory=list,
+        max_length=MAX_MCP_SERVERS,
+        description="MCP servers whose tools the agent may call; each name once",
+    )
     limits: Limits = Field(default_factory=Limits)
     workflow: WorkflowSpec | None = None
 
@@ -136,6 +206,32 @@ class AgentDefinition(_Strict):
         if duplicates:
             raise ValueError(f"each tool may appear once; repeated: {', '.join(duplicates)}")
         return tools
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _server_names_unique(cls, servers: list[McpServerSpec]) -> list[McpServerSpec]:
+        from core.tools.registry import TOOL_SPECS
+
+        names = [server.name for server in servers]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"each MCP server name may appear once; repeated: {', '.join(duplicates)}"
+            )
+        for name in names:
+            clash = next((tool for tool in TOOL_SPECS if tool.startswith(f"{name}_")), None)
+            if clash is not None:
+                raise ValueError(f"MCP server name {name!r} would clash with the {clash} tool")
+        return servers
+
+    def credential_names(self) -> set[str]:
+        """The credentials the agent's MCP servers take header values from."""
+        return {name for server in self.mcp_servers for name in server.credential_names()}
+
+    def needs_approvals(self) -> bool:
+        return any(t.requires_approval for t in self.enabled_tools()) or any(
+            server.requires_approval for server in self.mcp_servers
+        )
 
     @field_validator("output_schema")
     @classmethod
@@ -180,10 +276,21 @@ def check_definition(
                 for err in exc.errors(include_url=False, include_context=False, include_input=False)
             ]
     problems += _native_search_problems(definition, loc)
+    problems += [
+        field_error(
+            [*loc, "tools", index, "requires_approval"],
+            "web_search runs at the model provider: it cannot wait for approval",
+            "unsupported_by_tool",
+        )
+        for index, tool in enumerate(definition.tools)
+        if tool.requires_approval and tool.name in _NATIVE_TOOLS
+    ]
     if problems:
         raise Invalid("invalid agent definition", details=problems)
     return configs
 
+
+_NATIVE_TOOLS = ("web_search",)
 
 # web_search settings Gemini refuses (pydantic-ai raises UserError for each on every Gemini)
 GEMINI_UNSUPPORTED_SEARCH_SETTINGS = ("max_uses", "allowed_domains", "blocked_domains")

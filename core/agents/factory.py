@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.agents.definition import AgentDefinition, check_definition
@@ -34,6 +34,8 @@ class RunDeps:
     # the `delegate` tool's way to run another agent, and how deep this run already is
     delegate: Delegator | None = None
     depth: int = 0
+    # the run caller's credential values its MCP servers' headers name
+    credentials: dict[str, str] = field(default_factory=dict)
 
 
 _override: Model | None = None
@@ -93,11 +95,16 @@ def build_agent(definition: AgentDefinition, settings: Settings) -> Agent[RunDep
         spec = TOOL_SPECS[ref.name]
         config = configs[ref.name]
         if not spec.native:
-            tools.append(spec.build(config))
+            tools.append(spec.build(config, requires_approval=ref.requires_approval))
         elif definition.model.provider == "test" or _override is not None:
-            tools.append(offline_web_search_tool(config))
+            tools.append(offline_web_search_tool(config, requires_approval=ref.requires_approval))
         else:
             capabilities.append(_native_web_search(config))
+    toolsets: list[Any] = []
+    if definition.mcp_servers:
+        from core.mcp.toolset import mcp_toolset
+
+        toolsets = [mcp_toolset(spec, settings, TOOL_RETRIES) for spec in definition.mcp_servers]
     agent: Agent[RunDeps, Any] = Agent(
         model,
         deps_type=RunDeps,
@@ -107,6 +114,7 @@ def build_agent(definition: AgentDefinition, settings: Settings) -> Agent[RunDep
         # history and is not sent again once there is one)
         instructions=definition.system_prompt or None,
         tools=tools,
+        toolsets=toolsets or None,
         capabilities=capabilities or None,
         retries=TOOL_RETRIES,
     )
@@ -116,14 +124,26 @@ def build_agent(definition: AgentDefinition, settings: Settings) -> Agent[RunDep
 
 
 def _output_type(definition: AgentDefinition) -> Any:
-    if definition.output_schema is None:
-        return str
-    from pydantic_ai import StructuredDict
+    """The answer's type; a run that may stop for approvals may also end with the calls that
+    wait (DeferredToolRequests)."""
+    from pydantic_ai import DeferredToolRequests, StructuredDict
 
-    return StructuredDict(
-        definition.output_schema,
-        name="result",
-        description="the final answer, matching the agent's output schema",
+    answer: Any = (
+        str
+        if definition.output_schema is None
+        else StructuredDict(
+            definition.output_schema,
+            name="result",
+            description="the final answer, matching the agent's output schema",
+        )
+    )
+    return [answer, DeferredToolRequests] if may_wait_for_approval(definition) else answer
+
+
+def may_wait_for_approval(definition: AgentDefinition) -> bool:
+    """A tool or MCP server needs approval, or a delegate may reach an agent whose does."""
+    return definition.needs_approvals() or any(
+        tool.name == "delegate" for tool in definition.enabled_tools()
     )
 
 

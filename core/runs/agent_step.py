@@ -42,14 +42,18 @@ def run_agent_step(
     from core.agents.loop import run_on_agent_loop
     from core.agents.providers import ProviderNotConfigured
     from core.agents.runner import RunAbandoned, RunOutcome, run_agent
+    from core.services.credentials import CredentialMissing
     from core.storage.local_workspace import LocalWorkspace
     from core.storage.workspace import workspace_for
 
     settings = backends.settings
     try:
         built = agent_of_version(agent_version, definition, settings)
+        credentials = backends.store.open_credentials(user_id, definition.credential_names())
     except ProviderNotConfigured as exc:
         return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
+    except CredentialMissing as exc:
+        return RunOutcome("failed", error=credential_missing(exc))
     workspace = workspace_for(
         settings, backends.artifacts, session_id=session_id, execution_id=execution_id
     )
@@ -60,6 +64,7 @@ def run_agent_step(
             if settings.repo_root
             else None
         ),
+        credentials=credentials,
     )
     deps.delegate = _delegator(user_id, deps, backends)
     try:
@@ -104,10 +109,34 @@ def _delegator(user_id: uuid.UUID, parent: RunDeps, backends: Backends) -> Deleg
             raise ModelRetry(f"agent {agent_id} is missing or you may not execute it")
         if definition.workflow is not None:
             raise ModelRetry(f"agent {agent_id} is a workflow: delegate to single agents only")
+        from core.services.credentials import CredentialMissing
+
+        try:
+            credentials = await asyncio.to_thread(
+                backends.store.open_credentials, user_id, definition.credential_names()
+            )
+        except CredentialMissing as exc:
+            message = credential_missing(exc)["message"]
+            raise ModelRetry(f"agent {agent_id} cannot run: {message}") from None
         child = build_agent(definition, backends.settings)
-        deps = RunDeps(workspace=parent.workspace, repo=parent.repo, depth=parent.depth + 1)
+        deps = RunDeps(
+            workspace=parent.workspace,
+            repo=parent.repo,
+            depth=parent.depth + 1,
+            credentials=credentials,
+        )
         deps.delegate = _delegator(user_id, deps, backends)
         result = await child.run(prompt, deps=deps, usage=usage)
         return result.output
 
     return delegate
+
+
+def credential_missing(exc: Exception) -> dict[str, Any]:
+    names = getattr(exc, "names", [])
+    return {
+        "code": "credential_missing",
+        "message": "the agent's MCP servers need credentials you do not have: "
+        + ", ".join(names)
+        + " (add them with POST /credentials)",
+    }

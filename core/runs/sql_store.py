@@ -147,6 +147,16 @@ class SqlRunStore:
         with core_transaction() as db:
             tree.cancel_descendants(db, parent_id, self.clock.now())
 
+    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
+        from core.services.credentials import open_credentials
+
+        if not names:
+            return {}
+        with transaction() as db:
+            return open_credentials(
+                db, user_id=user_id, names=names, settings=self.settings, now=self.clock.now()
+            )
+
     def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
         from core.errors import DomainError
         from core.models.users import User

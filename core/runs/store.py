@@ -132,6 +132,11 @@ class RunStore(Protocol):
         ...
 
     # -- delegation (core.runs.agent_step) ------------------------------------------------------
+    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
+        """The user's credential values of these names, marked used; raises
+        core.services.credentials.CredentialMissing naming those the user lacks."""
+        ...
+
     def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
         """The definition of an agent the user may execute; None when missing or forbidden."""
         ...

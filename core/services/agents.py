@@ -69,6 +69,7 @@ def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settin
     assert display_name is not None
     definition = checked_definition(given, settings, loc=loc)
     check_steps(db, user=user, definition=given, agent_id=None, loc=loc)
+    _check_servers(db, user, given, settings, loc)
     agent = Agent(
         name=data.name,
         display_name=display_name,
@@ -153,6 +154,7 @@ def update_agent(
         check_steps(
             db, user=user, definition=data.definition, agent_id=agent.id, loc=("body", "definition")
         )
+        _check_servers(db, user, data.definition, settings, ("body", "definition"))
         if definition != agent.definition:
             new_version(db, agent, definition, user=user, note=data.change_note or "updated")
             agent.agent_type = type_of(data.definition)
@@ -283,6 +285,22 @@ def checked_definition(
             ],
         )
     return definition.model_dump(mode="json")
+
+
+def _check_servers(
+    db: Session,
+    user: User,
+    definition: AgentDefinition,
+    settings: Settings,
+    loc: tuple[str | int, ...],
+) -> None:
+    if not definition.mcp_servers:
+        return
+    from core.mcp.servers import check_mcp_servers
+    from core.services.credentials import credential_names
+
+    names = credential_names(db, user_id=user.id, among=definition.credential_names())
+    check_mcp_servers(definition, settings, credentials=names, loc=loc)
 
 
 def type_of(definition: AgentDefinition) -> AgentType:

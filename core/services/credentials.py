@@ -34,7 +34,7 @@ def create_credential(
     db: Session, *, user: User, data: CredentialCreate, settings: Settings
 ) -> Credential:
     key = sealing_key(settings)
-    row = db.scalar(
+    row: Credential | None = db.scalar(
         insert(Credential)
         .values(
             id=uuid.uuid4(),
@@ -68,6 +68,17 @@ def delete_credential(db: Session, *, user: User, credential_id: uuid.UUID) -> N
     ).first()
     if deleted is None:
         raise NotFound("no such credential", code="credential_not_found")
+
+
+def credential_names(db: Session, *, user_id: uuid.UUID, among: Iterable[str]) -> set[str]:
+    """Which of these names the user has a credential of."""
+    wanted = set(among)
+    if not wanted:
+        return set()
+    stmt = select(Credential.name).where(
+        Credential.user_id == user_id, Credential.name.in_(sorted(wanted))
+    )
+    return set(db.scalars(stmt))
 
 
 def open_credentials(

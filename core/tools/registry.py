@@ -142,7 +142,7 @@ class ToolSpec:
     # the config's limits, told to the model after the description
     limits: Callable[[Any], str] = field(default=lambda config: "", repr=False, compare=False)
 
-    def build(self, config: BaseModel) -> Tool[Any]:
+    def build(self, config: BaseModel, *, requires_approval: bool = False) -> Tool[Any]:
         """The pydantic-ai tool for this spec, with the limits of `config` baked in."""
         if self.native or self.maker is None:
             raise NotImplementedError(
@@ -162,6 +162,7 @@ class ToolSpec:
             name=self.name,
             description=f"{self.description} {self.limits(config)}".strip(),
             takes_ctx=True,
+            requires_approval=requires_approval,
         )
 
 
@@ -273,7 +274,9 @@ def _offline_web_search(
     return OFFLINE_WEB_SEARCH_ANSWER
 
 
-def offline_web_search_tool(config: BaseModel | None = None) -> Tool[Any]:
+def offline_web_search_tool(
+    config: BaseModel | None = None, *, requires_approval: bool = False
+) -> Tool[Any]:
     """A function tool named web_search for the offline `test` provider: never searches.
 
     `config` (a WebSearchConfig) is accepted so callers wire it like the native tool; a search
@@ -285,4 +288,5 @@ def offline_web_search_tool(config: BaseModel | None = None) -> Tool[Any]:
         name="web_search",
         description="Search the web (offline stand-in in this environment: returns no results).",
         takes_ctx=False,
+        requires_approval=requires_approval,
     )

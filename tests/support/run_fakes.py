@@ -77,6 +77,7 @@ class MemoryRunStore:
         self.max_attempts = max_attempts
         self.runs: dict[uuid.UUID, Run] = {}
         self.agents: dict[uuid.UUID, tuple[str, AgentDefinition, uuid.UUID]] = {}
+        self.credentials: dict[uuid.UUID, dict[str, str]] = {}
         self.writes = 0
         self._lock = threading.RLock()
 
@@ -232,6 +233,15 @@ class MemoryRunStore:
                 if run.status == ExecutionStatus.queued:
                     run.status, run.finished_at = ExecutionStatus.cancelled, now
                 self.cancel_descendants(run.id)
+
+    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
+        from core.services.credentials import CredentialMissing
+
+        mine = self.credentials.get(user_id, {})
+        missing = sorted(name for name in names if name not in mine)
+        if missing:
+            raise CredentialMissing(missing)
+        return {name: mine[name] for name in names}
 
     def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
         agent = self.agents.get(uuid.UUID(agent_id))

@@ -1,0 +1,309 @@
+"""How a run reaches its agent's MCP servers: a pydantic-ai toolset per server, built with the
+agent, that gives each run its own MCP session (opened at the run's first call, with the run
+caller's credential headers, closed when the run ends).
+
+- Tools are named `<server>_<tool>`, filtered by the server's allow-list.
+- Tool lists are cached per (server, transport, headers) for MCP_TOOLS_TTL_S, process-wide: a run
+  with a warm cache lists nothing and connects only when it calls a tool.
+- Every connect and redirect goes through egress's pinned transport (public https, or a host in
+  MCP_ALLOWED_HOSTS); connect and call are bounded by MCP_CONNECT_TIMEOUT_S / MCP_CALL_TIMEOUT_S.
+- A server that is down, slow or refused fails the call as a retry the model sees (ModelRetry),
+  never the run; a tool that needs approval raises ApprovalRequired until a person decided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.agents.definition import CredentialHeader, McpServerSpec
+from core.config import Settings
+from core.errors import Invalid
+from core.mcp.servers import mcp_policy
+
+if TYPE_CHECKING:
+    from fastmcp import Client
+    from pydantic_ai import RunContext
+    from pydantic_ai.toolsets import AbstractToolset, ToolsetTool
+
+log = logging.getLogger(__name__)
+
+MAX_RESULT_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class McpTool:
+    name: str
+    description: str | None
+    input_schema: dict[str, Any]
+
+
+class McpUnavailable(Exception):
+    """The server could not be reached, refused us, or did not answer in time."""
+
+
+# tool listings
+
+
+@dataclass
+class ToolListCache:
+    """Tool lists by (url, transport, headers fingerprint), each kept for `ttl_s`. Shared by the
+    process's threads (each runs its own event loop): a lock guards the dict, never an await.
+    `listings` counts the lists fetched from servers (tests and benchmarks read it)."""
+
+    entries: dict[tuple[str, str, str], tuple[float, list[McpTool]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    listings: int = 0
+
+    async def get(
+        self,
+        key: tuple[str, str, str],
+        ttl_s: float,
+        fetch: Callable[[], Awaitable[list[McpTool]]],
+    ) -> list[McpTool]:
+        now = time.monotonic()
+        with self.lock:
+            hit = self.entries.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        tools = await fetch()
+        with self.lock:
+            self.listings += 1
+            if ttl_s > 0:
+                self.entries[key] = (now + ttl_s, tools)
+        return tools
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.listings = 0
+
+
+TOOL_LISTS = ToolListCache()
+
+
+# connecting
+
+
+def resolved_headers(
+    spec_headers: Mapping[str, str | CredentialHeader], credentials: Mapping[str, str]
+) -> dict[str, str]:
+    """The headers to send: plain values, and credential values with their prefix."""
+    return {
+        name: value if isinstance(value, str) else value.prefix + credentials[value.credential]
+        for name, value in spec_headers.items()
+    }
+
+
+def _fingerprint(headers: Mapping[str, str]) -> str:
+    return hashlib.sha256(json.dumps(sorted(headers.items())).encode()).hexdigest()
+
+
+def open_client(
+    url: str, transport: str, headers: dict[str, str], settings: Settings
+) -> Client[Any]:
+    """A FastMCP client (not yet connected) whose every request passes the egress guard."""
+    import httpx2
+    from fastmcp import Client
+    from fastmcp.client.transports import SSETransport, StreamableHttpTransport
+
+    from core.egress import async_pinned_transport
+
+    policy = mcp_policy(settings)
+
+    def http_client(**options: Any) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            transport=async_pinned_transport()(policy),
+            headers=options.get("headers"),
+            auth=options.get("auth"),
+            timeout=httpx2.Timeout(
+                settings.mcp_call_timeout_s, connect=settings.mcp_connect_timeout_s
+            ),
+            follow_redirects=True,  # each hop passes the pinned transport's check
+            trust_env=False,  # a proxy would connect on our behalf, unchecked
+        )
+
+    wire: Any
+    factory: Any = http_client  # FastMCP's protocol names the keyword arguments it passes
+    if transport == "sse":
+        wire = SSETransport(url, headers=headers, httpx_client_factory=factory)
+    else:
+        wire = StreamableHttpTransport(url, headers=headers, httpx_client_factory=factory)
+    return Client(
+        wire,
+        timeout=settings.mcp_call_timeout_s,
+        init_timeout=settings.mcp_connect_timeout_s,
+    )
+
+
+async def list_server_tools(client: Client[Any]) -> list[McpTool]:
+    tools = await client.list_tools()
+    return [
+        McpTool(
+            tool.name,
+            tool.description,
+            dict(tool.input_schema or {"type": "object", "properties": {}}),
+        )
+        for tool in tools
+    ]
+
+
+def _unavailable(server: str, exc: BaseException) -> McpUnavailable:
+    """What went wrong, in words that carry no header value."""
+    if isinstance(exc, Invalid):
+        reason = exc.message
+    elif isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+        reason = "it did not answer in time"
+    else:
+        reason = f"it could not be reached ({type(exc).__name__})"
+    return McpUnavailable(f"MCP server {server}: {reason}")
+
+
+async def inspect_server(
+    url: str, transport: str, headers: dict[str, str], settings: Settings
+) -> list[McpTool]:
+    """The server's tools, listed now (POST /agents/mcp/inspect); raises McpUnavailable."""
+    try:
+        async with asyncio.timeout(settings.mcp_connect_timeout_s + settings.mcp_call_timeout_s):
+            async with open_client(url, transport, headers, settings) as client:
+                return await list_server_tools(client)
+    except Exception as exc:
+        raise _unavailable(url, exc) from None
+
+
+# the toolset
+
+
+def mcp_toolset(spec: McpServerSpec, settings: Settings, retries: int) -> AbstractToolset[Any]:
+    """The toolset of one server for agents built from a definition; each run gets its own copy
+    (`for_run`) holding the caller's headers and the run's MCP session."""
+    from pydantic_ai.toolsets import AbstractToolset
+
+    class McpServerToolset(AbstractToolset[Any]):
+        def __init__(self, headers: dict[str, str] | None = None) -> None:
+            self.headers = headers
+            self._client: Client[Any] | None = None
+            self._connecting = asyncio.Lock() if headers is not None else None
+
+        @property
+        def id(self) -> str | None:
+            return f"mcp-{spec.name}"
+
+        @property
+        def label(self) -> str:
+            return f"MCP server {spec.name}"
+
+        async def for_run(self, ctx: RunContext[Any]) -> AbstractToolset[Any]:
+            credentials: Mapping[str, str] = getattr(ctx.deps, "credentials", {})
+            return McpServerToolset(resolved_headers(spec.headers, credentials))
+
+        async def __aexit__(self, *args: Any) -> bool | None:
+            client, self._client = self._client, None
+            if client is not None:
+                try:
+                    await client.__aexit__(None, None, None)  # type: ignore[no-untyped-call]
+                except Exception:  # a server gone meanwhile: nothing left to close
+                    log.debug("closing the session of MCP server %s failed", spec.name)
+            return None
+
+        async def _session(self) -> Client[Any]:
+            assert self._connecting is not None
+            assert self.headers is not None
+            async with self._connecting:
+                if self._client is None:
+                    client = open_client(spec.url, spec.transport, self.headers, settings)
+                    await client.__aenter__()  # type: ignore[no-untyped-call]
+                    self._client = client
+                return self._client
+
+        async def _listing(self) -> list[McpTool]:
+            async def fetch() -> list[McpTool]:
+                return await list_server_tools(await self._session())
+
+            assert self.headers is not None
+            key = (spec.url, spec.transport, _fingerprint(self.headers))
+            return await TOOL_LISTS.get(key, settings.mcp_tools_ttl_s, fetch)
+
+        async def get_tools(self, ctx: RunContext[Any]) -> dict[str, ToolsetTool[Any]]:
+            from pydantic_ai.mcp import TOOL_SCHEMA_VALIDATOR
+            from pydantic_ai.tools import ToolDefinition
+            from pydantic_ai.toolsets import ToolsetTool
+
+            try:
+                listed = await self._listing()
+            except Exception as exc:
+                # the run goes on without this server's tools; the model is not told of tools
+                # it cannot call
+                log.warning("%s", _unavailable(spec.name, exc))
+                return {}
+            allowed = None if spec.tools is None else set(spec.tools)
+            return {
+                f"{spec.name}_{tool.name}": ToolsetTool(
+                    toolset=self,
+                    tool_def=ToolDefinition(
+                        name=f"{spec.name}_{tool.name}",
+                        description=tool.description,
+                        parameters_json_schema=tool.input_schema,
+                        metadata={"mcp_server": spec.name, "mcp_tool": tool.name},
+                    ),
+                    max_retries=retries,
+                    args_validator=TOOL_SCHEMA_VALIDATOR,
+                )
+                for tool in listed
+                if allowed is None or tool.name in allowed
+            }
+
+        async def call_tool(
+            self,
+            name: str,
+            tool_args: dict[str, Any],
+            ctx: RunContext[Any],
+            tool: ToolsetTool[Any],
+        ) -> Any:
+            from pydantic_ai import ApprovalRequired, ModelRetry
+
+            mcp_name = (tool.tool_def.metadata or {}).get("mcp_tool", name)
+            if spec.needs_approval(mcp_name) and not ctx.tool_call_approved:
+                raise ApprovalRequired()
+            try:
+                client = await self._session()
+                result = await client.call_tool(
+                    mcp_name,
+                    tool_args,
+                    timeout=settings.mcp_call_timeout_s,
+                    raise_on_error=False,
+                )
+            except Exception as exc:
+                await self.__aexit__()  # a broken session is opened anew by the next call
+                raise ModelRetry(f"{_unavailable(spec.name, exc)}; try again later") from None
+            text = _result_text(result)
+            if result.is_error:
+                raise ModelRetry(f"{name} failed: {text[:2000]}")
+            return text
+
+    return McpServerToolset()
+
+
+def _result_text(result: Any) -> str:
+    """The call's content as text for the model (structured content as JSON when there is no
+    text); other kinds of content are named, not sent."""
+    parts: list[str] = []
+    for block in result.content or []:
+        kind = getattr(block, "type", "")
+        if kind == "text":
+            parts.append(block.text)
+        else:
+            parts.append(f"[{kind or 'non-text'} content omitted]")
+    if not parts and result.structured_content is not None:
+        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
+    text = "\n".join(parts)
+    if len(text) > MAX_RESULT_CHARS:
+        text = text[:MAX_RESULT_CHARS] + f"\n[truncated at {MAX_RESULT_CHARS} characters]"
+    return text
