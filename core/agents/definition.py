@@ -109,6 +109,24 @@ class CredentialHeader(_Strict):
 _SECRET_HEADER_HINTS = ("auth", "cookie", "token", "key", "secret", "password")
 
 
+McpHeaders = dict[
+    Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")],
+    Annotated[str, Field(max_length=1000, pattern=r"^[\x20-\x7e]*$")] | CredentialHeader,
+]
+McpTransport = Literal["streamable-http", "sse"]
+
+
+def check_secret_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    """A header whose name says it is secret must take its value from a credential."""
+    for name, value in headers.items():
+        if isinstance(value, str) and any(h in name.lower() for h in _SECRET_HEADER_HINTS):
+            raise ValueError(
+                f"header {name} looks secret: take it from a credential "
+                '({"credential": "<name>", "prefix": "Bearer "}), not a plain value'
+            )
+    return headers
+
+
 class McpServerSpec(_Strict):
     """An MCP server whose tools the agent may call (streamable HTTP, or SSE)."""
 
@@ -121,11 +139,8 @@ class McpServerSpec(_Strict):
         max_length=2000,
         description="https on a public address (or a host in MCP_ALLOWED_HOSTS)",
     )
-    transport: Literal["streamable-http", "sse"] = "streamable-http"
-    headers: dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")],
-        Annotated[str, Field(max_length=1000, pattern=r"^[\x20-\x7e]*$")] | CredentialHeader,
-    ] = Field(default_factory=dict, max_length=MAX_MCP_HEADERS)
+    transport: McpTransport = "streamable-http"
+    headers: McpHeaders = Field(default_factory=dict, max_length=MAX_MCP_HEADERS)
     tools: list[Annotated[str, Field(pattern=MCP_TOOL_NAME)]] | None = Field(
         default=None, min_length=1, max_length=64, description="only these tools (by MCP name)"
     )
@@ -133,16 +148,7 @@ class McpServerSpec(_Strict):
         default=False, description="every tool, or these tools (by MCP name), wait for approval"
     )
 
-    @field_validator("headers")
-    @classmethod
-    def _secrets_come_from_credentials(cls, headers: dict[str, Any]) -> dict[str, Any]:
-        for name, value in headers.items():
-            if isinstance(value, str) and any(h in name.lower() for h in _SECRET_HEADER_HINTS):
-                raise ValueError(
-                    f"header {name} looks secret: take it from a credential "
-                    '({"credential": "<name>", "prefix": "Bearer "}), not a plain value'
-                )
-        return headers
+    _secret_headers = field_validator("headers")(check_secret_headers)
 
     def credential_names(self) -> set[str]:
         return {v.credential for v in self.headers.values() if isinstance(v, CredentialHeader)}

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_RESULT_CHARS = 100_000
+REQUEST_TIMEOUT = -32001  # the JSON-RPC error code of an MCP request that timed out
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,11 @@ def _unavailable(server: str, exc: BaseException) -> McpUnavailable:
     """What went wrong, in words that carry no header value."""
     if isinstance(exc, Invalid):
         reason = exc.message
-    elif isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+    elif (
+        isinstance(exc, TimeoutError)
+        or "Timeout" in type(exc).__name__
+        or getattr(getattr(exc, "error", None), "code", None) == REQUEST_TIMEOUT
+    ):
         reason = "it did not answer in time"
     else:
         reason = f"it could not be reached ({type(exc).__name__})"

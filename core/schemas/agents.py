@@ -7,9 +7,24 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from core.agents.definition import AgentDefinition, ModelSpec
+from core.agents.definition import (
+    MAX_MCP_HEADERS,
+    AgentDefinition,
+    McpHeaders,
+    McpTransport,
+    ModelSpec,
+    check_secret_headers,
+)
 from core.models.agents import AgentKind, AgentScope, AgentType, PermissionLevel
 from core.schemas.common import PageQuery, RequestModel, ResponseModel, absent_not_null
 
@@ -184,9 +199,37 @@ class ToolCatalogEntry(ResponseModel):
     config_schema: dict[str, Any]
 
 
+class McpCatalogEntry(ResponseModel):
+    available: bool
+    transports: list[str]
+    allowed_hosts: list[str] = Field(
+        description="hosts exempt from the public-https rule on this deployment"
+    )
+    approvals: bool = Field(description="tools may require a person's approval")
+
+
 class Catalog(ResponseModel):
     providers: list[ProviderCatalogEntry]
     tools: list[ToolCatalogEntry]
+    mcp: McpCatalogEntry
+
+
+class McpInspectRequest(RequestModel):
+    url: str = Field(min_length=1, max_length=2000)
+    transport: McpTransport = "streamable-http"
+    headers: McpHeaders = Field(default_factory=dict, max_length=MAX_MCP_HEADERS)
+
+    _secret_headers = field_validator("headers")(check_secret_headers)
+
+
+class McpToolPublic(ResponseModel):
+    name: str
+    description: str | None
+    input_schema: dict[str, Any]
+
+
+class McpInspection(ResponseModel):
+    tools: list[McpToolPublic]
 
 
 def _prompt_or_object(value: Any) -> Any:

@@ -40,9 +40,19 @@ VERSIONS_ORDER = Keyset(
 
 def catalog(settings: Settings) -> dict[str, Any]:
     from core.agents.providers import provider_catalog
+    from core.egress import EgressPolicy
     from core.tools.registry import tool_catalog
 
-    return {"providers": provider_catalog(settings), "tools": tool_catalog()}
+    return {
+        "providers": provider_catalog(settings),
+        "tools": tool_catalog(),
+        "mcp": {
+            "available": True,
+            "transports": ["streamable-http", "sse"],
+            "allowed_hosts": sorted(EgressPolicy.hosts(settings.mcp_allowed_hosts)),
+            "approvals": True,
+        },
+    }
 
 
 def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settings) -> Agent:

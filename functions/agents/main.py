@@ -25,6 +25,8 @@ from core.schemas.agents import (
     AgentVersionPublic,
     Catalog,
     ExecuteRequest,
+    McpInspection,
+    McpInspectRequest,
     PermissionGrant,
     PermissionPublic,
     RollbackRequest,
@@ -49,6 +51,22 @@ def catalog(settings: Settings) -> dict[str, Any]:
     """Providers with their models (and whether each is configured here), and tools with their
     configuration schema."""
     return service.catalog(settings)
+
+
+@routes.post(
+    "/mcp/inspect",
+    body=McpInspectRequest,
+    response=McpInspection,
+    responses={422: "the URL is refused, a credential is missing, or the server did not answer"},
+)
+def inspect_mcp_server(
+    body: McpInspectRequest, user: User, db: Session, settings: Settings, now: datetime
+) -> dict[str, Any]:
+    """List an MCP server's tools (name, description, input schema), connecting as a run would:
+    with the caller's credentials in the headers, through the same address rules."""
+    from core.services.mcp_inspect import inspect_mcp_server
+
+    return inspect_mcp_server(db, user=user, data=body, settings=settings, now=now)
 
 
 @routes.post(

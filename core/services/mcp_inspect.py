@@ -1,0 +1,60 @@
+"""POST /agents/mcp/inspect: list an MCP server's tools before writing a definition around it,
+with the caller's credentials in its headers and the same egress rules as a run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.agents.definition import CredentialHeader
+from core.config import Settings
+from core.egress import check_url
+from core.errors import Invalid, field_error
+from core.mcp.servers import mcp_policy
+from core.models.users import User
+from core.schemas.agents import McpInspectRequest
+from core.services.credentials import CredentialMissing, open_credentials
+
+
+def inspect_mcp_server(
+    db: Session, *, user: User, data: McpInspectRequest, settings: Settings, now: datetime
+) -> dict[str, Any]:
+    from core.agents.loop import run_on_agent_loop
+    from core.mcp.toolset import McpUnavailable, inspect_server, resolved_headers
+
+    check_url(data.url, mcp_policy(settings, ("body", "url")))
+    wanted = {h: v.credential for h, v in data.headers.items() if isinstance(v, CredentialHeader)}
+    try:
+        credentials = open_credentials(
+            db, user_id=user.id, names=wanted.values(), settings=settings, now=now
+        )
+    except CredentialMissing as exc:
+        raise Invalid(
+            "the headers name credentials you do not have",
+            details=[
+                field_error(
+                    ["body", "headers", header, "credential"],
+                    f"you have no credential named {name!r}",
+                    "unknown_credential",
+                )
+                for header, name in wanted.items()
+                if name in exc.names
+            ],
+        ) from None
+    headers = resolved_headers(data.headers, credentials)
+    try:
+        tools = run_on_agent_loop(inspect_server(data.url, data.transport, headers, settings))
+    except McpUnavailable as exc:
+        raise Invalid(
+            str(exc),
+            code="mcp_unavailable",
+            details=[field_error(["body", "url"], str(exc), "mcp_unavailable")],
+        ) from None
+    return {
+        "tools": [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in tools
+        ]
+    }
