@@ -18,12 +18,13 @@ SECRET = "ghp_the-secret-value-1234567890"
 
 
 def test_a_credential_is_stored_sealed_and_never_returned(client: Any, db: Any) -> None:
-    user, headers = signed_up(client)
+    _user, headers = signed_up(client)
     created = client.post("/credentials", json={"name": "github", "value": SECRET}, headers=headers)
     assert created.status_code == 201
     body = created.get_json()
     assert set(body) == {"id", "name", "created_at", "last_used_at"}
-    assert body["name"] == "github" and body["last_used_at"] is None
+    assert body["name"] == "github"
+    assert body["last_used_at"] is None
     listed = client.get("/credentials", headers=headers)
     assert [c["name"] for c in listed.get_json()["items"]] == ["github"]
     assert SECRET not in created.get_data(as_text=True) + listed.get_data(as_text=True)

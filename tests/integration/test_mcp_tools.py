@@ -87,7 +87,8 @@ def retried(messages: list[ModelMessage]) -> str:
     part = messages[-1].parts[0]
     if isinstance(part, RetryPromptPart):
         return part.model_response()
-    assert isinstance(part, ToolReturnPart) and part.outcome == "retried", part
+    assert isinstance(part, ToolReturnPart), part
+    assert part.outcome == "retried", part
     return str(part.content)
 
 
@@ -104,7 +105,8 @@ def test_an_mcp_tool_is_called_with_the_callers_credential(client: Any, mcp: Mcp
     execution = run_script(client, alice, agent_id, call("svc_whoami", {}), text("done"))
     assert execution["status"] == "succeeded", execution
     [result] = tool_results(client, alice, execution["id"])
-    assert result["tool_name"] == "svc_whoami" and result["content"] == "you are alice"
+    assert result["tool_name"] == "svc_whoami"
+    assert result["content"] == "you are alice"
     everything = json.dumps(execution) + json.dumps(events_of(client, alice, execution["id"]))
     assert ALICE_TOKEN not in everything
     listed = client.get("/credentials", headers=alice).get_json()["items"]
@@ -213,7 +215,8 @@ def test_only_allowed_tools_are_offered_and_a_tool_error_is_a_retry(
     assert sorted(t.name for t in seen[0][1].function_tools) == ["svc_fail", "svc_note"]
     assert "this tool always fails" in retried(seen[1][0])
     done = seen[2][0][-1].parts[0]
-    assert isinstance(done, ToolReturnPart) and done.content == "noted: hi"
+    assert isinstance(done, ToolReturnPart)
+    assert done.content == "noted: hi"
     assert [c["args"] for c in mcp.calls("note")][-1] == {"text": "hi"}
 
 
@@ -304,5 +307,6 @@ def test_inspect_lists_a_servers_tools_with_the_callers_credential(
 def test_the_catalog_says_mcp_is_available(client: Any) -> None:
     _, headers = signed_up(client)
     mcp = client.get("/agents/catalog", headers=headers).get_json()["mcp"]
-    assert mcp["available"] is True and "streamable-http" in mcp["transports"]
+    assert mcp["available"] is True
+    assert "streamable-http" in mcp["transports"]
     assert mcp["allowed_hosts"] == ["127.0.0.1"]
