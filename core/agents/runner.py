@@ -14,7 +14,7 @@ from core.agents.definition import Limits
 from core.runs.usage import Usage
 
 if TYPE_CHECKING:
-    from pydantic_ai import Agent
+    from pydantic_ai import Agent, DeferredToolResults
     from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
     from pydantic_ai.usage import RunUsage
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Status = Literal["succeeded", "failed", "timed_out", "cancelled"]
+Status = Literal["succeeded", "failed", "timed_out", "cancelled", "waiting_approval"]
 
 
 class RunStopped(Exception):
@@ -64,6 +64,8 @@ class RunOutcome:
     trace_id: str | None = None
     # events observed but not yet written (the service writes them with the outcome)
     pending_events: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    # waiting_approval: the calls a person must decide [{tool_call_id, tool_name, args}]
+    pending_approvals: list[dict[str, Any]] | None = None
 
 
 async def run_agent(
@@ -77,12 +79,16 @@ async def run_agent(
     timeout_s: float | None = None,
     usage_so_far: Usage | None = None,
     heartbeat_s: float = 20.0,
+    decisions: DeferredToolResults | None = None,
 ) -> RunOutcome:
     """`prompt` None resumes from `message_history` (a redelivered run); the history then ends
     with the step saved last, and pydantic-ai carries on from it (pending tool calls run, a
-    pending request is sent). Limits count what earlier attempts used (`usage_so_far`)."""
+    pending request is sent). Limits count what earlier attempts used (`usage_so_far`).
+    `decisions`: a person's approvals and denials of the calls the history ends waiting on.
+    A run that reaches calls needing approval ends `waiting_approval` with them pending."""
     from pydantic_ai import (
         CallToolsNode,
+        DeferredToolRequests,
         FallbackExceptionGroup,
         ModelAPIError,
         ModelRequestNode,
@@ -109,7 +115,8 @@ async def run_agent(
     tail = history[-1] if prompt is None and history else None
     told_request: ModelRequest | None = tail if isinstance(tail, ModelRequest) else None
     told_response: ModelResponse | None = tail if isinstance(tail, ModelResponse) else None
-    first_request = prompt is not None or told_request is not None
+    # with decisions, the first request is new: it carries the decided calls' results
+    first_request = prompt is not None or (told_request is not None and decisions is None)
 
     async def steps() -> Any:
         nonlocal messages, first_request
@@ -119,6 +126,7 @@ async def run_agent(
             usage_limits=usage_limits,
             message_history=history or None,
             usage=usage,
+            deferred_tool_results=decisions,
         ) as run:
             async for node in run:
                 messages = run.all_messages()[len(history) :]
@@ -197,6 +205,18 @@ async def run_agent(
         first_beat.cancel()
         for task in beating:
             task.cancel()
+    if isinstance(output, DeferredToolRequests):
+        return outcome(
+            "waiting_approval",
+            pending_approvals=[
+                {
+                    "tool_call_id": call.tool_call_id,
+                    "tool_name": call.tool_name,
+                    "args": call.args_as_dict(),
+                }
+                for call in output.approvals
+            ],
+        )
     return outcome("succeeded", output=output)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy import Float, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,10 +20,16 @@ class ExecutionStatus(enum.StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     timed_out = "timed_out"
+    # stopped at tool calls a person must approve or deny; nobody holds it meanwhile
+    waiting_approval = "waiting_approval"
 
     @property
     def is_terminal(self) -> bool:
-        return self not in (ExecutionStatus.queued, ExecutionStatus.running)
+        return self not in (
+            ExecutionStatus.queued,
+            ExecutionStatus.running,
+            ExecutionStatus.waiting_approval,
+        )
 
 
 class WorkflowType(enum.StrEnum):
@@ -59,7 +65,15 @@ class AgentExecution(Base):
             "uq_agent_executions_one_active_turn",
             "session_id",
             unique=True,
-            postgresql_where=text("session_id IS NOT NULL AND status IN ('queued', 'running')"),
+            postgresql_where=text(
+                "session_id IS NOT NULL AND status IN ('queued', 'running', 'waiting_approval')"
+            ),
+        ),
+        # the sweeper's search for approvals nobody decided in time
+        Index(
+            "ix_agent_executions_approval_expires_at",
+            "approval_expires_at",
+            postgresql_where=text("status = 'waiting_approval'"),
         ),
     )
 
@@ -101,6 +115,16 @@ class AgentExecution(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_expires_at: Mapped[datetime | None]
     cancel_requested_at: Mapped[datetime | None]
+    # approvals: the calls waiting for a decision [{tool_call_id, tool_name, args,
+    # requested_at}], the decisions the resumed run applies {tool_call_id: {approved, reason,
+    # by, at}}, and when the wait ends `approval_expired`
+    pending_approvals: Mapped[list[Any] | None] = mapped_column(JSONB, nullable=True)
+    approval_decisions: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    approval_expires_at: Mapped[datetime | None]
+    # time spent waiting for decisions: it does not count against limits.timeout_s
+    approval_wait_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # the attempt a decision resumed the run at: limits on deliveries count from there
+    attempt_base: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     trace_id: Mapped[str | None] = mapped_column(String(32))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -23,6 +23,8 @@ class EventType(enum.StrEnum):
     tool_result = "tool_result"
     status = "status"
     error = "error"
+    approval_requested = "approval_requested"
+    approval_decided = "approval_decided"
 
 
 class AgentSession(Base):

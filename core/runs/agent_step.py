@@ -37,6 +37,7 @@ def run_agent_step(
     recorder: DurableRecorder,
     timeout_s: float,
     usage_so_far: Usage,
+    decisions: Any = None,
 ) -> RunOutcome:
     from core.agents.factory import RunDeps, agent_of_version
     from core.agents.loop import run_on_agent_loop
@@ -79,6 +80,7 @@ def run_agent_step(
                 timeout_s=timeout_s,
                 usage_so_far=usage_so_far,
                 heartbeat_s=max(1.0, settings.execution_lease_s / 3),
+                decisions=decisions,
             )
         )
     except RunAbandoned:

@@ -83,9 +83,12 @@ def _run(
     trace = TraceInfo(trace_id, run.started_at)
     if run.definition.workflow is not None:
         return _run_workflow(fence, backends, run, retry_transient, trace)
+    from core.runs.approvals import deferred_results, suspend
+
     saved = _messages(run.saved_messages)
     recorder = DurableRecorder(fence, run.events, backends.store, resumed=saved)
-    elapsed = (backends.clock.now() - run.started_at).total_seconds()
+    # time spent waiting for a person's decisions does not count against the timeout
+    elapsed = (backends.clock.now() - run.started_at).total_seconds() - run.approval_wait_s
     try:
         outcome = run_agent_step(
             run.definition,
@@ -100,6 +103,7 @@ def _run(
             recorder=recorder,
             timeout_s=run.definition.limits.timeout_s - elapsed,
             usage_so_far=run.usage,
+            decisions=deferred_results(run.approval_decisions, saved),
         )
     except RunAbandoned:
         log.info("execution %s attempt %s lost its lease", fence.execution_id, fence.attempt)
@@ -113,6 +117,12 @@ def _run(
             return None
         return outcome
     outcome.retryable = False
+    if outcome.status == "waiting_approval":
+        try:
+            suspend(backends, fence, run.events, outcome, webhook_url=run.webhook_url)
+        except LeaseLost:
+            return None
+        return outcome
     return _finished(backends, fence, run.events, outcome, run.webhook_url, trace)
 
 

@@ -87,6 +87,11 @@ _NEW_RUN: dict[str, Any] = {
     "trace_id": None,
     "started_at": None,
     "finished_at": None,
+    "pending_approvals": None,
+    "approval_decisions": None,
+    "approval_expires_at": None,
+    "approval_wait_s": 0.0,
+    "attempt_base": 0,
 }
 _COLUMNS = tuple(c.key for c in EXECUTIONS.columns)
 
@@ -214,9 +219,11 @@ def hold(
     params |= {
         "fence_id": execution_id,
         "fence_attempt": attempt,
-        "set_lease_expires_at": now + timedelta(seconds=lease_s),
         "set_updated_at": now,
     }
+    # extended, unless the write gives the run up (a run waiting for approvals)
+    if "lease_expires_at" not in values:
+        params["set_lease_expires_at"] = now + timedelta(seconds=lease_s)
     if events:
         params["events"] = events
     if trace is not None:
@@ -345,8 +352,8 @@ def _constant(value: Any, column: Column[Any]) -> ColumnElement[Any]:
         return sa_cast(null(), column.type)
     if value == []:
         return sa_cast(literal_column("'[]'"), column.type)
-    if isinstance(value, int):
-        return sa_cast(literal_column(str(value)), column.type)
+    if isinstance(value, int | float):
+        return sa_cast(literal_column(repr(value)), column.type)
     raise TypeError(f"no SQL constant for {value!r}")
 
 

@@ -22,7 +22,8 @@ from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import EventType
 from core.runs.events import EventLog
 
-ACTIVE = (ExecutionStatus.queued, ExecutionStatus.running)
+# a session with a turn in one of these is busy
+ACTIVE = (ExecutionStatus.queued, ExecutionStatus.running, ExecutionStatus.waiting_approval)
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,20 @@ def claim(
             started_at=text("coalesce(started_at, now())"),
             updated_at=now,
         )
-        .returning(AgentExecution.attempt)
-    ).scalar_one_or_none()
+        .returning(AgentExecution.attempt, AgentExecution.attempt_base)
+    ).one_or_none()
     if claimed is not None:
-        if claimed > settings.execution_max_attempts:
-            fail_exhausted(db, execution_id, claimed, settings, now)
+        attempt, base = claimed
+        # deliveries are counted from the last approval decision (each resumes the run anew)
+        if attempt - base > settings.execution_max_attempts:
+            fail_exhausted(db, execution_id, attempt, settings, now)
             return ClaimResult(done=True)
-        return ClaimResult(attempt=int(claimed))
+        return ClaimResult(attempt=int(attempt))
     execution = db.get(AgentExecution, execution_id)
     if execution is None or execution.status.is_terminal:
         return ClaimResult(done=True)
+    if execution.status == ExecutionStatus.waiting_approval:
+        return ClaimResult(done=True)  # a decision enqueues it anew
     # a cancel of a run under a live lease is noticed by its owner at its next step
     if execution.cancel_requested_at is not None and end_cancelled(db, execution_id, now):
         return ClaimResult(done=True)

@@ -23,12 +23,12 @@ def enqueue_execution(
     )
 
 
-def enqueue_webhook(backends: Backends, execution_id: uuid.UUID) -> None:
+def enqueue_webhook(backends: Backends, execution_id: uuid.UUID, *, suffix: str = "") -> None:
     try:
         backends.queue.enqueue(
             Task(
                 path=f"/tasks/webhooks/{execution_id}",
-                name=f"hook-{execution_id}",
+                name=f"hook-{execution_id}" + (f"-{suffix}" if suffix else ""),
                 payload={"execution_id": str(execution_id)},
             )
         )

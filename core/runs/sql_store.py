@@ -68,6 +68,8 @@ class SqlRunStore:
                 events=EventLog(execution_id=execution_id, session_id=execution.session_id),
                 saved_messages=list(execution.messages or []),
                 usage=Usage.of_row(execution),
+                approval_decisions=execution.approval_decisions,
+                approval_wait_s=execution.approval_wait_s or 0.0,
             )
 
     def write(

@@ -223,6 +223,7 @@ def _launch(
         **outcome.usage.columns(),
         "finished_at": outcome.finished_at,
         "trace_id": outcome.trace_id,
+        "pending_approvals": outcome.pending_approvals,
     }.items():
         # the recorded outcome on the (transient) row that answers: reading it back would cost
         # a round trip

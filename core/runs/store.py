@@ -49,6 +49,10 @@ class RunInputs:
     # what earlier attempts saved (JSON messages) and used: a resumed run counts on from them
     saved_messages: list[Any] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    # a person's decisions on the calls the saved messages wait on (core.runs.approvals), and
+    # how long the run waited for them (not counted against its timeout)
+    approval_decisions: dict[str, Any] | None = None
+    approval_wait_s: float = 0.0
 
 
 @dataclass(frozen=True)

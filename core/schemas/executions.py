@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from core.models.executions import ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
-from core.schemas.common import PageQuery, ResponseModel
+from core.schemas.common import PageQuery, RequestModel, ResponseModel
 
 
 class Usage(ResponseModel):
@@ -28,6 +28,41 @@ class ChildExecution(ResponseModel):
     iteration: int | None
     status: ExecutionStatus
     usage: Usage
+
+
+class PendingApproval(ResponseModel):
+    tool_call_id: str
+    tool_name: str
+    args: dict[str, Any]
+    requested_at: datetime
+    expires_at: datetime
+
+
+class ApprovalDecision(RequestModel):
+    NOT_NULL = ("reason",)
+
+    tool_call_id: str = Field(min_length=1, max_length=200)
+    approved: bool
+    reason: str | None = Field(
+        default=None, max_length=2000, description="told to the model with a denial"
+    )
+
+
+class ApprovalsRequest(RequestModel):
+    model_config = RequestModel.model_config | {
+        "json_schema_extra": {
+            "example": {
+                "decisions": [
+                    {"tool_call_id": "call_1", "approved": True},
+                    {"tool_call_id": "call_2", "approved": False, "reason": "not that repo"},
+                ]
+            }
+        }
+    }
+
+    decisions: list[ApprovalDecision] = Field(
+        min_length=1, max_length=64, description="one per pending call, each call once"
+    )
 
 
 class ExecutionPublic(ResponseModel):
@@ -51,6 +86,10 @@ class ExecutionPublic(ResponseModel):
     started_at: datetime | None
     finished_at: datetime | None
     created_at: datetime
+    pending_approvals: list[PendingApproval] = Field(
+        default_factory=list,
+        description="waiting_approval: the tool calls a person must decide (all in one request)",
+    )
     children: list[ChildExecution] = Field(
         default_factory=list,
         description="a workflow's steps as child executions (on a single execution's read)",
@@ -64,6 +103,8 @@ class ExecutionPublic(ResponseModel):
         skip = {"usage", "children"}
         fields = {name: getattr(value, name) for name in cls.model_fields if name not in skip}
         fields["usage"] = _usage_of(value)
+        waiting = fields["status"] == ExecutionStatus.waiting_approval
+        fields["pending_approvals"] = (value.pending_approvals or []) if waiting else []
         # set by the service where wanted (never lazily loaded: lists would query per row)
         fields["children"] = [
             {

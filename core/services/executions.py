@@ -45,8 +45,8 @@ def execute_agent(
 
 
 def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> AgentExecution:
-    """Queued: cancelled at once. Running: its owner stops at the next step boundary (events
-    so far are kept). Terminal: 409."""
+    """Queued or waiting for approvals: cancelled at once. Running: its owner stops at the
+    next step boundary (events so far are kept). Terminal: 409."""
     execution = db.scalar(
         select(AgentExecution).where(AgentExecution.id == execution_id).with_for_update()
     )
@@ -58,7 +58,7 @@ def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> Age
         )
     now = utcnow()
     execution.cancel_requested_at = execution.cancel_requested_at or now
-    if execution.status == ExecutionStatus.queued:
+    if execution.status in (ExecutionStatus.queued, ExecutionStatus.waiting_approval):
         execution.status = ExecutionStatus.cancelled
         execution.finished_at = now
         EventLog(execution_id=execution.id, session_id=execution.session_id).add(

@@ -19,9 +19,10 @@ from sqlalchemy import select
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.runs import leases
+from core.runs.approvals import expire_waiting, webhooks_of
 from core.runs.backends import Backends
 from core.runs.engine import run_claimed
-from core.runs.queueing import enqueue_execution
+from core.runs.queueing import enqueue_execution, enqueue_webhook
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,10 @@ def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Delivery:
 
     with transaction() as db:
         execution = db.get(AgentExecution, execution_id)
-        if execution is None or not execution.webhook_url or not execution.status.is_terminal:
+        if execution is None or not execution.webhook_url:
+            return Delivery("nothing to deliver")
+        waiting = execution.status == ExecutionStatus.waiting_approval
+        if not (execution.status.is_terminal or waiting):
             return Delivery("nothing to deliver")
         payload: dict[str, Any] = ExecutionPublic.model_validate(execution).model_dump(mode="json")
         url, user_id = execution.webhook_url, execution.user_id
@@ -104,7 +108,7 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
         stale = db.execute(
             select(
                 AgentExecution.id,
-                AgentExecution.attempt,
+                AgentExecution.attempt - AgentExecution.attempt_base,
                 AgentExecution.cancel_requested_at.is_not(None),
             )
             .where(
@@ -120,17 +124,23 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
             .order_by(AgentExecution.created_at)
             .limit(500)
         ).all()
-    for execution_id, attempt, cancel_requested in stale:
+    with transaction() as db:
+        expired = expire_waiting(db, now)
+        hooks = webhooks_of(db, expired)
+    counts["approvals_expired"] = len(expired)
+    for execution_id in hooks:
+        enqueue_webhook(backends, execution_id)
+    for execution_id, attempts, cancel_requested in stale:
         if cancel_requested:
             with transaction() as db:
                 counts["cancelled"] += leases.end_cancelled(db, execution_id, now)
             continue
-        if attempt >= settings.execution_max_attempts:
+        if attempts >= settings.execution_max_attempts:
             with transaction() as db:
-                leases.fail_exhausted(db, execution_id, attempt, settings, now)
+                leases.fail_exhausted(db, execution_id, attempts, settings, now)
             counts["failed"] += 1
             continue
         # a new name: the original task's name stays reserved after it ran
-        enqueue_execution(backends, execution_id, attempt + 1, suffix=f"s{int(now.timestamp())}")
+        enqueue_execution(backends, execution_id, attempts + 1, suffix=f"s{int(now.timestamp())}")
         counts["requeued"] += 1
     return counts

@@ -14,8 +14,15 @@ from core.models.executions import AgentExecution
 from core.models.sessions import Event
 from core.models.users import User
 from core.pagination import Page
+from core.runs.backends import Backends
 from core.schemas.common import PageOf
-from core.schemas.executions import EventPublic, EventsQuery, ExecutionPublic, ExecutionsQuery
+from core.schemas.executions import (
+    ApprovalsRequest,
+    EventPublic,
+    EventsQuery,
+    ExecutionPublic,
+    ExecutionsQuery,
+)
 from core.services import executions as service
 
 routes = RouteGroup("executions", description="agent runs and their events")
@@ -66,6 +73,24 @@ def list_events(
 def cancel(execution_id: uuid.UUID, user: User, db: Session) -> AgentExecution:
     """Cancel a run: queued ones at once, running ones at their next step; ended ones → 409."""
     return service.cancel_execution(db, user=user, execution_id=execution_id)
+
+
+@routes.post(
+    "/<uuid:execution_id>/approvals",
+    body=ApprovalsRequest,
+    response=ExecutionPublic,
+    status=202,
+    responses={409: "the execution is not waiting for approvals (or was decided already)"},
+)
+def decide_approvals(
+    execution_id: uuid.UUID, body: ApprovalsRequest, user: User, db: Session, backends: Backends
+) -> AgentExecution:
+    """Approve or deny every tool call the run waits on (status waiting_approval), in one
+    request: the run's owner or an editor of its agent. The run resumes through the queue; a
+    denial reaches the model with its reason."""
+    from core.services.approvals import decide_approvals
+
+    return decide_approvals(db, user=user, execution_id=execution_id, data=body, backends=backends)
 
 
 entry = function_entry(lambda: routes)

@@ -42,9 +42,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credentials")),
     )
-    op.create_index(
-        "uq_credentials_user_id_name", "credentials", ["user_id", "name"], unique=True
-    )
+    op.create_index("uq_credentials_user_id_name", "credentials", ["user_id", "name"], unique=True)
     op.create_index(
         "ix_credentials_user_id_created_at", "credentials", ["user_id", "created_at", "id"]
     )

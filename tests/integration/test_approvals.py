@@ -1,0 +1,312 @@
+"""Human approval of tool calls through the API: a run stops `waiting_approval`, a person
+approves or denies every pending call in one request, the run resumes through the queue; a
+denial reaches the model with its reason; undecided calls expire; the session stays busy; every
+decision is audited and applied once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from sqlalchemy import update
+
+from core.agents.factory import model_override
+from core.clock import utcnow
+from core.models.executions import AgentExecution
+from tests.support.agents import create_agent, definition, events_of
+from tests.support.api import assert_error, signed_up
+
+HOOK = "https://93.184.215.14/hook"  # a public address: accepted without DNS, never called here
+WRITE = {"name": "file_write", "enabled": True, "config": {}, "requires_approval": True}
+READ = {"name": "file_read", "enabled": True, "config": {}}
+
+
+def model(seen: list[list[ModelMessage]] | None = None) -> FunctionModel:
+    """Writes a.txt (needs approval) and reads it in the same step, then says what it saw."""
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if seen is not None:
+            seen.append(messages)
+        returns = [
+            part
+            for message in messages
+            for part in message.parts
+            if isinstance(part, ToolReturnPart)
+        ]
+        if not returns:
+            return ModelResponse(
+                parts=[
+                    ToolCallPart(
+                        "file_write", {"path": "a.txt", "content": "hi"}, tool_call_id="w"
+                    ),
+                    ToolCallPart("file_read", {"path": "missing.txt"}, tool_call_id="r"),
+                ]
+            )
+        write = next(p for p in returns if p.tool_call_id == "w")
+        return ModelResponse(parts=[TextPart(f"write said: {write.content}")])
+
+    return FunctionModel(respond)
+
+
+@pytest.fixture
+def owner(client: Any) -> dict[str, str]:
+    return signed_up(client)[1]
+
+
+def agent_with_approvals(client: Any, headers: dict[str, str], **fields: Any) -> str:
+    agent = create_agent(client, headers, definition=definition(tools=[WRITE, READ]), **fields)
+    return str(agent["id"])
+
+
+def execute(client: Any, headers: dict[str, str], agent_id: str, **body: Any) -> Any:
+    with model_override(model()):
+        return client.post(
+            f"/agents/{agent_id}/execute", headers=headers, json={"input": "go"} | body
+        )
+
+
+def deliver(client: Any, queue: Any, worker_headers: dict[str, str], seen: Any = None) -> list[Any]:
+    """Run every queued execution task (as the queue would), in order."""
+    answers = []
+    tasks = [t for t in queue.tasks if t.path.startswith("/tasks/executions/")]
+    queue.tasks.clear()
+    with model_override(model(seen)):
+        for task in tasks:
+            answers.append(client.post(task.path, headers=worker_headers))
+    return answers
+
+
+def decide(
+    client: Any, headers: dict[str, str], execution_id: str, *decisions: dict[str, Any]
+) -> Any:
+    return client.post(
+        f"/executions/{execution_id}/approvals",
+        headers=headers,
+        json={"decisions": list(decisions)},
+    )
+
+
+def test_a_sync_run_waits_then_an_approval_resumes_it_through_the_queue(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str]
+) -> None:
+    agent_id = agent_with_approvals(client, owner)
+    response = execute(client, owner, agent_id)
+    assert response.status_code == 200
+    waiting = response.get_json()
+    assert waiting["status"] == "waiting_approval"
+    [pending] = waiting["pending_approvals"]
+    assert (pending["tool_call_id"], pending["tool_name"]) == ("w", "file_write")
+    assert pending["args"] == {"path": "a.txt", "content": "hi"}
+    assert pending["requested_at"] < pending["expires_at"]
+    assert client.get(f"/executions/{waiting['id']}", headers=owner).get_json()[
+        "pending_approvals"
+    ] == [pending]
+
+    decided = decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True})
+    assert decided.status_code == 202, decided.get_json()
+    assert decided.get_json()["status"] == "queued"
+    assert decided.get_json()["pending_approvals"] == []
+    [answer] = deliver(client, queue, worker_headers)
+    assert answer.status_code == 200
+    done = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
+    assert done["status"] == "succeeded", done
+    assert done["output"] == "write said: wrote 2 bytes to a.txt"
+
+    events = events_of(client, owner, waiting["id"])
+    kinds = [e["type"] for e in events]
+    assert kinds.index("approval_requested") < kinds.index("approval_decided")
+    decided_event = next(e["payload"] for e in events if e["type"] == "approval_decided")
+    assert decided_event["approved"] is True
+    assert decided_event["tool_call_id"] == "w"
+    assert decided_event["decided_by_username"]
+    assert decided_event["decided_at"]
+    statuses = [e["payload"]["status"] for e in events if e["type"] == "status"]
+    assert statuses == ["waiting_approval", "queued", "succeeded"]
+    # each tool call is told once, its result once
+    results = [e["payload"]["tool_call_id"] for e in events if e["type"] == "tool_result"]
+    assert sorted(results) == ["r", "w"]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+def test_a_denial_reaches_the_model_with_its_reason_and_the_tool_never_runs(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str]
+) -> None:
+    agent_id = agent_with_approvals(client, owner)
+    waiting = execute(client, owner, agent_id).get_json()
+    decided = decide(
+        client,
+        owner,
+        waiting["id"],
+        {"tool_call_id": "w", "approved": False, "reason": "not today"},
+    )
+    assert decided.status_code == 202
+    seen: list[list[ModelMessage]] = []
+    deliver(client, queue, worker_headers, seen)
+    done = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
+    assert done["status"] == "succeeded"
+    assert done["output"] == "write said: A person denied this call: not today"
+    files = client.get(f"/executions/{waiting['id']}/artifacts", headers=owner)
+    assert "a.txt" not in files.get_data(as_text=True)
+    reason = [
+        e["payload"]
+        for e in events_of(client, owner, waiting["id"])
+        if e["type"] == "approval_decided"
+    ]
+    assert reason[0]["approved"] is False
+    assert reason[0]["reason"] == "not today"
+
+
+def test_deciding_twice_is_409_a_stranger_404_and_decisions_must_match(
+    client: Any, owner: dict[str, str], queue: Any
+) -> None:
+    agent_id = agent_with_approvals(client, owner)
+    waiting = execute(client, owner, agent_id).get_json()
+    _, stranger = signed_up(client)
+    assert_error(
+        decide(client, stranger, waiting["id"], {"tool_call_id": "w", "approved": True}), 404
+    )
+    assert_error(
+        decide(client, owner, waiting["id"], {"tool_call_id": "nope", "approved": True}), 422
+    )
+    twice = decide(
+        client,
+        owner,
+        waiting["id"],
+        {"tool_call_id": "w", "approved": True},
+        {"tool_call_id": "w", "approved": False},
+    )
+    assert assert_error(twice, 422)["details"][0]["type"] == "duplicate_call"
+    assert_error(
+        decide(client, owner, str(uuid.uuid4()), {"tool_call_id": "w", "approved": True}), 404
+    )
+    assert (
+        decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True}).status_code
+        == 202
+    )
+    assert_error(
+        decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True}),
+        409,
+        "not_waiting_approval",
+    )
+    assert len([t for t in queue.tasks if "executions" in t.path]) == 1
+
+
+def test_an_editor_of_the_agent_may_decide(client: Any, owner: dict[str, str], queue: Any) -> None:
+    editor_user, editor = signed_up(client)
+    agent_id = agent_with_approvals(client, owner)
+    granted = client.put(
+        f"/agents/{agent_id}/permissions/{editor_user['id']}", headers=owner, json={"level": "edit"}
+    )
+    assert granted.status_code in (200, 201), granted.get_json()
+    waiting = execute(client, owner, agent_id).get_json()
+    assert (
+        decide(client, editor, waiting["id"], {"tool_call_id": "w", "approved": True}).status_code
+        == 202
+    )
+
+
+def test_undecided_calls_expire_cancelled_by_the_sweeper(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str], db: Any
+) -> None:
+    agent_id = agent_with_approvals(client, owner)
+    waiting = execute(client, owner, agent_id, webhook_url=HOOK).get_json()
+    db.execute(
+        update(AgentExecution)
+        .where(AgentExecution.id == uuid.UUID(waiting["id"]))
+        .values(approval_expires_at=utcnow() - timedelta(seconds=1))
+    )
+    queue.tasks.clear()
+    swept = client.post("/tasks/sweep", headers=worker_headers)
+    assert swept.get_json()["approvals_expired"] == 1
+    ended = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
+    assert ended["status"] == "cancelled"
+    assert ended["error"]["code"] == "approval_expired"
+    assert [t.path for t in queue.tasks] == [f"/tasks/webhooks/{waiting['id']}"]
+    assert_error(decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True}), 409)
+
+
+def test_an_async_run_fires_its_webhook_when_approval_is_needed(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str]
+) -> None:
+    agent_id = agent_with_approvals(client, owner)
+    started = execute(client, owner, agent_id, mode="async", webhook_url=HOOK).get_json()
+    deliver(client, queue, worker_headers)
+    waiting = client.get(f"/executions/{started['id']}", headers=owner).get_json()
+    assert waiting["status"] == "waiting_approval"
+    hooks = [t for t in queue.tasks if t.path.startswith("/tasks/webhooks/")]
+    assert len(hooks) == 1
+    # a duplicate delivery of the waiting run does nothing
+    with model_override(model()):
+        again = client.post(f"/tasks/executions/{started['id']}", headers=worker_headers)
+    assert again.status_code == 200
+    assert (
+        client.get(f"/executions/{started['id']}", headers=owner).get_json()["status"]
+        == "waiting_approval"
+    )
+
+
+def test_a_session_stays_busy_until_its_turn_is_decided(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str]
+) -> None:
+    agent_id = agent_with_approvals(client, owner)
+    session = client.post("/sessions", headers=owner, json={"agent_id": agent_id}).get_json()
+    with model_override(model()):
+        turn = client.post(
+            f"/sessions/{session['id']}/messages", headers=owner, json={"content": "go"}
+        )
+        assert turn.get_json()["status"] == "waiting_approval"
+        busy = client.post(
+            f"/sessions/{session['id']}/messages", headers=owner, json={"content": "more"}
+        )
+    assert_error(busy, 409, "session_busy")
+    decide(client, owner, turn.get_json()["id"], {"tool_call_id": "w", "approved": True})
+    deliver(client, queue, worker_headers)
+    assert (
+        client.get(f"/executions/{turn.get_json()['id']}", headers=owner).get_json()["status"]
+        == "succeeded"
+    )
+    with model_override(FunctionModel(lambda m, i: ModelResponse(parts=[TextPart("next")]))):
+        after = client.post(
+            f"/sessions/{session['id']}/messages", headers=owner, json={"content": "more"}
+        )
+    assert after.get_json()["status"] == "succeeded"
+
+
+def test_a_waiting_run_can_be_cancelled_at_once(client: Any, owner: dict[str, str]) -> None:
+    agent_id = agent_with_approvals(client, owner)
+    waiting = execute(client, owner, agent_id).get_json()
+    cancelled = client.post(f"/executions/{waiting['id']}/cancel", headers=owner)
+    assert cancelled.status_code == 202
+    assert cancelled.get_json()["status"] == "cancelled"
+    assert_error(decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True}), 409)
+
+
+def test_time_spent_waiting_does_not_count_against_the_timeout(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str], db: Any
+) -> None:
+    agent = create_agent(
+        client, owner, definition=definition(tools=[WRITE, READ], limits={"timeout_s": 60})
+    )
+    waiting = execute(client, owner, agent["id"]).get_json()
+    # the run started (and asked) two hours ago
+    hours_ago = utcnow() - timedelta(hours=2)
+    db.execute(
+        update(AgentExecution)
+        .where(AgentExecution.id == uuid.UUID(waiting["id"]))
+        .values(
+            started_at=hours_ago,
+            pending_approvals=[
+                {**waiting["pending_approvals"][0], "requested_at": hours_ago.isoformat()}
+            ],
+        )
+    )
+    decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True})
+    deliver(client, queue, worker_headers)
+    assert (
+        client.get(f"/executions/{waiting['id']}", headers=owner).get_json()["status"]
+        == "succeeded"
+    )
