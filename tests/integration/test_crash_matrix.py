@@ -55,7 +55,7 @@ def count_tool(monkeypatch: pytest.MonkeyPatch) -> None:
     crash_worker.register_count_tool()
 
 
-def queued_run(engine: Any) -> uuid.UUID:
+def queued_run(engine: Any, definition: dict[str, Any] = DEFINITION) -> uuid.UUID:
     """A committed user, agent (with the count tool) and queued run with its opening event."""
     from core.db import transaction
 
@@ -65,12 +65,12 @@ def queued_run(engine: Any) -> uuid.UUID:
             name=f"crash_{uuid.uuid4().hex[:8]}",
             display_name="crash",
             owner_id=user.id,
-            definition=DEFINITION,
+            definition=definition,
             version="1.0.0",
         )
         db.add(agent)
         db.flush()
-        db.add(AgentVersion(agent_id=agent.id, version="1.0.0", definition=DEFINITION))
+        db.add(AgentVersion(agent_id=agent.id, version="1.0.0", definition=definition))
         run = new_run(agent_id=agent.id, user_id=user.id, input="count")
         db.add(run)
         db.flush()
@@ -78,6 +78,28 @@ def queued_run(engine: Any) -> uuid.UUID:
             db, [(EventType.user_message, {"content": "count"})]
         )
         return run.id
+
+
+def kill_worker_at(execution_id: uuid.UUID, boundary: str) -> None:
+    """A worker process delivers the run and SIGKILLs itself at `boundary`; its lease is then
+    made to run out (what a real sweeper would wait for)."""
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.support.crash_worker", str(execution_id), boundary],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    from core.db import transaction
+
+    with transaction() as db:
+        db.execute(
+            update(AgentExecution)
+            .where(AgentExecution.id == execution_id)
+            .values(lease_expires_at=utcnow())
+        )
 
 
 def deliver(execution_id: uuid.UUID) -> Any:
@@ -174,3 +196,65 @@ def test_a_run_killed_at_a_step_boundary_resumes_cleanly(
     assert [e.type for e in events].count("model_response") == 3
     assert events[-1].type == "status"
     assert events[-1].payload["status"] == "succeeded"
+
+
+APPROVED_COUNT = {
+    **DEFINITION,
+    "tools": [{"name": "count", "enabled": True, "config": {}, "requires_approval": True}],
+}
+
+
+def approve_pending(execution_id: uuid.UUID) -> str:
+    """The run's owner approves its one pending call (committed); returns the call's id."""
+    from core.db import transaction
+    from core.models.users import User
+    from core.schemas.executions import ApprovalsRequest
+    from core.services.approvals import decide_approvals
+    from tests.support.queues import recording_queue
+
+    with transaction() as db, recording_queue() as queue:
+        execution = db.get(AgentExecution, execution_id)
+        assert execution is not None
+        assert execution.status.value == "waiting_approval"
+        [pending] = execution.pending_approvals or []
+        user = db.get(User, execution.user_id)
+        assert user is not None
+        data = ApprovalsRequest.model_validate(
+            {"decisions": [{"tool_call_id": pending["tool_call_id"], "approved": True}]}
+        )
+        decide_approvals(
+            db, user=user, execution_id=execution_id, data=data, backends=Backends(get_settings())
+        )
+        assert len(queue.tasks) == 1
+        return str(pending["tool_call_id"])
+
+
+@pytest.mark.parametrize("boundary", ["after_results:1", "before_model:2"])
+def test_a_worker_killed_after_applying_a_decision_never_runs_the_call_twice(
+    engine, count_tool, tmp_path, monkeypatch, boundary
+):
+    """SIGKILL of the worker that resumed an approved run: right after the approved call's
+    result was saved, or while asking the model afterwards. The decision is spent with the
+    saved result: the redelivery goes on from there, and every call runs exactly once."""
+    counter = tmp_path / "counter"
+    monkeypatch.setenv("CRASH_COUNTER_FILE", str(counter))
+    execution_id = queued_run(engine, APPROVED_COUNT)
+    assert deliver(execution_id).status == "waiting_approval"
+    assert approve_pending(execution_id) == "call-a"
+
+    kill_worker_at(execution_id, boundary)
+    assert deliver(execution_id).status == "waiting_approval"  # count("b") waits in turn
+    assert counter.read_text().split() == ["a"]
+    assert approve_pending(execution_id) == "call-b"
+    assert deliver(execution_id).status == "succeeded"
+    assert deliver(execution_id).status == "done"  # a duplicate delivery changes nothing
+
+    execution, events = recorded(execution_id)
+    assert (execution.status.value, execution.output) == ("succeeded", "done")
+    assert counter.read_text().split() == ["a", "b"]
+    types = [e.type for e in events]
+    assert types.count("approval_requested") == 2
+    assert types.count("approval_decided") == 2
+    results = [e.payload["tool_call_id"] for e in events if e.type == "tool_result"]
+    assert results == ["call-a", "call-b"]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
