@@ -82,33 +82,46 @@ def agent_of_version(
     return agent
 
 
-def build_agent(definition: AgentDefinition, settings: Settings) -> Agent[RunDeps, Any]:
+def build_agent(
+    definition: AgentDefinition, settings: Settings, *, approvals_granted: bool = False
+) -> Agent[RunDeps, Any]:
+    """`approvals_granted`: a person approved the run as a whole (an approved delegation): no
+    tool waits for approval."""
     from pydantic_ai import Agent
 
     configs = check_definition(definition, loc=("definition",))
     model = _override or build_run_model(definition.model, settings)
     tools: list[Any] = []
     capabilities: list[Any] = []
+
+    def ask(required: bool) -> bool:
+        return required and not approvals_granted
+
     for ref in definition.enabled_tools():
         from core.tools.registry import TOOL_SPECS, offline_web_search_tool
 
         spec = TOOL_SPECS[ref.name]
         config = configs[ref.name]
         if not spec.native:
-            tools.append(spec.build(config, requires_approval=ref.requires_approval))
+            tools.append(spec.build(config, requires_approval=ask(ref.requires_approval)))
         elif definition.model.provider == "test" or _override is not None:
-            tools.append(offline_web_search_tool(config, requires_approval=ref.requires_approval))
+            tools.append(
+                offline_web_search_tool(config, requires_approval=ask(ref.requires_approval))
+            )
         else:
             capabilities.append(_native_web_search(config))
     toolsets: list[Any] = []
     if definition.mcp_servers:
         from core.mcp.toolset import mcp_toolset
 
-        toolsets = [mcp_toolset(spec, settings, TOOL_RETRIES) for spec in definition.mcp_servers]
+        toolsets = [
+            mcp_toolset(spec, settings, TOOL_RETRIES, approvals=not approvals_granted)
+            for spec in definition.mcp_servers
+        ]
     agent: Agent[RunDeps, Any] = Agent(
         model,
         deps_type=RunDeps,
-        output_type=_output_type(definition),
+        output_type=_output_type(definition, approvals_granted),
         # instructions, not system_prompt: sent with every request, so a session started before a
         # PATCH or rollback hears the agent's current prompt (a system prompt part lives in the
         # history and is not sent again once there is one)
@@ -123,7 +136,7 @@ def build_agent(definition: AgentDefinition, settings: Settings) -> Agent[RunDep
     return agent
 
 
-def _output_type(definition: AgentDefinition) -> Any:
+def _output_type(definition: AgentDefinition, approvals_granted: bool = False) -> Any:
     """The answer's type; a run that may stop for approvals may also end with the calls that
     wait (DeferredToolRequests)."""
     from pydantic_ai import DeferredToolRequests, StructuredDict
@@ -137,7 +150,8 @@ def _output_type(definition: AgentDefinition) -> Any:
             description="the final answer, matching the agent's output schema",
         )
     )
-    return [answer, DeferredToolRequests] if may_wait_for_approval(definition) else answer
+    waits = may_wait_for_approval(definition) and not approvals_granted
+    return [answer, DeferredToolRequests] if waits else answer
 
 
 def may_wait_for_approval(definition: AgentDefinition) -> bool:

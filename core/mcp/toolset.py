@@ -124,8 +124,10 @@ def open_client(
             transport=async_pinned_transport()(policy),
             headers=options.get("headers"),
             auth=options.get("auth"),
+            # reads wait long: an SSE stream is quiet between calls, and each MCP request is
+            # bounded by its own timeout (the client's, the call's)
             timeout=httpx2.Timeout(
-                settings.mcp_call_timeout_s, connect=settings.mcp_connect_timeout_s
+                max(300.0, settings.mcp_call_timeout_s), connect=settings.mcp_connect_timeout_s
             ),
             follow_redirects=True,  # each hop passes the pinned transport's check
             trust_env=False,  # a proxy would connect on our behalf, unchecked
@@ -186,7 +188,9 @@ async def inspect_server(
 # the toolset
 
 
-def mcp_toolset(spec: McpServerSpec, settings: Settings, retries: int) -> AbstractToolset[Any]:
+def mcp_toolset(
+    spec: McpServerSpec, settings: Settings, retries: int, *, approvals: bool = True
+) -> AbstractToolset[Any]:
     """The toolset of one server for agents built from a definition; each run gets its own copy
     (`for_run`) holding the caller's headers and the run's MCP session."""
     from pydantic_ai.toolsets import AbstractToolset
@@ -275,7 +279,7 @@ def mcp_toolset(spec: McpServerSpec, settings: Settings, retries: int) -> Abstra
             from pydantic_ai import ApprovalRequired, ModelRetry
 
             mcp_name = (tool.tool_def.metadata or {}).get("mcp_tool", name)
-            if spec.needs_approval(mcp_name) and not ctx.tool_call_approved:
+            if approvals and spec.needs_approval(mcp_name) and not ctx.tool_call_approved:
                 raise ApprovalRequired()
             try:
                 client = await self._session()

@@ -121,6 +121,7 @@ class AgentExecution(Base):
     pending_approvals: Mapped[list[Any] | None] = mapped_column(JSONB, nullable=True)
     approval_decisions: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     approval_expires_at: Mapped[datetime | None]
+    waiting_since: Mapped[datetime | None]  # when the current wait for decisions began
     # time spent waiting for decisions: it does not count against limits.timeout_s
     approval_wait_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # the attempt a decision resumed the run at: limits on deliveries count from there

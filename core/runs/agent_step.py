@@ -95,12 +95,17 @@ def run_agent_step(
     return outcome
 
 
-def _delegator(user_id: uuid.UUID, parent: RunDeps, backends: Backends) -> Delegator:
+def _delegator(
+    user_id: uuid.UUID, parent: RunDeps, backends: Backends, *, granted: bool = False
+) -> Delegator:
     """What the `delegate` tool calls: run another agent the user may execute, inside this run
-    (same workspace, one level deeper), counting its usage into the parent's (`usage`)."""
+    (same workspace, one level deeper), counting its usage into the parent's (`usage`).
+    `granted`: an approved delegation above already covers every approval below it."""
 
-    async def delegate(agent_id: str, prompt: str, usage: Any, max_depth: int) -> Any:
-        from pydantic_ai import ModelRetry
+    async def delegate(
+        agent_id: str, prompt: str, usage: Any, max_depth: int, approved: bool
+    ) -> Any:
+        from pydantic_ai import ApprovalRequired, ModelRetry
 
         from core.agents.factory import RunDeps, build_agent
 
@@ -111,6 +116,10 @@ def _delegator(user_id: uuid.UUID, parent: RunDeps, backends: Backends) -> Deleg
             raise ModelRetry(f"agent {agent_id} is missing or you may not execute it")
         if definition.workflow is not None:
             raise ModelRetry(f"agent {agent_id} is a workflow: delegate to single agents only")
+        approved = approved or granted
+        if definition.needs_approvals() and not approved:
+            # its tools need a person's approval: the delegation as a whole is decided
+            raise ApprovalRequired(metadata={"reason": "the delegated agent's tools need approval"})
         from core.services.credentials import CredentialMissing
 
         try:
@@ -120,14 +129,14 @@ def _delegator(user_id: uuid.UUID, parent: RunDeps, backends: Backends) -> Deleg
         except CredentialMissing as exc:
             message = credential_missing(exc)["message"]
             raise ModelRetry(f"agent {agent_id} cannot run: {message}") from None
-        child = build_agent(definition, backends.settings)
+        child = build_agent(definition, backends.settings, approvals_granted=approved)
         deps = RunDeps(
             workspace=parent.workspace,
             repo=parent.repo,
             depth=parent.depth + 1,
             credentials=credentials,
         )
-        deps.delegate = _delegator(user_id, deps, backends)
+        deps.delegate = _delegator(user_id, deps, backends, granted=approved)
         result = await child.run(prompt, deps=deps, usage=usage)
         return result.output
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.runs.agent_step import run_agent_step
+from core.runs.approvals import wake_parent
 from core.runs.backends import Backends
 from core.runs.execution_rows import LeaseLost
 from core.runs.leases import Fence
@@ -123,7 +124,11 @@ def _run(
         except LeaseLost:
             return None
         return outcome
-    return _finished(backends, fence, run.events, outcome, run.webhook_url, trace)
+    finished = _finished(backends, fence, run.events, outcome, run.webhook_url, trace)
+    if finished is not None and run.parent_id is not None and run.approval_decisions:
+        # a workflow step resumed after approvals: its workflow waits for it
+        wake_parent(backends, fence.execution_id)
+    return finished
 
 
 def _run_workflow(
@@ -134,7 +139,8 @@ def _run_workflow(
     trace: TraceInfo,
 ) -> RunOutcome | None:
     from core.agents.runner import RunOutcome
-    from core.runs.workflow_steps import StepBusy, WorkflowRun, run_workflow
+    from core.runs.approvals import suspend
+    from core.runs.workflow_steps import StepBusy, StepsWaiting, WorkflowRun, run_workflow
 
     workflow = WorkflowRun(
         fence=fence,
@@ -142,7 +148,9 @@ def _run_workflow(
         mode=run.mode,
         definition=run.definition,
         backends=backends,
-        deadline=run.started_at + timedelta(seconds=run.definition.limits.timeout_s),
+        # time spent waiting for a person's decisions does not count
+        deadline=run.started_at
+        + timedelta(seconds=run.definition.limits.timeout_s + run.approval_wait_s),
         events=run.events,
         lock=threading.Lock(),
         run_claimed=run_claimed,
@@ -151,6 +159,17 @@ def _run_workflow(
         status, output, error = run_workflow(workflow, run.raw_input)
     except LeaseLost:
         return None
+    except StepsWaiting as waiting:
+        outcome = RunOutcome(
+            "waiting_approval",
+            usage=backends.store.tree_usage(fence.execution_id),
+            pending_approvals=backends.store.pending_approvals_of(waiting.execution_ids),
+        )
+        try:
+            suspend(backends, fence, run.events, outcome, webhook_url=run.webhook_url)
+        except LeaseLost:
+            return None
+        return outcome
     except StepBusy:
         # a step is still held by an earlier delivery: let the queue bring this one back
         return RunOutcome(

@@ -90,6 +90,7 @@ _NEW_RUN: dict[str, Any] = {
     "pending_approvals": None,
     "approval_decisions": None,
     "approval_expires_at": None,
+    "waiting_since": None,
     "approval_wait_s": 0.0,
     "attempt_base": 0,
 }

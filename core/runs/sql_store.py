@@ -15,7 +15,7 @@ from core.config import Settings
 from core.db import core_transaction, then_commit, transaction
 from core.models.agents import AgentVersion
 from core.models.executions import AgentExecution
-from core.runs import execution_rows, leases, tree
+from core.runs import approvals, execution_rows, leases, tree
 from core.runs.events import EventLog
 from core.runs.execution_rows import CheckedStart
 from core.runs.leases import ClaimResult, Fence
@@ -70,6 +70,7 @@ class SqlRunStore:
                 usage=Usage.of_row(execution),
                 approval_decisions=execution.approval_decisions,
                 approval_wait_s=execution.approval_wait_s or 0.0,
+                parent_id=execution.parent_execution_id,
             )
 
     def write(
@@ -148,6 +149,14 @@ class SqlRunStore:
     def cancel_descendants(self, parent_id: uuid.UUID) -> None:
         with core_transaction() as db:
             tree.cancel_descendants(db, parent_id, self.clock.now())
+
+    def pending_approvals_of(self, execution_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+        with core_transaction() as db:
+            return approvals.pending_approvals_of(db, execution_ids)
+
+    def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
+        with transaction() as db:
+            return approvals.wake_parent_row(db, child_id, self.clock.now())
 
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
         from core.services.credentials import open_credentials

@@ -53,6 +53,8 @@ class RunInputs:
     # how long the run waited for them (not counted against its timeout)
     approval_decisions: dict[str, Any] | None = None
     approval_wait_s: float = 0.0
+    # the workflow run this one is a step of
+    parent_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,16 @@ class RunStore(Protocol):
         ...
 
     # -- delegation (core.runs.agent_step) ------------------------------------------------------
+    # -- approvals (core.runs.approvals) ----------------------------------------------------
+    def pending_approvals_of(self, execution_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+        """The calls these (waiting) runs wait on, each naming its run (`execution_id`)."""
+        ...
+
+    def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
+        """The workflow that waits on this step, queued again (its id and attempt) once none of
+        its steps waits any more; None when there is nothing to wake."""
+        ...
+
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
         """The user's credential values of these names, marked used; raises
         core.services.credentials.CredentialMissing naming those the user lacks."""

@@ -25,8 +25,8 @@ def tree_usage(db: Session | Connection, parent_id: uuid.UUID) -> Usage:
 
 
 def cancel_descendants(db: Session | Connection, parent_id: uuid.UUID, now: datetime) -> None:
-    """Ask every active execution below `parent_id` to stop: queued ones end at once, running
-    ones at their next step."""
+    """Ask every active execution below `parent_id` to stop: queued ones (and ones waiting for
+    approvals) end at once, running ones at their next step."""
     ids = [
         row[0]
         for row in db.execute(
@@ -43,7 +43,10 @@ def cancel_descendants(db: Session | Connection, parent_id: uuid.UUID, now: date
         return
     db.execute(
         update(AgentExecution)
-        .where(AgentExecution.id.in_(ids), AgentExecution.status == ExecutionStatus.queued)
+        .where(
+            AgentExecution.id.in_(ids),
+            AgentExecution.status.in_((ExecutionStatus.queued, ExecutionStatus.waiting_approval)),
+        )
         .values(status=ExecutionStatus.cancelled, cancel_requested_at=now, finished_at=now)
     )
     db.execute(

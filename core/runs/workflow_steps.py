@@ -45,6 +45,14 @@ class StepBusy(Exception):
     """A child is still held by an earlier delivery's live lease: retry the parent later."""
 
 
+class StepsWaiting(Exception):
+    """Steps wait for a person's approvals: the workflow waits with them."""
+
+    def __init__(self, execution_ids: list[uuid.UUID]) -> None:
+        super().__init__(", ".join(map(str, execution_ids)))
+        self.execution_ids = execution_ids
+
+
 class Stop(Exception):
     """The workflow ends early (a failed step, a limit, a cancel)."""
 
@@ -197,7 +205,8 @@ class WorkflowRun:
 
 
 def run_workflow(run: WorkflowRun, prompt: Any) -> tuple[str, Any, dict[str, Any] | None]:
-    """Returns (status, output, error)."""
+    """Returns (status, output, error). Raises StepsWaiting when steps wait for approvals (a
+    decision resumes them; the last one to finish wakes the workflow, which goes on)."""
     assert run.definition.workflow is not None
     spec = run.definition.workflow
     try:
@@ -208,6 +217,8 @@ def run_workflow(run: WorkflowRun, prompt: Any) -> tuple[str, Any, dict[str, Any
         for iteration in range(rounds):
             for index, agent_id in enumerate(spec.steps):
                 result = run.step(index, iteration, agent_id, _as_input(current))
+                if result.status == ExecutionStatus.waiting_approval.value:
+                    raise StepsWaiting([result.execution_id])
                 _require_success(index, result)
                 run.check_budget()
                 current = result.output
@@ -233,12 +244,16 @@ def _parallel(run: WorkflowRun, steps: list[uuid.UUID], prompt: Any) -> dict[str
             for index, agent_id in enumerate(steps)
         }
         pending = set(futures)
+        waiting: list[uuid.UUID] = []
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 index = futures[future]
                 try:
                     result = future.result()
+                    if result.status == ExecutionStatus.waiting_approval.value:
+                        waiting.append(result.execution_id)  # the others go on meanwhile
+                        continue
                     _require_success(index, result)
                 except Stop:
                     run.backends.store.cancel_descendants(
@@ -248,6 +263,8 @@ def _parallel(run: WorkflowRun, steps: list[uuid.UUID], prompt: Any) -> dict[str
                         other.cancel()
                     raise
                 outputs[str(index)] = result.output
+        if waiting:
+            raise StepsWaiting(waiting)
         run.check_budget()
     return dict(sorted(outputs.items(), key=lambda item: int(item[0])))
 

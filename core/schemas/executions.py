@@ -31,6 +31,9 @@ class ChildExecution(ResponseModel):
 
 
 class PendingApproval(ResponseModel):
+    execution_id: uuid.UUID | None = Field(
+        default=None, description="a workflow's: the step (child execution) that waits on it"
+    )
     tool_call_id: str
     tool_name: str
     args: dict[str, Any]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Invalid, NotFound, field_error
 from core.models.agents import Agent
-from core.models.executions import AgentExecution, ExecutionStatus
+from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
 from core.models.users import Role, User
 from core.runs.backends import Backends
@@ -35,17 +35,12 @@ def decide_approvals(
     data: ApprovalsRequest,
     backends: Backends,
 ) -> AgentExecution:
-    execution = db.scalar(
-        select(AgentExecution).where(AgentExecution.id == execution_id).with_for_update()
-    )
+    """Apply the decisions to the run (a workflow's: to the steps that wait, each call to its
+    own), then enqueue every run that resumes."""
+    execution = _locked(db, execution_id)
     if execution is None or not _may_decide(db, user, execution):
         raise NotFound("no such execution", code="execution_not_found")
-    if execution.status != ExecutionStatus.waiting_approval:
-        raise Conflict(
-            f"the execution is not waiting for approvals ({execution.status.value})"
-            + ("; its calls were decided already" if execution.approval_decisions else ""),
-            code="not_waiting_approval",
-        )
+    _check_waiting(execution)
     pending = {call["tool_call_id"]: call for call in execution.pending_approvals or []}
     _check_covers(data, pending)
     now = backends.clock.now()
@@ -60,26 +55,89 @@ def decide_approvals(
         }
         for d in data.decisions
     }
-    requested = min(datetime.fromisoformat(c["requested_at"]) for c in pending.values())
+    if execution.workflow_type == WorkflowType.single:
+        resumed = [_resume(db, execution, decisions, now)]
+        _forget_at_parent(db, execution, decisions)
+    else:  # each call goes to the step that waits on it; the workflow waits for the steps
+        by_step: dict[str, dict[str, Any]] = {}
+        for call_id, decision in decisions.items():
+            by_step.setdefault(pending[call_id]["execution_id"], {})[call_id] = decision
+        resumed = []
+        for step_id, step_decisions in sorted(by_step.items()):
+            step = _locked(db, uuid.UUID(step_id))
+            assert step is not None
+            _check_waiting(step)
+            resumed.append(_resume(db, step, step_decisions, now))
+        _record(db, execution, decisions, status=None)
+        execution.pending_approvals = []
+    db.commit()  # the decisions are durable before a delivery may look for them
+    for run in resumed:
+        enqueue_execution(backends, run.id, run.attempt + 1, suffix="decided")
+    return execution
+
+
+def _locked(db: Session, execution_id: uuid.UUID) -> AgentExecution | None:
+    return db.scalar(
+        select(AgentExecution).where(AgentExecution.id == execution_id).with_for_update()
+    )
+
+
+def _check_waiting(execution: AgentExecution) -> None:
+    if execution.status != ExecutionStatus.waiting_approval:
+        raise Conflict(
+            f"the execution is not waiting for approvals ({execution.status.value})"
+            + ("; its calls were decided already" if execution.approval_decisions else ""),
+            code="not_waiting_approval",
+        )
+
+
+def _resume(
+    db: Session, execution: AgentExecution, decisions: dict[str, Any], now: datetime
+) -> AgentExecution:
+    """The run queued again with its decisions (what the resumed delivery applies)."""
     execution.status = ExecutionStatus.queued
     execution.approval_decisions = decisions
     execution.pending_approvals = None
     execution.approval_expires_at = None
+    since = execution.waiting_since or now
     execution.approval_wait_s = (execution.approval_wait_s or 0.0) + max(
-        0.0, (now - requested).total_seconds()
+        0.0, (now - since).total_seconds()
     )
+    execution.waiting_since = None
     execution.attempt_base = execution.attempt  # deliveries count anew from here
     execution.updated_at = now
-    EventLog(execution_id=execution.id, session_id=execution.session_id).add(
-        db,
-        [
-            *((EventType.approval_decided, {"tool_call_id": i, **d}) for i, d in decisions.items()),
-            (EventType.status, {"status": ExecutionStatus.queued.value}),
-        ],
-    )
-    db.commit()  # the decision is durable before a delivery may look for it
-    enqueue_execution(backends, execution.id, execution.attempt + 1, suffix="decided")
+    _record(db, execution, decisions, status=ExecutionStatus.queued)
     return execution
+
+
+def _record(
+    db: Session,
+    execution: AgentExecution,
+    decisions: dict[str, Any],
+    *,
+    status: ExecutionStatus | None,
+) -> None:
+    events: list[tuple[EventType, dict[str, Any]]] = [
+        (EventType.approval_decided, {"tool_call_id": call_id, **decision})
+        for call_id, decision in decisions.items()
+    ]
+    if status is not None:
+        events.append((EventType.status, {"status": status.value}))
+    EventLog(execution_id=execution.id, session_id=execution.session_id).add(db, events)
+
+
+def _forget_at_parent(db: Session, step: AgentExecution, decisions: dict[str, Any]) -> None:
+    """A step decided directly: its workflow no longer lists those calls as pending."""
+    if step.parent_execution_id is None:
+        return
+    parent = _locked(db, step.parent_execution_id)
+    if parent is None or parent.status != ExecutionStatus.waiting_approval:
+        return
+    parent.pending_approvals = [
+        call
+        for call in parent.pending_approvals or []
+        if not (call.get("execution_id") == str(step.id) and call["tool_call_id"] in decisions)
+    ]
 
 
 def _may_decide(db: Session, user: User, execution: AgentExecution) -> bool:

@@ -24,6 +24,7 @@ from core.models.users import Role, User
 from core.pagination import Keyset, Page
 from core.runs.backends import Backends
 from core.runs.events import EventLog
+from core.runs.queueing import enqueue_execution
 from core.runs.starting import start_run, with_children
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery, ExecutionsQuery
@@ -44,7 +45,9 @@ def execute_agent(
     return start_run(db, caller=caller, agent_id=agent_id, data=data, backends=backends)
 
 
-def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> AgentExecution:
+def cancel_execution(
+    db: Session, *, user: User, execution_id: uuid.UUID, backends: Backends
+) -> AgentExecution:
     """Queued or waiting for approvals: cancelled at once. Running: its owner stops at the
     next step boundary (events so far are kept). Terminal: 409."""
     execution = db.scalar(
@@ -68,6 +71,14 @@ def cancel_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> Age
     from core.runs.tree import cancel_descendants
 
     cancel_descendants(db, execution.id, now)
+    if execution.parent_execution_id is not None and execution.status.is_terminal:
+        # a workflow waiting on this step for approvals goes on (and finds it cancelled)
+        from core.runs.approvals import wake_parent_row
+
+        woken = wake_parent_row(db, execution.id, now)
+        if woken is not None:
+            db.commit()
+            enqueue_execution(backends, woken[0], woken[1] + 1, suffix="woken")
     return execution
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.runs import leases
-from core.runs.approvals import expire_waiting, webhooks_of
+from core.runs.approvals import expire_waiting, wake_parent, webhooks_of
 from core.runs.backends import Backends
 from core.runs.engine import run_claimed
 from core.runs.queueing import enqueue_execution, enqueue_webhook
@@ -130,6 +130,8 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     counts["approvals_expired"] = len(expired)
     for execution_id in hooks:
         enqueue_webhook(backends, execution_id)
+    for execution_id in expired:  # a workflow waiting on an expired step ends too
+        wake_parent(backends, execution_id)
     for execution_id, attempts, cancel_requested in stale:
         if cancel_requested:
             with transaction() as db:

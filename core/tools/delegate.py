@@ -2,7 +2,11 @@
 
 The tool knows nothing of databases or access rules: the run gives it `ctx.deps.delegate`, an
 async function that checks access, builds the other agent and runs it with the parent's usage
-object (so the child's requests and tokens count against the parent's limits)."""
+object (so the child's requests and tokens count against the parent's limits).
+
+A delegated agent whose tools need approval is approved as a whole: the delegate call itself
+waits for a person's decision (ApprovalRequired), and once approved the other agent runs with
+its approvals granted."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from typing import Annotated, Any
 from pydantic import Field
 from pydantic_ai import ModelRetry, RunContext
 
-Delegator = Callable[[str, str, Any, int], Awaitable[Any]]
+# (agent id, input, the parent's usage, max depth, whether a person approved this call)
+Delegator = Callable[[str, str, Any, int, bool], Awaitable[Any]]
 
 
 def make_delegate(config: Any) -> Callable[..., Awaitable[str]]:
@@ -35,7 +40,7 @@ def make_delegate(config: Any) -> Callable[..., Awaitable[str]]:
             raise ModelRetry(
                 f"delegation depth limit ({config.max_depth}) reached: answer yourself"
             )
-        output = await run(agent_id, input, ctx.usage, config.max_depth)
+        output = await run(agent_id, input, ctx.usage, config.max_depth, ctx.tool_call_approved)
         return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
 
     return delegate

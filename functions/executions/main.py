@@ -70,9 +70,9 @@ def list_events(
     status=202,
     responses={409: "the execution already ended"},
 )
-def cancel(execution_id: uuid.UUID, user: User, db: Session) -> AgentExecution:
+def cancel(execution_id: uuid.UUID, user: User, db: Session, backends: Backends) -> AgentExecution:
     """Cancel a run: queued ones at once, running ones at their next step; ended ones → 409."""
-    return service.cancel_execution(db, user=user, execution_id=execution_id)
+    return service.cancel_execution(db, user=user, execution_id=execution_id, backends=backends)
 
 
 @routes.post(

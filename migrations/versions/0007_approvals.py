@@ -70,6 +70,10 @@ def upgrade() -> None:
     )
     op.add_column(
         "agent_executions",
+        sa.Column("waiting_since", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
+        "agent_executions",
         sa.Column("approval_wait_s", sa.Float(), server_default="0", nullable=False),
     )
     op.add_column(
@@ -93,6 +97,7 @@ def downgrade() -> None:
     for column in (
         "attempt_base",
         "approval_wait_s",
+        "waiting_since",
         "approval_expires_at",
         "approval_decisions",
         "pending_approvals",

@@ -299,9 +299,7 @@ def test_time_spent_waiting_does_not_count_against_the_timeout(
         .where(AgentExecution.id == uuid.UUID(waiting["id"]))
         .values(
             started_at=hours_ago,
-            pending_approvals=[
-                {**waiting["pending_approvals"][0], "requested_at": hours_ago.isoformat()}
-            ],
+            waiting_since=hours_ago,
         )
     )
     decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True})
@@ -310,3 +308,191 @@ def test_time_spent_waiting_does_not_count_against_the_timeout(
         client.get(f"/executions/{waiting['id']}", headers=owner).get_json()["status"]
         == "succeeded"
     )
+
+
+def test_a_decision_whose_enqueue_was_lost_is_picked_up_by_the_sweeper(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str], db: Any
+) -> None:
+    agent_id = agent_with_approvals(client, owner)
+    waiting = execute(client, owner, agent_id).get_json()
+    decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True})
+    queue.tasks.clear()  # the process died between the commit and the enqueue
+    db.execute(
+        update(AgentExecution)
+        .where(AgentExecution.id == uuid.UUID(waiting["id"]))
+        .values(created_at=utcnow() - timedelta(minutes=5))
+    )
+    assert client.post("/tasks/sweep", headers=worker_headers).get_json()["requeued"] == 1
+    deliver(client, queue, worker_headers)
+    done = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
+    assert done["status"] == "succeeded"
+    assert done["output"] == "write said: wrote 2 bytes to a.txt"
+
+
+# -- workflows and delegation ---------------------------------------------------------------------
+
+
+def team_model(delegate_to: str | None = None) -> FunctionModel:
+    """Agents by their tools: a delegator delegates to `delegate_to`, a writer writes (each call
+    its own id), anyone else answers at once."""
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        names = {tool.name for tool in info.function_tools}
+        returns = [
+            part.content
+            for message in messages
+            for part in message.parts
+            if isinstance(part, ToolReturnPart)
+        ]
+        if "delegate" in names:
+            if not returns:
+                args = {"agent_id": delegate_to, "input": "write it"}
+                return ModelResponse(parts=[ToolCallPart("delegate", args, tool_call_id="d")])
+            return ModelResponse(parts=[TextPart(f"delegated: {returns[-1]}")])
+        if "file_write" in names:
+            if not returns:
+                args = {"path": f"{uuid.uuid4().hex[:6]}.txt", "content": "hi"}
+                call_id = f"w-{uuid.uuid4().hex[:8]}"
+                return ModelResponse(parts=[ToolCallPart("file_write", args, tool_call_id=call_id)])
+            return ModelResponse(parts=[TextPart(f"writer: {returns[-1]}")])
+        return ModelResponse(parts=[TextPart("plain")])
+
+    return FunctionModel(respond)
+
+
+def run_tasks(client: Any, queue: Any, worker_headers: dict[str, str], model: FunctionModel) -> int:
+    """Deliver queued execution tasks until none is left (a woken workflow enqueues more)."""
+    delivered = 0
+    with model_override(model):
+        while tasks := [t for t in queue.tasks if t.path.startswith("/tasks/executions/")]:
+            queue.tasks.clear()
+            for task in tasks:
+                assert client.post(task.path, headers=worker_headers).status_code == 200
+                delivered += 1
+    return delivered
+
+
+def workflow(client: Any, headers: dict[str, str], kind: str, *steps: str) -> str:
+    agent = create_agent(
+        client,
+        headers,
+        definition={"system_prompt": "", "workflow": {"type": kind, "steps": list(steps)}},
+    )
+    return str(agent["id"])
+
+
+def test_a_sequential_workflow_waits_while_its_step_waits_and_goes_on_after(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str]
+) -> None:
+    writer = agent_with_approvals(client, owner)
+    plain = str(create_agent(client, owner)["id"])
+    flow = workflow(client, owner, "sequential", writer, plain)
+    with model_override(team_model()):
+        started = client.post(f"/agents/{flow}/execute", headers=owner, json={"input": "go"})
+    parent = started.get_json()
+    assert parent["status"] == "waiting_approval", parent
+    [pending] = parent["pending_approvals"]
+    step = client.get(f"/executions/{pending['execution_id']}", headers=owner).get_json()
+    assert step["status"] == "waiting_approval"
+    assert step["parent_execution_id"] == parent["id"]
+
+    decided = decide(
+        client, owner, parent["id"], {"tool_call_id": pending["tool_call_id"], "approved": True}
+    )
+    assert decided.status_code == 202, decided.get_json()
+    assert run_tasks(client, queue, worker_headers, team_model()) == 2  # the step, then the flow
+    done = client.get(f"/executions/{parent['id']}", headers=owner).get_json()
+    assert done["status"] == "succeeded", done
+    assert done["output"] == "plain"
+    assert [c["status"] for c in done["children"]] == ["succeeded", "succeeded"]
+
+
+def test_a_parallel_workflow_waits_for_every_waiting_step(
+    live: Any, queue: Any, worker_headers: dict[str, str]
+) -> None:
+    client = live  # parallel steps use several connections: requests commit for real
+    _, owner = signed_up(client)
+    writer = agent_with_approvals(client, owner)
+    other_writer = agent_with_approvals(client, owner)
+    flow = workflow(client, owner, "parallel", writer, other_writer)
+    with model_override(team_model()):
+        parent = client.post(
+            f"/agents/{flow}/execute", headers=owner, json={"input": "go"}
+        ).get_json()
+    assert parent["status"] == "waiting_approval"
+    assert len(parent["pending_approvals"]) == 2
+    first, second = parent["pending_approvals"]
+    # one decided on its step directly, the other through the workflow
+    assert (
+        decide(
+            client,
+            owner,
+            first["execution_id"],
+            {"tool_call_id": first["tool_call_id"], "approved": True},
+        ).status_code
+        == 202
+    )
+    still = client.get(f"/executions/{parent['id']}", headers=owner).get_json()
+    assert [p["tool_call_id"] for p in still["pending_approvals"]] == [second["tool_call_id"]]
+    run_tasks(client, queue, worker_headers, team_model())
+    assert (
+        client.get(f"/executions/{parent['id']}", headers=owner).get_json()["status"]
+        == "waiting_approval"
+    )
+    reason = {"tool_call_id": second["tool_call_id"], "approved": False, "reason": "no"}
+    assert decide(client, owner, parent["id"], reason).status_code == 202
+    run_tasks(client, queue, worker_headers, team_model())
+    done = client.get(f"/executions/{parent['id']}", headers=owner).get_json()
+    assert done["status"] == "succeeded", done
+    assert done["output"]["1"] == "writer: A person denied this call: no"
+
+
+def test_a_workflow_whose_step_expires_ends_cancelled(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str], db: Any
+) -> None:
+    writer = agent_with_approvals(client, owner)
+    flow = workflow(client, owner, "sequential", writer)
+    with model_override(team_model()):
+        parent = client.post(
+            f"/agents/{flow}/execute", headers=owner, json={"input": "go"}
+        ).get_json()
+    step_id = parent["pending_approvals"][0]["execution_id"]
+    db.execute(
+        update(AgentExecution)
+        .where(AgentExecution.id == uuid.UUID(step_id))
+        .values(approval_expires_at=utcnow() - timedelta(seconds=1))
+    )
+    client.post("/tasks/sweep", headers=worker_headers)
+    run_tasks(client, queue, worker_headers, team_model())
+    done = client.get(f"/executions/{parent['id']}", headers=owner).get_json()
+    assert done["status"] == "cancelled", done
+    assert done["error"] == {
+        "code": "step_failed",
+        "message": "step 0 ended cancelled: nobody decided on the pending tool calls in time",
+    }
+
+
+def test_a_delegation_to_an_agent_whose_tools_need_approval_is_approved_as_a_whole(
+    client: Any, owner: dict[str, str], queue: Any, worker_headers: dict[str, str]
+) -> None:
+    writer = agent_with_approvals(client, owner)
+    boss = create_agent(
+        client,
+        owner,
+        definition=definition(
+            tools=[{"name": "delegate", "enabled": True, "config": {"agents": [writer]}}]
+        ),
+    )
+    with model_override(team_model(delegate_to=writer)):
+        waiting = client.post(
+            f"/agents/{boss['id']}/execute", headers=owner, json={"input": "go"}
+        ).get_json()
+    assert waiting["status"] == "waiting_approval", waiting
+    [pending] = waiting["pending_approvals"]
+    assert pending["tool_name"] == "delegate"
+    assert pending["args"]["agent_id"] == writer
+    decide(client, owner, waiting["id"], {"tool_call_id": "d", "approved": True})
+    run_tasks(client, queue, worker_headers, team_model(delegate_to=writer))
+    done = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
+    assert done["status"] == "succeeded", done
+    assert done["output"].startswith("delegated: writer: wrote 2 bytes to ")

@@ -272,14 +272,6 @@ def test_delegation_to_an_agent_not_configured_is_a_retry(client, user):
 # -- with real commits: parallel steps, cancel and crash recovery --------------------------------
 
 
-@pytest.fixture
-def live(engine) -> Any:
-    """A client whose requests commit for real (parallel steps use several connections)."""
-    from core.devserver import local_app
-
-    return local_app(docs=False).test_client()
-
-
 def test_parallel_steps_overlap_and_key_their_outputs_by_step(live):
     _, headers = signed_up(live)
     barrier = threading.Barrier(3, timeout=10)
