@@ -310,3 +310,33 @@ def test_the_catalog_says_mcp_is_available(client: Any) -> None:
     assert mcp["available"] is True
     assert "streamable-http" in mcp["transports"]
     assert mcp["allowed_hosts"] == ["127.0.0.1"]
+
+
+def test_an_mcp_tool_that_needs_approval_runs_once_after_it(
+    client: Any, mcp: McpServer, queue: Any, worker_headers: dict[str, str]
+) -> None:
+    _, headers = signed_up(client)
+    add_credential(client, headers, ALICE_TOKEN)
+    agent_id = mcp_agent(client, headers, server(mcp.url, requires_approval=["note"]))
+    before = len(mcp.calls("note"))
+    waiting = run_script(
+        client, headers, agent_id, call("svc_note", {"text": "ship it"}), text("done")
+    )
+    assert waiting["status"] == "waiting_approval"
+    assert waiting["pending_approvals"][0]["tool_name"] == "svc_note"
+    assert len(mcp.calls("note")) == before  # nothing ran yet
+    decided = client.post(
+        f"/executions/{waiting['id']}/approvals",
+        headers=headers,
+        json={"decisions": [{"tool_call_id": "c1", "approved": True}]},
+    )
+    assert decided.status_code == 202
+    [task] = [t for t in queue.tasks if t.path.startswith("/tasks/executions/")]
+    with model_override(FunctionModel(lambda m, i: text("done"))):
+        assert client.post(task.path, headers=worker_headers).status_code == 200
+        assert client.post(task.path, headers=worker_headers).status_code == 200  # a duplicate
+    done = client.get(f"/executions/{waiting['id']}", headers=headers).get_json()
+    assert done["status"] == "succeeded"
+    assert [c["args"] for c in mcp.calls("note")][before:] == [{"text": "ship it"}]
+    everything = json.dumps(done) + json.dumps(events_of(client, headers, waiting["id"]))
+    assert ALICE_TOKEN not in everything

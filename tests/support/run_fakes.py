@@ -56,6 +56,8 @@ class Run:
     trace: dict[str, Any] | None = None
     written: list[str] = field(default_factory=list)
     events: list[tuple[int, EventType, dict[str, Any]]] = field(default_factory=list)
+    pending_approvals: list[dict[str, Any]] | None = None
+    approval_decisions: dict[str, Any] | None = None
 
     def unowned(self, now: datetime) -> bool:
         return self.status == ExecutionStatus.queued or (
@@ -102,6 +104,8 @@ class MemoryRunStore:
             run = self.runs.get(execution_id)
             if run is None or run.status.is_terminal:
                 return ClaimResult(done=True)
+            if run.status == ExecutionStatus.waiting_approval:
+                return ClaimResult(done=True)
             if not run.unowned(now):
                 assert run.lease_expires_at is not None
                 return ClaimResult(busy_for_s=int((run.lease_expires_at - now).total_seconds()) + 1)
@@ -139,6 +143,8 @@ class MemoryRunStore:
             events=EventLog(execution_id=run.id, session_id=run.session_id),
             saved_messages=list(run.messages),
             usage=run.usage,
+            approval_decisions=run.approval_decisions,
+            parent_id=run.parent_id,
         )
 
     def write(
@@ -147,7 +153,10 @@ class MemoryRunStore:
         with self._lock:
             run = self._fenced(fence)
             self._set(run, values)
-            run.lease_expires_at = self.clock.now() + timedelta(seconds=fence.lease_s)
+            if "lease_expires_at" in values:  # given up: a run waiting for approvals
+                run.lease_expires_at = values["lease_expires_at"]
+            else:
+                run.lease_expires_at = self.clock.now() + timedelta(seconds=fence.lease_s)
             self._add_events(run, batch)
             return run.cancel_requested_at is not None
 
@@ -234,6 +243,35 @@ class MemoryRunStore:
                     run.status, run.finished_at = ExecutionStatus.cancelled, now
                 self.cancel_descendants(run.id)
 
+    def pending_approvals_of(self, execution_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+        return [
+            {"execution_id": str(run_id), **call}
+            for run_id in execution_ids
+            for call in self.runs[run_id].pending_approvals or []
+        ]
+
+    def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
+        with self._lock:
+            parent_id = self.runs[child_id].parent_id
+            parent = self.runs.get(parent_id) if parent_id else None
+            if parent is None or parent.status != ExecutionStatus.waiting_approval:
+                return None
+            if any(c.status == ExecutionStatus.waiting_approval for c in self.children(parent.id)):
+                return None
+            parent.status, parent.pending_approvals = ExecutionStatus.queued, None
+            return parent.id, parent.attempt
+
+    # -- deciding (what core.services.approvals does to the row) --------------------------------
+    def decide(self, execution_id: uuid.UUID, approvals: dict[str, bool]) -> None:
+        with self._lock:
+            run = self.runs[execution_id]
+            assert run.status == ExecutionStatus.waiting_approval
+            run.status, run.pending_approvals = ExecutionStatus.queued, None
+            run.approval_decisions = {
+                call_id: {"approved": ok, "reason": None if ok else "no"}
+                for call_id, ok in approvals.items()
+            }
+
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
         from core.services.credentials import CredentialMissing
 
@@ -268,7 +306,15 @@ class MemoryRunStore:
     def _set(self, run: Run, values: dict[str, Any]) -> None:
         if any(name in values for name in Usage.COLUMNS):
             run.usage = Usage(**{name: values[name] for name in Usage.COLUMNS})
-        for name in ("status", "output", "error", "messages", "finished_at"):
+        for name in (
+            "status",
+            "output",
+            "error",
+            "messages",
+            "finished_at",
+            "pending_approvals",
+            "approval_decisions",
+        ):
             if name in values:
                 setattr(run, name, values[name])
 

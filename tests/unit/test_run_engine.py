@@ -269,3 +269,40 @@ def test_a_workflow_redelivered_reuses_the_steps_it_finished(fakes: Fakes) -> No
     assert run.status == ExecutionStatus.succeeded
     assert seen.count("first") == 1  # the finished step was not run again
     assert len(fakes.store.children(run.id)) == 2
+
+
+def test_a_run_that_needs_approval_waits_without_a_lease_and_resumes_with_the_decisions(
+    fakes: Fakes,
+) -> None:
+    approved = [{"name": "count", "enabled": True, "config": {}, "requires_approval": True}]
+    run = fakes.queued(agent_id=fakes.agent(tools=approved), webhook_url="https://h.example/x")
+    with model_override(scripted_model()):
+        assert fakes.deliver(run) == Delivery("waiting_approval")
+        assert (run.status, run.lease_expires_at) == (ExecutionStatus.waiting_approval, None)
+        assert [c["tool_call_id"] for c in run.pending_approvals or []] == ["call-a"]
+        assert fakes.counted() == []
+        assert fakes.deliver(run) == Delivery("done")  # a duplicate finds nothing to do
+        fakes.store.decide(run.id, {"call-a": True})
+        assert fakes.deliver(run) == Delivery("waiting_approval")  # count("b") waits in turn
+        assert fakes.counted() == ["a"]
+        fakes.store.decide(run.id, {"call-b": False})
+        assert fakes.deliver(run) == Delivery("succeeded")
+    assert fakes.counted() == ["a"]  # the denied call never ran
+    assert run.event_types().count("approval_requested") == 2
+    hooks = [t.name for t in fakes.queue.tasks if t.path.startswith("/tasks/webhooks/")]
+    assert len(hooks) == 3  # approval needed twice, then the end: three distinct tasks
+    assert len(set(hooks)) == 3
+
+
+def test_spent_decisions_are_not_applied_again_after_a_takeover(fakes: Fakes) -> None:
+    approved = [{"name": "count", "enabled": True, "config": {}, "requires_approval": True}]
+    run = fakes.queued(agent_id=fakes.agent(tools=approved))
+    with model_override(scripted_model()):
+        fakes.deliver(run)
+        fakes.store.decide(run.id, {"call-a": True})
+        fakes.deliver(run)  # runs count("a"), then waits on count("b")
+    # a stale redelivery carrying the old decisions changes nothing: the call was answered
+    run.status, run.approval_decisions = ExecutionStatus.queued, {"call-a": {"approved": True}}
+    with model_override(scripted_model()):
+        assert fakes.deliver(run) == Delivery("waiting_approval")
+    assert fakes.counted() == ["a"]
