@@ -1,13 +1,12 @@
 """Sealing users' credentials at rest: AES-256-GCM under CREDENTIALS_KEY (production: a Secret
-Manager secret given to the functions that run agents; locally generated once into DATA_DIR).
+Manager secret given to the functions that run agents; locally generated once into DATA_DIR); the
+AES key is the SHA-256 of that secret.
 
 A sealed value is nonce (12 bytes) + ciphertext + tag. The associated data names the owner and
 the credential's name, so a sealed value moved to another row or user does not open."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import secrets
 import threading
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12
-KEY_BYTES = 32
+MIN_KEY_CHARS = 32
 
 
 class CannotOpen(Exception):
@@ -82,19 +81,18 @@ def _raw_key(settings: Settings) -> bytes:
         local_secret(
             settings.data_dir,
             "credentials_key",
-            lambda: base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode(),
+            lambda: secrets.token_urlsafe(48),
         )
     )
 
 
 def decode_key(text: str) -> bytes:
-    try:
-        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != KEY_BYTES:
+    """The AES-256 key of a CREDENTIALS_KEY: SHA-256 of the secret (at least 32 random
+    characters, e.g. Terraform's random_password or `openssl rand -base64 32`)."""
+    secret = text.strip()
+    if len(secret) < MIN_KEY_CHARS:
         raise ConfigError(
-            f"CREDENTIALS_KEY must be {KEY_BYTES} random bytes in base64 (generate one with: "
-            "openssl rand -base64 32)"
+            f"CREDENTIALS_KEY must be at least {MIN_KEY_CHARS} random characters "
+            "(generate one with: openssl rand -base64 32)"
         )
-    return raw
+    return hashlib.sha256(b"agents-credentials-key:" + secret.encode()).digest()

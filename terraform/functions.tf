@@ -44,6 +44,17 @@ resource "google_cloudfunctions2_function" "function" {
       secret     = google_secret_manager_secret.secret_key.secret_id
       version    = google_secret_manager_secret_version.secret_key.version
     }
+
+    # only the functions that seal or open users' credentials hold their key
+    dynamic "secret_environment_variables" {
+      for_each = each.value.credentials ? ["CREDENTIALS_KEY"] : []
+      content {
+        key        = secret_environment_variables.value
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.credentials_key.secret_id
+        version    = google_secret_manager_secret_version.credentials_key.version
+      }
+    }
   }
 
   lifecycle {
@@ -61,6 +72,7 @@ resource "google_cloudfunctions2_function" "function" {
   depends_on = [
     google_project_iam_member.function,
     google_secret_manager_secret_iam_member.secret_key,
+    google_secret_manager_secret_iam_member.credentials_key,
     google_project_iam_member.build_logs,
     google_artifact_registry_repository_iam_member.build_push,
     google_storage_bucket_iam_member.build_reads_sources,

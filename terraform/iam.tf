@@ -67,6 +67,16 @@ resource "google_secret_manager_secret_iam_member" "secret_key" {
   member    = google_service_account.function[each.key].member
 }
 
+# The credentials key: only for the functions that seal or open users' credentials.
+resource "google_secret_manager_secret_iam_member" "credentials_key" {
+  for_each = { for group, fn in local.functions : group => fn if fn.credentials }
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.credentials_key.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.function[each.key].member
+}
+
 # A task with an OIDC token is created "as" the invoker account: enqueuers must be able to act as it.
 resource "google_service_account_iam_member" "enqueuer_acts_as_invoker" {
   for_each = { for group, fn in local.functions : group => fn if fn.enqueues }

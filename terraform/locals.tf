@@ -4,21 +4,24 @@ locals {
   #                 the one non-public group is the Cloud Tasks worker
   #   models        runs agents (Vertex AI user)     storage: reads/writes the artifacts bucket
   #   enqueues      creates Cloud Tasks tasks        signs:   signs download URLs (signBlob as itself)
+  #   credentials   reads CREDENTIALS_KEY (seals or opens users' credentials: the functions that
+  #                 run agents or inspect MCP servers, and the credentials API)
   #   concurrency   requests per instance; also functions-framework's THREADS (one process)
   #   db_pool_size >= concurrency: an overflow connection is closed when it is returned, so a
   #   function busy at its concurrency would open and close connections (each a Cloud SQL
   #   handshake) instead of reusing them; db_max_overflow covers the helper thread where models
   #   run (a run writes events and heartbeats from it). The sums are those of the budget below.
   functions = {
-    health      = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 30 }
-    auth        = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 4, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    users       = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    agents      = { public = true, models = true, storage = true, enqueues = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
-    executions  = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 660 }
-    sessions    = { public = true, models = true, storage = true, enqueues = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
-    artifacts   = { public = true, models = false, storage = true, enqueues = false, signs = true, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "1Gi", timeout_s = 120 }
-    tasks       = { public = false, models = true, storage = true, enqueues = true, signs = false, max_instances = 5, concurrency = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
-    marketplace = { public = true, models = false, storage = false, enqueues = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    health      = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 30 }
+    auth        = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 4, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    users       = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    agents      = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    executions  = { public = true, models = false, storage = false, enqueues = true, credentials = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 660 }
+    sessions    = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    artifacts   = { public = true, models = false, storage = true, enqueues = false, credentials = false, signs = true, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "1Gi", timeout_s = 120 }
+    tasks       = { public = false, models = true, storage = true, enqueues = true, credentials = true, signs = false, max_instances = 5, concurrency = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
+    credentials = { public = true, models = false, storage = false, enqueues = false, credentials = true, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
   }
 
   public_functions = { for group, fn in local.functions : group => fn if fn.public }
@@ -69,6 +72,7 @@ locals {
     TRACE_EXPORTER           = "otlp" # OTLP to telemetry.googleapis.com, Google's recommended path
     TRACE_PROJECT            = var.project_id
     LOG_FORMAT               = "json" # Cloud Logging reads severity and the trace from each line
+    MCP_ALLOWED_HOSTS        = ""     # MCP servers: public https addresses only
   }
 
   function_env = {

@@ -104,6 +104,12 @@ variable "secret_key_version" {
   default     = 1
 }
 
+variable "credentials_key_version" {
+  description = "Bump to write a new CREDENTIALS_KEY version: credentials sealed under the old one stop opening (their owners store them again)."
+  type        = number
+  default     = 1
+}
+
 variable "deployer_service_account" {
   description = "Email of the service account that runs Cloud Build (terraform apply and the migrations). It becomes a Cloud SQL IAM user with cloudsqlsuperuser, which owns the schema."
   type        = string

@@ -51,6 +51,10 @@ DELIBERATELY_DEFAULTED = {
     "pool, which caps the connections whatever the steps",
     "OTLP_ENDPOINT": "the default is Google's OTLP endpoint (telemetry.googleapis.com)",
     "TRACE_INCLUDE_CONTENT": "off: prompts and outputs stay out of traces in production",
+    "MCP_CONNECT_TIMEOUT_S": "10 s to connect to an MCP server; a slow one fails the tool call",
+    "MCP_CALL_TIMEOUT_S": "60 s per MCP tool call, well inside a run's timeout",
+    "MCP_TOOLS_TTL_S": "tool lists are cached 5 min per server and credential",
+    "APPROVAL_TTL_S": "a day to decide on a tool call before the run is cancelled",
 }
 # only these folders may be reached without a token (their own routes still check bearer tokens)
 WORKER_GROUPS = {"tasks"}
@@ -60,12 +64,15 @@ CAPABILITIES = {
     "auth": set(),
     "users": set(),
     "agents": {"models", "storage", "enqueues"},  # synchronous runs, async hand-off, workspaces
-    "executions": set(),  # reads runs and events, cancels: the database only
+    "executions": {"enqueues"},  # reads runs and events, cancels; approvals resume runs
     "sessions": {"models", "storage", "enqueues"},  # conversation turns, deleting a session's files
     "artifacts": {"storage", "signs"},  # uploads, downloads through signed URLs
     "tasks": {"models", "storage", "enqueues"},  # the worker: runs, webhooks, sweeper re-enqueues
     "marketplace": set(),
+    "credentials": set(),  # stores sealed credentials: the database and the credentials key
 }
+# the functions that seal or open users' credentials, hence hold CREDENTIALS_KEY
+CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials"}
 FLAG_ROLES = {
     "models": "roles/aiplatform.user",
     "enqueues": "roles/cloudtasks.enqueuer",
@@ -242,9 +249,9 @@ def test_load_balancer_routes_each_public_group_to_its_function(tf: TerraformCon
 
 def test_every_setting_is_set_or_deliberately_defaulted(tf: TerraformConfig) -> None:
     names = {name.upper() for name in Settings.model_fields}
-    secret_keys = {
-        s["key"] for s in single(function(tf)["service_config"])["secret_environment_variables"]
-    }
+    service = single(function(tf)["service_config"])
+    secret_keys = {s["key"] for s in service["secret_environment_variables"]}
+    secret_keys |= {"CREDENTIALS_KEY"}  # the dynamic block (checked with its holders below)
     set_by_terraform = set(tf.locals["common_env"]) | per_function_env_keys(tf) | secret_keys
     missing = names - set_by_terraform - set(DELIBERATELY_DEFAULTED)
     assert missing == set(), "set these in terraform/locals.tf or add them, with a reason, above"
@@ -261,7 +268,7 @@ def test_environment_comes_from_one_map_merged_per_function(tf: TerraformConfig)
         'DB_USER = trimsuffix(google_service_account.function[group].email, ".gserviceaccount.com")'
         in tf.locals["function_env"]
     )
-    secret = single(service["secret_environment_variables"])
+    secret = service["secret_environment_variables"][0]
     assert secret["key"] == "SECRET_KEY"
     assert secret["secret"] == "${google_secret_manager_secret.secret_key.secret_id}"
     assert secret["version"] == "${google_secret_manager_secret_version.secret_key.version}"
@@ -468,6 +475,23 @@ def test_artifacts_bucket(tf: TerraformConfig) -> None:
     assert any("days_since_noncurrent_time" in c for c in conditions)
     assert any(c.get("matches_prefix") == ["workspaces/"] for c in conditions)
     assert env_of(tf)["ARTIFACTS_BUCKET"] == "${google_storage_bucket.artifacts.name}"
+
+
+def test_only_credential_holders_read_the_credentials_key(tf: TerraformConfig) -> None:
+    holders = {g for g, fn in tf.locals["functions"].items() if fn["credentials"]}
+    assert holders == CREDENTIAL_HOLDERS
+    grant = tf.resource("google_secret_manager_secret_iam_member", "credentials_key")
+    assert grant["for_each"] == (
+        "${{for group, fn in local.functions : group => fn if fn.credentials}}"
+    )
+    assert grant["secret_id"] == "${google_secret_manager_secret.credentials_key.secret_id}"
+    service = single(function(tf)["service_config"])
+    dynamic = single(service["dynamic"])["secret_environment_variables"]
+    assert dynamic["for_each"] == '${each.value.credentials ? ["CREDENTIALS_KEY"] : []}'
+    version = tf.resource("google_secret_manager_secret_version", "credentials_key")
+    assert "secret_data" not in version
+    assert "secret_data_wo" in version
+    assert env_of(tf)["MCP_ALLOWED_HOSTS"] == ""  # MCP egress: public https only
 
 
 def test_secret_key_never_enters_the_state(tf: TerraformConfig) -> None:
