@@ -15,7 +15,7 @@ from core.config import Settings
 from core.db import core_transaction, then_commit, transaction
 from core.models.agents import AgentVersion
 from core.models.executions import AgentExecution
-from core.runs import approvals, execution_rows, leases, tree
+from core.runs import approval_rows, execution_rows, leases, tree
 from core.runs.events import EventLog
 from core.runs.execution_rows import CheckedStart
 from core.runs.leases import ClaimResult, Fence
@@ -152,11 +152,11 @@ class SqlRunStore:
 
     def pending_approvals_of(self, execution_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
         with core_transaction() as db:
-            return approvals.pending_approvals_of(db, execution_ids)
+            return approval_rows.pending_approvals_of(db, execution_ids)
 
     def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
         with transaction() as db:
-            return approvals.wake_parent_row(db, child_id, self.clock.now())
+            return approval_rows.wake_parent_row(db, child_id, self.clock.now())
 
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
         from core.services.credentials import open_credentials

@@ -73,7 +73,7 @@ def cancel_execution(
     cancel_descendants(db, execution.id, now)
     if execution.parent_execution_id is not None and execution.status.is_terminal:
         # a workflow waiting on this step for approvals goes on (and finds it cancelled)
-        from core.runs.approvals import wake_parent_row
+        from core.runs.approval_rows import wake_parent_row
 
         woken = wake_parent_row(db, execution.id, now)
         if woken is not None:

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.runs import leases
-from core.runs.approvals import expire_waiting, wake_parent, webhooks_of
+from core.runs.approval_rows import expire_waiting, webhooks_of
+from core.runs.approvals import wake_parent
 from core.runs.backends import Backends
 from core.runs.engine import run_claimed
 from core.runs.queueing import enqueue_execution, enqueue_webhook

@@ -27,6 +27,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/agents/{agent_id}/execute"): {"input": "hi"},
     ("PATCH", "/sessions/{session_id}"): {"title": "taken over"},
     ("POST", "/sessions/{session_id}/messages"): {"content": "hi"},
+    ("POST", "/executions/{execution_id}/approvals"): {
+        "decisions": [{"tool_call_id": "c1", "approved": True}]
+    },
 }
 PUBLIC_BY_DESIGN = ("/marketplace", "/tasks")  # listings are public; the worker is not a user's
 
@@ -52,6 +55,9 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
         data={"session_id": session["id"], "file": (io.BytesIO(b"secret"), "a.txt")},
         content_type="multipart/form-data",
     ).get_json()
+    credential = client.post(
+        "/credentials", headers=headers, json={"name": "k", "value": "secret"}
+    ).get_json()
     ids = {
         "user_id": a["id"],
         "agent_id": agent["id"],
@@ -59,6 +65,7 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
         "session_id": session["id"],
         "execution_id": turn["id"],
         "artifact_id": artifact["id"],
+        "credential_id": credential["id"],
     }
     return headers, ids
 
@@ -81,6 +88,7 @@ def test_another_users_token_gets_nothing_from_any_private_object(client: Any, s
         "session": client.get(f"/sessions/{ids['session_id']}", headers=a_headers).get_json(),
         "execution": client.get(f"/executions/{ids['execution_id']}", headers=a_headers).get_json(),
         "artifact": client.get(f"/artifacts/{ids['artifact_id']}", headers=a_headers).get_json(),
+        "credentials": client.get("/credentials", headers=a_headers).get_json(),
     }
 
     answers: dict[str, int] = {}
@@ -102,6 +110,7 @@ def test_another_users_token_gets_nothing_from_any_private_object(client: Any, s
         "session": client.get(f"/sessions/{ids['session_id']}", headers=a_headers).get_json(),
         "execution": client.get(f"/executions/{ids['execution_id']}", headers=a_headers).get_json(),
         "artifact": client.get(f"/artifacts/{ids['artifact_id']}", headers=a_headers).get_json(),
+        "credentials": client.get("/credentials", headers=a_headers).get_json(),
     }
     assert after == before  # nothing changed: no partial write either
     assert client.get(f"/agents/{ids['agent_id']}/permissions", headers=a_headers).get_json() == []

@@ -482,7 +482,9 @@ def test_install_copies_the_snapshot_into_a_new_agent_of_the_caller(client, db):
     assert copy["owner_id"] == installer["id"]
     assert copy["scope"] == "private"
     assert (copy["name"], copy["display_name"]) == (source["name"], "Summariser")
-    assert copy["definition"]["tools"] == [{"name": "grep", "enabled": True, "config": {}}]
+    assert copy["definition"]["tools"] == [
+        {"name": "grep", "enabled": True, "config": {}, "requires_approval": False}
+    ]
     assert copy["metadata"]["installed_from"] == {
         "listing_id": listing["id"],
         "agent_version": "1.0.0",

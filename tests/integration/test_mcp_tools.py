@@ -340,3 +340,33 @@ def test_an_mcp_tool_that_needs_approval_runs_once_after_it(
     assert [c["args"] for c in mcp.calls("note")][before:] == [{"text": "ship it"}]
     everything = json.dumps(done) + json.dumps(events_of(client, headers, waiting["id"]))
     assert ALICE_TOKEN not in everything
+
+
+def test_a_marketplace_snapshot_keeps_credential_names_never_values(client: Any, db: Any) -> None:
+    from core.services.marketplace.snapshots import without_secrets
+
+    _, headers = signed_up(client)
+    add_credential(client, headers, ALICE_TOKEN)
+    plain = {"X-Org": "acme"}
+    agent_id = mcp_agent(
+        client,
+        headers,
+        server(
+            "https://mcp.example.com/mcp",
+            headers={**plain, "Authorization": {"credential": "svc", "prefix": "Bearer "}},
+        ),
+    )
+    definition_ = client.get(f"/agents/{agent_id}", headers=headers).get_json()["definition"]
+    snapshot = without_secrets(definition_)
+    assert snapshot["mcp_servers"][0]["headers"]["Authorization"] == {
+        "credential": "svc",
+        "prefix": "Bearer ",
+    }
+    assert snapshot["mcp_servers"][0]["headers"]["X-Org"] == "acme"
+    assert ALICE_TOKEN not in json.dumps(snapshot)
+    # a plain value under a secret-looking name never survives a snapshot (defence in depth)
+    forged = {
+        **definition_,
+        "mcp_servers": [{**definition_["mcp_servers"][0], "headers": {"X-Session-Id": "s3cr3t"}}],
+    }
+    assert without_secrets(forged)["mcp_servers"][0]["headers"] == {}

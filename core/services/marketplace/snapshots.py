@@ -103,11 +103,25 @@ def is_secret_key(key: str) -> bool:
 
 def without_secrets(definition: dict[str, Any]) -> dict[str, Any]:
     """The definition with every secret-looking key removed from each tool's configuration, at
-    any depth."""
+    any depth, and every plain secret-looking MCP header (credential references stay: they name
+    the installer's own credential, never hold a value)."""
     tools = [
         {**tool, "config": _strip(tool.get("config") or {})} for tool in definition.get("tools", [])
     ]
-    return {**definition, "tools": tools}
+    stripped = {**definition, "tools": tools}
+    if definition.get("mcp_servers"):
+        stripped["mcp_servers"] = [
+            {
+                **server,
+                "headers": {
+                    name: value
+                    for name, value in (server.get("headers") or {}).items()
+                    if not (isinstance(value, str) and is_secret_key(name))
+                },
+            }
+            for server in definition["mcp_servers"]
+        ]
+    return stripped
 
 
 def _strip(value: Any) -> Any:
