@@ -5,6 +5,7 @@ timeouts and errors as retries the model sees, the tool-list cache, inspection."
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,10 @@ def tool_results(client: Any, headers: dict[str, str], execution_id: str) -> lis
     ]
 
 
-def test_an_mcp_tool_is_called_with_the_callers_credential(client: Any, mcp: McpServer) -> None:
+def test_an_mcp_tool_is_called_with_the_callers_credential(
+    client: Any, mcp: McpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, the HTTP clients' included
     _, alice = signed_up(client)
     add_credential(client, alice, ALICE_TOKEN)
     agent_id = mcp_agent(client, alice, server(mcp.url))
@@ -111,6 +115,8 @@ def test_an_mcp_tool_is_called_with_the_callers_credential(client: Any, mcp: Mcp
     assert ALICE_TOKEN not in everything
     listed = client.get("/credentials", headers=alice).get_json()["items"]
     assert listed[0]["last_used_at"] is not None
+    assert caplog.records  # the run did log
+    assert not [r for r in caplog.records if ALICE_TOKEN in r.getMessage()]
 
 
 def test_a_stranger_running_a_shared_agent_uses_their_own_credential_or_fails(
