@@ -153,26 +153,9 @@ def test_a_run_killed_at_a_step_boundary_resumes_cleanly(
     monkeypatch.setenv("CRASH_COUNTER_FILE", str(counter))
     execution_id = queued_run(engine)
 
-    killed = subprocess.run(
-        [sys.executable, "-m", "tests.support.crash_worker", str(execution_id), boundary],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert killed.returncode == -9, killed.stdout + killed.stderr
+    kill_worker_at(execution_id, boundary)
     crashed, _ = recorded(execution_id)
     assert crashed.status.value == "running"
-
-    from core.db import transaction
-
-    with transaction() as db:  # the lease runs out: what a sweeper would wait for
-        db.execute(
-            update(AgentExecution)
-            .where(AgentExecution.id == execution_id)
-            .values(lease_expires_at=utcnow())
-        )
     assert deliver(execution_id).status == "succeeded"
 
     execution, events = recorded(execution_id)
