@@ -58,9 +58,6 @@ class EgressPolicy:
             if host.strip()
         )
 
-    def at(self, field: tuple[str | int, ...]) -> EgressPolicy:
-        return EgressPolicy(self.allowed_hosts, self.subject, field)
-
 
 class UnresolvableHost(Invalid):
     """The host has no address right now (maybe a DNS hiccup: a delivery retries it)."""

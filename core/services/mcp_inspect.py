@@ -44,6 +44,9 @@ def inspect_mcp_server(
             ],
         ) from None
     headers = resolved_headers(data.headers, credentials)
+    # the connection goes back to the pool before the network call (it may take the connect
+    # and call timeouts); the credentials' last use is recorded either way
+    db.commit()
     try:
         tools = run_on_agent_loop(inspect_server(data.url, data.transport, headers, settings))
     except McpUnavailable as exc:
