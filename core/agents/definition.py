@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import Invalid, field_error
+from core.secret_names import is_secret_key
 
 Provider = Literal["google-vertex", "anthropic-vertex", "test"]
 
@@ -105,10 +106,6 @@ class CredentialHeader(_Strict):
     prefix: str = Field(default="", max_length=64, pattern=r"^[\x20-\x7e]*$")
 
 
-# headers whose plain values would be secrets in a definition others may read or install
-_SECRET_HEADER_HINTS = ("auth", "cookie", "token", "key", "secret", "password")
-
-
 McpHeaders = dict[
     Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")],
     Annotated[str, Field(max_length=1000, pattern=r"^[\x20-\x7e]*$")] | CredentialHeader,
@@ -119,7 +116,7 @@ McpTransport = Literal["streamable-http", "sse"]
 def check_secret_headers(headers: dict[str, Any]) -> dict[str, Any]:
     """A header whose name says it is secret must take its value from a credential."""
     for name, value in headers.items():
-        if isinstance(value, str) and any(h in name.lower() for h in _SECRET_HEADER_HINTS):
+        if isinstance(value, str) and is_secret_key(name):
             raise ValueError(
                 f"header {name} looks secret: take it from a credential "
                 '({"credential": "<name>", "prefix": "Bearer "}), not a plain value'

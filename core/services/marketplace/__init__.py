@@ -11,6 +11,7 @@ Who may do what with a listing is answered here once:
 - rate: users who installed it, never its owner; install: anyone who can see it, while live.
 """
 
+from core.secret_names import is_secret_key
 from core.services.marketplace.installs import install_listing
 from core.services.marketplace.listings import (
     get_listing,
@@ -21,7 +22,6 @@ from core.services.marketplace.listings import (
 )
 from core.services.marketplace.ratings import list_ratings, rate_listing
 from core.services.marketplace.search import search_listings
-from core.services.marketplace.snapshots import is_secret_key
 
 __all__ = [
     "get_listing",

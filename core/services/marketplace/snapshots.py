@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from core.schemas.marketplace import (
     ListingDetail,
     ListingPublic,
 )
+from core.secret_names import is_secret_key
 
 
 def take_snapshot(
@@ -84,21 +84,6 @@ def snapshot_of(agent: Agent) -> dict[str, Any]:
 
 def enabled_tools(definition: dict[str, Any]) -> list[str]:
     return [tool["name"] for tool in definition.get("tools", []) if tool.get("enabled", True)]
-
-
-# names of settings that hold credentials; matched on the key in snake case (apiKey → api_key).
-# Erring towards removal is safe: a removed value falls back to the tool's default.
-_SECRET_KEY = re.compile(
-    r"api_?key|secret|passw(or)?d|passphrase|credential|private_?key|access_?key|signing_?key|"
-    r"token(?!s|iz)|authori[sz]ation|authentication|bearer|cookie|session_?id|dsn|"
-    r"connection_?string|(^|_)(auth|pass|pwd|key)($|_)"
-)
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def is_secret_key(key: str) -> bool:
-    normalized = re.sub(r"[^a-z0-9]+", "_", _CAMEL.sub("_", key).lower())
-    return _SECRET_KEY.search(normalized) is not None
 
 
 def without_secrets(definition: dict[str, Any]) -> dict[str, Any]:
