@@ -32,14 +32,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _server_url(tmp_root: Path) -> str:
+    from core.db.engine import pg8000_url
+
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        from core.db.engine import pg8000_url
-
         return pg8000_url(url)
     from core.db.embedded import embedded_database_url
 
-    return embedded_database_url(ROOT / ".data" / "test-pg")
+    return pg8000_url(embedded_database_url(ROOT / ".data" / "test-pg"))
 
 
 @pytest.fixture(scope="session")
