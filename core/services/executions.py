@@ -6,9 +6,7 @@ an HTTP error."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -17,13 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.errors import Conflict, Invalid, NotFound, field_error
+from core.errors import Conflict, NotFound
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import Event, EventType
 from core.models.users import Role, User
 from core.pagination import Keyset, Page
 from core.runs.backends import Backends
 from core.runs.events import EventLog
+from core.runs.following import Log, follow, resume_after
 from core.runs.queueing import enqueue_execution
 from core.runs.starting import start_run, with_children
 from core.schemas.agents import ExecuteRequest
@@ -116,58 +115,11 @@ def list_events(
     return EVENTS_ORDER.page(rows, query.limit, key=lambda e: (e.seq,))
 
 
-SSE_POLL_S = 0.25
-SSE_KEEPALIVE_S = 15.0
-SSE_MAX_S = 600.0
-
-
 def follow_events(
     db: Session, *, user: User, execution_id: uuid.UUID, last_event_id: str | None
 ) -> Iterator[str]:
-    """Server-sent events of a run as they are written, read from the database (any instance
-    can serve them). Resumes after `Last-Event-ID` (a seq); ends once the run is over and every
-    event was sent, or after SSE_MAX_S (the client reconnects with Last-Event-ID)."""
+    """Server-sent events of a run as they are written (any instance can serve them), resumed
+    after `Last-Event-ID` (a seq); they end once the run is over and every event was sent."""
     get_execution(db, user=user, execution_id=execution_id)
-    try:
-        after = int(last_event_id) if last_event_id else 0
-    except ValueError:
-        raise Invalid(
-            "Last-Event-ID must be the seq of an event",
-            details=[field_error(["header", "Last-Event-ID"], "not an integer", "int_parsing")],
-        ) from None
-    return _event_stream(execution_id, after)
-
-
-def _event_stream(execution_id: uuid.UUID, after: int) -> Iterator[str]:
-    from core.db import transaction
-
-    deadline = time.monotonic() + SSE_MAX_S
-    quiet_since = time.monotonic()
-    yield "retry: 1000\n\n"
-    while time.monotonic() < deadline:
-        with transaction() as db:
-            status = db.scalar(
-                select(AgentExecution.status).where(AgentExecution.id == execution_id)
-            )
-            rows = db.execute(
-                select(Event.seq, Event.type, Event.payload, Event.created_at)
-                .where(Event.execution_id == execution_id, Event.seq > after)
-                .order_by(Event.seq)
-                .limit(200)
-            ).all()
-        for seq, kind, payload, created_at in rows:
-            after = seq
-            data = json.dumps(
-                {"seq": seq, "type": kind, "payload": payload, "created_at": created_at.isoformat()}
-            )
-            yield f"id: {seq}\nevent: {kind}\ndata: {data}\n\n"
-        if rows:
-            quiet_since = time.monotonic()
-            continue
-        if status is None or ExecutionStatus(status).is_terminal:
-            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
-            return
-        if time.monotonic() - quiet_since > SSE_KEEPALIVE_S:
-            yield ": keep-alive\n\n"
-            quiet_since = time.monotonic()
-        time.sleep(SSE_POLL_S)
+    after = resume_after(last_event_id)
+    return follow(Log(execution_id=execution_id), after)

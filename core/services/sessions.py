@@ -4,6 +4,7 @@ history; events carry a seq that increases through the whole session."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from core.models.sessions import AgentSession, Event
 from core.models.users import User
 from core.pagination import Keyset, Page
 from core.runs.backends import Backends
+from core.runs.following import Log, follow, resume_after
 from core.runs.leases import ACTIVE
 from core.runs.session_history import forget_session
 from core.runs.starting import start_run
@@ -131,3 +133,13 @@ def list_events(
     stmt = select(Event).where(Event.session_id == session_id)
     rows = db.scalars(EVENTS_ORDER.apply(stmt, query.cursor, query.limit)).all()
     return EVENTS_ORDER.page(rows, query.limit, key=lambda e: (e.seq,))
+
+
+def follow_events(
+    db: Session, *, user: User, session_id: uuid.UUID, last_event_id: str | None
+) -> Iterator[str]:
+    """Server-sent events of the session as its turns write them, resumed after
+    `Last-Event-ID` (a seq); they end when the session is deleted (or after a while: the client
+    reconnects with Last-Event-ID)."""
+    get_session(db, user=user, session_id=session_id)
+    return follow(Log(session_id=session_id), resume_after(last_event_id))

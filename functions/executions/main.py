@@ -10,6 +10,7 @@ from werkzeug.datastructures import Headers
 
 from core.http import RouteGroup
 from core.http.app import function_entry
+from core.http.streams import event_stream, wants_event_stream
 from core.models.executions import AgentExecution
 from core.models.sessions import Event
 from core.models.users import User
@@ -52,14 +53,11 @@ def list_events(
     """The run's events in order (user_message, model_response, tool_call, tool_result, status,
     error), paged by seq; `Accept: text/event-stream` follows a live run (resumable with
     Last-Event-ID) until it ends."""
-    if "text/event-stream" in headers.get("Accept", ""):
-        stream = service.follow_events(
-            db, user=user, execution_id=execution_id, last_event_id=headers.get("Last-Event-ID")
-        )
-        return Response(
-            stream,
-            mimetype="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    if wants_event_stream(headers):
+        return event_stream(
+            service.follow_events(
+                db, user=user, execution_id=execution_id, last_event_id=headers.get("Last-Event-ID")
+            )
         )
     return service.list_events(db, user=user, execution_id=execution_id, query=query)
 

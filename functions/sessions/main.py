@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from flask import Response
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import Headers
 
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.http.runs import run_answer
+from core.http.streams import event_stream, wants_event_stream
 from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Event
 from core.models.users import User
@@ -95,9 +98,23 @@ def post_message(
     )
 
 
-@routes.get("/<uuid:session_id>/events", query=EventsQuery, response=PageOf[EventPublic])
-def list_events(session_id: uuid.UUID, query: EventsQuery, user: User, db: Session) -> Page[Event]:
-    """The session's events in seq order, paged by cursor."""
+@routes.get(
+    "/<uuid:session_id>/events",
+    query=EventsQuery,
+    response=PageOf[EventPublic],
+    responses={200: "JSON page, or with `Accept: text/event-stream` a live stream"},
+)
+def list_events(
+    session_id: uuid.UUID, query: EventsQuery, user: User, db: Session, headers: Headers
+) -> Page[Event] | Response:
+    """The session's events in seq order, paged by cursor; `Accept: text/event-stream` follows
+    it live (resumable with Last-Event-ID)."""
+    if wants_event_stream(headers):
+        return event_stream(
+            service.follow_events(
+                db, user=user, session_id=session_id, last_event_id=headers.get("Last-Event-ID")
+            )
+        )
     return service.list_events(db, user=user, session_id=session_id, query=query)
 
 
