@@ -63,6 +63,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     upgrade_to_head(engine)
     engine.dispose()
     yield url
+    from core.db.notices import reset_notices
+
+    reset_notices()  # its connection goes with the database
     reset_engine()
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -80,12 +81,15 @@ async def run_agent(
     usage_so_far: Usage | None = None,
     heartbeat_s: float = 20.0,
     decisions: DeferredToolResults | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """`prompt` None resumes from `message_history` (a redelivered run); the history then ends
     with the step saved last, and pydantic-ai carries on from it (pending tool calls run, a
     pending request is sent). Limits count what earlier attempts used (`usage_so_far`).
     `decisions`: a person's approvals and denials of the calls the history ends waiting on.
-    A run that reaches calls needing approval ends `waiting_approval` with them pending."""
+    A run that reaches calls needing approval ends `waiting_approval` with them pending.
+    `on_text`: the model's text is streamed to it as it is generated (its requests are then
+    streaming ones; what is recorded is the same)."""
     from pydantic_ai import (
         CallToolsNode,
         DeferredToolRequests,
@@ -139,6 +143,12 @@ async def run_agent(
                             node.request, usage, [*messages, node.request]
                         )
                     first_request = False
+                    if on_text is not None:
+                        async with node.stream(run.ctx) as stream:
+                            async for event in stream:
+                                delta = _text_delta(event)
+                                if delta:
+                                    on_text(delta)
             assert run.result is not None
             messages = run.all_messages()[len(history) :]
             return run.result.output
@@ -166,17 +176,14 @@ async def run_agent(
         )
 
     limit_s = limits.timeout_s if timeout_s is None else timeout_s
+    if limit_s <= 0:  # spent before this attempt (a redelivery): not one more model call
+        return outcome("timed_out", error=_timed_out(limits))
     first_beat = loop.call_later(heartbeat_s, lambda: beating.append(loop.create_task(beat())))
     try:
-        async with asyncio.timeout(max(limit_s, 0.001)):
+        async with asyncio.timeout(limit_s):
             output = await steps()
     except (TimeoutError, RunTimedOut):
-        return outcome(
-            "timed_out",
-            error=_error(
-                "timeout", f"the run took longer than limits.timeout_s ({limits.timeout_s:g} s)"
-            ),
-        )
+        return outcome("timed_out", error=_timed_out(limits))
     except RunStopped:
         return outcome("cancelled", error=_error("cancelled", "cancelled on request"))
     except UsageLimitExceeded as exc:
@@ -220,6 +227,16 @@ async def run_agent(
     return outcome("succeeded", output=output)
 
 
+def _text_delta(event: Any) -> str | None:
+    from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+
+    if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+        return event.part.content
+    if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+        return event.delta.content_delta
+    return None
+
+
 def _is_transient(exc: BaseException) -> bool:
     """Worth another delivery: rate limits, overload, server errors, lost connections."""
     from pydantic_ai.exceptions import (
@@ -243,6 +260,10 @@ def _is_transient(exc: BaseException) -> bool:
             ModelUnavailableError,
         ),
     )
+
+
+def _timed_out(limits: Limits) -> dict[str, Any]:
+    return _error("timeout", f"the run took longer than limits.timeout_s ({limits.timeout_s:g} s)")
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -48,6 +48,8 @@ class Endpoint:
     preload: tuple[str, type[Any]] | None = None
     # modules loaded (core.warmup) before the handler runs
     needs: tuple[str, ...] = ()
+    # with `Accept: text/event-stream`, what the success answer streams instead (SSE)
+    streams: str | None = None
 
     @property
     def name(self) -> str:

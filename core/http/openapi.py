@@ -311,6 +311,12 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
             "description": "success",
             "content": {"application/json": {"schema": schema}},
         }
+        if endpoint.streams:
+            success = responses["200"]
+            success["description"] = (
+                f"success; with `Accept: text/event-stream`, {endpoint.streams}"
+            )
+            success["content"]["text/event-stream"] = {"schema": {"type": "string"}}
     error_body = {"application/json": {"schema": _ref(ErrorResponse)}}
     for status, description in endpoint.responses.items():
         response: dict[str, Any] = {"description": description}

@@ -70,10 +70,12 @@ class RouteGroup:
         form: type[BaseModel] | None = None,
         upload: str | None = None,
         needs: tuple[str, ...] = (),
+        streams: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """`needs` names heavy modules the handler uses (core.warmup.AGENT_RUNTIME for routes
         that run agents): the request waits until they are loaded, never imports them beside
-        another thread."""
+        another thread. `streams` says what the route sends as server-sent events to a caller
+        that accepts `text/event-stream`."""
 
         def register(handler: Handler) -> Handler:
             wants = frozenset(inspect.signature(handler).parameters) & INJECTABLE
@@ -104,6 +106,7 @@ class RouteGroup:
                         None,
                     ),
                     needs=needs,
+                    streams=streams,
                 )
             )
             return handler

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
@@ -114,6 +116,23 @@ class EventLog:
         self.execution_id = execution_id
         self.session_id = session_id
         self._next: int | None = None
+        # told each event once it is committed (a streamed run's caller: core.runs.live)
+        self.watcher: Callable[[list[tuple[int, EventType, dict[str, Any]]]], None] | None = None
+        self._unsent: list[tuple[int, EventType, dict[str, Any]]] = []
+
+    @contextmanager
+    def announcing(self) -> Iterator[None]:
+        """Around a unit of work that writes events: the watcher hears of them once it has
+        committed, and never of those rolled back."""
+        self._unsent = []
+        try:
+            yield
+        except BaseException:
+            self._unsent = []
+            raise
+        unsent, self._unsent = self._unsent, []
+        if self.watcher is not None and unsent:
+            self.watcher(unsent)
 
     def opening(self, events: list[tuple[EventType, dict[str, Any]]]) -> list[dict[str, Any]]:
         """A new execution's first events (`rows`), numbered from 1: the statement that starts
@@ -170,7 +189,12 @@ class EventLog:
         if not events:
             return []
         first = self._allocate(db, len(events))
-        return [(first + offset, kind, payload) for offset, (kind, payload) in enumerate(events)]
+        numbered = [
+            (first + offset, kind, payload) for offset, (kind, payload) in enumerate(events)
+        ]
+        if self.watcher is not None:
+            self._unsent += numbered
+        return numbered
 
     def _allocate(self, db: Session | Connection, count: int) -> int:
         if self.session_id is not None:

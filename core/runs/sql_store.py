@@ -76,7 +76,7 @@ class SqlRunStore:
     def write(
         self, fence: Fence, events: EventLog, batch: EventBatch, values: dict[str, Any]
     ) -> bool:
-        with core_transaction() as db:
+        with events.announcing(), core_transaction() as db:
             return self._hold(db, fence, events.rows(db, batch), values, commit=then_commit())
 
     def finish(
@@ -90,7 +90,7 @@ class SqlRunStore:
         written: list[str],
     ) -> None:
         # recording written files adds ORM objects; everything else is Core statements
-        with transaction() if written else core_transaction() as db:
+        with events.announcing(), transaction() if written else core_transaction() as db:
             self._hold(
                 db,
                 fence,
@@ -106,7 +106,7 @@ class SqlRunStore:
     def release_for_retry(
         self, fence: Fence, events: EventLog, batch: EventBatch, values: dict[str, Any]
     ) -> None:
-        with core_transaction() as db:
+        with events.announcing(), core_transaction() as db:
             self._hold(db, fence, events.rows(db, batch), values)
             leases.release_lease(db, fence.execution_id, fence.attempt, self.clock.now())
 

@@ -37,6 +37,8 @@ from core.schemas.agents import ExecuteRequest
 from core.services.agent_access import Access, agent_for
 
 if TYPE_CHECKING:
+    from core.agents.runner import RunOutcome
+    from core.runs.live import LiveRun
     from core.services.auth import Caller
 
 
@@ -47,12 +49,16 @@ def start_run(
     agent_id: uuid.UUID | None,
     data: ExecuteRequest,
     backends: Backends,
+    live: LiveRun | None = None,
 ) -> AgentExecution:
     """Start a run of `agent_id` (None: the agent of `data.session_id`) for the caller: a sync
     run comes back finished, an async one queued; the same idempotency key gives the run it
-    made (core.http.runs answers an async run 202)."""
+    made (core.http.runs answers an async run 202). With `live`, a sync run is streamed to it
+    as it happens and answered running."""
     for _ in range(2):  # a second try when the checks found nothing wrong (a turn just ended)
-        started = _start_checked(db, caller=caller, agent_id=agent_id, data=data, backends=backends)
+        started = _start_checked(
+            db, caller=caller, agent_id=agent_id, data=data, backends=backends, live=live
+        )
         if started is not None:
             return started
         found = _why_not(
@@ -70,6 +76,7 @@ def _start_checked(
     agent_id: uuid.UUID | None,
     data: ExecuteRequest,
     backends: Backends,
+    live: LiveRun | None,
 ) -> AgentExecution | None:
     settings = backends.settings
     if data.webhook_url is not None:
@@ -110,7 +117,7 @@ def _start_checked(
     execution.agent_id = started.agent_id
     execution.agent_version = started.version
     execution.workflow_type = started.workflow_type
-    return _launch(db, execution, events, definition, backends)
+    return _launch(db, execution, events, definition, backends, live)
 
 
 def _why_not(
@@ -194,8 +201,10 @@ def _launch(
     events: EventLog,
     definition: AgentDefinition,
     backends: Backends,
+    live: LiveRun | None = None,
 ) -> AgentExecution:
-    """Run a just-created execution here (sync: answered finished) or queue it (async)."""
+    """Run a just-created execution here (sync: answered finished; streamed: on the live
+    run's pool, answered running) or queue it (async)."""
     if execution.mode == ExecutionMode.async_:
         enqueue_execution(backends, execution.id, 1)
         return execution
@@ -211,7 +220,25 @@ def _launch(
         webhook_url=execution.webhook_url,
         events=events,
     )
-    outcome = run_claimed(execution.id, 1, backends, inputs=inputs)
+    if live is None:
+        return _ran(db, execution, run_claimed(execution.id, 1, backends, inputs=inputs))
+    events.watcher = live.events
+    inputs.on_text = live.text
+
+    def run() -> Any:
+        outcome = run_claimed(execution.id, 1, backends, inputs=inputs)
+        from core.db import transaction
+        from core.schemas.executions import execution_json
+
+        with transaction() as db:
+            return execution_json(_ran(db, execution, outcome))
+
+    live.launch(run)
+    return execution
+
+
+def _ran(db: Session, execution: AgentExecution, outcome: RunOutcome | None) -> AgentExecution:
+    """The execution as its run here ended."""
     if outcome is None:  # lost to another delivery: read what it recorded
         recorded = db.get(AgentExecution, execution.id)
         assert recorded is not None

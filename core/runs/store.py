@@ -8,6 +8,7 @@ call one short transaction (mostly one statement: `execution_rows`)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -55,6 +56,8 @@ class RunInputs:
     approval_wait_s: float = 0.0
     # the workflow run this one is a step of
     parent_id: uuid.UUID | None = None
+    # the model's text as it is generated, for a caller that streams the run
+    on_text: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,9 @@ class EventPublic(ResponseModel):
 
 class EventsQuery(PageQuery):
     limit: int = Field(default=100, ge=1, le=500, description="page size, 1..500")
+
+
+def execution_json(execution: Any) -> Any:
+    """An execution as the API answers it (JSON-ready), outside a response (a streamed run's
+    last frame)."""
+    return ExecutionPublic.model_validate(execution).model_dump(mode="json")

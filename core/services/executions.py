@@ -29,6 +29,7 @@ from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery, ExecutionsQuery
 
 if TYPE_CHECKING:
+    from core.runs.live import LiveRun
     from core.services.auth import Caller
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,17 @@ EVENTS_ORDER = Keyset((Event.seq,))
 
 
 def execute_agent(
-    db: Session, *, caller: Caller, agent_id: uuid.UUID, data: ExecuteRequest, backends: Backends
+    db: Session,
+    *,
+    caller: Caller,
+    agent_id: uuid.UUID,
+    data: ExecuteRequest,
+    backends: Backends,
+    live: LiveRun | None = None,
 ) -> AgentExecution:
-    """Run the agent (execute access), in a session when `data.session_id` is set."""
-    return start_run(db, caller=caller, agent_id=agent_id, data=data, backends=backends)
+    """Run the agent (execute access), in a session when `data.session_id` is set; streamed to
+    `live` when given."""
+    return start_run(db, caller=caller, agent_id=agent_id, data=data, backends=backends, live=live)
 
 
 def cancel_execution(

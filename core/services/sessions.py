@@ -27,6 +27,7 @@ from core.schemas.sessions import MessageRequest, SessionCreate, SessionsQuery, 
 from core.services.agent_access import Access, agent_for
 
 if TYPE_CHECKING:
+    from core.runs.live import LiveRun
     from core.services.auth import Caller
     from core.storage.store import ArtifactStore
 
@@ -114,16 +115,23 @@ def delete_session(
 
 
 def post_message(
-    db: Session, *, caller: Caller, session_id: uuid.UUID, data: MessageRequest, backends: Backends
+    db: Session,
+    *,
+    caller: Caller,
+    session_id: uuid.UUID,
+    data: MessageRequest,
+    backends: Backends,
+    live: LiveRun | None = None,
 ) -> AgentExecution:
-    """A turn of the conversation with the session's agent (core.runs.starting)."""
+    """A turn of the conversation with the session's agent (core.runs.starting), streamed to
+    `live` when given."""
     request = ExecuteRequest(
         input=data.content,
         session_id=session_id,
         mode=data.mode,
         **data.model_dump(include={"idempotency_key", "webhook_url"}, exclude_none=True),
     )
-    return start_run(db, caller=caller, agent_id=None, data=request, backends=backends)
+    return start_run(db, caller=caller, agent_id=None, data=request, backends=backends, live=live)
 
 
 def list_events(

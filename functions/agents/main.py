@@ -6,12 +6,14 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from flask import Response
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import Headers
 
 from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
-from core.http.runs import run_answer
+from core.http.runs import live_run, run_answer
 from core.models.agents import Agent, AgentPermission, AgentVersion
 from core.models.executions import AgentExecution
 from core.models.users import User
@@ -180,13 +182,25 @@ def revoke_permission(agent_id: uuid.UUID, user_id: uuid.UUID, user: User, db: S
         "names a run of another agent",
     },
     needs=AGENT_RUNTIME,
+    streams="the run as it happens: text_delta, tool_call, tool_result, approval_requested, "
+    "then the finished execution (a sync run)",
 )
 def execute(
-    agent_id: uuid.UUID, body: ExecuteRequest, caller: Caller, db: Session, backends: Backends
-) -> Reply | AgentExecution:
-    """Run the agent (execute access): sync answers with the finished execution."""
+    agent_id: uuid.UUID,
+    body: ExecuteRequest,
+    caller: Caller,
+    db: Session,
+    backends: Backends,
+    headers: Headers,
+) -> Reply | AgentExecution | Response:
+    """Run the agent (execute access): sync answers with the finished execution, or streams
+    the run as it happens."""
+    live = live_run(headers)
     return run_answer(
-        executions.execute_agent(db, caller=caller, agent_id=agent_id, data=body, backends=backends)
+        executions.execute_agent(
+            db, caller=caller, agent_id=agent_id, data=body, backends=backends, live=live
+        ),
+        live,
     )
 
 

@@ -45,7 +45,7 @@ def get_execution(execution_id: uuid.UUID, user: User, db: Session) -> AgentExec
     "/<uuid:execution_id>/events",
     query=EventsQuery,
     response=PageOf[EventPublic],
-    responses={200: "JSON page, or with `Accept: text/event-stream` a live stream"},
+    streams="the events live (`id` is the seq; resumable with Last-Event-ID), then `end`",
 )
 def list_events(
     execution_id: uuid.UUID, query: EventsQuery, user: User, db: Session, headers: Headers

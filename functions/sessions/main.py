@@ -11,7 +11,7 @@ from werkzeug.datastructures import Headers
 
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
-from core.http.runs import run_answer
+from core.http.runs import live_run, run_answer
 from core.http.streams import event_stream, wants_event_stream
 from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Event
@@ -87,14 +87,25 @@ def delete_session(session_id: uuid.UUID, user: User, db: Session, backends: Bac
         "names a run of another agent",
     },
     needs=AGENT_RUNTIME,
+    streams="the run as it happens: text_delta, tool_call, tool_result, approval_requested, "
+    "then the finished execution (a sync run)",
 )
 def post_message(
-    session_id: uuid.UUID, body: MessageRequest, caller: Caller, db: Session, backends: Backends
-) -> AgentExecution | Reply:
-    """Continue the conversation: an execution with the history so far (sync 200, async 202);
-    409 while another message of the session is still running."""
+    session_id: uuid.UUID,
+    body: MessageRequest,
+    caller: Caller,
+    db: Session,
+    backends: Backends,
+    headers: Headers,
+) -> AgentExecution | Reply | Response:
+    """Continue the conversation: an execution with the history so far (sync 200, async 202,
+    or streamed); 409 while another message of the session is still running."""
+    live = live_run(headers)
     return run_answer(
-        service.post_message(db, caller=caller, session_id=session_id, data=body, backends=backends)
+        service.post_message(
+            db, caller=caller, session_id=session_id, data=body, backends=backends, live=live
+        ),
+        live,
     )
 
 
@@ -102,7 +113,7 @@ def post_message(
     "/<uuid:session_id>/events",
     query=EventsQuery,
     response=PageOf[EventPublic],
-    responses={200: "JSON page, or with `Accept: text/event-stream` a live stream"},
+    streams="the events live (`id` is the seq; resumable with Last-Event-ID)",
 )
 def list_events(
     session_id: uuid.UUID, query: EventsQuery, user: User, db: Session, headers: Headers

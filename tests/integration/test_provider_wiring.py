@@ -401,3 +401,64 @@ def test_building_a_model_imports_only_its_sdk() -> None:
     sdks = ["anthropic", "pydantic_ai.models.anthropic", "google.genai"]
     assert [m for m in sdks if m in loaded["test"]] == []
     assert [m for m in sdks if m in loaded["google-vertex"]] == ["google.genai"]
+
+
+class Observer:
+    """The runner's observer, remembering what it was told."""
+
+    def __init__(self) -> None:
+        self.responses: list[Any] = []
+
+    async def on_model_response(self, response: Any, usage: Any, messages: Any) -> None:
+        self.responses.append(response)
+
+    async def on_tool_results(self, request: Any, usage: Any, messages: Any) -> None:
+        pass
+
+    async def heartbeat(self) -> None:
+        pass
+
+
+@BOTH
+def test_a_run_streams_the_text_word_by_word_around_a_tool_call(
+    case: Case, fake: FakeVertex, settings: Settings
+) -> None:
+    """The service's runner (core.agents.runner) on the streaming endpoints: the text before
+    the tool call and after its result arrives in pieces, the call runs mid-stream, and what
+    is recorded is the whole of it."""
+    from core.agents.definition import Limits
+    from core.agents.runner import run_agent as run_steps
+
+    adder = Adder()
+    case.script(fake).then(
+        Turn(text="Let me add these.", tool_calls=(ToolCall("add", {"a": 2, "b": 3}),)),
+        text("The sum is 5.", output_tokens=30),
+    )
+    deltas: list[str] = []
+    observer = Observer()
+
+    async def main() -> Any:
+        async with httpx2.AsyncClient(timeout=60) as http:
+            agent = Agent(model_for(case, settings)(http), tools=[adder.add])
+            return await run_steps(
+                agent,  # type: ignore[arg-type]
+                "What is 2 + 3?",
+                deps=None,  # type: ignore[arg-type]
+                limits=Limits(),
+                observer=observer,
+                on_text=deltas.append,
+            )
+
+    outcome = asyncio.run(main())
+
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.output == "The sum is 5."
+    assert deltas == ["Let ", "me ", "add ", "these.", "The ", "sum ", "is ", "5."]
+    assert adder.calls == [(2, 3)]
+    stream = {"google": ":streamGenerateContent?alt=sse", "anthropic": ":streamRawPredict"}
+    assert all(r.path.endswith(stream[case.publisher]) for r in fake.requests)
+    assert len(fake.requests) == 2
+    first = observer.responses[0]
+    assert [p.part_kind for p in first.parts] == ["text", "tool-call"]
+    assert first.parts[0].content == "Let me add these."
+    assert outcome.usage.output_tokens == 37

@@ -288,10 +288,21 @@ def _gemini_response(turn: Turn, model: str, serial: int) -> dict[str, Any]:
     }
 
 
+def pieces(text: str) -> list[str]:
+    """A streamed text as the model sends it: word by word (the spaces kept)."""
+    words = text.split(" ")
+    return [word + " " for word in words[:-1]] + [words[-1]] if text else [text]
+
+
 def _gemini_chunks(turn: Turn, model: str, serial: int) -> list[dict[str, Any]]:
-    # every part in its own chunk; the last one carries finishReason and usage, as Vertex does
+    # every part (a text word by word) in its own chunk; the last one carries finishReason and
+    # usage, as Vertex does
     chunks = []
-    parts = _gemini_parts(turn) or [{"text": ""}]
+    parts = [
+        {"text": piece} if "text" in part else part
+        for part in _gemini_parts(turn) or [{"text": ""}]
+        for piece in (pieces(part["text"]) if "text" in part else [None])
+    ]
     for index, part in enumerate(parts):
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "index": 0}
         chunk: dict[str, Any] = {"modelVersion": model, "responseId": f"resp-{serial}"}
@@ -341,18 +352,21 @@ def _claude_events(turn: Turn, model: str, serial: int) -> list[tuple[str | None
         opened: dict[str, Any]
         if block["type"] == "text":
             opened = {"type": "text", "text": ""}
-            delta = {"type": "text_delta", "text": block["text"]}
+            deltas = [{"type": "text_delta", "text": piece} for piece in pieces(block["text"])]
         else:
             opened = {**block, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]
         events += [
             (
                 "content_block_start",
                 {"type": "content_block_start", "index": index, "content_block": opened},
             ),
-            (
-                "content_block_delta",
-                {"type": "content_block_delta", "index": index, "delta": delta},
+            *(
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+                for delta in deltas
             ),
             ("content_block_stop", {"type": "content_block_stop", "index": index}),
         ]

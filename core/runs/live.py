@@ -1,0 +1,96 @@
+"""A run streamed to its caller as it happens (`Accept: text/event-stream` on execute or a
+session's message): the model's text as it is generated, the tool calls, their results and the
+approvals asked for as they are committed, and last the finished execution, as SSE.
+
+The run itself is the ordinary sync run, on a thread of a small pool rather than the request's
+thread (which sends the stream); a caller who goes away does not stop it: it finishes and is
+recorded, readable like any other."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from core.models.sessions import EventType
+from core.runs.following import KEEPALIVE_S, frame
+
+# the events of the log a streamed run sends (the others are on the log, for followers)
+STREAMED = {
+    EventType.tool_call,
+    EventType.tool_result,
+    EventType.approval_requested,
+}
+POOL_THREADS = 32
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+class LiveRun:
+    """What the run's thread tells the request's thread, through a queue."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.launched = False
+
+    def text(self, delta: str) -> None:
+        self._queue.put(("text_delta", {"delta": delta}, None))
+
+    def events(self, numbered: list[tuple[int, EventType, dict[str, Any]]]) -> None:
+        for seq, kind, payload in numbered:
+            if kind in STREAMED:
+                self._queue.put(
+                    (kind.value, {"seq": seq, "type": kind.value, "payload": payload}, seq)
+                )
+
+    def launch(self, run: Callable[[], Any]) -> None:
+        """Run `run` (the sync run; it returns the finished execution as JSON) on the pool."""
+        self.launched = True
+
+        def go() -> None:
+            try:
+                self._queue.put(("execution", run(), None))
+            except Exception:  # the run is recorded (failed) whatever happens to its answer
+                log.exception("a streamed run could not be answered")
+                error = {"code": "internal_error", "message": "the run failed unexpectedly"}
+                self._queue.put(("error", error, None))
+            finally:
+                self._queue.put(_DONE)
+
+        _pool().submit(go)
+
+    def frames(self, answer: Callable[[], Any]) -> Iterator[str]:
+        """The SSE frames until the run's execution; `answer` is the execution as JSON when
+        nothing was launched here (an idempotency key's earlier run)."""
+        yield "retry: 1000\n\n"
+        if not self.launched:
+            yield frame("execution", answer())
+            return
+        while True:
+            try:
+                item = self._queue.get(timeout=KEEPALIVE_S)
+            except queue.Empty:
+                yield ": keep-alive\n\n"
+                continue
+            if item is _DONE:
+                return
+            kind, data, seq = item
+            yield frame(kind, data, seq)
+
+
+_executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="live-run")
+    return _executor

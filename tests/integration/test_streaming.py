@@ -1,0 +1,231 @@
+"""Streamed runs (`Accept: text/event-stream` on execute and on a session's message): the
+model's text as it is generated, tool calls and results as they are committed, the finished
+execution last; recorded exactly as the same run made synchronously; a caller that goes away
+does not stop the run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
+
+from core.agents.factory import model_override
+from tests.integration.test_async_runs import sse_events
+from tests.support.agents import create_agent, definition, events_of, tools
+from tests.support.api import assert_error, signed_up
+
+SSE = {"Accept": "text/event-stream"}
+# each step: the text chunks the model sends, then the tool calls it makes
+STEPS: list[tuple[list[str], list[tuple[str, dict[str, Any], str]]]] = [
+    (["I will ", "write it ", "down."], [("file_write", {"path": "a.txt", "content": "hi"}, "w1")]),
+    (["Wrote ", "a.txt: ", "done."], []),
+]
+
+
+def _step(messages: list[ModelMessage]) -> int:
+    return sum(isinstance(part, ToolReturnPart) for message in messages for part in message.parts)
+
+
+def scripted_model(pause_s: float = 0.0) -> FunctionModel:
+    """The same script answered whole (sync) or chunk by chunk (streamed)."""
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        chunks, calls = STEPS[_step(messages)]
+        return ModelResponse(
+            parts=[
+                TextPart("".join(chunks)),
+                *(ToolCallPart(name, args, tool_call_id=call_id) for name, args, call_id in calls),
+            ]
+        )
+
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
+        import asyncio
+        import json
+
+        chunks, calls = STEPS[_step(messages)]
+        for chunk in chunks:
+            await asyncio.sleep(pause_s)
+            yield chunk
+        for index, (name, args, call_id) in enumerate(calls):
+            yield {index: DeltaToolCall(name, json.dumps(args), tool_call_id=call_id)}
+
+    return FunctionModel(respond, stream_function=stream)
+
+
+def writer_agent(client: Any, headers: dict[str, str]) -> dict[str, Any]:
+    return create_agent(client, headers, definition=definition(tools=tools("file_write")))
+
+
+# FunctionModel guesses token counts, differently for a streamed response than for a whole one:
+# real models report them (tests/integration/test_provider_streaming.py)
+TOKENS = {"input_tokens", "output_tokens", "total_tokens"}
+
+
+def comparable(events: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    return [(e["type"], {k: v for k, v in e["payload"].items() if k not in TOKENS}) for e in events]
+
+
+SAME_FIELDS = ("status", "output", "error", "mode", "workflow_type", "input")
+
+
+def test_a_streamed_run_sends_text_calls_and_results_and_is_recorded_like_a_sync_one(live):
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    with model_override(scripted_model()):
+        sync = live.post(f"/agents/{agent['id']}/execute", headers=headers, json={"input": "go"})
+        streamed = live.post(
+            f"/agents/{agent['id']}/execute", headers={**headers, **SSE}, json={"input": "go"}
+        )
+        assert streamed.status_code == 200
+        assert streamed.mimetype == "text/event-stream"
+        frames = sse_events(streamed.get_data(as_text=True))
+
+    kinds = [f["event"] for f in frames]
+    assert kinds == [
+        "text_delta", "text_delta", "text_delta",
+        "tool_call", "tool_result",
+        "text_delta", "text_delta", "text_delta",
+        "execution",
+    ]  # fmt: skip
+    import json
+
+    deltas = [json.loads(f["data"])["delta"] for f in frames if f["event"] == "text_delta"]
+    assert "".join(deltas) == "I will write it down.Wrote a.txt: done."
+    call = json.loads(frames[3]["data"])
+    assert call["payload"]["tool_name"] == "file_write"
+    assert int(frames[3]["id"]) == call["seq"]
+    execution = json.loads(frames[-1]["data"])
+    assert execution["status"] == "succeeded"
+    assert execution["output"] == "Wrote a.txt: done."
+
+    recorded = live.get(f"/executions/{execution['id']}", headers=headers).get_json()
+    expected = sync.get_json()
+    for name in SAME_FIELDS:
+        assert recorded[name] == expected[name], name
+    for name in ("requests", "tool_calls"):
+        assert recorded["usage"][name] == expected["usage"][name]
+    assert comparable(events_of(live, headers, execution["id"])) == comparable(
+        events_of(live, headers, expected["id"])
+    )
+    # the frames are the recorded events
+    stored = {e["seq"]: e for e in events_of(live, headers, execution["id"])}
+    for f in frames:
+        if "id" in f:
+            sent = json.loads(f["data"])
+            assert stored[sent["seq"]]["payload"] == sent["payload"]
+
+
+def test_a_session_turn_streams_and_its_history_carries_on(live):
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    session = live.post("/sessions", headers=headers, json={"agent_id": agent["id"]}).get_json()
+    with model_override(scripted_model()):
+        streamed = live.post(
+            f"/sessions/{session['id']}/messages",
+            headers={**headers, **SSE},
+            json={"content": "go"},
+        )
+        frames = sse_events(streamed.get_data(as_text=True))
+    assert frames[-1]["event"] == "execution"
+    import json
+
+    assert json.loads(frames[-1]["data"])["session_id"] == session["id"]
+    # the session's seqs: the streamed ids are the session's event seqs
+    events = live.get(f"/sessions/{session['id']}/events", headers=headers).get_json()["items"]
+    by_seq = {e["seq"]: e["type"] for e in events}
+    for f in frames:
+        if "id" in f:
+            assert by_seq[int(f["id"])] == f["event"]
+    # the next turn sees the streamed turn's messages
+    with model_override(scripted_model()):
+        nxt = live.post(
+            f"/sessions/{session['id']}/messages", headers=headers, json={"content": "again"}
+        )
+    assert nxt.status_code == 200, nxt.get_json()
+
+
+def test_errors_before_the_run_are_json_not_a_stream(live):
+    _, headers = signed_up(live)
+    _, stranger = signed_up(live)
+    agent = writer_agent(live, headers)
+    response = live.post(
+        f"/agents/{agent['id']}/execute", headers={**stranger, **SSE}, json={"input": "go"}
+    )
+    assert_error(response, 404)
+    response = live.post(
+        f"/agents/{agent['id']}/execute",
+        headers={**headers, **SSE},
+        json={"input": "go", "mode": "never"},
+    )
+    assert_error(response, 422)
+
+
+def test_an_async_run_asked_for_a_stream_is_still_accepted_with_202(live, queue):
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    response = live.post(
+        f"/agents/{agent['id']}/execute",
+        headers={**headers, **SSE},
+        json={"input": "go", "mode": "async"},
+    )
+    assert response.status_code == 202
+    assert response.mimetype == "application/json"
+
+
+def test_a_caller_that_goes_away_does_not_stop_the_run(live):
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    with model_override(scripted_model(pause_s=0.2)):
+        response = live.post(
+            f"/agents/{agent['id']}/execute",
+            headers={**headers, **SSE},
+            json={"input": "go"},
+            buffered=False,
+        )
+        chunks = iter(response.response)
+        first = b""
+        while b"text_delta" not in first:
+            first += next(chunks)
+        response.close()  # the client hangs up mid-run
+
+        deadline = time.monotonic() + 15
+        while True:
+            runs = live.get(f"/executions?agent_id={agent['id']}", headers=headers).get_json()
+            [run] = runs["items"]
+            if run["status"] == "succeeded":
+                break
+            assert run["status"] == "running"
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert run["output"] == "Wrote a.txt: done."
+    kinds = [e["type"] for e in events_of(live, headers, run["id"])]
+    assert kinds.count("tool_result") == 1
+
+
+def test_a_streamed_run_that_needs_an_approval_says_so_and_ends_waiting(live):
+    _, headers = signed_up(live)
+    write = {"name": "file_write", "enabled": True, "config": {}, "requires_approval": True}
+    agent = create_agent(live, headers, definition=definition(tools=[write]))
+    with model_override(scripted_model()):
+        streamed = live.post(
+            f"/agents/{agent['id']}/execute", headers={**headers, **SSE}, json={"input": "go"}
+        )
+        frames = sse_events(streamed.get_data(as_text=True))
+    import json
+
+    kinds = [f["event"] for f in frames]
+    assert kinds[-3:] == ["tool_call", "approval_requested", "execution"]
+    requested = json.loads(frames[-2]["data"])["payload"]
+    assert requested["tool_name"] == "file_write"
+    execution = json.loads(frames[-1]["data"])
+    assert execution["status"] == "waiting_approval"
+    assert execution["pending_approvals"][0]["tool_call_id"] == requested["tool_call_id"]
