@@ -75,8 +75,9 @@ def function_process(
             str(port),
         ],
         env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        # BENCH_VERBOSE=1 shows what the processes print (a target that fails to start)
+        stdout=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
+        stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
         start_new_session=True,
     )
     try:

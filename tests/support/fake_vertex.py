@@ -213,6 +213,9 @@ class FakeVertex:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoints
+            # headers and body go out as two writes: without this the body waits for the
+            # client's delayed ACK (40 ms) on a reused connection
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
