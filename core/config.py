@@ -93,6 +93,8 @@ class Settings(BaseModel):
     # artifacts: a GCS bucket when ARTIFACTS_BUCKET is set, else DATA_DIR/artifacts
     artifacts_bucket: str | None = None
     artifact_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # the files (artifacts) one message or execute input sends the model, together
+    input_files_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     signed_url_ttl_s: int = Field(default=900, ge=60, le=900)
     signing_service_account: str | None = None  # signs URLs through IAM when no key is at hand
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -16,7 +16,7 @@ from core.runs.usage import Usage
 
 if TYPE_CHECKING:
     from pydantic_ai import Agent, DeferredToolResults
-    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
+    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, UserContent
     from pydantic_ai.usage import RunUsage
 
     from core.agents.factory import RunDeps
@@ -71,7 +71,7 @@ class RunOutcome:
 
 async def run_agent(
     agent: Agent[RunDeps, Any],
-    prompt: str | None,
+    prompt: str | Sequence[UserContent] | None,
     *,
     deps: RunDeps,
     limits: Limits,

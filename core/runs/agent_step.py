@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.agents.definition import AgentDefinition
@@ -15,7 +15,7 @@ from core.runs.progress import DurableRecorder
 from core.runs.usage import Usage
 
 if TYPE_CHECKING:
-    from pydantic_ai.messages import ModelMessage
+    from pydantic_ai.messages import ModelMessage, UserContent
 
     from core.agents.factory import RunDeps
     from core.agents.runner import RunOutcome
@@ -31,7 +31,7 @@ def run_agent_step(
     agent_version: tuple[uuid.UUID, str],
     execution_id: uuid.UUID,
     session_id: uuid.UUID | None,
-    prompt: str | None,
+    prompt: str | Sequence[UserContent] | None,
     user_id: uuid.UUID,
     history: list[ModelMessage],
     resumed: list[ModelMessage],

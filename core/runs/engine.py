@@ -16,6 +16,7 @@ from core.runs.backends import Backends
 from core.runs.execution_rows import LeaseLost
 from core.runs.leases import Fence
 from core.runs.progress import DurableRecorder, TraceInfo, finish, release_for_retry
+from core.runs.prompts import user_prompt
 from core.runs.store import RunInputs
 
 if TYPE_CHECKING:
@@ -97,7 +98,9 @@ def _run(
             agent_version=run.agent_version,
             execution_id=fence.execution_id,
             session_id=run.session_id,
-            prompt=None if saved else _prompt(run.raw_input),
+            prompt=None
+            if saved
+            else user_prompt(run.raw_input, backends, run.user_id, run.definition),
             user_id=run.user_id,
             history=[*run.session_history, *saved],
             resumed=saved,
@@ -209,9 +212,3 @@ def _messages(raw: list[Any]) -> list[ModelMessage]:
     from pydantic_ai.messages import ModelMessagesTypeAdapter
 
     return list(ModelMessagesTypeAdapter.validate_python(raw))
-
-
-def _prompt(value: Any) -> str:
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

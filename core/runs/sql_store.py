@@ -18,6 +18,7 @@ from core.models.executions import AgentExecution
 from core.runs import approval_rows, execution_rows, leases, tree
 from core.runs.events import EventLog
 from core.runs.execution_rows import CheckedStart
+from core.runs.input_files import InputFile, input_files
 from core.runs.leases import ClaimResult, Fence
 from core.runs.session_history import session_history
 from core.runs.store import EventBatch, Recorded, RunInputs
@@ -181,6 +182,12 @@ class SqlRunStore:
             except (DomainError, ValueError):
                 return None
             return AgentDefinition.model_validate(agent.definition)
+
+    def input_files(self, user_id: uuid.UUID, ids: list[uuid.UUID]) -> list[InputFile]:
+        if not ids:
+            return []
+        with transaction() as db:
+            return input_files(db, user_id, ids)
 
     def _hold(
         self,

@@ -55,6 +55,10 @@ def start_run(
     run comes back finished, an async one queued; the same idempotency key gives the run it
     made (core.http.runs answers an async run 202). With `live`, a sync run is streamed to it
     as it happens and answered running."""
+    if isinstance(data.input, list):  # content parts: the files they name are checked first
+        from core.runs.input_files import check_input_files
+
+        check_input_files(db, caller.user_id, data.input, backends.settings)
     for _ in range(2):  # a second try when the checks found nothing wrong (a turn just ended)
         started = _start_checked(
             db, caller=caller, agent_id=agent_id, data=data, backends=backends, live=live

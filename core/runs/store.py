@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from core.models.executions import AgentExecution
     from core.runs.execution_rows import CheckedStart
+    from core.runs.input_files import InputFile
 
 # events as the engine makes them; the store numbers them (EventLog) as it writes them
 EventBatch = list[tuple[EventType, dict[str, Any]]]
@@ -158,4 +159,8 @@ class RunStore(Protocol):
 
     def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
         """The definition of an agent the user may execute; None when missing or forbidden."""
+        ...
+
+    def input_files(self, user_id: uuid.UUID, ids: list[uuid.UUID]) -> list[InputFile]:
+        """The user's artifacts a run's input names (core.runs.input_files), in order."""
         ...

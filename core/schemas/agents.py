@@ -27,6 +27,7 @@ from core.agents.definition import (
 )
 from core.models.agents import AgentKind, AgentScope, AgentType, PermissionLevel
 from core.schemas.common import PageQuery, RequestModel, ResponseModel, absent_not_null
+from core.schemas.content import PARTS_SCHEMA
 
 METADATA_MAX_BYTES = 16 * 1024
 
@@ -233,8 +234,12 @@ class McpInspection(ResponseModel):
 
 
 def _prompt_or_object(value: Any) -> Any:
+    if isinstance(value, list):
+        from core.schemas.content import content_parts
+
+        return [part.model_dump(mode="json") for part in content_parts(value)]
     if not isinstance(value, str | dict):
-        raise ValueError("input must be a string or a JSON object")
+        raise ValueError("input must be a string, a JSON object or a list of content parts")
     return value
 
 
@@ -242,7 +247,7 @@ def _prompt_or_object(value: Any) -> Any:
 PromptInput = Annotated[
     Any,
     AfterValidator(_prompt_or_object),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "object"}]}),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "object"}, PARTS_SCHEMA]}),
 ]
 
 
@@ -258,7 +263,10 @@ class ExecuteRequest(RequestModel):
     )
     NOT_NULL = ("session_id", "idempotency_key", "webhook_url")
 
-    input: PromptInput = Field(description="the user prompt, or a JSON object sent as JSON")
+    input: PromptInput = Field(
+        description="the user prompt, a JSON object sent as JSON, or a list of content parts "
+        "(text, and artifacts: images, PDFs and text files go to the model as files)"
+    )
     session_id: uuid.UUID | None = None
     mode: Literal["sync", "async"] = "sync"
     idempotency_key: str | None = Field(

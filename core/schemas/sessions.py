@@ -57,7 +57,10 @@ class SessionsQuery(PageQuery):
 class MessageRequest(RequestModel):
     NOT_NULL = ("idempotency_key", "webhook_url")
 
-    content: PromptInput = Field(description="the user's message (text, or a JSON object)")
+    content: PromptInput = Field(
+        description="the user's message: text, a JSON object, or a list of content parts "
+        "(text, and artifacts: images, PDFs and text files go to the model as files)"
+    )
     mode: Literal["sync", "async"] = "sync"
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"

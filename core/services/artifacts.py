@@ -95,6 +95,8 @@ def upload_artifact(
         raise PayloadTooLarge(f"the file is larger than the {limit}-byte limit of an artifact")
     name = display_name(filename)
     with _storage_errors():
+        # the workspace copy first: a failure then leaves no artifact row behind
+        _into_workspace(settings, store, session.id, name, data)
         return _store(
             db,
             store=store,
@@ -104,6 +106,30 @@ def upload_artifact(
             name=name,
             data=data,
             content_type=content_type_for(name, content_type, data[:SNIFF_BYTES]),
+        )
+
+
+UPLOADS_DIR = "uploads"
+
+
+def upload_path(name: str) -> str:
+    """Where an upload lands in its session's workspace (what the agent's file tools read)."""
+    return f"{UPLOADS_DIR}/{key_name(name)}"
+
+
+def _into_workspace(
+    settings: Settings, store: ArtifactStore, session_id: uuid.UUID, name: str, data: bytes
+) -> None:
+    """A copy of the upload in the session's workspace, under uploads/ (a later upload of the
+    same name replaces it; the artifact keeps every version)."""
+    from core.storage.workspace import workspace_for
+
+    workspace = workspace_for(settings, store, session_id=session_id)
+    try:
+        workspace.write(upload_path(name), data)
+    except PathRefused as exc:  # e.g. the agent made uploads/ a file: the artifact stands
+        log.warning(
+            "session %s: the upload %s stays out of the workspace: %s", session_id, name, exc
         )
 
 

@@ -143,7 +143,7 @@ def workspace_for(
     store: ArtifactStore,
     *,
     session_id: uuid.UUID | None,
-    execution_id: uuid.UUID,
+    execution_id: uuid.UUID | None = None,
 ) -> Workspace:
     """The writable workspace of a run: the session's, or the execution's own without one.
     A prefix of the bucket when ARTIFACTS_BUCKET is set, else a directory of WORKSPACE_DIR."""

@@ -285,6 +285,9 @@ class MemoryRunStore:
         agent = self.agents.get(uuid.UUID(agent_id))
         return agent[1] if agent is not None and agent[2] == user_id else None
 
+    def input_files(self, user_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Any]:
+        return []  # runs of the fakes have text inputs
+
     # -- reading back -----------------------------------------------------------------------------
     def children(self, parent_id: uuid.UUID) -> list[Run]:
         return sorted(
