@@ -81,15 +81,16 @@ async def run_agent(
     usage_so_far: Usage | None = None,
     heartbeat_s: float = 20.0,
     decisions: DeferredToolResults | None = None,
-    on_text: Callable[[str], None] | None = None,
+    on_event: Callable[[Any], None] | None = None,
 ) -> RunOutcome:
     """`prompt` None resumes from `message_history` (a redelivered run); the history then ends
     with the step saved last, and pydantic-ai carries on from it (pending tool calls run, a
     pending request is sent). Limits count what earlier attempts used (`usage_so_far`).
     `decisions`: a person's approvals and denials of the calls the history ends waiting on.
     A run that reaches calls needing approval ends `waiting_approval` with them pending.
-    `on_text`: the model's text is streamed to it as it is generated (its requests are then
-    streaming ones; what is recorded is the same)."""
+    `on_event`: told pydantic-ai's stream events as they happen (the model's parts as they are
+    generated, tool calls and results); the model requests are then streaming ones, and what
+    is recorded is the same."""
     from pydantic_ai import (
         CallToolsNode,
         DeferredToolRequests,
@@ -143,12 +144,11 @@ async def run_agent(
                             node.request, usage, [*messages, node.request]
                         )
                     first_request = False
-                    if on_text is not None:
-                        async with node.stream(run.ctx) as stream:
-                            async for event in stream:
-                                delta = _text_delta(event)
-                                if delta:
-                                    on_text(delta)
+                if on_event is not None and isinstance(node, CallToolsNode | ModelRequestNode):
+                    # streamed after the observer saved the step: a tool still runs once
+                    async with node.stream(run.ctx) as stream:
+                        async for event in stream:
+                            on_event(event)
             assert run.result is not None
             messages = run.all_messages()[len(history) :]
             return run.result.output
@@ -225,16 +225,6 @@ async def run_agent(
             ],
         )
     return outcome("succeeded", output=output)
-
-
-def _text_delta(event: Any) -> str | None:
-    from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
-
-    if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
-        return event.part.content
-    if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
-        return event.delta.content_delta
-    return None
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -297,7 +297,12 @@ def _path_schema(converter: str) -> dict[str, Any]:
 
 def _responses(endpoint: Endpoint) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    if endpoint.status == 204 or endpoint.response is None:
+    if endpoint.streams and endpoint.response is None:
+        responses[str(endpoint.status)] = {
+            "description": f"with `Accept: text/event-stream` or not, {endpoint.streams}",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    elif endpoint.status == 204 or endpoint.response is None:
         responses[str(endpoint.status)] = {"description": "done"}
     else:
         schema: dict[str, Any]

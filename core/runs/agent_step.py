@@ -39,7 +39,7 @@ def run_agent_step(
     timeout_s: float,
     usage_so_far: Usage,
     decisions: Any = None,
-    on_text: Callable[[str], None] | None = None,
+    on_event: Callable[[Any], None] | None = None,
 ) -> RunOutcome:
     from core.agents.factory import RunDeps, agent_of_version
     from core.agents.loop import run_on_agent_loop
@@ -83,7 +83,7 @@ def run_agent_step(
                 usage_so_far=usage_so_far,
                 heartbeat_s=max(1.0, settings.execution_lease_s / 3),
                 decisions=decisions,
-                on_text=on_text,
+                on_event=on_event,
             )
         )
     except RunAbandoned:

@@ -108,7 +108,7 @@ def _run(
             timeout_s=run.definition.limits.timeout_s - elapsed,
             usage_so_far=run.usage,
             decisions=deferred_results(run.approval_decisions, saved),
-            on_text=run.on_text,
+            on_event=run.on_event,
         )
     except RunAbandoned:
         log.info("execution %s attempt %s lost its lease", fence.execution_id, fence.attempt)

@@ -32,21 +32,29 @@ _DONE = object()
 
 
 class LiveRun:
-    """What the run's thread tells the request's thread, through a queue."""
+    """What the run's thread tells the request's thread, through a queue. `native`: pydantic-ai's
+    stream events themselves (for a protocol adapter, core.services.ag_ui), else SSE frames."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, native: bool = False) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.native = native
         self.launched = False
 
-    def text(self, delta: str) -> None:
-        self._queue.put(("text_delta", {"delta": delta}, None))
+    def on_event(self, event: Any) -> None:
+        if self.native:
+            self._queue.put(("native", event, None))
+            return
+        delta = text_delta(event)
+        if delta:
+            self._queue.put(("text_delta", {"delta": delta}, None))
 
     def events(self, numbered: list[tuple[int, EventType, dict[str, Any]]]) -> None:
+        if self.native:  # the native stream has the calls and results
+            return
         for seq, kind, payload in numbered:
             if kind in STREAMED:
-                self._queue.put(
-                    (kind.value, {"seq": seq, "type": kind.value, "payload": payload}, seq)
-                )
+                data = {"seq": seq, "type": kind.value, "payload": payload}
+                self._queue.put((kind.value, data, seq))
 
     def launch(self, run: Callable[[], Any]) -> None:
         """Run `run` (the sync run; it returns the finished execution as JSON) on the pool."""
@@ -64,6 +72,19 @@ class LiveRun:
 
         _pool().submit(go)
 
+    def items(self) -> Iterator[tuple[str, Any, int | None] | None]:
+        """What the run tells, as (kind, data, seq), until it is done; None after each
+        KEEPALIVE_S of silence."""
+        while True:
+            try:
+                item = self._queue.get(timeout=KEEPALIVE_S)
+            except queue.Empty:
+                yield None
+                continue
+            if item is _DONE:
+                return
+            yield item
+
     def frames(self, answer: Callable[[], Any]) -> Iterator[str]:
         """The SSE frames until the run's execution; `answer` is the execution as JSON when
         nothing was launched here (an idempotency key's earlier run)."""
@@ -71,16 +92,23 @@ class LiveRun:
         if not self.launched:
             yield frame("execution", answer())
             return
-        while True:
-            try:
-                item = self._queue.get(timeout=KEEPALIVE_S)
-            except queue.Empty:
+        for item in self.items():
+            if item is None:
                 yield ": keep-alive\n\n"
                 continue
-            if item is _DONE:
-                return
             kind, data, seq = item
             yield frame(kind, data, seq)
+
+
+def text_delta(event: Any) -> str | None:
+    """The text a pydantic-ai stream event adds, if any."""
+    from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+
+    if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+        return event.part.content
+    if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+        return event.delta.content_delta
+    return None
 
 
 _executor: ThreadPoolExecutor | None = None

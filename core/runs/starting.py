@@ -227,7 +227,7 @@ def _launch(
     if live is None:
         return _ran(db, execution, run_claimed(execution.id, 1, backends, inputs=inputs))
     events.watcher = live.events
-    inputs.on_text = live.text
+    inputs.on_event = live.on_event
 
     def run() -> Any:
         outcome = run_claimed(execution.id, 1, backends, inputs=inputs)

@@ -57,8 +57,8 @@ class RunInputs:
     approval_wait_s: float = 0.0
     # the workflow run this one is a step of
     parent_id: uuid.UUID | None = None
-    # the model's text as it is generated, for a caller that streams the run
-    on_text: Callable[[str], None] | None = None
+    # pydantic-ai's stream events as they happen, for a caller that streams the run
+    on_event: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)

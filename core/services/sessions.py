@@ -49,6 +49,28 @@ def create_session(db: Session, *, user: User, data: SessionCreate) -> AgentSess
     return session
 
 
+def session_of_thread(
+    db: Session, *, user: User, agent_id: uuid.UUID, session_id: uuid.UUID, title: str = ""
+) -> AgentSession:
+    """The caller's session of this id, made with it when there is none (a protocol whose
+    client names its conversations, AG-UI's thread); anyone else's is a 404, another agent's
+    a 409."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    agent_for(db, user, agent_id, Access.execute)
+    db.execute(
+        insert(AgentSession)
+        .values(id=session_id, user_id=user.id, agent_id=agent_id, title=title, state={})
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    session = db.get(AgentSession, session_id)
+    if session is None or session.user_id != user.id:
+        raise NotFound("no such session", code="session_not_found")
+    if session.agent_id != agent_id:
+        raise Conflict("the session belongs to another agent", code="session_agent_mismatch")
+    return session
+
+
 def list_sessions(db: Session, *, user: User, query: SessionsQuery) -> Page[AgentSession]:
     stmt = select(AgentSession).where(AgentSession.user_id == user.id)
     if query.agent_id is not None:

@@ -14,11 +14,13 @@ from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.http.runs import live_run, run_answer
+from core.http.streams import event_stream
 from core.models.agents import Agent, AgentPermission, AgentVersion
 from core.models.executions import AgentExecution
 from core.models.users import User
 from core.pagination import Page
 from core.runs.backends import Backends
+from core.schemas.ag_ui import AgUiRunInput
 from core.schemas.agents import (
     AgentCreate,
     AgentPublic,
@@ -201,6 +203,30 @@ def execute(
             db, caller=caller, agent_id=agent_id, data=body, backends=backends, live=live
         ),
         live,
+    )
+
+
+@routes.post(
+    "/<uuid:agent_id>/ag-ui",
+    auth="token",
+    body=AgUiRunInput,
+    responses={
+        409: "the session is busy or archived, belongs to another agent, or the agent is "
+        "deactivated",
+    },
+    needs=AGENT_RUNTIME,
+    streams="the turn as AG-UI events (RUN_STARTED, TEXT_MESSAGE_*, TOOL_CALL_*, RUN_FINISHED "
+    "or RUN_ERROR)",
+)
+def ag_ui(
+    agent_id: uuid.UUID, body: AgUiRunInput, caller: Caller, db: Session, backends: Backends
+) -> Response:
+    """Run a turn in the AG-UI protocol: `threadId` is one of your sessions of this agent (a
+    new id makes one), the last user message is the input; answered as AG-UI events."""
+    from core.services.ag_ui import run_turn
+
+    return event_stream(
+        run_turn(db, caller=caller, agent_id=agent_id, body=body, backends=backends)
     )
 
 

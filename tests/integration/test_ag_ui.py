@@ -1,0 +1,194 @@
+"""AG-UI: a turn asked for with the ag-ui-protocol package's own types, answered as AG-UI
+events; the thread is a session of the caller, made when new, whose turns are recorded like
+any other; someone else's thread is a 404."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from ag_ui.core import (
+    AssistantMessage,
+    BaseEvent,
+    EventType,
+    RunAgentInput,
+    TextInputContent,
+    UserMessage,
+)
+from pydantic import TypeAdapter
+
+from core.agents.factory import model_override
+from tests.integration.test_streaming import scripted_model, writer_agent
+from tests.support.api import assert_error, signed_up
+
+try:
+    from ag_ui.core import Event
+except ImportError:  # pragma: no cover
+    Event = BaseEvent  # type: ignore[misc,assignment]
+
+EVENTS: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+def run_input(thread_id: str, *messages: Any, run_id: str | None = None) -> dict[str, Any]:
+    return RunAgentInput(
+        thread_id=thread_id,
+        run_id=run_id or uuid.uuid4().hex,
+        state=None,
+        messages=list(messages),
+        tools=[],
+        context=[],
+        forwarded_props=None,
+    ).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def events_of(response: Any) -> list[Any]:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "text/event-stream"
+    return [
+        EVENTS.validate_python(json.loads(line[len("data: ") :]))
+        for line in response.get_data(as_text=True).splitlines()
+        if line.startswith("data: ")
+    ]
+
+
+def test_a_turn_over_ag_ui_streams_the_protocol_events_and_is_a_session_turn(live):
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    thread = str(uuid.uuid4())
+    with model_override(scripted_model()):
+        response = live.post(
+            f"/agents/{agent['id']}/ag-ui",
+            headers={**headers, "Accept": "text/event-stream"},
+            json=run_input(thread, UserMessage(id="u1", content="write it down")),
+        )
+        events = events_of(response)
+
+    kinds = [event.type for event in events]
+    assert kinds[0] == EventType.RUN_STARTED
+    assert events[0].thread_id == thread
+    assert kinds[-1] == EventType.RUN_FINISHED
+    calls = [e for e in events if e.type == EventType.TOOL_CALL_START]
+    assert [c.tool_call_name for c in calls] == ["file_write"]
+    # consecutive text deltas as one
+    squeezed = [k for i, k in enumerate(kinds) if i == 0 or k != kinds[i - 1]]
+    assert squeezed == [
+        EventType.RUN_STARTED,
+        EventType.TEXT_MESSAGE_START,
+        EventType.TEXT_MESSAGE_CONTENT,
+        EventType.TEXT_MESSAGE_END,
+        EventType.TOOL_CALL_START,
+        EventType.TOOL_CALL_ARGS,
+        EventType.TOOL_CALL_END,
+        EventType.TOOL_CALL_RESULT,
+        EventType.TEXT_MESSAGE_START,
+        EventType.TEXT_MESSAGE_CONTENT,
+        EventType.TEXT_MESSAGE_END,
+        EventType.RUN_FINISHED,
+    ], squeezed
+    text = "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert text == "I will write it down.Wrote a.txt: done."
+    args = "".join(e.delta for e in events if e.type == EventType.TOOL_CALL_ARGS)
+    assert json.loads(args) == {"path": "a.txt", "content": "hi"}
+
+    # the thread is a session of the caller, with the turn recorded like any other
+    session = live.get(f"/sessions/{thread}", headers=headers)
+    assert session.status_code == 200
+    assert session.get_json()["agent_id"] == agent["id"]
+    [run] = live.get(f"/executions?session_id={thread}", headers=headers).get_json()["items"]
+    assert run["status"] == "succeeded"
+    assert run["input"] == "write it down"
+    assert run["output"] == "Wrote a.txt: done."
+
+    # the next turn continues the session (the client's history is not replayed)
+    with model_override(scripted_model()):
+        again = live.post(
+            f"/agents/{agent['id']}/ag-ui",
+            headers=headers,
+            json=run_input(
+                thread,
+                UserMessage(id="u1", content="write it down"),
+                AssistantMessage(id="a1", content="Wrote a.txt: done."),
+                UserMessage(id="u2", content=[TextInputContent(text="once more")]),
+            ),
+        )
+        assert events_of(again)[-1].type == EventType.RUN_FINISHED
+    runs = live.get(f"/executions?session_id={thread}", headers=headers).get_json()["items"]
+    assert sorted(r["input"] for r in runs) == ["once more", "write it down"]
+
+
+def test_the_same_run_id_does_not_run_twice(live):
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    thread = str(uuid.uuid4())
+    body = run_input(thread, UserMessage(id="u1", content="go"), run_id="run-1")
+    with model_override(scripted_model()):
+        first = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
+        second = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
+    assert first[-1].type == second[-1].type == EventType.RUN_FINISHED
+    replayed = "".join(e.delta for e in second if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert replayed == "Wrote a.txt: done."
+    runs = live.get(f"/executions?session_id={thread}", headers=headers).get_json()["items"]
+    assert len(runs) == 1
+
+
+def test_someone_elses_thread_is_a_404_and_bad_input_a_422(live):
+    _, owner = signed_up(live)
+    agent = writer_agent(live, owner)
+    session = live.post("/sessions", headers=owner, json={"agent_id": agent["id"]}).get_json()
+    _, stranger = signed_up(live)
+    theirs = writer_agent(live, stranger)
+    response = live.post(
+        f"/agents/{theirs['id']}/ag-ui",
+        headers=stranger,
+        json=run_input(session["id"], UserMessage(id="u1", content="hi")),
+    )
+    assert_error(response, 404, "session_not_found")
+    # the owner's thread of another agent
+    other = writer_agent(live, owner)
+    response = live.post(
+        f"/agents/{other['id']}/ag-ui",
+        headers=owner,
+        json=run_input(session["id"], UserMessage(id="u1", content="hi")),
+    )
+    assert_error(response, 409, "session_agent_mismatch")
+    # no user message, a thread id that is no session id, not AG-UI at all
+    for body in (
+        run_input(str(uuid.uuid4()), AssistantMessage(id="a", content="hi")),
+        run_input("thread-1", UserMessage(id="u1", content="hi")),
+        {"threadId": str(uuid.uuid4()), "runId": "r", "messages": [{"role": "nobody"}]},
+    ):
+        assert_error(live.post(f"/agents/{agent['id']}/ag-ui", headers=owner, json=body), 422)
+    # another user's agent
+    response = live.post(
+        f"/agents/{theirs['id']}/ag-ui",
+        headers=owner,
+        json=run_input(str(uuid.uuid4()), UserMessage(id="u1", content="hi")),
+    )
+    assert_error(response, 404)
+
+
+def test_a_failed_run_ends_with_run_error(live):
+    from pydantic_ai.messages import ModelMessage, ModelResponse
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    def broken(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        raise RuntimeError("boom")
+
+    async def broken_stream(messages: list[ModelMessage], info: AgentInfo) -> Any:
+        raise RuntimeError("boom")
+        yield ""
+
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    with model_override(FunctionModel(broken, stream_function=broken_stream)):
+        events = events_of(
+            live.post(
+                f"/agents/{agent['id']}/ag-ui",
+                headers=headers,
+                json=run_input(str(uuid.uuid4()), UserMessage(id="u1", content="hi")),
+            )
+        )
+    assert events[0].type == EventType.RUN_STARTED
+    assert events[-1].type == EventType.RUN_ERROR
+    assert "failed" in events[-1].message
