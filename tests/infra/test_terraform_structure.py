@@ -42,6 +42,7 @@ DELIBERATELY_DEFAULTED = {
     "EXECUTION_LEASE_S": "60 s with a heartbeat every 20 s suits runs of any length",
     "SWEEP_INTERVAL_S": "make dev's in-process sweeper only: production sweeps by Cloud Scheduler",
     "ARTIFACT_MAX_BYTES": "25 MiB, under Cloud Run's 32 MiB request limit",
+    "INPUT_FILES_MAX_BYTES": "20 MiB of files per message, what Gemini takes inline",
     "SIGNED_URL_TTL_S": "15 min, the longest the service allows",
     "WEBHOOK_ALLOWED_HOSTS": "empty: webhooks may only target public addresses",
     "WEBHOOK_TIMEOUT_S": "10 s per delivery attempt; Cloud Tasks retries",

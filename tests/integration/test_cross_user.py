@@ -27,6 +27,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/agents/{agent_id}/execute"): {"input": "hi"},
     ("PATCH", "/sessions/{session_id}"): {"title": "taken over"},
     ("POST", "/sessions/{session_id}/messages"): {"content": "hi"},
+    # A's agent, with A's session as the thread
+    ("POST", "/agents/{agent_id}/ag-ui"): {
+        "threadId": "{session_id}",
+        "runId": "r1",
+        "messages": [{"id": "m1", "role": "user", "content": "hi"}],
+    },
     ("POST", "/executions/{execution_id}/approvals"): {
         "decisions": [{"tool_call_id": "c1", "approved": True}]
     },
@@ -96,6 +102,8 @@ def test_another_users_token_gets_nothing_from_any_private_object(client: Any, s
     for method, path in checked:
         url = path.format(**ids)
         body = BODIES.get((method, path))
+        if body is not None:  # "{session_id}" and the like name A's objects in bodies too
+            body = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
         if body is None and method in ("POST", "PUT", "PATCH") and "cancel" not in path:
             pytest.fail(f"{method} {path} takes a body: add one to BODIES")
         response = client.open(url, method=method, headers=b_headers, json=body)
