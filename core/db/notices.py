@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from core.lazy import Lazy
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "run_events"
@@ -144,18 +146,9 @@ def _buffered(conn: Any, sock: socket.socket) -> bool:
         sock.setblocking(True)
 
 
-_notices: Notices | None = None
-_lock = threading.Lock()
-
-
 def notices() -> Notices:
     """This process's listener, started by the first follower."""
-    global _notices
-    if _notices is None:
-        with _lock:
-            if _notices is None:
-                _notices = Notices(_new_connection)
-    return _notices
+    return _notices.get()
 
 
 def _new_connection() -> Any:
@@ -170,8 +163,9 @@ def _new_connection() -> Any:
 
 def reset_notices() -> None:
     """Forget the listener (tests that swap the database)."""
-    global _notices
-    with _lock:
-        if _notices is not None:
-            _notices.stop()
-        _notices = None
+    forgotten = _notices.reset()
+    if forgotten is not None:
+        forgotten.stop()
+
+
+_notices = Lazy(lambda: Notices(_new_connection))

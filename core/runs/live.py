@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from core.lazy import Lazy
 from core.models.sessions import EventType
 from core.runs.following import KEEPALIVE_S, frame
 
@@ -111,14 +111,8 @@ def text_delta(event: Any) -> str | None:
     return None
 
 
-_executor: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
-
-
 def _pool() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        with _lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="live-run")
-    return _executor
+    return _executor.get()
+
+
+_executor = Lazy(lambda: ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="live-run"))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
 from core.errors import ConfigError, Forbidden, Unauthorized, Unavailable
+from core.lazy import Lazy
 
 if TYPE_CHECKING:
     from google.auth.transport import Request, Response
@@ -169,21 +170,16 @@ def _cache_ttl_s(headers: Mapping[str, str]) -> float:
     return float(min(int(match.group(1)) - age, _CERTS_MAX_TTL_S))
 
 
-_certs_cache: _CertsCache | None = None
-_certs_lock = threading.Lock()
+_certs_cache = Lazy(lambda: _CertsCache())
 
 
 def _certs_request() -> Any:
     """google-auth's `Request` interface; typed Any because `_CertsCache` duck-types it."""
-    global _certs_cache
-    if _certs_cache is None:
-        with _certs_lock:
-            if _certs_cache is None:
-                _certs_cache = _CertsCache()
-    return _certs_cache
+    return _certs_cache.get()
 
 
 def clear_certs_cache() -> None:
     """Forget cached certificates (tests that rotate keys)."""
-    if _certs_cache is not None:
-        _certs_cache.clear()
+    cache = _certs_cache.reset()
+    if cache is not None:
+        cache.clear()
