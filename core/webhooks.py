@@ -1,10 +1,12 @@
 """Webhooks: where an execution's result may be POSTed, how it is signed, how it is delivered.
 
-Signing: `X-Agents-Timestamp: <unix seconds>` and `X-Agents-Signature: v1=<hex>`, the hex being
-HMAC-SHA256(secret, f"{timestamp}." + body). A receiver recomputes it over the raw body, compares
-in constant time and rejects timestamps older than a few minutes (`verify` does all three). The
-secret is per user, derived from SECRET_KEY (`webhook_secret_for`): a 64-character hex string
-whose ASCII bytes are the HMAC key.
+Signing follows the Standard Webhooks spec (standardwebhooks.com): `webhook-id` (the same for
+every delivery of one message), `webhook-timestamp` (unix seconds) and `webhook-signature:
+v1,<base64 HMAC-SHA256>` over f"{id}.{timestamp}." + body, keyed with the user's secret
+`whsec_<base64 key>`. Any Standard Webhooks library verifies it (`verify` does what they do). The
+secret is per user and derived from SECRET_KEY and the user's secret version
+(`webhook_secret_for`), so nothing secret is stored; rotating it bumps the version, and for
+ROTATION_GRACE_S the old secret signs too (the header then carries both signatures).
 
 Destinations (`check_webhook_url`) follow core.egress: https to public addresses only, unless
 the host is in WEBHOOK_ALLOWED_HOSTS; checked when the URL is given and again at every connect.
@@ -17,6 +19,7 @@ between host names."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -24,6 +27,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -37,8 +41,9 @@ from core.egress import (
 )
 from core.errors import Invalid
 
-TIMESTAMP_HEADER = "X-Agents-Timestamp"
-SIGNATURE_HEADER = "X-Agents-Signature"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 SIGNATURE_VERSION = "v1"
 USER_AGENT = "agents-service-webhooks/1"
 MAX_REDIRECTS = 3
@@ -49,48 +54,80 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # signing
 
 
-def sign(body: bytes, secret: bytes, timestamp: int) -> str:
-    """Hex HMAC-SHA256 over f"{timestamp}." + body."""
-    return hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+SECRET_PREFIX = "whsec_"
+ROTATION_GRACE_S = 24 * 3600
 
 
-def signature_headers(body: bytes, secret: bytes, timestamp: int) -> dict[str, str]:
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_` secret."""
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def sign(message_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """`v1,<base64 HMAC-SHA256>` over f"{message_id}.{timestamp}." + body."""
+    to_sign = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), to_sign, hashlib.sha256).digest()
+    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
+
+
+def signature_headers(
+    message_id: str, body: bytes, secrets: list[str], timestamp: int
+) -> dict[str, str]:
+    """The three headers; one signature per secret (the current one first)."""
     return {
+        ID_HEADER: message_id,
         TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: f"{SIGNATURE_VERSION}={sign(body, secret, timestamp)}",
+        SIGNATURE_HEADER: " ".join(sign(message_id, timestamp, body, s) for s in secrets),
     }
 
 
 def verify(
     body: bytes,
-    secret: bytes,
-    timestamp: str,
-    signature: str,
+    secret: str,
+    headers: Mapping[str, str],
     *,
     now: float | None = None,
     tolerance_s: int = 300,
 ) -> bool:
-    """What a receiver does: the timestamp is recent and one of the `v1=` signatures in the
-    header (several during a secret rotation, comma-separated) matches the raw body."""
+    """What a receiver does: the timestamp is recent and one of the signatures in the header
+    (space-separated) matches the raw body under this secret."""
+    lowered = {name.lower(): value for name, value in headers.items()}
     try:
-        sent_at = int(timestamp)
+        sent_at = int(lowered.get(TIMESTAMP_HEADER, ""))
     except ValueError:
         return False
     if abs((time.time() if now is None else now) - sent_at) > tolerance_s:
         return False
-    expected = sign(body, secret, sent_at)
-    candidates = (part.strip().partition("=") for part in signature.split(","))
+    expected = sign(lowered.get(ID_HEADER, ""), sent_at, body, secret)
     return any(
-        version == SIGNATURE_VERSION and hmac.compare_digest(value, expected)
-        for version, _, value in candidates
+        hmac.compare_digest(candidate, expected)
+        for candidate in lowered.get(SIGNATURE_HEADER, "").split(" ")
     )
 
 
-def webhook_secret_for(settings: Settings, user_id: uuid.UUID | str) -> bytes:
-    """The user's signing secret: HMAC(SECRET_KEY, "webhook:" + user_id) as ASCII hex. Changes
-    when SECRET_KEY does."""
-    digest = hmac.new(settings.signing_key(), f"webhook:{user_id}".encode(), hashlib.sha256)
-    return digest.hexdigest().encode()
+def webhook_secret_for(settings: Settings, user_id: uuid.UUID | str, version: int = 0) -> str:
+    """The user's signing secret of that version: `whsec_` and the base64 of HMAC(SECRET_KEY,
+    "webhook:<user_id>:<version>"). Changes when SECRET_KEY does."""
+    digest = hmac.new(
+        settings.signing_key(), f"webhook:{user_id}:{version}".encode(), hashlib.sha256
+    ).digest()
+    return SECRET_PREFIX + base64.b64encode(digest).decode()
+
+
+def signing_secrets(
+    settings: Settings,
+    user_id: uuid.UUID,
+    version: int,
+    rotated_at: datetime | None,
+    now: datetime,
+) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and the previous one for
+    ROTATION_GRACE_S after a rotation (receivers switch over without losing a delivery)."""
+    secrets = [webhook_secret_for(settings, user_id, version)]
+    in_grace = rotated_at is not None and (now - rotated_at).total_seconds() < ROTATION_GRACE_S
+    if version > 0 and in_grace:
+        secrets.append(webhook_secret_for(settings, user_id, version - 1))
+    return secrets
 
 
 # destinations
@@ -126,13 +163,15 @@ class DeliveryResult:
 def deliver(
     url: str,
     payload: Mapping[str, Any],
-    secret: bytes,
+    secrets: list[str],
     settings: Settings,
     *,
+    message_id: str,
     now: float | None = None,
 ) -> DeliveryResult:
     """POST the payload as signed JSON once (following up to three checked redirects) and say
-    whether it arrived and, if not, whether trying again later could help."""
+    whether it arrived and, if not, whether trying again later could help. `message_id` is the
+    same for every attempt at one message (receivers drop duplicates by it)."""
     import httpx
 
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -140,7 +179,7 @@ def deliver(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        **signature_headers(body, secret, timestamp),
+        **signature_headers(message_id, body, secrets, timestamp),
     }
     status: int | None = None
     current = url

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, created_at, str_enum, updated_at, uuid_pk
@@ -35,6 +35,9 @@ class User(Base):
     profile: Mapped[dict[str, Any]] = mapped_column(
         default=dict, server_default=text("'{}'::jsonb")
     )
+    # the webhook signing secret is derived from SECRET_KEY and this version (core.webhooks)
+    webhook_secret_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    webhook_secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

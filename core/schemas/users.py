@@ -126,3 +126,13 @@ class TokenPair(ResponseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="seconds until the access token expires")
+
+
+class WebhookSecretPublic(ResponseModel):
+    secret: str = Field(
+        description="`whsec_…`: verify deliveries with any Standard Webhooks library"
+    )
+    previous_valid_until: datetime | None = Field(
+        description="after a rotation, deliveries also carry a signature with the previous "
+        "secret until then"
+    )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -8,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.auth.passwords import hash_password, verify_password
 from core.clock import utcnow
+from core.config import Settings
 from core.errors import Conflict, NotFound, Unauthorized
 from core.models.users import RefreshToken, Role, User
 from core.pagination import Keyset, Page, escape_like
@@ -147,3 +150,37 @@ def _flush_unique(db: Session) -> None:
             db.flush()
     except IntegrityError:
         raise Conflict("a user with that username or email already exists") from None
+
+
+@dataclass(frozen=True)
+class WebhookSecret:
+    secret: str
+    previous_valid_until: datetime | None
+
+
+def webhook_secret(settings: Settings, *, user: User, now: datetime) -> WebhookSecret:
+    """The secret the caller's webhook deliveries are signed with (core.webhooks)."""
+    from core.webhooks import ROTATION_GRACE_S, webhook_secret_for
+
+    until = None
+    if user.webhook_secret_rotated_at is not None and user.webhook_secret_version > 0:
+        until = user.webhook_secret_rotated_at + timedelta(seconds=ROTATION_GRACE_S)
+        until = until if until > now else None
+    return WebhookSecret(webhook_secret_for(settings, user.id, user.webhook_secret_version), until)
+
+
+def rotate_webhook_secret(
+    db: Session, *, settings: Settings, user: User, now: datetime
+) -> WebhookSecret:
+    """A new secret at once; the previous one keeps signing beside it for a day."""
+    version = db.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(
+            webhook_secret_version=User.webhook_secret_version + 1,
+            webhook_secret_rotated_at=now,
+        )
+        .returning(User.webhook_secret_version)
+    ).scalar_one()
+    user.webhook_secret_version, user.webhook_secret_rotated_at = version, now
+    return webhook_secret(settings, user=user, now=now)

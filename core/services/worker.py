@@ -67,9 +67,11 @@ def deliver_execution(execution_id: uuid.UUID, backends: Backends) -> Delivery:
 
 
 def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Delivery:
+    from core.clock import utcnow
     from core.db import transaction
+    from core.models.users import User
     from core.schemas.executions import ExecutionPublic
-    from core.webhooks import deliver, webhook_secret_for
+    from core.webhooks import deliver, signing_secrets
 
     with transaction() as db:
         execution = db.get(AgentExecution, execution_id)
@@ -79,8 +81,17 @@ def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Delivery:
         if not (execution.status.is_terminal or waiting):
             return Delivery("nothing to deliver")
         payload: dict[str, Any] = ExecutionPublic.model_validate(execution).model_dump(mode="json")
-        url, user_id = execution.webhook_url, execution.user_id
-    result = deliver(url, payload, webhook_secret_for(settings, user_id), settings)
+        url, status = execution.webhook_url, execution.status.value
+        user = db.get(User, execution.user_id)
+        if user is None:
+            return Delivery("nothing to deliver")
+        secrets = signing_secrets(
+            settings, user.id, user.webhook_secret_version, user.webhook_secret_rotated_at, utcnow()
+        )
+    # one message per state a run reports (waiting for approval, then its end): its retries
+    # carry the same id
+    message_id = f"msg_{execution_id.hex}_{status}"
+    result = deliver(url, payload, secrets, settings, message_id=message_id)
     if result.status_code is not None and 200 <= result.status_code < 300:
         return Delivery("delivered")
     if result.retryable:

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.http import RouteGroup
+from core.config import Settings
+from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.models.users import User
 from core.pagination import Page
 from core.schemas.common import PageOf
-from core.schemas.users import AdminUpdate, SelfUpdate, UserPublic, UsersQuery
+from core.schemas.users import (
+    AdminUpdate,
+    SelfUpdate,
+    UserPublic,
+    UsersQuery,
+    WebhookSecretPublic,
+)
 from core.services import users as service
 
 routes = RouteGroup("users", description="accounts")
@@ -32,6 +41,24 @@ def me(user: User) -> User:
 def update_me(body: SelfUpdate, user: User, db: Session) -> User:
     """Change the caller's email, profile or password (the latter needs current_password)."""
     return service.update_self(db, user=user, data=body)
+
+
+@routes.get("/me/webhook-secret", response=WebhookSecretPublic)
+def webhook_secret(user: User, settings: Settings, now: datetime) -> Reply:
+    """The secret your webhook deliveries are signed with (Standard Webhooks: `webhook-id`,
+    `webhook-timestamp`, `webhook-signature`)."""
+    return _private(service.webhook_secret(settings, user=user, now=now))
+
+
+@routes.post("/me/webhook-secret/rotate", response=WebhookSecretPublic)
+def rotate_webhook_secret(user: User, db: Session, settings: Settings, now: datetime) -> Reply:
+    """A new webhook secret at once; deliveries carry a signature with the previous one too
+    for 24 hours."""
+    return _private(service.rotate_webhook_secret(db, settings=settings, user=user, now=now))
+
+
+def _private(secret: Any) -> Reply:
+    return Reply(secret, 200, {"Cache-Control": "no-store"})
 
 
 @routes.get("", query=UsersQuery, response=PageOf[UserPublic])

@@ -3,9 +3,8 @@ a delivery's outcome is classified. Deliveries go to a local receiver through th
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-import hashlib
-import hmac
 import ipaddress
 import json
 import socket
@@ -32,12 +31,14 @@ from core.webhooks import (
     deliver,
     sign,
     signature_headers,
+    signing_secrets,
     verify,
     webhook_secret_for,
 )
 from tests.support.tasks_emulator import Receiver, Recorded, Reply, free_port
 
-SECRET = b"whsec-test"
+SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
 SETTINGS = Settings.from_environ({"SECRET_KEY": "w" * 48})
 PUBLIC = "93.184.215.14"
 REAL_GETADDRINFO = socket.getaddrinfo
@@ -49,69 +50,100 @@ def settings(allowed: str = "127.0.0.1", timeout: float = 2.0) -> Settings:
     )
 
 
-# signing
+# signing (Standard Webhooks)
 
 
-def test_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+def test_a_signature_is_what_the_standard_webhooks_library_computes() -> None:
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+
     body = b'{"status":"succeeded"}'
-    expected = hmac.new(SECRET, b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert sign(body, SECRET, 1700000000) == expected
-    assert signature_headers(body, SECRET, 1700000000) == {
-        "X-Agents-Timestamp": "1700000000",
-        "X-Agents-Signature": f"v1={expected}",
-    }
+    headers = signature_headers("msg_1", body, [SECRET], 1700000000)
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    reference = Webhook(SECRET).sign(
+        "msg_1", datetime.fromtimestamp(1700000000, tz=UTC), body.decode()
+    )
+    assert headers["webhook-signature"] == reference
+    assert sign("msg_1", 1700000000, body, SECRET) == reference
 
 
-def test_signature_round_trips() -> None:
+def test_the_standard_webhooks_library_verifies_a_signature() -> None:
+    from standardwebhooks import Webhook
+
     body = b'{"id":"e1"}'
-    now = int(time.time())
-    headers = signature_headers(body, SECRET, now)
-    assert verify(body, SECRET, headers["X-Agents-Timestamp"], headers["X-Agents-Signature"])
+    headers = signature_headers("msg_2", body, [SECRET], int(time.time()))
+    assert Webhook(SECRET).verify(body.decode(), headers) == {"id": "e1"}
+    assert verify(body, SECRET, headers)
 
 
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda b, s, t, sig: (b + b" ", s, t, sig),  # body changed
-        lambda b, s, t, sig: (b, b"other-secret", t, sig),  # wrong secret
-        lambda b, s, t, sig: (b, s, str(int(t) + 1), sig),  # timestamp changed
-        lambda b, s, t, sig: (b, s, t, sig.replace("v1=", "v0=")),  # unknown scheme
-        lambda b, s, t, sig: (b, s, t, sig[:-1] + ("0" if sig[-1] != "0" else "1")),
-        lambda b, s, t, sig: (b, s, "soon", sig),
+        lambda b, s, h: (b + b" ", s, h),  # body changed
+        lambda b, s, h: (b, OTHER_SECRET, h),  # wrong secret
+        lambda b, s, h: (b, s, h | {"webhook-timestamp": str(int(h["webhook-timestamp"]) + 1)}),
+        lambda b, s, h: (b, s, h | {"webhook-id": "msg_other"}),  # another message's id
+        lambda b, s, h: (
+            b,
+            s,
+            h | {"webhook-signature": h["webhook-signature"].replace("v1,", "v2,")},
+        ),
+        lambda b, s, h: (b, s, h | {"webhook-signature": h["webhook-signature"][:-3] + "AA="}),
+        lambda b, s, h: (b, s, h | {"webhook-timestamp": "soon"}),
     ],
 )
-def test_tampering_is_detected(tamper: Callable[..., tuple[bytes, bytes, str, str]]) -> None:
+def test_tampering_is_detected(tamper: Callable[..., tuple[bytes, str, dict[str, str]]]) -> None:
+    from standardwebhooks import Webhook
+    from standardwebhooks.webhooks import WebhookVerificationError
+
     body = b'{"id":"e1","status":"failed"}'
-    headers = signature_headers(body, SECRET, int(time.time()))
-    args = tamper(body, SECRET, headers["X-Agents-Timestamp"], headers["X-Agents-Signature"])
-    assert not verify(*args)
+    headers = signature_headers("msg_3", body, [SECRET], int(time.time()))
+    tampered_body, secret, tampered = tamper(body, SECRET, headers)
+    assert not verify(tampered_body, secret, tampered)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(tampered_body.decode(), tampered)
 
 
 def test_stale_timestamp_is_rejected() -> None:
     body = b"{}"
     old = int(time.time()) - 600
-    headers = signature_headers(body, SECRET, old)
-    assert not verify(body, SECRET, headers["X-Agents-Timestamp"], headers["X-Agents-Signature"])
-    assert verify(body, SECRET, str(old), headers["X-Agents-Signature"], now=old + 10)
+    headers = signature_headers("msg_4", body, [SECRET], old)
+    assert not verify(body, SECRET, headers)
+    assert verify(body, SECRET, headers, now=old + 10)
 
 
-def test_any_of_several_signatures_may_match_during_rotation() -> None:
+def test_during_a_rotation_both_secrets_sign_and_either_verifies() -> None:
+    from standardwebhooks import Webhook
+
     body = b"{}"
-    now = int(time.time())
-    header = f"v1={'0' * 64}, v1={sign(body, SECRET, now)}"
-    assert verify(body, SECRET, str(now), header)
+    headers = signature_headers("msg_5", body, [SECRET, OTHER_SECRET], int(time.time()))
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (SECRET, OTHER_SECRET):
+        assert verify(body, secret, headers)
+        Webhook(secret).verify(body.decode(), headers)
 
 
-def test_webhook_secret_is_per_user_and_stable() -> None:
+def test_webhook_secret_is_per_user_version_and_stable() -> None:
     alice, bob = uuid.uuid4(), uuid.uuid4()
     secret = webhook_secret_for(SETTINGS, alice)
     assert secret == webhook_secret_for(SETTINGS, str(alice))
     assert secret != webhook_secret_for(SETTINGS, bob)
-    assert len(secret) == 64
-    assert int(secret, 16) >= 0
-    expected = hmac.new(SETTINGS.signing_key(), f"webhook:{alice}".encode(), hashlib.sha256)
-    assert secret == expected.hexdigest().encode()
-    assert secret.decode() != tasks_shared_secret(SETTINGS)
+    assert secret != webhook_secret_for(SETTINGS, alice, 1)
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
+    assert tasks_shared_secret(SETTINGS) not in secret
+
+
+def test_the_previous_secret_signs_for_a_day_after_a_rotation() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    alice = uuid.uuid4()
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    current, previous = (webhook_secret_for(SETTINGS, alice, v) for v in (3, 2))
+    assert signing_secrets(SETTINGS, alice, 3, now - timedelta(hours=1), now) == [current, previous]
+    assert signing_secrets(SETTINGS, alice, 3, now - timedelta(hours=25), now) == [current]
+    assert signing_secrets(SETTINGS, alice, 0, None, now) == [webhook_secret_for(SETTINGS, alice)]
 
 
 # destinations
@@ -304,19 +336,17 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_delivery_posts_signed_json(receiver: Receiver) -> None:
-    result = deliver(receiver.url + "/hooks/agents", PAYLOAD, SECRET, settings())
+    result = deliver(
+        receiver.url + "/hooks/agents", PAYLOAD, [SECRET], settings(), message_id="msg_t"
+    )
     assert result.ok
     assert result.status_code == 200
     (request,) = receiver.requests
     assert request.path == "/hooks/agents"
     assert request.headers["Content-Type"] == "application/json"
     assert json.loads(request.body) == PAYLOAD
-    assert verify(
-        request.body,
-        SECRET,
-        request.headers["X-Agents-Timestamp"],
-        request.headers["X-Agents-Signature"],
-    )
+    assert request.headers["webhook-id"] == "msg_t"
+    assert verify(request.body, SECRET, request.headers)
 
 
 def test_delivery_connects_to_the_address_it_checked(
@@ -326,7 +356,7 @@ def test_delivery_connects_to_the_address_it_checked(
     changes between check and connect (rebinding) is never used. The Host header keeps the
     name."""
     url = f"http://hooks.internal:{receiver.port}/hook"
-    result = deliver(url, PAYLOAD, SECRET, settings(allowed="hooks.internal"))
+    result = deliver(url, PAYLOAD, [SECRET], settings(allowed="hooks.internal"), message_id="msg_t")
     assert result.ok
     assert receiver.requests[0].headers["Host"] == f"hooks.internal:{receiver.port}"
     assert dns["__lookups__"] == ["hooks.internal"]
@@ -388,7 +418,9 @@ def test_https_to_a_pinned_address_verifies_the_certificate_for_the_host_name(
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
     with Receiver(tls=context) as server:
         url = f"https://hooks.internal:{server.port}/hook"
-        result = deliver(url, PAYLOAD, SECRET, settings(allowed="hooks.internal"))
+        result = deliver(
+            url, PAYLOAD, [SECRET], settings(allowed="hooks.internal"), message_id="msg_t"
+        )
     assert result.ok is ok
     assert len(server.requests) == (1 if ok else 0)
     if not ok:
@@ -397,7 +429,7 @@ def test_https_to_a_pinned_address_verifies_the_certificate_for_the_host_name(
 
 def test_redirect_to_a_private_address_is_refused() -> None:
     with Receiver(replies((307, {"Location": "https://10.0.0.1/steal"}, b""))) as server:
-        result = deliver(server.url + "/hook", PAYLOAD, SECRET, settings())
+        result = deliver(server.url + "/hook", PAYLOAD, [SECRET], settings(), message_id="msg_t")
     assert not result.ok
     assert not result.retryable
     assert result.status_code == 307
@@ -408,25 +440,25 @@ def test_redirect_to_a_private_address_is_refused() -> None:
 def test_redirect_to_the_metadata_server_is_refused() -> None:
     location = "http://metadata.google.internal/computeMetadata/v1/"
     with Receiver(replies((302, {"Location": location}, b""))) as server:
-        result = deliver(server.url + "/hook", PAYLOAD, SECRET, settings())
+        result = deliver(server.url + "/hook", PAYLOAD, [SECRET], settings(), message_id="msg_t")
     assert not result.ok
     assert not result.retryable
 
 
 def test_allowed_redirect_is_followed_with_the_same_signed_body() -> None:
     with Receiver(replies((308, {"Location": "/moved"}, b""), (202, {}, b""))) as server:
-        result = deliver(server.url + "/hook", PAYLOAD, SECRET, settings())
+        result = deliver(server.url + "/hook", PAYLOAD, [SECRET], settings(), message_id="msg_t")
         first, second = server.wait_for(2)
     assert result.ok
     assert result.status_code == 202
     assert [first.path, second.path] == ["/hook", "/moved"]
     assert second.body == first.body
-    assert second.headers["X-Agents-Signature"] == first.headers["X-Agents-Signature"]
+    assert second.headers["webhook-signature"] == first.headers["webhook-signature"]
 
 
 def test_redirects_stop_after_three() -> None:
     with Receiver(replies((302, {"Location": "/again"}, b""))) as server:
-        result = deliver(server.url + "/hook", PAYLOAD, SECRET, settings())
+        result = deliver(server.url + "/hook", PAYLOAD, [SECRET], settings(), message_id="msg_t")
     assert not result.ok
     assert not result.retryable
     assert len(server.requests) == 4
@@ -454,19 +486,21 @@ def test_redirects_stop_after_three() -> None:
 )
 def test_outcome_classification(status: int, ok: bool, retryable: bool) -> None:
     with Receiver(replies((status, {}, b""))) as server:
-        result = deliver(server.url, PAYLOAD, SECRET, settings())
+        result = deliver(server.url, PAYLOAD, [SECRET], settings(), message_id="msg_t")
     assert (result.status_code, result.ok, result.retryable) == (status, ok, retryable)
 
 
 def test_retry_after_is_passed_on() -> None:
     with Receiver(replies((429, {"Retry-After": "7"}, b""))) as server:
-        result = deliver(server.url, PAYLOAD, SECRET, settings())
+        result = deliver(server.url, PAYLOAD, [SECRET], settings(), message_id="msg_t")
     assert result.retryable
     assert result.retry_after_s == 7
 
 
 def test_connection_refused_is_retryable() -> None:
-    result = deliver(f"http://127.0.0.1:{free_port()}/hook", PAYLOAD, SECRET, settings())
+    result = deliver(
+        f"http://127.0.0.1:{free_port()}/hook", PAYLOAD, [SECRET], settings(), message_id="msg_t"
+    )
     assert result.status_code is None
     assert result.retryable
     assert result.error
@@ -479,7 +513,7 @@ def test_timeout_is_retryable() -> None:
 
     with Receiver(slow) as server:
         started = time.monotonic()
-        result = deliver(server.url, PAYLOAD, SECRET, settings(timeout=0.1))
+        result = deliver(server.url, PAYLOAD, [SECRET], settings(timeout=0.1), message_id="msg_t")
     assert time.monotonic() - started < 0.45
     assert result.retryable
     assert result.error == "timed out"
@@ -487,7 +521,13 @@ def test_timeout_is_retryable() -> None:
 
 @pytest.mark.usefixtures("dns")
 def test_refused_destination_is_final_and_sends_nothing() -> None:
-    result = deliver("https://internal.example.test/hook", PAYLOAD, SECRET, settings(allowed=""))
+    result = deliver(
+        "https://internal.example.test/hook",
+        PAYLOAD,
+        [SECRET],
+        settings(allowed=""),
+        message_id="msg_t",
+    )
     assert not result.ok
     assert not result.retryable
     assert result.status_code is None
@@ -495,7 +535,13 @@ def test_refused_destination_is_final_and_sends_nothing() -> None:
 
 def test_unresolvable_host_is_retried_later(dns: dict[str, list[str]]) -> None:
     dns["gone.example.test"] = []
-    result = deliver("https://gone.example.test/hook", PAYLOAD, SECRET, settings(allowed=""))
+    result = deliver(
+        "https://gone.example.test/hook",
+        PAYLOAD,
+        [SECRET],
+        settings(allowed=""),
+        message_id="msg_t",
+    )
     assert result.retryable
     assert result.status_code is None
 
