@@ -12,4 +12,5 @@ GROUPS: tuple[str, ...] = (
     "tasks",
     "marketplace",
     "credentials",
+    "api_keys",
 )

@@ -58,7 +58,7 @@ resource "google_compute_url_map" "api" {
     dynamic "path_rule" {
       for_each = local.public_functions
       content {
-        paths   = ["/${path_rule.key}", "/${path_rule.key}/*"]
+        paths   = [local.group_paths[path_rule.key], "${local.group_paths[path_rule.key]}/*"]
         service = google_compute_backend_service.function[path_rule.key].id
       }
     }

@@ -22,7 +22,12 @@ locals {
     tasks       = { public = false, models = true, storage = true, enqueues = true, credentials = true, signs = false, max_instances = 5, concurrency = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
     credentials = { public = true, models = false, storage = false, enqueues = false, credentials = true, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    api_keys    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
   }
+
+  # the URL path of each group: "/<group>", but for the one whose name is not a valid path
+  # spelling of it (a group's name is also a Python package: functions/api_keys serves /api-keys)
+  group_paths = { for group, fn in local.functions : group => group == "api_keys" ? "/api-keys" : "/${group}" }
 
   public_functions = { for group, fn in local.functions : group => fn if fn.public }
   worker_functions = { for group, fn in local.functions : group => fn if !fn.public }

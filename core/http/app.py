@@ -45,7 +45,7 @@ def create_app(
         server_errors.bound_body_reads(request.environ, get_settings().request_body_timeout_s)
 
     for group in groups:
-        group.mount(app, f"/{group.name}")
+        group.mount(app, group.path)
         if serve_unprefixed:
             group.mount(app, "")
 
@@ -58,7 +58,7 @@ def create_app(
     if serve_unprefixed:
         for group in groups:
             app.add_url_rule(
-                f"/{group.name}/openapi.json", endpoint=f"openapi:{group.name}", view_func=openapi
+                f"{group.path}/openapi.json", endpoint=f"openapi:{group.name}", view_func=openapi
             )
     return app
 

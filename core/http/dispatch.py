@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
 
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, Forbidden, NotFound
 from core.http.endpoint import Endpoint
 from core.http.parsing import parse_body, parse_multipart, parse_query
 from core.http.serializing import serialize
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from core.config import Settings
     from core.models.users import User
+    from core.services.api_keys import KeyUse
 
 
 def view(endpoint: Endpoint) -> Callable[..., Response]:
@@ -41,7 +42,7 @@ def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
         return _dispatch_unit(endpoint, kwargs)
     from core.telemetry import request_span
 
-    name = f"{endpoint.method} /{endpoint.group}{endpoint.rule}"
+    name = f"{endpoint.method} {endpoint.prefix}{endpoint.rule}"
     with request_span(get_settings(), name, dict(request.headers.items())):
         return _dispatch_unit(endpoint, kwargs)
 
@@ -80,6 +81,9 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
 
                 assert settings is not None
                 caller = kwargs["caller"] = verify_bearer(settings, _bearer())
+                _check_key(endpoint, caller.key)
+                if "api_key" in wants:
+                    kwargs["api_key"] = caller.key
             elif endpoint.auth != "none":
                 assert settings is not None
                 user = _authenticate(endpoint, db, settings, kwargs)
@@ -110,7 +114,7 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
 def _authenticate(
     endpoint: Endpoint, db: Session, settings: Settings, path: dict[str, Any]
 ) -> User | None:
-    from core.services.auth import authenticate
+    from core.services.auth import account_of, verify_bearer
 
     if endpoint.auth == "optional" and not request.headers.get("Authorization"):
         return None
@@ -118,7 +122,28 @@ def _authenticate(
     if endpoint.preload is not None:
         param, model = endpoint.preload
         also = (model, path[param])
-    return authenticate(db, settings=settings, bearer=_bearer(), also=also)
+    caller = verify_bearer(settings, _bearer())
+    _check_key(endpoint, caller.key)
+    if "api_key" in endpoint.wants:
+        path["api_key"] = caller.key
+    return account_of(db, caller, also=also)
+
+
+def _check_key(endpoint: Endpoint, key: KeyUse | None) -> None:
+    """A request made with an API key: the route must be one its scope allows (403)."""
+    if key is None:
+        return
+    from core.models.users import ApiKeyScope
+    from core.services.api_keys import SCOPE_RANK
+
+    need = endpoint.key_need
+    if need == "never" or SCOPE_RANK[key.scope] < SCOPE_RANK[ApiKeyScope(need)]:
+        raise Forbidden(
+            f"this API key's scope ({key.scope.value}) does not allow "
+            f"{endpoint.method} {endpoint.prefix}{endpoint.rule}"
+            + ("" if need == "never" else f"; it needs {need}"),
+            code="api_key_scope",
+        )
 
 
 def _bearer() -> str | None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 Handler = Callable[..., Any]
 AuthMode = Literal["required", "optional", "none", "token"]
 INJECTABLE = {
+    "api_key",
     "db",
     "user",
     "caller",
@@ -25,9 +26,13 @@ INJECTABLE = {
 }
 
 
+KeyNeed = Literal["read", "execute", "full", "never"]
+
+
 @dataclass
 class Endpoint:
     group: str
+    prefix: str  # the group's URL path
     method: str
     rule: str
     handler: Handler
@@ -50,6 +55,14 @@ class Endpoint:
     needs: tuple[str, ...] = ()
     # with `Accept: text/event-stream`, what the success answer streams instead (SSE)
     streams: str | None = None
+    # the API key scope the route needs (None: read for GET, full otherwise); "never": no key
+    keys: KeyNeed | None = None
+
+    @property
+    def key_need(self) -> KeyNeed:
+        if self.keys is not None:
+            return self.keys
+        return "read" if self.method in ("GET", "HEAD") else "full"
 
     @property
     def name(self) -> str:

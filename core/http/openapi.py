@@ -72,7 +72,7 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
         spec.components.schema(name, schema)
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
-        path = openapi_path(full_rule(f"/{endpoint.group}", endpoint.rule))
+        path = openapi_path(full_rule(endpoint.prefix, endpoint.rule))
         paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint)
     _link_created_to_their_operations(paths)
     for path, operations in paths.items():

@@ -26,7 +26,7 @@ from flask import Flask
 from pydantic import BaseModel
 
 from core.http.dispatch import view
-from core.http.endpoint import INJECTABLE, AuthMode, Endpoint, Handler, Upload
+from core.http.endpoint import INJECTABLE, AuthMode, Endpoint, Handler, KeyNeed, Upload
 
 __all__ = ["RouteGroup", "Upload", "full_rule"]
 
@@ -40,11 +40,15 @@ class RouteGroup:
         *,
         description: str = "",
         preload: dict[str, type[Any]] | None = None,
+        path: str | None = None,
     ) -> None:
-        """`preload` maps a path parameter to the ORM model it names (`{"agent_id": Agent}`):
-        on every authenticated route with that parameter the row is read in the same query as
-        the caller's and waits in the session (core.services.auth.authenticate)."""
+        """`path`: the URL prefix when it is not "/" + the name (a name is also a Python
+        package and a Terraform key: `api_keys` serves /api-keys). `preload` maps a path
+        parameter to the ORM model it names (`{"agent_id": Agent}`): on every authenticated
+        route with that parameter the row is read in the same query as the caller's and waits
+        in the session (core.services.auth.authenticate)."""
         self.name = name
+        self.path = path or f"/{name}"
         self.description = description
         self.endpoints: list[Endpoint] = []
         self.preload = preload or {}
@@ -71,17 +75,20 @@ class RouteGroup:
         upload: str | None = None,
         needs: tuple[str, ...] = (),
         streams: str | None = None,
+        keys: KeyNeed | None = None,
     ) -> Callable[[Handler], Handler]:
         """`needs` names heavy modules the handler uses (core.warmup.AGENT_RUNTIME for routes
         that run agents): the request waits until they are loaded, never imports them beside
         another thread. `streams` says what the route sends as server-sent events to a caller
-        that accepts `text/event-stream`."""
+        that accepts `text/event-stream`. `keys`: the API key scope the route needs (by default
+        read for GET, full otherwise; "never": no key at all)."""
 
         def register(handler: Handler) -> Handler:
             wants = frozenset(inspect.signature(handler).parameters) & INJECTABLE
             self.endpoints.append(
                 Endpoint(
                     group=self.name,
+                    prefix=self.path,
                     method=method.upper(),
                     rule=rule,
                     handler=handler,
@@ -107,6 +114,7 @@ class RouteGroup:
                     ),
                     needs=needs,
                     streams=streams,
+                    keys=keys,
                 )
             )
             return handler

@@ -5,7 +5,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, created_at, str_enum, updated_at, uuid_pk
@@ -58,6 +68,31 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
+
+
+class ApiKeyScope(enum.StrEnum):
+    read = "read"  # GET only
+    execute = "execute"  # also runs, messages, approvals and uploads
+    full = "full"  # the user, less managing keys and the password
+
+
+class ApiKey(Base):
+    """A key for programs: `ak_<prefix>_<secret>`, shown once; stored as the SHA-256 of the
+    whole key (it has 256 bits of randomness: a slow hash would add nothing). Deleting the row
+    revokes it."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_user_id_created_at", "user_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    scope: Mapped[ApiKeyScope] = mapped_column(str_enum(ApiKeyScope, "api_key_scope"))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LoginFailure(Base):

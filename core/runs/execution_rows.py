@@ -164,13 +164,15 @@ def insert_checked_execution(
     *,
     known_version: str | None,
     commit: dict[str, Any] | None = None,
+    key_hash: bytes | None = None,
 ) -> CheckedStart | None:
     """The one way a run starts: a plain run, a session's turn (`session_id` set) or a
     workflow's step (`parent_execution_id` set), in one statement that checks what nothing was
     read about yet: the user is active and may execute the live, active agent (the rule of
     `agent_access.may_execute_clause`); for a turn, the session is the user's, of that agent,
     not archived and not busy (the index of one active turn per session), and its next seqs are
-    taken for the opening `events` (numbered from 1 by `EventLog.opening`). It takes the
+    taken for the opening `events` (numbered from 1 by `EventLog.opening`); with `key_hash`
+    (a caller with an API key), the key still exists and has not expired. It takes the
     agent's current version. None, with nothing written, when a check fails or the idempotency
     key is taken; the caller then finds out which the usual way. `execution.agent_version` and
     `workflow_type` are not read; the columns of `_constants` must hold their defaults, and
@@ -190,7 +192,9 @@ def insert_checked_execution(
     params["known_version"] = known_version
     if kind == "turn":
         params["event_count"] = len(events)
-    statement = _checked_start_statement(kind)
+    if key_hash is not None:
+        params["key_hash"] = key_hash
+    statement = _checked_start_statement(kind, key_hash is not None)
     row = db.execute(statement, params, execution_options=commit or {}).first()
     if row is None:
         return None
@@ -262,7 +266,7 @@ def _event_rows(execution: Any, seq_base: Any = None) -> tuple[list[str], Select
 
 
 @functools.cache
-def _checked_start_statement(kind: Kind) -> Select[Any]:
+def _checked_start_statement(kind: Kind, keyed: bool = False) -> Select[Any]:
     table, users, agents, sessions = EXECUTIONS, USERS, AGENTS, SESSIONS
     user_id = bindparam("x_user_id", type_=users.c.id.type)
     agent_id = bindparam("x_agent_id", type_=agents.c.id.type)
@@ -273,6 +277,10 @@ def _checked_start_statement(kind: Kind) -> Select[Any]:
         agents.c.deleted_at.is_(None),
         may_execute_clause(users, agents),
     ]
+    if keyed:
+        from core.auth.api_keys import live_key_clause
+
+        checks.append(live_key_clause(users))
     if kind == "turn":
         # the session's agent, unless the caller names one (execute with a session_id)
         joined = users.join(sessions, sessions.c.user_id == users.c.id).join(

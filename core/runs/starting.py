@@ -104,7 +104,12 @@ def _start_checked(
     events = EventLog(execution_id=execution.id, session_id=execution.session_id)
     opening = events.opening([(EventType.user_message, {"content": data.input})])
     started = execution_rows.insert_checked_execution(
-        db, execution, opening, known_version=known[0] if known else None, commit=_commit(data)
+        db,
+        execution,
+        opening,
+        known_version=known[0] if known else None,
+        commit=_commit(data),
+        key_hash=caller.key.key_hash if caller.key is not None else None,
     )
     if started is None:
         db.rollback()  # the statement's side effects (a turn's seqs) go with it

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from core.auth.api_keys import is_api_key, live_key_clause
 from core.auth.passwords import (
     burn_verification_time,
     hash_password,
@@ -22,6 +23,7 @@ from core.errors import LimitReached, Unauthorized
 from core.models.users import LoginFailure, RefreshToken, User
 from core.schemas.users import TokenPair
 from core.services import preloaded
+from core.services.api_keys import KeyUse
 from core.services.users import find_by_login
 
 INVALID_CREDENTIALS = "invalid username or password"
@@ -95,36 +97,52 @@ def logout(
 
 
 # every authenticated request runs this: built once (Session.get builds its query each time)
+
+
 _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+_USER_BY_KEY = _USER_BY_ID.where(live_key_clause())
 
 
-_USER_WITH: dict[type[Any], Select[Any]] = {}
+def _user_by_id(keyed: bool) -> Select[Any]:
+    return _USER_BY_KEY if keyed else _USER_BY_ID
 
 
-def _user_with(model: type[Any]) -> Select[Any]:
-    if model not in _USER_WITH:
-        _USER_WITH[model] = (
+_USER_WITH: dict[tuple[type[Any], bool], Select[Any]] = {}
+
+
+def _user_with(model: type[Any], keyed: bool) -> Select[Any]:
+    if (model, keyed) not in _USER_WITH:
+        stmt = (
             select(User, model)
             .outerjoin(model, model.id == bindparam("also_id"))
             .where(User.id == bindparam("user_id"))
         )
-    return _USER_WITH[model]
+        _USER_WITH[model, keyed] = stmt.where(live_key_clause()) if keyed else stmt
+    return _USER_WITH[model, keyed]
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Whom a verified access token names, before anything was read about the account: what a
-    route with `auth="token"` hands its handler. The service checks the account in the
-    statement that acts for the caller, or with `account_of`."""
+    """Whom a verified access token (or API key) names, before anything was read about the
+    account: what a route with `auth="token"` hands its handler. The service checks the account
+    (and that the key still exists) in the statement that acts for the caller, or with
+    `account_of`."""
 
     user_id: uuid.UUID
+    key: KeyUse | None = None
 
 
 def verify_bearer(settings: Settings, bearer: str | None) -> Caller:
-    """The caller a bearer access token names (signature, expiry, audience and type checked);
-    401 without one. The account itself is not looked at."""
+    """The caller a bearer access token (signature, expiry, audience and type checked) or API
+    key (core.services.api_keys) names; 401 without one. The account itself is not looked at."""
     if not bearer:
         raise Unauthorized("missing bearer token", code="missing_token")
+    if is_api_key(bearer):
+        from core.clock import utcnow
+        from core.services.api_keys import resolve_key
+
+        user_id, key = resolve_key(bearer, utcnow())
+        return Caller(user_id, key)
     return Caller(decode_token(settings, bearer, expected="access").user_id)
 
 
@@ -143,11 +161,15 @@ def authenticate(
 
 def account_of(db: Session, caller: Caller, *, also: tuple[type[Any], Any] | None = None) -> User:
     """The caller's account, 401 when it is gone or deactivated (see `authenticate`)."""
+    params: dict[str, Any] = {"user_id": caller.user_id}
+    if caller.key is not None:  # and the key still exists, unexpired
+        params["key_hash"] = caller.key.key_hash
+    keyed = caller.key is not None
     if also is None:
-        user = db.execute(_USER_BY_ID, {"user_id": caller.user_id}).scalar_one_or_none()
+        user: User | None = db.execute(_user_by_id(keyed), params).scalar_one_or_none()
     else:
         model, key = also
-        row = db.execute(_user_with(model), {"user_id": caller.user_id, "also_id": key}).first()
+        row = db.execute(_user_with(model, keyed), {**params, "also_id": key}).first()
         user = None if row is None else row[0]
         if row is not None and row[1] is not None:
             preloaded.keep(db, model, key, row[1])

@@ -176,6 +176,7 @@ def revoke_permission(agent_id: uuid.UUID, user_id: uuid.UUID, user: User, db: S
 @routes.post(
     "/<uuid:agent_id>/execute",
     auth="token",
+    keys="execute",
     body=ExecuteRequest,
     response=ExecutionPublic,
     responses={
@@ -209,6 +210,7 @@ def execute(
 @routes.post(
     "/<uuid:agent_id>/ag-ui",
     auth="token",
+    keys="execute",
     body=AgUiRunInput,
     responses={
         409: "the session is busy or archived, belongs to another agent, or the agent is "

@@ -29,6 +29,7 @@ routes = RouteGroup("artifacts", description="files uploaded into sessions and w
     max_body_bytes=service.upload_body_limit,
     response=ArtifactPublic,
     status=201,
+    keys="execute",
 )
 def upload_artifact(
     form: ArtifactUploadForm, upload: Upload, user: User, db: Session, settings: Settings

@@ -79,6 +79,7 @@ def cancel(execution_id: uuid.UUID, user: User, db: Session, backends: Backends)
     response=ExecutionPublic,
     status=202,
     responses={409: "the execution is not waiting for approvals (or was decided already)"},
+    keys="execute",
 )
 def decide_approvals(
     execution_id: uuid.UUID, body: ApprovalsRequest, user: User, db: Session, backends: Backends

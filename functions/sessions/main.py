@@ -81,6 +81,7 @@ def delete_session(session_id: uuid.UUID, user: User, db: Session, backends: Bac
     body=MessageRequest,
     response=ExecutionPublic,
     auth="token",
+    keys="execute",
     responses={
         202: "accepted for an asynchronous run",
         409: "the session is busy or archived, the agent deactivated, or the idempotency key "

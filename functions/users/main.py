@@ -22,6 +22,7 @@ from core.schemas.users import (
     WebhookSecretPublic,
 )
 from core.services import users as service
+from core.services.api_keys import KeyUse, refuse_key_management
 
 routes = RouteGroup("users", description="accounts")
 
@@ -38,12 +39,15 @@ def me(user: User) -> User:
     response=UserPublic,
     responses={409: "the email is taken"},
 )
-def update_me(body: SelfUpdate, user: User, db: Session) -> User:
-    """Change the caller's email, profile or password (the latter needs current_password)."""
+def update_me(body: SelfUpdate, user: User, db: Session, api_key: KeyUse | None) -> User:
+    """Change the caller's email, profile or password (the latter needs current_password, and
+    a sign-in: never an API key)."""
+    if body.password is not None:
+        refuse_key_management(api_key)
     return service.update_self(db, user=user, data=body)
 
 
-@routes.get("/me/webhook-secret", response=WebhookSecretPublic)
+@routes.get("/me/webhook-secret", response=WebhookSecretPublic, keys="full")
 def webhook_secret(user: User, settings: Settings, now: datetime) -> Reply:
     """The secret your webhook deliveries are signed with (Standard Webhooks: `webhook-id`,
     `webhook-timestamp`, `webhook-signature`)."""

@@ -71,6 +71,7 @@ CAPABILITIES = {
     "tasks": {"models", "storage", "enqueues"},  # the worker: runs, webhooks, sweeper re-enqueues
     "marketplace": set(),
     "credentials": set(),  # stores sealed credentials: the database and the credentials key
+    "api_keys": set(),  # keys are rows in the database
 }
 # the functions that seal or open users' credentials, hence hold CREDENTIALS_KEY
 CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials"}
@@ -237,7 +238,19 @@ def test_load_balancer_routes_each_public_group_to_its_function(tf: TerraformCon
     rule = single(matcher["dynamic"])["path_rule"]
     assert rule["for_each"] == "${local.public_functions}"
     content = single(rule["content"])
-    assert content["paths"] == ["/${path_rule.key}", "/${path_rule.key}/*"]
+    assert content["paths"] == [
+        "${local.group_paths[path_rule.key]}",
+        "${local.group_paths[path_rule.key]}/*",
+    ]
+    # every group's URL path as its RouteGroup serves it
+    import importlib
+
+    paths = tf.locals["group_paths"]
+    for group in GROUPS:
+        served = importlib.import_module(f"functions.{group}.main").routes.path
+        if served != f"/{group}":
+            assert f'"{group}"' in paths, (group, paths)
+            assert f'"{served}"' in paths, (served, paths)
     assert content["service"] == "${google_compute_backend_service.function[path_rule.key].id}"
     proxy = tf.resource("google_compute_target_https_proxy", "api")
     assert proxy["ssl_certificates"] == ["${google_compute_managed_ssl_certificate.api.id}"]

@@ -64,6 +64,7 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
     credential = client.post(
         "/credentials", headers=headers, json={"name": "k", "value": "secret"}
     ).get_json()
+    key = client.post("/api-keys", headers=headers, json={"name": "k", "scope": "read"}).get_json()
     ids = {
         "user_id": a["id"],
         "agent_id": agent["id"],
@@ -72,6 +73,7 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
         "execution_id": turn["id"],
         "artifact_id": artifact["id"],
         "credential_id": credential["id"],
+        "key_id": key["id"],
     }
     return headers, ids
 
