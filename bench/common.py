@@ -139,3 +139,22 @@ def bench_user_headers(username: str = "bench") -> dict[str, str]:
         user_id = user.id
     token, _ = issue_token(get_settings(), user_id=user_id, token_type="access", now=utcnow())
     return {"Authorization": f"Bearer {token}"}
+
+
+def bench_api_key_headers(username: str = "bench") -> dict[str, str]:
+    """An execute-scope API key of that (registered) user, as a bearer header."""
+    from sqlalchemy import select
+
+    from core.clock import utcnow
+    from core.db import transaction
+    from core.models.users import User
+    from core.schemas.api_keys import ApiKeyCreate
+    from core.services.api_keys import create_key
+
+    with transaction() as db:
+        user = db.scalar(select(User).where(User.username == username))
+        assert user is not None
+        made = create_key(
+            db, user=user, data=ApiKeyCreate(name="bench", scope="execute"), now=utcnow()
+        )
+    return {"Authorization": f"Bearer {made['key']}"}

@@ -5,6 +5,8 @@
   request authenticates, checks access, creates the execution row, runs pydantic-ai's TestModel,
   writes the events (user_message, model_response, status) and the usage, and answers the
   finished execution.
+* service+key: the same with an execute-scope API key instead of a JWT (the key is looked up
+  once per instance; whether it still exists is asked by the statement that starts the run).
 * floor: a bare functions-framework/Flask handler under the same server settings that runs the
   same TestModel agent and returns its output, persisting nothing.
 * session turns: `functions/sessions/main.py`, 200 sequential turns on one session of the same
@@ -46,6 +48,7 @@ from common import (  # type: ignore[import-not-found]
     DEFAULT_DATABASE_URL,
     HOST,
     ROOT,
+    bench_api_key_headers,
     bench_environment,
     bench_user_headers,
     function_process,
@@ -170,6 +173,7 @@ def main() -> int:
     with scratch_database(args.database_url) as database_url:
         env = bench_environment(database_url)
         headers = bench_user_headers()
+        key_headers = bench_api_key_headers()
 
         with (
             function_process(AGENTS, "entry", env, ready_path="/openapi.json") as agents_port,
@@ -195,6 +199,7 @@ def main() -> int:
             floor_lat = latency_ms(floor_port, "/", {}, args.requests)
             floor_sql_lat = latency_ms(floor_sql_port, "/", {}, args.requests)
             service_lat = latency_ms(agents_port, execute_path, headers, args.requests)
+            key_lat = latency_ms(agents_port, execute_path, key_headers, args.requests)
             session_turns_ms(sessions_port, agent["id"], headers, 20)  # warm-up
             turn_lat = session_turns_ms(sessions_port, agent["id"], headers, args.turns)
             latency_ms(floor_turn_port, "/warm-up", {}, 20, field="content", warm=0)
@@ -206,12 +211,14 @@ def main() -> int:
                     "floor": (floor_port, "/", {}),
                     "floor+sql": (floor_sql_port, "/", {}),
                     "service": (agents_port, execute_path, headers),
+                    "service+key": (agents_port, execute_path, key_headers),
                 },
                 args.seconds,
                 args.clients,
                 args.rounds,
             )
             floor_rps, floor_sql_rps, service_rps = rps["floor"], rps["floor+sql"], rps["service"]
+            key_rps = rps["service+key"]
 
         from core.db import transaction
 
@@ -246,12 +253,14 @@ def main() -> int:
         ("floor", floor_lat, floor_rps),
         ("floor+sql", floor_sql_lat, floor_sql_rps),
         ("service", service_lat, service_rps),
+        ("service+key", key_lat, key_rps),
     )
     for name, lat, rps in rows:
         print(f"{name:<10} {pct(lat, 50):>8.2f} {pct(lat, 95):>8.2f} {rps:>8.1f}")
     print(
         f"service / floor req/s: {service_rps / floor_rps:.2f}  (target ≥ 0.75);"
-        f" floor+sql / floor: {floor_sql_rps / floor_rps:.2f}"
+        f" floor+sql / floor: {floor_sql_rps / floor_rps:.2f};"
+        f" API key / JWT req/s: {key_rps / service_rps:.2f}"
     )
     first, last = statistics.mean(turn_lat[:20]), statistics.mean(turn_lat[-20:])
     floor_first = statistics.mean(floor_turn_lat[:20])

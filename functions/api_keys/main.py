@@ -32,7 +32,7 @@ def list_keys(query: PageQuery, user: User, db: Session) -> Page[ApiKey]:
     return service.list_keys(db, user=user, query=query)
 
 
-@routes.delete("/<uuid:key_id>", keys="never")
+@routes.delete("/<uuid:key_id>", status=204, keys="never")
 def delete_key(key_id: uuid.UUID, user: User, db: Session) -> None:
     """Revoke a key: refused from the next request on."""
     service.delete_key(db, user=user, key_id=key_id)
