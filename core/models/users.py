@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     func,
@@ -93,6 +97,21 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = created_at()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UsageDay(Base):
+    """A user's usage of one UTC day, kept by a trigger as top-level runs end (migration 0011)."""
+
+    __tablename__ = "usage_days"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    executions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=0, server_default="0")
 
 
 class LoginFailure(Base):

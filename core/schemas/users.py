@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import date as date_
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -136,3 +138,20 @@ class WebhookSecretPublic(ResponseModel):
         description="after a rotation, deliveries also carry a signature with the previous "
         "secret until then"
     )
+
+
+class UsageQuery(RequestModel):
+    days: int = Field(default=30, ge=1, le=366, description="this many UTC days, up to today")
+
+
+class UsageDayPublic(ResponseModel):
+    date: date_
+    executions: int = Field(description="runs that ended that day (a workflow counts once)")
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal = Field(description="USD of the priced models")
+
+
+class UsageReport(ResponseModel):
+    user_id: uuid.UUID
+    days: list[UsageDayPublic] = Field(description="oldest first, every day of the range")

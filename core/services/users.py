@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +14,7 @@ from core.auth.passwords import hash_password, verify_password
 from core.clock import utcnow
 from core.config import Settings
 from core.errors import Conflict, NotFound, Unauthorized
-from core.models.users import RefreshToken, Role, User
+from core.models.users import RefreshToken, Role, UsageDay, User
 from core.pagination import Keyset, Page, escape_like
 from core.schemas.users import AdminUpdate, RegisterRequest, SelfUpdate, UsersQuery
 from core.services.access import require_admin
@@ -184,3 +186,43 @@ def rotate_webhook_secret(
     ).scalar_one()
     user.webhook_secret_version, user.webhook_secret_rotated_at = version, now
     return webhook_secret(settings, user=user, now=now)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    user_id: uuid.UUID
+    days: list[dict[str, Any]]
+
+
+def usage_of(db: Session, *, user_id: uuid.UUID, days: int, today: date) -> UsageReport:
+    """The user's usage per UTC day over the last `days` days (today included), every day
+    listed: read from the daily rollup, so a year costs what a day does."""
+    first = today - timedelta(days=days - 1)
+    rows = {
+        row.day: row
+        for row in db.scalars(
+            select(UsageDay).where(UsageDay.user_id == user_id, UsageDay.day.between(first, today))
+        )
+    }
+    listed = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        row = rows.get(day)
+        listed.append(
+            {
+                "date": day,
+                "executions": row.executions if row else 0,
+                "input_tokens": row.input_tokens if row else 0,
+                "output_tokens": row.output_tokens if row else 0,
+                "cost_usd": row.cost_usd if row else Decimal(0),
+            }
+        )
+    return UsageReport(user_id, listed)
+
+
+def admin_usage(
+    db: Session, *, actor: User, user_id: uuid.UUID, days: int, today: date
+) -> UsageReport:
+    require_admin(actor)
+    get_user(db, user_id)
+    return usage_of(db, user_id=user_id, days=days, today=today)

@@ -17,6 +17,8 @@ from core.schemas.common import PageOf
 from core.schemas.users import (
     AdminUpdate,
     SelfUpdate,
+    UsageQuery,
+    UsageReport,
     UserPublic,
     UsersQuery,
     WebhookSecretPublic,
@@ -63,6 +65,20 @@ def rotate_webhook_secret(user: User, db: Session, settings: Settings, now: date
 
 def _private(secret: Any) -> Reply:
     return Reply(secret, 200, {"Cache-Control": "no-store"})
+
+
+@routes.get("/me/usage", query=UsageQuery, response=UsageReport)
+def my_usage(query: UsageQuery, user: User, db: Session, now: datetime) -> Any:
+    """Your executions, tokens and cost per UTC day (`days`, up to 366, today included)."""
+    return service.usage_of(db, user_id=user.id, days=query.days, today=now.date())
+
+
+@routes.get("/<uuid:user_id>/usage", query=UsageQuery, response=UsageReport)
+def user_usage(
+    user_id: uuid.UUID, query: UsageQuery, user: User, db: Session, now: datetime
+) -> Any:
+    """Admins: a user's usage per UTC day."""
+    return service.admin_usage(db, actor=user, user_id=user_id, days=query.days, today=now.date())
 
 
 @routes.get("", query=UsersQuery, response=PageOf[UserPublic])

@@ -110,3 +110,48 @@ def test_downgrading_0003_gives_sessions_back_their_history(empty_database):
         kept = conn.execute(sa.text("SELECT messages FROM sessions")).scalar_one()
     assert [m["parts"][0]["content"] for m in kept] == ["one", "two"]
     upgrade_to_head(empty_database)
+
+
+def test_0011_counts_the_runs_that_ended_before_it(empty_database):
+    from alembic import command
+    from sqlalchemy.orm import Session
+
+    from core.clock import utcnow
+    from core.db.migrate import alembic_config
+    from core.models.agents import Agent
+    from core.models.executions import AgentExecution, ExecutionStatus
+    from core.models.users import User
+
+    upgrade_to_head(empty_database)
+    config = alembic_config()
+    with empty_database.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")
+    with Session(empty_database) as db:
+        user = User(username="u", email="u@example.com", password_hash="x")
+        db.add(user)
+        db.flush()
+        agent = Agent(name="a", display_name="A", owner_id=user.id, definition={}, version="1.0.0")
+        db.add(agent)
+        db.flush()
+        runs = []
+        for status, tokens in (("succeeded", 10), ("failed", 5), ("running", 99), ("succeeded", 7)):
+            runs.append(
+                AgentExecution(
+                    agent_id=agent.id,
+                    agent_version="1.0.0",
+                    user_id=user.id,
+                    status=ExecutionStatus(status),
+                    input_tokens=tokens,
+                    finished_at=utcnow(),
+                )
+            )
+            db.add(runs[-1])
+            db.flush()
+        # the last one is a step of the first: its tokens are in its parent's already
+        runs[-1].parent_execution_id = runs[0].id
+        db.commit()
+    upgrade_to_head(empty_database)
+    with empty_database.connect() as conn:
+        row = conn.execute(sa.text("SELECT executions, input_tokens FROM usage_days")).one()
+    assert tuple(row) == (2, 15)

@@ -112,6 +112,10 @@ def test_the_parents_usage_is_the_sum_of_its_steps(client, user):
     }
     assert execution["usage"] == total
     assert execution["usage"]["requests"] == 2
+    # the daily usage counts the workflow once, with its steps' tokens
+    [today] = client.get("/users/me/usage?days=1", headers=headers).get_json()["days"]
+    assert today["executions"] == 1
+    assert today["input_tokens"] == execution["usage"]["input_tokens"]
 
 
 def test_loop_ends_when_a_step_says_done(client, user):
