@@ -79,6 +79,7 @@ def main() -> int:
             "ACCESS_LOG": "/dev/null",
             "LOG_LEVEL": "WARNING",
             "DATA_DIR": str(ROOT / ".data" / "bench"),
+            "USER_MAX_CONCURRENT_RUNS": "100000",  # one user submits them all at once
         }
         server = subprocess.Popen(
             [sys.executable, "-m", "core.devserver"],

@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -93,6 +94,11 @@ class Settings(BaseModel):
     # artifacts: a GCS bucket when ARTIFACTS_BUCKET is set, else DATA_DIR/artifacts
     artifacts_bucket: str | None = None
     artifact_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # quotas per user (an admin may override them per user): unfinished runs at once, and
+    # tokens and USD per UTC day (None: unlimited)
+    user_max_concurrent_runs: int = Field(default=4, ge=1)
+    user_daily_tokens: int | None = Field(default=None, ge=1)
+    user_daily_cost_usd: Decimal | None = Field(default=None, gt=0)
     # the files (artifacts) one message or execute input sends the model, together
     input_files_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     signed_url_ttl_s: int = Field(default=900, ge=60, le=900)
@@ -120,6 +126,11 @@ class Settings(BaseModel):
     # browsers: the origins (scheme://host[:port], comma-separated) allowed to call the API
     # cross-origin (CORS); empty: same origin only
     allowed_origins: str = ""
+
+    @field_validator("user_daily_tokens", "user_daily_cost_usd", mode="before")
+    @classmethod
+    def _empty_is_unlimited(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("allowed_origins")
     @classmethod

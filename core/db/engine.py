@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -135,6 +135,36 @@ def reset_engine() -> None:
 
 
 def build_engine(settings: Settings) -> Engine:
+    engine = _engine_for(settings)
+    event.listen(engine, "connect", _quota_defaults(settings))
+    return engine
+
+
+def _quota_defaults(settings: Settings) -> Any:
+    """The service's quotas as session settings of each new connection: the trigger that
+    starts a run reads them (migration 0012), at no cost per request."""
+    values = {
+        "agents.max_concurrent_runs": settings.user_max_concurrent_runs,
+        "agents.daily_tokens": settings.user_daily_tokens,
+        "agents.daily_cost_usd": settings.user_daily_cost_usd,
+    }
+
+    calls = ", ".join("set_config(%s, %s, false)" for _ in values)
+    params = tuple(item for name, value in values.items() for item in (name, _text(value)))
+
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SELECT {calls}", params)
+        cursor.close()
+
+    return connect
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _engine_for(settings: Settings) -> Engine:
     pool: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,

@@ -49,6 +49,11 @@ class User(Base):
     profile: Mapped[dict[str, Any]] = mapped_column(
         default=dict, server_default=text("'{}'::jsonb")
     )
+    # unfinished top-level runs, kept by triggers (migration 0012: quotas)
+    active_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # an admin's overrides of the service's quotas: max_concurrent_runs, daily_tokens,
+    # daily_cost_usd
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
     # the webhook signing secret is derived from SECRET_KEY and this version (core.webhooks)
     webhook_secret_version: Mapped[int] = mapped_column(default=0, server_default="0")
     webhook_secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

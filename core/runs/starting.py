@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from core.agents.definition import AgentDefinition
 from core.config import Settings
 from core.db import then_commit
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import Conflict, DomainError, LimitReached, NotFound, field_error
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import AgentSession, EventType, SessionStatus
 from core.models.users import User
@@ -103,14 +104,21 @@ def _start_checked(
     )
     events = EventLog(execution_id=execution.id, session_id=execution.session_id)
     opening = events.opening([(EventType.user_message, {"content": data.input})])
-    started = execution_rows.insert_checked_execution(
-        db,
-        execution,
-        opening,
-        known_version=known[0] if known else None,
-        commit=_commit(data),
-        key_hash=caller.key.key_hash if caller.key is not None else None,
-    )
+    try:
+        started = execution_rows.insert_checked_execution(
+            db,
+            execution,
+            opening,
+            known_version=known[0] if known else None,
+            commit=_commit(data),
+            key_hash=caller.key.key_hash if caller.key is not None else None,
+        )
+    except DBAPIError as exc:
+        refused = quota_refusal(exc, now)
+        if refused is None:
+            raise
+        db.rollback()
+        raise refused from None
     if started is None:
         db.rollback()  # the statement's side effects (a turn's seqs) go with it
         return None
@@ -127,6 +135,34 @@ def _start_checked(
     execution.agent_version = started.version
     execution.workflow_type = started.workflow_type
     return _launch(db, execution, events, definition, backends, live)
+
+
+QUOTA_SQLSTATE = "AQ001"  # raised by the trigger that takes a run's slot (migration 0012)
+BUSY_RETRY_S = 10
+
+
+def quota_refusal(exc: DBAPIError, now: datetime) -> LimitReached | None:
+    """The 429 a start refused by a quota answers (None: another database error). The limit
+    is named; Retry-After is a guess for concurrent runs, the next UTC midnight for a day's."""
+    error = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    if not isinstance(error, dict) or error.get("C") != QUOTA_SQLSTATE:
+        return None
+    limit, _, value = str(error.get("M", "")).partition(" ")
+    if limit == "max_concurrent_runs":
+        message = f"you have {value} runs unfinished, your limit; wait for one to end"
+        retry_s = BUSY_RETRY_S
+    else:
+        message = (
+            f"you have used today's {limit.replace('_', ' ')} ({value}); it resets at 00:00 UTC"
+        )
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
+        retry_s = max(1, int((midnight - now).total_seconds()))
+    return LimitReached(
+        message,
+        code="quota_exceeded",
+        details=[field_error(["quota", limit], message, "quota_exceeded")],
+        headers={"Retry-After": str(retry_s)},
+    )
 
 
 def _why_not(

@@ -94,9 +94,20 @@ class SelfUpdate(RequestModel):
         return self
 
 
+class UserLimits(RequestModel):
+    """Overrides of the service's quotas for one user (null: the service's)."""
+
+    max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
+    daily_tokens: int | None = Field(default=None, ge=1)
+    daily_cost_usd: float | None = Field(default=None, gt=0, le=1_000_000)
+
+
 class AdminUpdate(RequestModel):
     role: Role | None = None
     is_active: bool | None = None
+    limits: UserLimits | None = Field(
+        default=None, description="this user's quotas (each null: the service's default)"
+    )
 
 
 class UsersQuery(PageQuery):
@@ -152,6 +163,14 @@ class UsageDayPublic(ResponseModel):
     cost_usd: Decimal = Field(description="USD of the priced models")
 
 
+class LimitsInForce(ResponseModel):
+    max_concurrent_runs: int
+    daily_tokens: int | None = Field(description="null: unlimited")
+    daily_cost_usd: float | None = Field(description="null: unlimited")
+    active_runs: int = Field(description="your unfinished runs now")
+
+
 class UsageReport(ResponseModel):
     user_id: uuid.UUID
     days: list[UsageDayPublic] = Field(description="oldest first, every day of the range")
+    limits: LimitsInForce

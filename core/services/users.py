@@ -86,6 +86,8 @@ def admin_update(db: Session, *, actor: User, user_id: uuid.UUID, data: AdminUpd
         user.is_active = data.is_active
         if not data.is_active:
             revoke_refresh_tokens(db, user_id=user.id)
+    if data.limits is not None:
+        user.limits = data.limits.model_dump(exclude_none=True)
     db.flush()
     return user
 
@@ -192,16 +194,29 @@ def rotate_webhook_secret(
 class UsageReport:
     user_id: uuid.UUID
     days: list[dict[str, Any]]
+    limits: dict[str, Any]
 
 
-def usage_of(db: Session, *, user_id: uuid.UUID, days: int, today: date) -> UsageReport:
+def limits_in_force(user: User, settings: Settings) -> dict[str, Any]:
+    """The user's quotas: their overrides, else the service's (core.config)."""
+    own = user.limits or {}
+    cost = own.get("daily_cost_usd", settings.user_daily_cost_usd)
+    return {
+        "max_concurrent_runs": own.get("max_concurrent_runs", settings.user_max_concurrent_runs),
+        "daily_tokens": own.get("daily_tokens", settings.user_daily_tokens),
+        "daily_cost_usd": None if cost is None else float(cost),
+        "active_runs": user.active_runs,
+    }
+
+
+def usage_of(db: Session, *, user: User, settings: Settings, days: int, today: date) -> UsageReport:
     """The user's usage per UTC day over the last `days` days (today included), every day
     listed: read from the daily rollup, so a year costs what a day does."""
     first = today - timedelta(days=days - 1)
     rows = {
         row.day: row
         for row in db.scalars(
-            select(UsageDay).where(UsageDay.user_id == user_id, UsageDay.day.between(first, today))
+            select(UsageDay).where(UsageDay.user_id == user.id, UsageDay.day.between(first, today))
         )
     }
     listed = []
@@ -217,12 +232,12 @@ def usage_of(db: Session, *, user_id: uuid.UUID, days: int, today: date) -> Usag
                 "cost_usd": row.cost_usd if row else Decimal(0),
             }
         )
-    return UsageReport(user_id, listed)
+    return UsageReport(user.id, listed, limits_in_force(user, settings))
 
 
 def admin_usage(
-    db: Session, *, actor: User, user_id: uuid.UUID, days: int, today: date
+    db: Session, *, actor: User, user_id: uuid.UUID, settings: Settings, days: int, today: date
 ) -> UsageReport:
     require_admin(actor)
-    get_user(db, user_id)
-    return usage_of(db, user_id=user_id, days=days, today=today)
+    user = get_user(db, user_id)
+    return usage_of(db, user=user, settings=settings, days=days, today=today)

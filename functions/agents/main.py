@@ -183,6 +183,8 @@ def revoke_permission(agent_id: uuid.UUID, user_id: uuid.UUID, user: User, db: S
         202: "accepted for an asynchronous run",
         409: "the session is busy or archived, the agent deactivated, or the idempotency key "
         "names a run of another agent",
+        429: "a quota is spent: too many unfinished runs, or the day's tokens or cost "
+        "(quota_exceeded, Retry-After)",
     },
     needs=AGENT_RUNTIME,
     streams="the run as it happens: text_delta, tool_call, tool_result, approval_requested, "
@@ -215,6 +217,8 @@ def execute(
     responses={
         409: "the session is busy or archived, belongs to another agent, or the agent is "
         "deactivated",
+        429: "a quota is spent: too many unfinished runs, or the day's tokens or cost "
+        "(quota_exceeded, Retry-After)",
     },
     needs=AGENT_RUNTIME,
     streams="the turn as AG-UI events (RUN_STARTED, TEXT_MESSAGE_*, TOOL_CALL_*, RUN_FINISHED "

@@ -86,6 +86,8 @@ def delete_session(session_id: uuid.UUID, user: User, db: Session, backends: Bac
         202: "accepted for an asynchronous run",
         409: "the session is busy or archived, the agent deactivated, or the idempotency key "
         "names a run of another agent",
+        429: "a quota is spent: too many unfinished runs, or the day's tokens or cost "
+        "(quota_exceeded, Retry-After)",
     },
     needs=AGENT_RUNTIME,
     streams="the run as it happens: text_delta, tool_call, tool_result, approval_requested, "

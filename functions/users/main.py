@@ -68,17 +68,25 @@ def _private(secret: Any) -> Reply:
 
 
 @routes.get("/me/usage", query=UsageQuery, response=UsageReport)
-def my_usage(query: UsageQuery, user: User, db: Session, now: datetime) -> Any:
-    """Your executions, tokens and cost per UTC day (`days`, up to 366, today included)."""
-    return service.usage_of(db, user_id=user.id, days=query.days, today=now.date())
+def my_usage(query: UsageQuery, user: User, db: Session, settings: Settings, now: datetime) -> Any:
+    """Your executions, tokens and cost per UTC day (`days`, up to 366, today included), and
+    the quotas in force."""
+    return service.usage_of(db, user=user, settings=settings, days=query.days, today=now.date())
 
 
 @routes.get("/<uuid:user_id>/usage", query=UsageQuery, response=UsageReport)
 def user_usage(
-    user_id: uuid.UUID, query: UsageQuery, user: User, db: Session, now: datetime
+    user_id: uuid.UUID,
+    query: UsageQuery,
+    user: User,
+    db: Session,
+    settings: Settings,
+    now: datetime,
 ) -> Any:
-    """Admins: a user's usage per UTC day."""
-    return service.admin_usage(db, actor=user, user_id=user_id, days=query.days, today=now.date())
+    """Admins: a user's usage per UTC day and quotas."""
+    return service.admin_usage(
+        db, actor=user, user_id=user_id, settings=settings, days=query.days, today=now.date()
+    )
 
 
 @routes.get("", query=UsersQuery, response=PageOf[UserPublic])

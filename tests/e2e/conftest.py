@@ -34,7 +34,14 @@ def start_server(
     process = subprocess.Popen(
         [sys.executable, "-m", "core.devserver"],
         cwd=ROOT,
-        env={**merged, **env, "PORT": str(port), "ACCESS_LOG": "/dev/null"},
+        # one test user runs many at once here; quotas are tested in tests/integration
+        env={
+            **merged,
+            "USER_MAX_CONCURRENT_RUNS": "100000",
+            **env,
+            "PORT": str(port),
+            "ACCESS_LOG": "/dev/null",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -113,7 +113,13 @@ def make_dev(data_dir: Path, port: int, **env: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         ["make", "dev"],
         cwd=ROOT,
-        env={**merged, "DATA_DIR": str(data_dir), "PORT": str(port), "ACCESS_LOG": "/dev/null"}
+        env={
+            **merged,
+            "DATA_DIR": str(data_dir),
+            "PORT": str(port),
+            "ACCESS_LOG": "/dev/null",
+            "USER_MAX_CONCURRENT_RUNS": "100000",  # one user starts many runs at once here
+        }
         | env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

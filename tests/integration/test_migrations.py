@@ -112,7 +112,7 @@ def test_downgrading_0003_gives_sessions_back_their_history(empty_database):
     upgrade_to_head(empty_database)
 
 
-def test_0011_counts_the_runs_that_ended_before_it(empty_database):
+def test_0011_and_0012_count_the_runs_that_came_before_them(empty_database):
     from alembic import command
     from sqlalchemy.orm import Session
 
@@ -123,10 +123,6 @@ def test_0011_counts_the_runs_that_ended_before_it(empty_database):
     from core.models.users import User
 
     upgrade_to_head(empty_database)
-    config = alembic_config()
-    with empty_database.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0010")
     with Session(empty_database) as db:
         user = User(username="u", email="u@example.com", password_hash="x")
         db.add(user)
@@ -151,7 +147,13 @@ def test_0011_counts_the_runs_that_ended_before_it(empty_database):
         # the last one is a step of the first: its tokens are in its parent's already
         runs[-1].parent_execution_id = runs[0].id
         db.commit()
+    config = alembic_config()
+    with empty_database.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")
     upgrade_to_head(empty_database)
     with empty_database.connect() as conn:
         row = conn.execute(sa.text("SELECT executions, input_tokens FROM usage_days")).one()
+        active = conn.execute(sa.text("SELECT active_runs FROM users")).scalar_one()
     assert tuple(row) == (2, 15)
+    assert active == 1  # the unfinished top-level run
