@@ -97,47 +97,37 @@ def upgrade() -> None:
         """
     )
     # a run that ends gives its slot back, in the trigger that counts its usage
-    op.execute(
-        f"""
-        CREATE OR REPLACE FUNCTION count_usage() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO usage_days AS u
-                (user_id, day, executions, input_tokens, output_tokens, cost_usd)
-            VALUES (NEW.user_id, {DAY}, 1, NEW.input_tokens,
-                    NEW.output_tokens, coalesce(NEW.cost, 0))
-            ON CONFLICT (user_id, day) DO UPDATE SET
-                executions = u.executions + 1,
-                input_tokens = u.input_tokens + EXCLUDED.input_tokens,
-                output_tokens = u.output_tokens + EXCLUDED.output_tokens,
-                cost_usd = u.cost_usd + EXCLUDED.cost_usd;
-            UPDATE users SET active_runs = greatest(active_runs - 1, 0) WHERE id = NEW.user_id;
-            RETURN NULL;
-        END
-        $$
-        """  # noqa: S608 (module constants, no input)
-    )
+    op.execute(_count_usage(give_back_slot=True))
 
 
 def downgrade() -> None:
-    op.execute(
-        f"""
-        CREATE OR REPLACE FUNCTION count_usage() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO usage_days AS u
-                (user_id, day, executions, input_tokens, output_tokens, cost_usd)
-            VALUES (NEW.user_id, {DAY}, 1, NEW.input_tokens,
-                    NEW.output_tokens, coalesce(NEW.cost, 0))
-            ON CONFLICT (user_id, day) DO UPDATE SET
-                executions = u.executions + 1,
-                input_tokens = u.input_tokens + EXCLUDED.input_tokens,
-                output_tokens = u.output_tokens + EXCLUDED.output_tokens,
-                cost_usd = u.cost_usd + EXCLUDED.cost_usd;
-            RETURN NULL;
-        END
-        $$
-        """  # noqa: S608 (module constants, no input)
-    )
+    op.execute(_count_usage(give_back_slot=False))  # as 0011 made it
     op.execute("DROP TRIGGER agent_executions_take_run_slot ON agent_executions")
     op.execute("DROP FUNCTION take_run_slot()")
     op.drop_column("users", "limits")
     op.drop_column("users", "active_runs")
+
+
+def _count_usage(*, give_back_slot: bool) -> str:
+    give_back = (
+        "UPDATE users SET active_runs = greatest(active_runs - 1, 0) WHERE id = NEW.user_id;"
+        if give_back_slot
+        else ""
+    )
+    return f"""
+        CREATE OR REPLACE FUNCTION count_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO usage_days AS u
+                (user_id, day, executions, input_tokens, output_tokens, cost_usd)
+            VALUES (NEW.user_id, {DAY}, 1, NEW.input_tokens,
+                    NEW.output_tokens, coalesce(NEW.cost, 0))
+            ON CONFLICT (user_id, day) DO UPDATE SET
+                executions = u.executions + 1,
+                input_tokens = u.input_tokens + EXCLUDED.input_tokens,
+                output_tokens = u.output_tokens + EXCLUDED.output_tokens,
+                cost_usd = u.cost_usd + EXCLUDED.cost_usd;
+            {give_back}
+            RETURN NULL;
+        END
+        $$
+        """  # noqa: S608 (module constants, no input)
