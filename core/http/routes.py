@@ -46,7 +46,7 @@ class RouteGroup:
         package and a Terraform key: `api_keys` serves /api-keys). `preload` maps a path
         parameter to the ORM model it names (`{"agent_id": Agent}`): on every authenticated
         route with that parameter the row is read in the same query as the caller's and waits
-        in the session (core.services.auth.authenticate)."""
+        in the session (core.services.auth.account_of)."""
         self.name = name
         self.path = path or f"/{name}"
         self.description = description

@@ -146,21 +146,10 @@ def verify_bearer(settings: Settings, bearer: str | None) -> Caller:
     return Caller(decode_token(settings, bearer, expected="access").user_id)
 
 
-def authenticate(
-    db: Session,
-    *,
-    settings: Settings,
-    bearer: str | None,
-    also: tuple[type[Any], Any] | None = None,
-) -> User:
-    """The active user the access token names. `also` (model, primary key) reads that row in
-    the same query, whoever may see it: it only waits in the session (core.services.preloaded)
-    for the service that decides."""
-    return account_of(db, verify_bearer(settings, bearer), also=also)
-
-
 def account_of(db: Session, caller: Caller, *, also: tuple[type[Any], Any] | None = None) -> User:
-    """The caller's account, 401 when it is gone or deactivated (see `authenticate`)."""
+    """The caller's account, 401 when it is gone or deactivated, or its API key is. `also`
+    (model, primary key) reads that row in the same query, whoever may see it: it only waits in
+    the session (core.services.preloaded) for the service that decides."""
     params: dict[str, Any] = {"user_id": caller.user_id}
     if caller.key is not None:  # and the key still exists, unexpired
         params["key_hash"] = caller.key.key_hash
