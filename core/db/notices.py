@@ -40,7 +40,6 @@ class Notices:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self.listening = threading.Event()
-        self.woken = 0  # followers woken so far (for tests and benches)
         self.backend_pid: int | None = None  # the listening connection's server process
 
     @contextmanager
@@ -77,7 +76,6 @@ class Notices:
                 targets = {event for key in keys for event in self._waiting.get(key, ())}
         for event in targets:
             event.set()
-        self.woken += len(targets)
 
     def _listen(self) -> None:
         pause = RECONNECT_S[0]

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core.auth.api_keys import key_hash, new_key, well_formed
-from core.errors import Forbidden, NotFound, Unauthorized
+from core.errors import Forbidden, Invalid, NotFound, Unauthorized, field_error
 from core.models.users import ApiKey, ApiKeyScope, User
 from core.pagination import Keyset, Page
 from core.schemas.api_keys import ApiKeyCreate, ApiKeyCreated
@@ -45,8 +45,6 @@ class KeyUse:
 def create_key(db: Session, *, user: User, data: ApiKeyCreate, now: datetime) -> dict[str, Any]:
     """A new key of the caller's, with its whole value: the only time it is shown."""
     if data.expires_at is not None and data.expires_at <= now:
-        from core.errors import Invalid, field_error
-
         raise Invalid(
             "expires_at is in the past",
             details=[field_error(["body", "expires_at"], "in the past", "past")],

@@ -18,6 +18,7 @@ from core.models.users import RefreshToken, Role, UsageDay, User
 from core.pagination import Keyset, Page, escape_like
 from core.schemas.users import AdminUpdate, RegisterRequest, SelfUpdate, UsersQuery
 from core.services.access import require_admin
+from core.services.api_keys import KeyUse, refuse_key_management
 
 USERS_ORDER = Keyset(columns=(User.created_at, User.id))
 
@@ -48,8 +49,13 @@ def find_by_login(db: Session, identifier: str) -> User | None:
     return db.scalars(stmt).first()
 
 
-def update_self(db: Session, *, user: User, data: SelfUpdate) -> User:
+def update_self(
+    db: Session, *, user: User, data: SelfUpdate, api_key: KeyUse | None = None
+) -> User:
+    """The caller's own email, profile or password; the password only when signed in (never
+    with an API key: 403)."""
     if data.password is not None:
+        refuse_key_management(api_key)
         if not verify_password(user.password_hash, data.current_password or ""):
             raise Unauthorized("current_password is wrong", code="wrong_password")
         user.password_hash = hash_password(data.password)

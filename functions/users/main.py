@@ -24,7 +24,7 @@ from core.schemas.users import (
     WebhookSecretPublic,
 )
 from core.services import users as service
-from core.services.api_keys import KeyUse, refuse_key_management
+from core.services.api_keys import KeyUse
 
 routes = RouteGroup("users", description="accounts")
 
@@ -44,9 +44,7 @@ def me(user: User) -> User:
 def update_me(body: SelfUpdate, user: User, db: Session, api_key: KeyUse | None) -> User:
     """Change the caller's email, profile or password (the latter needs current_password, and
     a sign-in: never an API key)."""
-    if body.password is not None:
-        refuse_key_management(api_key)
-    return service.update_self(db, user=user, data=body)
+    return service.update_self(db, user=user, data=body, api_key=api_key)
 
 
 @routes.get("/me/webhook-secret", response=WebhookSecretPublic, keys="full")
