@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -67,24 +68,15 @@ def test_case_insensitive_unique_username_is_enforced_by_the_database(db):
 def test_downgrading_0003_gives_sessions_back_their_history(empty_database):
     from datetime import timedelta
 
-    from alembic import command
     from sqlalchemy.orm import Session
 
     from core.clock import utcnow
-    from core.db.migrate import alembic_config
-    from core.models.agents import Agent
     from core.models.executions import AgentExecution, ExecutionStatus
     from core.models.sessions import AgentSession
-    from core.models.users import User
 
     upgrade_to_head(empty_database)
     with Session(empty_database) as db:
-        user = User(username="u", email="u@example.com", password_hash="x")
-        db.add(user)
-        db.flush()
-        agent = Agent(name="a", display_name="A", owner_id=user.id, definition={}, version="1.0.0")
-        db.add(agent)
-        db.flush()
+        user, agent = _user_and_agent(db)
         session = AgentSession(user_id=user.id, agent_id=agent.id)
         db.add(session)
         db.flush()
@@ -102,10 +94,7 @@ def test_downgrading_0003_gives_sessions_back_their_history(empty_database):
                 )
             )
         db.commit()
-    with empty_database.begin() as conn:
-        config = alembic_config()
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0002")
+    _downgrade(empty_database, "0002")
     with empty_database.connect() as conn:
         kept = conn.execute(sa.text("SELECT messages FROM sessions")).scalar_one()
     assert [m["parts"][0]["content"] for m in kept] == ["one", "two"]
@@ -113,23 +102,14 @@ def test_downgrading_0003_gives_sessions_back_their_history(empty_database):
 
 
 def test_0011_and_0012_count_the_runs_that_came_before_them(empty_database):
-    from alembic import command
     from sqlalchemy.orm import Session
 
     from core.clock import utcnow
-    from core.db.migrate import alembic_config
-    from core.models.agents import Agent
     from core.models.executions import AgentExecution, ExecutionStatus
-    from core.models.users import User
 
     upgrade_to_head(empty_database)
     with Session(empty_database) as db:
-        user = User(username="u", email="u@example.com", password_hash="x")
-        db.add(user)
-        db.flush()
-        agent = Agent(name="a", display_name="A", owner_id=user.id, definition={}, version="1.0.0")
-        db.add(agent)
-        db.flush()
+        user, agent = _user_and_agent(db)
         runs = []
         for status, tokens in (("succeeded", 10), ("failed", 5), ("running", 99), ("succeeded", 7)):
             runs.append(
@@ -147,13 +127,34 @@ def test_0011_and_0012_count_the_runs_that_came_before_them(empty_database):
         # the last one is a step of the first: its tokens are in its parent's already
         runs[-1].parent_execution_id = runs[0].id
         db.commit()
-    config = alembic_config()
-    with empty_database.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0010")
+    _downgrade(empty_database, "0010")
     upgrade_to_head(empty_database)
     with empty_database.connect() as conn:
         row = conn.execute(sa.text("SELECT executions, input_tokens FROM usage_days")).one()
         active = conn.execute(sa.text("SELECT active_runs FROM users")).scalar_one()
     assert tuple(row) == (2, 15)
     assert active == 1  # the unfinished top-level run
+
+
+def _user_and_agent(db: Any) -> tuple[Any, Any]:
+    from core.models.agents import Agent
+    from core.models.users import User
+
+    user = User(username="u", email="u@example.com", password_hash="x")
+    db.add(user)
+    db.flush()
+    agent = Agent(name="a", display_name="A", owner_id=user.id, definition={}, version="1.0.0")
+    db.add(agent)
+    db.flush()
+    return user, agent
+
+
+def _downgrade(engine: sa.Engine, revision: str) -> None:
+    from alembic import command
+
+    from core.db.migrate import alembic_config
+
+    with engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
