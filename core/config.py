@@ -99,6 +99,8 @@ class Settings(BaseModel):
     user_max_concurrent_runs: int = Field(default=4, ge=1)
     user_daily_tokens: int | None = Field(default=None, ge=1)
     user_daily_cost_usd: Decimal | None = Field(default=None, gt=0)
+    # requests per user per minute, whatever credential they carry (None: unlimited)
+    rate_limit_per_minute: int | None = Field(default=600, ge=1)
     # the files (artifacts) one message or execute input sends the model, together
     input_files_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     signed_url_ttl_s: int = Field(default=900, ge=60, le=900)
@@ -127,7 +129,9 @@ class Settings(BaseModel):
     # cross-origin (CORS); empty: same origin only
     allowed_origins: str = ""
 
-    @field_validator("user_daily_tokens", "user_daily_cost_usd", mode="before")
+    @field_validator(
+        "user_daily_tokens", "user_daily_cost_usd", "rate_limit_per_minute", mode="before"
+    )
     @classmethod
     def _empty_is_unlimited(cls, value: object) -> object:
         return None if value == "" else value

@@ -29,6 +29,8 @@ resource "google_compute_backend_service" "function" {
   load_balancing_scheme = "EXTERNAL_MANAGED"
   protocol              = "HTTPS"
 
+  security_policy = google_compute_security_policy.api.id
+
   backend {
     group = google_compute_region_network_endpoint_group.function[each.key].id
   }
@@ -37,6 +39,61 @@ resource "google_compute_backend_service" "function" {
     enable      = true
     sample_rate = 1.0
   }
+}
+
+# Cloud Armor in front of every function: a flood from one address is answered 429 at the edge,
+# before it costs an invocation (the service counts each user's requests itself, across
+# instances: RATE_LIMIT_PER_MINUTE).
+resource "google_compute_security_policy" "api" {
+  project     = var.project_id
+  name        = "${var.name}-api"
+  description = "Per-address rate limit and the Log4j lookup block"
+
+  rule {
+    action      = "deny(403)"
+    priority    = 900
+    description = "Log4j JNDI lookups (CVE-2021-44228): nothing here runs Java, but nothing needs them"
+    match {
+      expr {
+        expression = "evaluatePreconfiguredExpr('cve-canary')"
+      }
+    }
+  }
+
+  rule {
+    action      = "throttle"
+    priority    = 1000
+    description = "Requests per client address per minute"
+    match {
+      versioned_expr = "SRC_IPS_V1"
+      config {
+        src_ip_ranges = ["*"]
+      }
+    }
+    rate_limit_options {
+      conform_action = "allow"
+      exceed_action  = "deny(429)"
+      enforce_on_key = "IP"
+      rate_limit_threshold {
+        count        = var.requests_per_minute_per_address
+        interval_sec = 60
+      }
+    }
+  }
+
+  rule {
+    action      = "allow"
+    priority    = 2147483647
+    description = "Everything else"
+    match {
+      versioned_expr = "SRC_IPS_V1"
+      config {
+        src_ip_ranges = ["*"]
+      }
+    }
+  }
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_url_map" "api" {

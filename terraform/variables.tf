@@ -149,3 +149,14 @@ variable "noncurrent_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "requests_per_minute_per_address" {
+  description = "Requests per client IP address per minute that Cloud Armor lets through to the functions (more get 429). Above the service's own RATE_LIMIT_PER_MINUTE per user, since offices share an address; it stops floods before they cost an invocation, unauthenticated ones included."
+  type        = number
+  default     = 1200
+
+  validation {
+    condition     = var.requests_per_minute_per_address >= 60
+    error_message = "Allow at least one request per second per address."
+  }
+}

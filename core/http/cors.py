@@ -13,7 +13,7 @@ from core.http.errors import error_response
 
 METHODS = "GET, POST, PUT, PATCH, DELETE"
 REQUEST_HEADERS = "Authorization, Content-Type"
-EXPOSED_HEADERS = "Location, Retry-After"
+EXPOSED_HEADERS = "Location, Retry-After, RateLimit, RateLimit-Policy"
 PREFLIGHT_MAX_AGE_S = 600
 
 

@@ -15,11 +15,14 @@ from core.http.parsing import parse_body, parse_multipart, parse_query
 from core.http.serializing import serialize
 
 if TYPE_CHECKING:
+    import uuid
+
     from sqlalchemy.orm import Session
 
     from core.config import Settings
     from core.models.users import User
     from core.services.api_keys import KeyUse
+    from core.services.rate_limits import Verdict
 
 
 def view(endpoint: Endpoint) -> Callable[..., Response]:
@@ -48,6 +51,19 @@ def _dispatch(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
 
 
 def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
+    rate: list[Verdict] = []  # the caller's request budget, once the caller is known
+    try:
+        response = _serve(endpoint, kwargs, rate)
+    except DomainError as exc:
+        if rate:
+            exc.headers = {**rate[0].headers(), **exc.headers}
+        raise
+    if rate:
+        response.headers.update(rate[0].headers())
+    return response
+
+
+def _serve(endpoint: Endpoint, kwargs: dict[str, Any], rate: list[Verdict]) -> Response:
     wants = endpoint.wants
     path_values = list(kwargs.values())
     settings = None
@@ -81,12 +97,13 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
 
                 assert settings is not None
                 caller = kwargs["caller"] = verify_bearer(settings, _bearer())
+                _count_request(settings, caller.user_id, rate)
                 _check_key(endpoint, caller.key)
                 if "api_key" in wants:
                     kwargs["api_key"] = caller.key
             elif endpoint.auth != "none":
                 assert settings is not None
-                user = _authenticate(endpoint, db, settings, kwargs)
+                user = _authenticate(endpoint, db, settings, kwargs, rate)
                 if "user" in wants:
                     kwargs["user"] = user
         if any(isinstance(value, str) and "\x00" in value for value in path_values):
@@ -112,7 +129,7 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
 
 
 def _authenticate(
-    endpoint: Endpoint, db: Session, settings: Settings, path: dict[str, Any]
+    endpoint: Endpoint, db: Session, settings: Settings, path: dict[str, Any], rate: list[Verdict]
 ) -> User | None:
     from core.services.auth import account_of, verify_bearer
 
@@ -123,10 +140,20 @@ def _authenticate(
         param, model = endpoint.preload
         also = (model, path[param])
     caller = verify_bearer(settings, _bearer())
+    _count_request(settings, caller.user_id, rate)
     _check_key(endpoint, caller.key)
     if "api_key" in endpoint.wants:
         path["api_key"] = caller.key
     return account_of(db, caller, also=also)
+
+
+def _count_request(settings: Settings, user_id: uuid.UUID, rate: list[Verdict]) -> None:
+    """RATE_LIMIT_PER_MINUTE: 429 `rate_limited` when the caller's minute is spent."""
+    if settings.rate_limit_per_minute is None:
+        return
+    from core.services.rate_limits import limiter
+
+    rate.append(limiter.hit(user_id, settings.rate_limit_per_minute))
 
 
 def _check_key(endpoint: Endpoint, key: KeyUse | None) -> None:

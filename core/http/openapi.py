@@ -32,7 +32,7 @@ ERROR_STATUSES = {
     414: "the URL is too long",
     415: "the body is not of the documented media type",
     422: "validation failed; details name each field path",
-    429: "limit reached",
+    429: "limit reached: RATE_LIMIT_PER_MINUTE (`rate_limited`) or a quota; see Retry-After",
     503: "a dependency is unavailable; retry",
 }
 
@@ -331,7 +331,7 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
     has_body = endpoint.body is not None or endpoint.multipart
     errors = {400, 404, 408, 413, 414, 415, 422, 503} if has_body else {404, 414, 422, 503}
     if endpoint.auth != "none":
-        errors |= {401, 403}
+        errors |= {401, 403, 429}
     for status in sorted(errors):
         responses.setdefault(
             str(status),
@@ -340,4 +340,20 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
                 "content": {"application/json": {"schema": _ref(ErrorResponse)}},
             },
         )
+    if endpoint.auth != "none":
+        responses["429"]["headers"] = RATE_LIMIT_HEADERS
     return responses
+
+
+# what a 429 carries (every authenticated answer also carries the RateLimit fields)
+RATE_LIMIT_HEADERS = {
+    "Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}},
+    "RateLimit": {
+        "description": 'the caller\'s budget left: `"minute";r=<left>;t=<seconds to reset>`',
+        "schema": {"type": "string"},
+    },
+    "RateLimit-Policy": {
+        "description": 'RATE_LIMIT_PER_MINUTE: `"minute";q=<limit>;w=60`',
+        "schema": {"type": "string"},
+    },
+}

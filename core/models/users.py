@@ -119,6 +119,18 @@ class UsageDay(Base):
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=0, server_default="0")
 
 
+class RequestCount(Base):
+    """Requests of a user in one minute, added to by every instance (core.services.rate_limits).
+    Unlogged: a count lost in a database crash costs nothing worth a WAL write per sync."""
+
+    __tablename__ = "request_counts"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer)
+
+
 class LoginFailure(Base):
     """Failed logins per normalised username, counted over a sliding window. Kept in Postgres
     because function instances scale out and share no memory."""

@@ -105,10 +105,12 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     to its end. Runs queued longer than `queued_after_s` (their task may be lost: an enqueue
     that failed after the commit, a local dispatcher that died with its process) and runs whose
     worker died (an expired lease) are enqueued again; those out of attempts fail; those whose
-    cancel was requested end cancelled. Also forgets login failures outside the lockout window
-    and expired refresh tokens. Enqueueing a run twice is harmless: its claim is conditional."""
+    cancel was requested end cancelled. Also forgets login failures outside the lockout window,
+    expired refresh tokens and past minutes' request counts. Enqueueing a run twice is
+    harmless: its claim is conditional."""
     from core.db import transaction
     from core.services.auth import prune_expired_refresh_tokens, prune_login_failures
+    from core.services.rate_limits import prune_request_counts
 
     settings = backends.settings
     now = backends.clock.now()
@@ -116,6 +118,7 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     with transaction() as db:
         counts["login_failures_pruned"] = prune_login_failures(db, settings=settings, now=now)
         counts["refresh_tokens_pruned"] = prune_expired_refresh_tokens(db, now=now)
+        counts["request_counts_pruned"] = prune_request_counts(db, now=now)
     with transaction() as db:
         stale = db.execute(
             select(

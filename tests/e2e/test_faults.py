@@ -119,6 +119,7 @@ def make_dev(data_dir: Path, port: int, **env: str) -> subprocess.Popen[str]:
             "PORT": str(port),
             "ACCESS_LOG": "/dev/null",
             "USER_MAX_CONCURRENT_RUNS": "100000",  # one user starts many runs at once here
+            "RATE_LIMIT_PER_MINUTE": "1000000",
         }
         | env,
         stdout=subprocess.PIPE,

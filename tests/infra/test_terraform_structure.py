@@ -46,6 +46,7 @@ DELIBERATELY_DEFAULTED = {
     "USER_MAX_CONCURRENT_RUNS": "4 unfinished runs per user; admins override per user",
     "USER_DAILY_TOKENS": "unlimited by default; admins set per-user budgets",
     "USER_DAILY_COST_USD": "unlimited by default; admins set per-user budgets",
+    "RATE_LIMIT_PER_MINUTE": "600 requests per user per minute; Cloud Armor limits per address",
     "SIGNED_URL_TTL_S": "15 min, the longest the service allows",
     "WEBHOOK_ALLOWED_HOSTS": "empty: webhooks may only target public addresses",
     "WEBHOOK_TIMEOUT_S": "10 s per delivery attempt; Cloud Tasks retries",
@@ -255,10 +256,26 @@ def test_load_balancer_routes_each_public_group_to_its_function(tf: TerraformCon
             assert f'"{group}"' in paths, (group, paths)
             assert f'"{served}"' in paths, (served, paths)
     assert content["service"] == "${google_compute_backend_service.function[path_rule.key].id}"
+    assert backends["security_policy"] == "${google_compute_security_policy.api.id}"
     proxy = tf.resource("google_compute_target_https_proxy", "api")
     assert proxy["ssl_certificates"] == ["${google_compute_managed_ssl_certificate.api.id}"]
     certificate = single(tf.resource("google_compute_managed_ssl_certificate", "api")["managed"])
     assert certificate["domains"] == ["${var.domain}"]
+
+
+def test_cloud_armor_throttles_each_address_in_front_of_every_function(
+    tf: TerraformConfig,
+) -> None:
+    policy = tf.resource("google_compute_security_policy", "api")
+    rules = {rule["priority"]: rule for rule in policy["rule"]}
+    throttles = [rule for rule in rules.values() if rule["action"] == "throttle"]
+    assert len(throttles) == 1
+    options = single(throttles[0]["rate_limit_options"])
+    assert options["enforce_on_key"] == "IP"
+    assert options["exceed_action"] == "deny(429)"
+    threshold = single(options["rate_limit_threshold"])
+    assert threshold == {"count": "${var.requests_per_minute_per_address}", "interval_sec": 60}
+    assert rules[2147483647]["action"] == "allow"  # the default rule lets the rest through
 
 
 # --- settings ----------------------------------------------------------------------------------
