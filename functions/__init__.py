@@ -13,4 +13,5 @@ GROUPS: tuple[str, ...] = (
     "marketplace",
     "credentials",
     "api_keys",
+    "schedules",
 )

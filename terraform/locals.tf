@@ -23,6 +23,7 @@ locals {
     credentials = { public = true, models = false, storage = false, enqueues = false, credentials = true, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     api_keys    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    schedules   = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 1, concurrency = 3, db_pool_size = 3, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
   }
 
   # the URL path of each group: "/<group>", but for the one whose name is not a valid path

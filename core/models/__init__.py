@@ -16,6 +16,7 @@ def all_models() -> MetaData:
         credentials,
         executions,
         marketplace,
+        schedules,
         sessions,
         users,
     )

@@ -110,6 +110,8 @@ class AgentExecution(Base):
     tool_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # the schedule that started it (kept as history when the schedule is deleted)
+    schedule_id: Mapped[uuid.UUID | None]
     webhook_url: Mapped[str | None] = mapped_column(Text)
     # at-least-once delivery: each claim bumps attempt; later writes are fenced by it
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

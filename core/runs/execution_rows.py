@@ -81,6 +81,7 @@ _NEW_RUN: dict[str, Any] = {
     "tool_calls": 0,
     "cost": None,
     "idempotency_key": None,
+    "schedule_id": None,
     "webhook_url": None,
     "lease_expires_at": None,
     "cancel_requested_at": None,
@@ -138,7 +139,7 @@ def _constants(kind: Kind) -> dict[str, Any]:
     """What every run of `kind` started by `insert_checked_execution` has: constants of its
     statement, which binds only what differs from run to run (each parameter costs its own
     conversions)."""
-    varying = ("idempotency_key", "webhook_url", "lease_expires_at", "started_at")
+    varying = ("idempotency_key", "schedule_id", "webhook_url", "lease_expires_at", "started_at")
     return {
         key: value
         for key, value in _NEW_RUN.items()

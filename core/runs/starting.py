@@ -51,18 +51,25 @@ def start_run(
     data: ExecuteRequest,
     backends: Backends,
     live: LiveRun | None = None,
+    schedule_id: uuid.UUID | None = None,
 ) -> AgentExecution:
     """Start a run of `agent_id` (None: the agent of `data.session_id`) for the caller: a sync
     run comes back finished, an async one queued; the same idempotency key gives the run it
     made (core.http.runs answers an async run 202). With `live`, a sync run is streamed to it
-    as it happens and answered running."""
+    as it happens and answered running. `schedule_id`: the schedule that starts it."""
     if isinstance(data.input, list):  # content parts: the files they name are checked first
         from core.runs.input_files import check_input_files
 
         check_input_files(db, caller.user_id, data.input, backends.settings)
     for _ in range(2):  # a second try when the checks found nothing wrong (a turn just ended)
         started = _start_checked(
-            db, caller=caller, agent_id=agent_id, data=data, backends=backends, live=live
+            db,
+            caller=caller,
+            agent_id=agent_id,
+            data=data,
+            backends=backends,
+            live=live,
+            schedule_id=schedule_id,
         )
         if started is not None:
             return started
@@ -82,6 +89,7 @@ def _start_checked(
     data: ExecuteRequest,
     backends: Backends,
     live: LiveRun | None,
+    schedule_id: uuid.UUID | None,
 ) -> AgentExecution | None:
     settings = backends.settings
     if data.webhook_url is not None:
@@ -101,6 +109,7 @@ def _start_checked(
         agent_id=agent_id,
         user_id=caller.user_id,
         session_id=data.session_id,
+        schedule_id=schedule_id,
     )
     events = EventLog(execution_id=execution.id, session_id=execution.session_id)
     opening = events.opening([(EventType.user_message, {"content": data.input})])
@@ -208,6 +217,7 @@ def new_run(
     agent_id: uuid.UUID | None,
     user_id: uuid.UUID,
     session_id: uuid.UUID | None = None,
+    schedule_id: uuid.UUID | None = None,
 ) -> AgentExecution:
     """A new run as its starting statement writes it (its agent, version and workflow type are
     the statement's to fill in)."""
@@ -223,6 +233,7 @@ def new_run(
         workflow_type=WorkflowType.single,
         input=data.input,
         idempotency_key=data.idempotency_key,
+        schedule_id=schedule_id,
         webhook_url=data.webhook_url,
         attempt=1 if sync else 0,
         lease_expires_at=now + timedelta(seconds=settings.execution_lease_s) if sync else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -80,6 +80,10 @@ class ExecutionPublic(ResponseModel):
     status: ExecutionStatus
     workflow_type: WorkflowType
     mode: ExecutionMode
+    trigger: Literal["api", "schedule", "workflow"] = Field(
+        description="what started it: a request, a schedule (schedule_id), or a workflow (a step)"
+    )
+    schedule_id: uuid.UUID | None
     input: Any
     output: Any
     error: dict[str, Any] | None
@@ -103,9 +107,16 @@ class ExecutionPublic(ResponseModel):
     def _usage_from_columns(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return value
-        skip = {"usage", "children"}
+        skip = {"usage", "children", "trigger"}
         fields = {name: getattr(value, name) for name in cls.model_fields if name not in skip}
         fields["usage"] = _usage_of(value)
+        fields["trigger"] = (
+            "workflow"
+            if value.parent_execution_id is not None
+            else "schedule"
+            if value.schedule_id is not None
+            else "api"
+        )
         waiting = fields["status"] == ExecutionStatus.waiting_approval
         fields["pending_approvals"] = (value.pending_approvals or []) if waiting else []
         # set by the service where wanted (never lazily loaded: lists would query per row)

@@ -106,8 +106,9 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     that failed after the commit, a local dispatcher that died with its process) and runs whose
     worker died (an expired lease) are enqueued again; those out of attempts fail; those whose
     cancel was requested end cancelled. Also forgets login failures outside the lockout window,
-    expired refresh tokens and past minutes' request counts. Enqueueing a run twice is
-    harmless: its claim is conditional."""
+    expired refresh tokens and past minutes' request counts, and fires the schedules that are
+    due (core.services.schedules). Enqueueing a run twice is harmless: its claim is
+    conditional."""
     from core.db import transaction
     from core.services.auth import prune_expired_refresh_tokens, prune_login_failures
     from core.services.rate_limits import prune_request_counts
@@ -139,6 +140,9 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
             .order_by(AgentExecution.created_at)
             .limit(500)
         ).all()
+    from core.services.schedules import fire_due
+
+    counts.update(fire_due(backends))
     with transaction() as db:
         expired = expire_waiting(db, now)
         hooks = webhooks_of(db, expired)

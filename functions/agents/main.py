@@ -17,6 +17,7 @@ from core.http.runs import live_run, run_answer
 from core.http.streams import event_stream
 from core.models.agents import Agent, AgentPermission, AgentVersion
 from core.models.executions import AgentExecution
+from core.models.schedules import Schedule
 from core.models.users import User
 from core.pagination import Page
 from core.runs.backends import Backends
@@ -37,6 +38,7 @@ from core.schemas.agents import (
 )
 from core.schemas.common import PageOf, PageQuery
 from core.schemas.executions import ExecutionPublic
+from core.schemas.schedules import ScheduleCreate, SchedulePublic
 from core.services import agents as service
 from core.services import executions
 from core.warmup import AGENT_RUNTIME
@@ -234,6 +236,38 @@ def ag_ui(
     return event_stream(
         run_turn(db, caller=caller, agent_id=agent_id, body=body, backends=backends)
     )
+
+
+@routes.post(
+    "/<uuid:agent_id>/schedules",
+    body=ScheduleCreate,
+    response=SchedulePublic,
+    status=201,
+    responses={409: "the session is another agent's or archived, or 100 schedules are yours"},
+)
+def create_schedule(
+    agent_id: uuid.UUID,
+    body: ScheduleCreate,
+    user: User,
+    db: Session,
+    settings: Settings,
+    now: datetime,
+) -> Schedule:
+    """Run the agent by cron, as you (execute access): each due slot one async execution with
+    `trigger: "schedule"`; slots missed while the service was down run once."""
+    from core.services.schedules import create_schedule
+
+    return create_schedule(db, user=user, agent_id=agent_id, data=body, settings=settings, now=now)
+
+
+@routes.get("/<uuid:agent_id>/schedules", query=PageQuery, response=PageOf[SchedulePublic])
+def list_schedules(
+    agent_id: uuid.UUID, query: PageQuery, user: User, db: Session
+) -> Page[Schedule]:
+    """Your schedules of this agent, newest first (PATCH or DELETE them at /schedules/{id})."""
+    from core.services.schedules import list_schedules
+
+    return list_schedules(db, user=user, agent_id=agent_id, query=query)
 
 
 entry = function_entry(lambda: routes)

@@ -76,6 +76,7 @@ CAPABILITIES = {
     "marketplace": set(),
     "credentials": set(),  # stores sealed credentials: the database and the credentials key
     "api_keys": set(),  # keys are rows in the database
+    "schedules": set(),  # schedules are rows; the sweeper (tasks) starts their runs
 }
 # the functions that seal or open users' credentials, hence hold CREDENTIALS_KEY
 CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials"}

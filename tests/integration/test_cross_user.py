@@ -33,6 +33,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "runId": "r1",
         "messages": [{"id": "m1", "role": "user", "content": "hi"}],
     },
+    ("POST", "/agents/{agent_id}/schedules"): {"cron": "* * * * *", "input": "hi"},
+    ("PATCH", "/schedules/{schedule_id}"): {"enabled": False},
     ("POST", "/executions/{execution_id}/approvals"): {
         "decisions": [{"tool_call_id": "c1", "approved": True}]
     },
@@ -65,6 +67,11 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
         "/credentials", headers=headers, json={"name": "k", "value": "secret"}
     ).get_json()
     key = client.post("/api-keys", headers=headers, json={"name": "k", "scope": "read"}).get_json()
+    schedule = client.post(
+        f"/agents/{agent['id']}/schedules",
+        headers=headers,
+        json={"cron": "0 9 * * *", "input": "x"},
+    ).get_json()
     ids = {
         "user_id": a["id"],
         "agent_id": agent["id"],
@@ -74,6 +81,7 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
         "artifact_id": artifact["id"],
         "credential_id": credential["id"],
         "key_id": key["id"],
+        "schedule_id": schedule["id"],
     }
     return headers, ids
 
@@ -97,6 +105,7 @@ def test_another_users_token_gets_nothing_from_any_private_object(client: Any, s
         "execution": client.get(f"/executions/{ids['execution_id']}", headers=a_headers).get_json(),
         "artifact": client.get(f"/artifacts/{ids['artifact_id']}", headers=a_headers).get_json(),
         "credentials": client.get("/credentials", headers=a_headers).get_json(),
+        "schedule": client.get(f"/schedules/{ids['schedule_id']}", headers=a_headers).get_json(),
     }
 
     answers: dict[str, int] = {}
@@ -121,6 +130,7 @@ def test_another_users_token_gets_nothing_from_any_private_object(client: Any, s
         "execution": client.get(f"/executions/{ids['execution_id']}", headers=a_headers).get_json(),
         "artifact": client.get(f"/artifacts/{ids['artifact_id']}", headers=a_headers).get_json(),
         "credentials": client.get("/credentials", headers=a_headers).get_json(),
+        "schedule": client.get(f"/schedules/{ids['schedule_id']}", headers=a_headers).get_json(),
     }
     assert after == before  # nothing changed: no partial write either
     assert client.get(f"/agents/{ids['agent_id']}/permissions", headers=a_headers).get_json() == []

@@ -1,0 +1,82 @@
+"""Schedules over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from core.schemas.agents import PromptInput
+from core.schemas.common import RequestModel, ResponseModel
+
+
+def _cron(**default: Any) -> Any:
+    return Field(
+        **default,
+        min_length=9,
+        max_length=120,
+        pattern=r"^[ -~]+$",
+        description="five fields, minute hour day-of-month month day-of-week "
+        "(`*/15 9-17 * * 1-5`); every minute at the most",
+        examples=["0 9 * * 1-5"],
+    )
+
+
+def _timezone(default: str | None) -> Any:
+    return Field(
+        default=default,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_+\-/]+$",
+        description="the IANA time zone the fields are read in; DST as cron handles it",
+        examples=["Europe/Paris"],
+    )
+
+
+class ScheduleCreate(RequestModel):
+    NOT_NULL = ("session_id", "enabled")
+
+    cron: str = _cron()
+    timezone: str = _timezone("UTC")
+    input: PromptInput = Field(description="what each run is given, as execute's `input`")
+    session_id: uuid.UUID | None = Field(
+        default=None, description="each run is a turn of this session of yours (else a new run)"
+    )
+    enabled: bool = True
+
+
+class ScheduleUpdate(RequestModel):
+    """Only the fields given change; `session_id: null` detaches the session."""
+
+    NOT_NULL = ("cron", "timezone", "input", "enabled")
+
+    cron: str | None = _cron(default=None)
+    timezone: str | None = _timezone(None)
+    input: PromptInput | None = None
+    session_id: uuid.UUID | None = None
+    enabled: bool | None = None
+
+
+class SchedulePublic(ResponseModel):
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    session_id: uuid.UUID | None
+    cron: str
+    timezone: str
+    input: Any
+    enabled: bool
+    next_run_at: datetime | None = Field(description="the next slot; null while not enabled")
+    last_run_at: datetime | None = Field(description="the last slot a run was started for")
+    last_execution_id: uuid.UUID | None
+    last_error: dict[str, Any] | None = Field(
+        description="{code, message, at, slot}: the last slot that could not start (a quota, "
+        "a busy session); the schedule goes on"
+    )
+    stopped_reason: dict[str, Any] | None = Field(
+        description="{code, message, at}: why the service disabled it (its owner can no longer "
+        "run the agent, the session is gone); enabling it again clears this"
+    )
+    created_at: datetime
+    updated_at: datetime
