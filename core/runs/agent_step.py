@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.agents.definition import AgentDefinition
+from core.agents.definition import AgentDefinition, Limits
 from core.runs.backends import Backends
 from core.runs.progress import DurableRecorder
 from core.runs.usage import Usage
@@ -38,9 +38,11 @@ def run_agent_step(
     recorder: DurableRecorder,
     timeout_s: float,
     usage_so_far: Usage,
+    limits: Limits | None = None,
     decisions: Any = None,
     on_event: Callable[[Any], None] | None = None,
 ) -> RunOutcome:
+    """`limits`: the definition's, unless the caller clamped them (core.runs.engine)."""
     from core.agents.factory import RunDeps, agent_of_version
     from core.agents.loop import run_on_agent_loop
     from core.agents.providers import ProviderNotConfigured
@@ -76,7 +78,7 @@ def run_agent_step(
                 built,
                 prompt,
                 deps=deps,
-                limits=definition.limits,
+                limits=limits or definition.limits,
                 observer=recorder,
                 message_history=history,
                 timeout_s=timeout_s,

@@ -91,6 +91,10 @@ def _run(
     recorder = DurableRecorder(fence, run.events, backends.store, resumed=saved)
     # time spent waiting for a person's decisions does not count against the timeout
     elapsed = (backends.clock.now() - run.started_at).total_seconds() - run.approval_wait_s
+    limits, left = run.definition.limits, run.tokens_left_today
+    clamped = left is not None and left < limits.max_total_tokens
+    if left is not None and clamped:
+        limits = limits.model_copy(update={"max_total_tokens": max(1, left)})
     try:
         outcome = run_agent_step(
             run.definition,
@@ -107,6 +111,7 @@ def _run(
             recorder=recorder,
             timeout_s=run.definition.limits.timeout_s - elapsed,
             usage_so_far=run.usage,
+            limits=limits,
             decisions=deferred_results(run.approval_decisions, saved),
             on_event=run.on_event,
         )
@@ -114,6 +119,12 @@ def _run(
         log.info("execution %s attempt %s lost its lease", fence.execution_id, fence.attempt)
         return None
     outcome.pending_events = recorder.pending
+    if clamped and outcome.error is not None and outcome.error.get("code") == "limit_exceeded":
+        outcome.error = {
+            "code": "quota_exceeded",
+            "message": f"the run stopped at today's token budget: {run.tokens_left_today} tokens "
+            "were left of it when it started (it resets at 00:00 UTC)",
+        }
     settings = backends.settings
     if outcome.retryable and retry_transient and fence.attempt < settings.execution_max_attempts:
         try:

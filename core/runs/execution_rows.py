@@ -121,6 +121,8 @@ class CheckedStart:
     definition: dict[str, Any] | None
     # the agent (a turn's is its session's)
     agent_id: uuid.UUID
+    # the user's tokens left today (None: no daily limit)
+    tokens_left: int | None = None
 
 
 # set from the agent's row by the statement itself
@@ -199,7 +201,7 @@ def insert_checked_execution(
     row = db.execute(statement, params, execution_options=commit or {}).first()
     if row is None:
         return None
-    return CheckedStart(row[0], WorkflowType(row[1]), row[2], row[3])
+    return CheckedStart(row[0], WorkflowType(row[1]), row[2], row[3], row[4])
 
 
 def hold(
@@ -350,6 +352,8 @@ def _checked_start_statement(kind: Kind, keyed: bool = False) -> Select[Any]:
             new.c.workflow_type,
             case((known, null()), else_=allowed.c.definition),
             new.c.agent_id,
+            # what the run's token limit is clamped to (migration 0015)
+            func.daily_tokens_left(user_id),
         )
         .select_from(new.join(allowed, true()))
         .add_cte(insert(EVENTS).from_select(names, rows).cte("new_events"))

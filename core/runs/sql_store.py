@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.agents.definition import AgentDefinition
@@ -72,6 +72,9 @@ class SqlRunStore:
                 approval_decisions=execution.approval_decisions,
                 approval_wait_s=execution.approval_wait_s or 0.0,
                 parent_id=execution.parent_execution_id,
+                tokens_left_today=None
+                if execution.parent_execution_id is not None
+                else db.scalar(select(func.daily_tokens_left(execution.user_id))),
             )
 
     def write(

@@ -57,6 +57,9 @@ class RunInputs:
     approval_wait_s: float = 0.0
     # the workflow run this one is a step of
     parent_id: uuid.UUID | None = None
+    # the user's tokens left today as the run (or this attempt) starts: its token limit is
+    # clamped to them (None: no daily limit, or a workflow's step, which its parent's run counts)
+    tokens_left_today: int | None = None
     # pydantic-ai's stream events as they happen, for a caller that streams the run
     on_event: Callable[[Any], None] | None = None
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from core.models.executions import AgentExecution
 from tests.integration.test_async_runs import start_async
-from tests.support.agents import create_agent, execute
+from tests.support.agents import create_agent, definition, execute, tools
 from tests.support.api import assert_error, signed_up, signed_up_with_role
 
 
@@ -76,10 +76,42 @@ def test_a_days_tokens_spent_refuse_the_next_run_until_midnight(client, db):
     _, admin = signed_up_with_role(client, db, "admin")
     limit(client, admin, user["id"], daily_tokens=1)
     agent = create_agent(client, headers)
-    assert execute(client, headers, agent["id"]).get_json()["status"] == "succeeded"
+    stopped = execute(client, headers, agent["id"]).get_json()  # clamped to the 1 token left
+    assert stopped["status"] == "failed"
+    assert stopped["error"]["code"] == "quota_exceeded"
     refused = execute(client, headers, agent["id"])
     body = assert_error(refused, 429, "quota_exceeded")
     assert body["details"][0]["loc"] == ["quota", "daily_tokens"]
     assert 0 < int(refused.headers["Retry-After"]) <= 86400
     limit(client, admin, user["id"])  # back to the service's: unlimited
     assert execute(client, headers, agent["id"]).status_code == 200
+
+
+def test_a_runs_token_limit_is_clamped_to_what_is_left_of_the_day(
+    client, db, queue, worker_headers
+):
+    user, headers = signed_up(client)
+    _, admin = signed_up_with_role(client, db, "admin")
+    agent = create_agent(client, headers, definition=definition(tools=tools("file_write")))
+    first = execute(client, headers, agent["id"]).get_json()
+    assert first["status"] == "succeeded"
+    assert first["usage"]["requests"] == 2
+    spent = first["usage"]["input_tokens"] + first["usage"]["output_tokens"]
+    # half a run's tokens left: the next run stops there rather than at its own 200000
+    limit(client, admin, user["id"], daily_tokens=spent + spent // 2)
+    second = execute(client, headers, agent["id"]).get_json()
+    assert second["status"] == "failed", second
+    assert second["error"]["code"] == "quota_exceeded"
+    assert f"{spent // 2} tokens" in second["error"]["message"]
+    # an async run, which the worker loads, is clamped the same way
+    used = client.get("/users/me/usage?days=1", headers=headers).get_json()["days"][0]
+    used_tokens = used["input_tokens"] + used["output_tokens"]
+    limit(client, admin, user["id"], daily_tokens=used_tokens + spent // 2)
+    started = start_async(client, headers, agent["id"])
+    assert client.post(queue.tasks[-1].path, headers=worker_headers).status_code == 200
+    third = client.get(f"/executions/{started.get_json()['id']}", headers=headers).get_json()
+    assert third["status"] == "failed"
+    assert third["error"]["code"] == "quota_exceeded"
+    # with room for a whole run, it runs to its end
+    limit(client, admin, user["id"], daily_tokens=used_tokens * 10)
+    assert execute(client, headers, agent["id"]).get_json()["status"] == "succeeded"
