@@ -189,7 +189,7 @@ def _why_not(
     user = account_of(db, caller)
     if agent_id is None:
         assert data.session_id is not None
-        agent_id = _session_of(db, user, data.session_id).agent_id
+        agent_id = owned_session(db, user, data.session_id).agent_id
     # access first: a reused key must not reveal anything about an agent the caller cannot see
     agent = agent_for(db, user, agent_id, Access.execute)
     if data.idempotency_key is not None:
@@ -344,7 +344,8 @@ def same_request(existing: AgentExecution, agent_id: uuid.UUID) -> AgentExecutio
     return existing
 
 
-def _session_of(db: Session, user: User, session_id: uuid.UUID) -> AgentSession:
+def owned_session(db: Session, user: User, session_id: uuid.UUID) -> AgentSession:
+    """The caller's session; 404 for anyone else's."""
     session = db.scalar(
         select(AgentSession).where(AgentSession.id == session_id, AgentSession.user_id == user.id)
     )

@@ -277,11 +277,10 @@ def _spaced(expression: str) -> str:
 def _session_of(
     db: Session, user: User, session_id: uuid.UUID, agent_id: uuid.UUID
 ) -> AgentSession:
-    session = db.scalar(
-        select(AgentSession).where(AgentSession.id == session_id, AgentSession.user_id == user.id)
-    )
-    if session is None:
-        raise NotFound("no such session", code="session_not_found")
+    """The caller's session of the agent, open for turns (a schedule's runs are its turns)."""
+    from core.runs.starting import owned_session
+
+    session = owned_session(db, user, session_id)
     if session.agent_id != agent_id:
         raise Conflict("the session belongs to another agent", code="session_agent_mismatch")
     if session.status == SessionStatus.archived:

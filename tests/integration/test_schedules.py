@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -74,7 +75,7 @@ def test_a_schedule_is_made_listed_changed_and_deleted_by_its_owner(client):
     assert made["last_run_at"] is None
     next_run = at(made["next_run_at"])
     assert next_run > datetime.now(UTC)
-    assert next_run.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris")).hour == 9
+    assert next_run.astimezone(ZoneInfo("Europe/Paris")).hour == 9
     listed = client.get(f"/agents/{agent['id']}/schedules", headers=headers).get_json()
     assert [s["id"] for s in listed["items"]] == [made["id"]]
     assert client.get(f"/schedules/{made['id']}", headers=headers).get_json() == made
