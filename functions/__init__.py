@@ -14,4 +14,5 @@ GROUPS: tuple[str, ...] = (
     "credentials",
     "api_keys",
     "schedules",
+    "console",
 )

@@ -10,6 +10,7 @@ For each group it writes `<out>/<group>/` holding
     core/              the shared package, beside it (no caches, no compiled files)
     requirements.txt   the runtime dependencies pinned from uv.lock (`uv export`): Cloud
                        Functions installs requirements.txt and ignores pyproject.toml
+    console_dist/      (the console function only) the built web console, console/dist
 
 and `<out>/<group>.zip` of that folder. The archives are reproducible (sorted entries, fixed
 timestamps and modes), so an unchanged group keeps its hash and Terraform redeploys only the
@@ -94,6 +95,13 @@ def stage_group(group: str, out: Path, requirements: str, root: Path = ROOT) -> 
     shutil.copyfile(main, folder / "main.py")
     shutil.copytree(root / "core", folder / "core", ignore=_ignored)
     (folder / "requirements.txt").write_text(requirements)
+    if group == "console":  # the built bundle it serves (core.services.console)
+        bundle = root / "console" / "dist"
+        if not (bundle / "index.html").is_file():
+            raise SystemExit(
+                "build the console first: npm --prefix console ci && npm --prefix console run build"
+            )
+        shutil.copytree(bundle, folder / "console_dist")
     archive = out / f"{group}.zip"
     _zip(folder, archive)
     return archive

@@ -30,6 +30,8 @@ resource "google_compute_backend_service" "function" {
   protocol              = "HTTPS"
 
   security_policy = google_compute_security_policy.api.id
+  # the console's assets are public and named by their content hash: the edge caches them
+  enable_cdn = each.key == "console"
 
   backend {
     group = google_compute_region_network_endpoint_group.function[each.key].id

@@ -7,23 +7,26 @@ locals {
   #   credentials   reads CREDENTIALS_KEY (seals or opens users' credentials: the functions that
   #                 run agents or inspect MCP servers, and the credentials API)
   #   concurrency   requests per instance; also functions-framework's THREADS (one process)
+  #   database      opens Cloud SQL connections (the console, static files only, does not)
   #   db_pool_size >= concurrency: an overflow connection is closed when it is returned, so a
   #   function busy at its concurrency would open and close connections (each a Cloud SQL
   #   handshake) instead of reusing them; db_max_overflow covers the helper thread where models
   #   run (a run writes events and heartbeats from it). The sums are those of the budget below.
   functions = {
-    health      = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 30 }
-    auth        = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 4, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    users       = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    agents      = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
-    executions  = { public = true, models = false, storage = false, enqueues = true, credentials = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 660 }
-    sessions    = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
-    artifacts   = { public = true, models = false, storage = true, enqueues = false, credentials = false, signs = true, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "1Gi", timeout_s = 120 }
-    tasks       = { public = false, models = true, storage = true, enqueues = true, credentials = true, signs = false, max_instances = 5, concurrency = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
-    credentials = { public = true, models = false, storage = false, enqueues = false, credentials = true, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    api_keys    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    schedules   = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, max_instances = 1, concurrency = 3, db_pool_size = 3, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    health      = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 30 }
+    auth        = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 4, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    users       = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    agents      = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    executions  = { public = true, models = false, storage = false, enqueues = true, credentials = false, signs = false, database = true, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 660 }
+    sessions    = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    artifacts   = { public = true, models = false, storage = true, enqueues = false, credentials = false, signs = true, database = true, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "1Gi", timeout_s = 120 }
+    tasks       = { public = false, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 5, concurrency = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
+    credentials = { public = true, models = false, storage = false, enqueues = false, credentials = true, signs = false, database = true, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    api_keys    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    schedules   = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 1, concurrency = 3, db_pool_size = 3, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    # static files only: it never opens a database connection; Cloud CDN serves its hashed assets
+    console = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = false, max_instances = 2, concurrency = 16, db_pool_size = 1, db_max_overflow = 0, memory = "256Mi", timeout_s = 30 }
   }
 
   # the URL path of each group: "/<group>", but for the one whose name is not a valid path
@@ -40,7 +43,7 @@ locals {
   # instance and by tests/infra.
   db_max_connections      = 250
   db_reserved_connections = 30
-  db_connections_needed   = sum([for fn in local.functions : fn.max_instances * (fn.db_pool_size + fn.db_max_overflow)])
+  db_connections_needed   = sum([for fn in local.functions : fn.database ? fn.max_instances * (fn.db_pool_size + fn.db_max_overflow) : 0])
 
   # Cloud Tasks: one delivery is one agent run of at most MAX_EXECUTION_TIMEOUT_S; the queue
   # gives up after as many deliveries as the service counts before failing a run for good.

@@ -59,13 +59,15 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
             "description": (
                 "Every error answers the one error body. Browsers: a CORS preflight (OPTIONS "
                 "with Access-Control-Request-Method) on any path answers 204 to an origin listed "
-                "in ALLOWED_ORIGINS and 403 `origin_not_allowed` to any other."
+                "in ALLOWED_ORIGINS and 403 `origin_not_allowed` to any other. /console serves the "
+                "web console (HTML and its assets), which is not part of this document."
             )
         },
     )
     spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
+    groups = [g for g in groups if g.documented]
     endpoints = [e for g in groups for e in g.endpoints]
     schemas = _component_schemas(endpoints)
     for name, schema in sorted(schemas.items()):

@@ -41,17 +41,21 @@ class RouteGroup:
         description: str = "",
         preload: dict[str, type[Any]] | None = None,
         path: str | None = None,
+        documented: bool = True,
     ) -> None:
         """`path`: the URL prefix when it is not "/" + the name (a name is also a Python
         package and a Terraform key: `api_keys` serves /api-keys). `preload` maps a path
         parameter to the ORM model it names (`{"agent_id": Agent}`): on every authenticated
         route with that parameter the row is read in the same query as the caller's and waits
-        in the session (core.services.auth.account_of)."""
+        in the session (core.services.auth.account_of). `documented`: False leaves the group
+        out of the OpenAPI document."""
         self.name = name
         self.path = path or f"/{name}"
         self.description = description
         self.endpoints: list[Endpoint] = []
         self.preload = preload or {}
+        # False: left out of the OpenAPI document (the console's static files are no API)
+        self.documented = documented
 
     @property
     def needs(self) -> tuple[str, ...]:

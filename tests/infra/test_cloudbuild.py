@@ -53,6 +53,10 @@ def test_steps_do_what_they_say(build: dict[str, Any]) -> None:
     )
     assert "pytest" in _script(steps["test"])
     assert "scripts/stage_functions.py" in _script(steps["stage"])
+    console = _script(steps["console"])
+    assert "npm --prefix console ci" in console
+    assert "run build" in console
+    assert "console" in steps["stage"]["waitFor"]  # the console function ships the bundle
     init = _script(steps["terraform-init"])
     assert "terraform -chdir=terraform init" in init
     assert "validate" in init

@@ -1,0 +1,198 @@
+import { useState } from "preact/hooks";
+import { api, describeError } from "../api";
+import { diffLines } from "../diff";
+import { go } from "../router";
+import { Alert, Field, Page, useLoad, when, type PageOf } from "../ui";
+import type { Agent } from "./Agents";
+import { DefinitionForm, type Catalog } from "./definitionForm";
+
+interface Version {
+  version: string;
+  definition: Record<string, unknown>;
+  change_note: string | null;
+  created_at: string;
+}
+interface Session {
+  id: string;
+  title: string | null;
+  status: string;
+  created_at: string;
+}
+interface Permission {
+  user_id: string;
+  level: string;
+}
+
+export function AgentDetail({ id }: { id: string }) {
+  const agent = useLoad(() => api.get<Agent>(`/agents/${id}`), [id]);
+  const catalog = useLoad(() => api.get<Catalog>("/agents/catalog"), []);
+  const [message, setMessage] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  async function act(what: () => Promise<unknown>, done: string) {
+    setError(null);
+    setMessage(null);
+    try {
+      await what();
+      setMessage(done);
+      agent.reload();
+    } catch (e) {
+      setError(describeError(e));
+    }
+  }
+
+  if (!agent.data) return <Page title="Agent"><Alert message={agent.error} /></Page>;
+  const a = agent.data;
+  return (
+    <Page title={a.display_name}>
+      <p class="muted">{a.name} · version {a.version} · {a.scope} · {a.agent_kind}</p>
+      <p role="status" class="status">{message}</p>
+      <Alert message={error} />
+      <Sessions agentId={id} />
+      <details open>
+        <summary><h2>Definition</h2></summary>
+        {catalog.data && (
+          <DefinitionForm key={a.version} catalog={catalog.data} initial={a.definition} submitLabel="Save as a new version"
+            onSubmit={(definition) => act(() => api.request("PATCH", `/agents/${id}`, { definition }), "Saved as a new version.")} />
+        )}
+      </details>
+      <Versions agent={a} onRollback={(version) =>
+        act(() => api.request("POST", `/agents/${id}/rollback`, { version }), `Rolled back to ${version}.`)} />
+      <Sharing agentId={id} />
+      <Publish agentId={id} />
+    </Page>
+  );
+}
+
+function Sessions({ agentId }: { agentId: string }) {
+  const sessions = useLoad(() => api.get<PageOf<Session>>(`/sessions?agent_id=${agentId}&limit=20`), [agentId]);
+  const [error, setError] = useState<string | null>(null);
+  async function start() {
+    try {
+      const session = await api.request<Session>("POST", "/sessions", { agent_id: agentId });
+      go(`sessions/${session.id}`);
+    } catch (e) {
+      setError(describeError(e));
+    }
+  }
+  return (
+    <div class="card">
+      <h2>Chats</h2>
+      <button type="button" onClick={start}>New chat</button>
+      <Alert message={error ?? sessions.error} />
+      <ul>
+        {sessions.data?.items.map((s) => (
+          <li key={s.id}><a href={`#/sessions/${s.id}`}>{s.title || "Chat"} · {when(s.created_at)}</a> ({s.status})</li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function Versions({ agent, onRollback }: { agent: Agent; onRollback: (version: string) => void }) {
+  const versions = useLoad(() => api.get<PageOf<Version>>(`/agents/${agent.id}/versions?limit=50`), [agent.id, agent.version]);
+  const [shown, setShown] = useState<string | null>(null);
+  const picked = versions.data?.items.find((v) => v.version === shown);
+  return (
+    <details>
+      <summary><h2>Versions</h2></summary>
+      <Alert message={versions.error} />
+      <ul>
+        {versions.data?.items.map((v) => (
+          <li key={v.version}>
+            v{v.version} · {when(v.created_at)} {v.change_note ? `· ${v.change_note}` : ""}{" "}
+            <button type="button" class="link" onClick={() => setShown(v.version)}>Compare with current</button>{" "}
+            {v.version !== agent.version && (
+              <button type="button" class="link" onClick={() => onRollback(v.version)}>Roll back to v{v.version}</button>
+            )}
+          </li>
+        ))}
+      </ul>
+      {picked && (
+        <pre class="diff" tabIndex={0} aria-label={`Changes from version ${picked.version} to the current one`}>
+          {diffLines(JSON.stringify(picked.definition, null, 2), JSON.stringify(agent.definition, null, 2)).map((line, i) => (
+            <div key={i} class={line.op === "+" ? "add" : line.op === "-" ? "del" : ""}>{line.op} {line.text}</div>
+          ))}
+        </pre>
+      )}
+    </details>
+  );
+}
+
+function Sharing({ agentId }: { agentId: string }) {
+  const grants = useLoad(() => api.get<Permission[]>(`/agents/${agentId}/permissions`), [agentId]);
+  const [user, setUser] = useState("");
+  const [level, setLevel] = useState("execute");
+  const [error, setError] = useState<string | null>(null);
+  async function change(what: () => Promise<unknown>) {
+    setError(null);
+    try {
+      await what();
+      grants.reload();
+    } catch (e) {
+      setError(describeError(e));
+    }
+  }
+  return (
+    <details>
+      <summary><h2>Sharing</h2></summary>
+      <Alert message={error ?? grants.error} />
+      <ul>
+        {grants.data?.map((g) => (
+          <li key={g.user_id}>{g.user_id}: {g.level}{" "}
+            <button type="button" class="link" onClick={() => change(() => api.request("DELETE", `/agents/${agentId}/permissions/${g.user_id}`))}>Stop sharing</button>
+          </li>
+        ))}
+      </ul>
+      <div class="row">
+        <Field label="User id" id="share-user"><input id="share-user" value={user} onInput={(e) => setUser(e.currentTarget.value)} /></Field>
+        <Field label="Level" id="share-level">
+          <select id="share-level" value={level} onChange={(e) => setLevel(e.currentTarget.value)}>
+            <option value="read">read</option><option value="execute">execute</option><option value="edit">edit</option>
+          </select>
+        </Field>
+      </div>
+      <button type="button" onClick={() => change(() => api.request("PUT", `/agents/${agentId}/permissions/${user.trim()}`, { level }))}>Share</button>
+    </details>
+  );
+}
+
+function Publish({ agentId }: { agentId: string }) {
+  const [category, setCategory] = useState("");
+  const [summary, setSummary] = useState("");
+  const [tags, setTags] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  async function publish(event: Event) {
+    event.preventDefault();
+    setError(null);
+    try {
+      const listing = await api.request<{ id: string }>("POST", "/marketplace", {
+        agent_id: agentId,
+        category,
+        summary,
+        tags: tags.split(",").map((t) => t.trim()).filter(Boolean),
+      });
+      go(`marketplace/${listing.id}`);
+    } catch (e) {
+      setError(describeError(e));
+    }
+  }
+  return (
+    <details>
+      <summary><h2>Publish to the marketplace</h2></summary>
+      <form onSubmit={publish}>
+        <Field label="Category" id="publish-category" hint="letters, digits and -">
+          <input id="publish-category" required value={category} onInput={(e) => setCategory(e.currentTarget.value)} />
+        </Field>
+        <Field label="Tags (comma-separated)" id="publish-tags">
+          <input id="publish-tags" value={tags} onInput={(e) => setTags(e.currentTarget.value)} />
+        </Field>
+        <Field label="Summary" id="publish-summary">
+          <textarea id="publish-summary" rows={2} value={summary} onInput={(e) => setSummary(e.currentTarget.value)} />
+        </Field>
+        <Alert message={error} />
+        <button type="submit">Publish</button>
+      </form>
+    </details>
+  );
+}
