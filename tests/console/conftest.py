@@ -16,6 +16,23 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / ".data" / "console-screenshots"
 BUNDLE = ROOT / "console" / "dist" / "index.html"
+# what the browser run measured: shown at the end of `make test` and kept beside the screenshots
+REPORT: list[str] = []
+AXE_RESULTS: dict[str, int] = {}  # page → serious or critical violations axe-core found
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if AXE_RESULTS:
+        REPORT.append(f"axe serious+critical violations per page: {AXE_RESULTS}")
+        REPORT.append(
+            f"screenshots: {sorted(p.name for p in SCREENSHOTS.glob('*.png'))} in {SCREENSHOTS}"
+        )
+    if REPORT:
+        terminalreporter.section("console")
+        for line in REPORT:
+            terminalreporter.write_line(line)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "report.txt").write_text("\n".join(REPORT) + "\n")
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +45,9 @@ def console_url(database_url: str) -> Iterator[str]:
         yield given
         return
     port = free_port()
-    process = start_server({"DATABASE_URL": database_url}, port)
+    # the MCP server the flow adds runs on 127.0.0.1, which runs may reach only when allowed
+    env = {"DATABASE_URL": database_url, "MCP_ALLOWED_HOSTS": "127.0.0.1"}
+    process = start_server(env, port)
     yield f"http://127.0.0.1:{port}"
     stop_server(process)
 
@@ -54,3 +73,12 @@ def screenshots() -> Path:
     for old in SCREENSHOTS.glob("*.png"):
         old.unlink()
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real FastMCP server on 127.0.0.1 that knows the bearer token `tok-ann`."""
+    from tests.support.mcp_server import serving
+
+    with serving(tmp_path_factory.mktemp("mcp"), {"tok-ann": "ann"}) as server:
+        yield server

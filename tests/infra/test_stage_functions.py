@@ -151,3 +151,23 @@ def test_staged_function_serves_from_its_own_folder(staged: Path, tmp_path: Path
         server.wait(timeout=10)
         if server.stderr is not None:
             server.stderr.close()
+
+
+def test_the_console_function_ships_the_built_bundle_and_serves_it_from_its_folder(
+    tmp_path: Path,
+) -> None:
+    (archive,) = stage_functions.stage(["console"], tmp_path)
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+    assert "console_dist/index.html" in names
+    assert any(re.fullmatch(r"console_dist/assets/index-[\w-]+\.js", n) for n in names)
+    found = subprocess.run(
+        [sys.executable, "-c", "from core.services.console import built_dir; print(built_dir())"],
+        cwd=tmp_path / "console",
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert Path(found.stdout.strip()) == tmp_path / "console" / "console_dist"

@@ -127,7 +127,7 @@ export function UsageChart({ days, budget }: { days: UsageDay[]; budget: number 
   const bar = width / Math.max(1, days.length);
   const y = (v: number) => height - (v / top) * height;
   return (
-    <svg viewBox={`0 0 ${width} ${height + 20}`} role="img" class="chart"
+    <svg viewBox={`0 -12 ${width} ${height + 32}`} role="img" class="chart"
       aria-label={`Tokens per day over ${days.length} days${budget ? `, against a budget of ${budget} a day` : ""}`}>
       {used.map((v, i) => (
         <rect key={days[i].date} x={i * bar + 1} y={y(v)} width={Math.max(1, bar - 2)} height={height - y(v)} class="bar">
@@ -135,6 +135,7 @@ export function UsageChart({ days, budget }: { days: UsageDay[]; budget: number 
         </rect>
       ))}
       {budget !== null && <line x1="0" x2={width} y1={y(budget)} y2={y(budget)} class="budget" />}
+      {budget !== null && <text x={width} y={y(budget) - 4} text-anchor="end" class="axis">daily budget {budget}</text>}
       <text x="0" y={height + 16} class="axis">{days[0]?.date}</text>
       <text x={width} y={height + 16} text-anchor="end" class="axis">{days.at(-1)?.date}</text>
     </svg>

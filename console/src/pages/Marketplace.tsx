@@ -57,7 +57,7 @@ export function Marketplace() {
         {listings.data?.items.map((l) => (
           <li key={l.id} class="card">
             <h2><a href={`#/marketplace/${l.id}`}>{l.display_name}</a></h2>
-            <p class="muted">{l.category} · {l.tags.join(", ")} · ★ {l.rating_average?.toFixed(1) ?? "—"} ({l.rating_count}) · {l.install_count} installs</p>
+            <p class="muted">{[l.category, l.tags.join(", ")].filter(Boolean).join(" · ")} · ★ {l.rating_average?.toFixed(1) ?? "—"} ({l.rating_count}) · {l.install_count} installs</p>
             <p>{l.summary}</p>
           </li>
         ))}
@@ -101,7 +101,7 @@ export function ListingDetail({ id }: { id: string }) {
       <Alert message={listing.error ?? error} />
       {l && (
         <>
-          <p class="muted">{l.category} · {l.tags.join(", ")} · tools: {l.tools.join(", ") || "none"} · published {when(l.published_at)}</p>
+          <p class="muted">{[l.category, l.tags.join(", "), `tools: ${l.tools.join(", ") || "none"}`, `published ${when(l.published_at)}`].filter(Boolean).join(" · ")}</p>
           <p>{l.summary}</p>
           <p>★ {l.rating_average?.toFixed(1) ?? "—"} from {l.rating_count} ratings · {l.install_count} installs</p>
           <button type="button" onClick={install}>Install</button>

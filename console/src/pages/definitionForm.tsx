@@ -3,7 +3,9 @@
 // servers, and limits.
 import { useState } from "preact/hooks";
 import { collect, fieldsOf, showField, type Field as SchemaField, type JsonSchema } from "../schemaForm";
+import { rowsOf, specOf, type McpRow } from "../mcp";
 import { Field } from "../ui";
+import { McpServers } from "./McpServers";
 
 export interface Catalog {
   providers: { name: string; configured: boolean; models: string[] }[];
@@ -90,9 +92,8 @@ export function DefinitionForm(props: {
       ]),
     ),
   );
-  const [mcp, setMcp] = useState(JSON.stringify(initial.mcp_servers ?? [], null, 2));
+  const [mcp, setMcp] = useState<McpRow[]>(() => rowsOf(initial.mcp_servers));
   const [errors, setErrors] = useState<Record<string, Record<string, string>>>({});
-  const [mcpError, setMcpError] = useState<string>();
   const models = catalog.providers.find((p) => p.name === provider)?.models ?? [];
 
   function submit(event: Event) {
@@ -105,14 +106,7 @@ export function DefinitionForm(props: {
       if (Object.keys(toolErrors).length) found[tool.name] = toolErrors;
       tools.push({ name: tool.name, enabled: true, config: value, ...(approval[tool.name] ? { requires_approval: true } : {}) });
     }
-    let servers: unknown[] = [];
-    try {
-      servers = JSON.parse(mcp || "[]");
-      setMcpError(undefined);
-    } catch {
-      setMcpError("not valid JSON");
-      return;
-    }
+    const servers = mcp.map(specOf);
     setErrors(found);
     if (Object.keys(found).length) return;
     const { model: _m, system_prompt: _s, tools: _t, mcp_servers: _x, ...rest } = initial;
@@ -166,10 +160,7 @@ export function DefinitionForm(props: {
           </div>
         ))}
       </fieldset>
-      <Field label="MCP servers (JSON list)" id="mcp-servers" error={mcpError}
-        hint='[{"name": "docs", "url": "https://…/mcp", "headers": {"Authorization": {"credential": "my-key", "prefix": "Bearer "}}}] (credentials: the Credentials page)'>
-        <textarea id="mcp-servers" rows={3} value={mcp} onInput={(e) => setMcp(e.currentTarget.value)} />
-      </Field>
+      <McpServers rows={mcp} onChange={setMcp} />
       <button type="submit">{props.submitLabel}</button>
     </form>
   );
