@@ -52,8 +52,10 @@ def console_url(database_url: str) -> Iterator[str]:
     stop_server(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API holds an event loop on this thread while it runs,
+    which the tests after these (asyncio.run of their own) must not find."""
     if not Path(CHROMIUM).exists():
         missing = f"no chromium at {CHROMIUM}: `apt-get install chromium` (.ci/run does)"
         if os.environ.get("CI"):
