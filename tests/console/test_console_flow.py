@@ -113,6 +113,17 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     page.get_by_label("Upload a file").set_input_files(str(notes))
     page.get_by_role("list", name="Files").get_by_role("link", name="notes.txt").wait_for()
     audit(page, "chat", screenshots)
+    # back to this chat from elsewhere: its history loaded and the composer usable
+    chat_hash = page.evaluate("location.hash")
+    page.get_by_role("link", name="Agents", exact=True).click()
+    page.get_by_role("heading", name="Agents", exact=True).wait_for()
+    started = time.monotonic()
+    page.evaluate("hash => { location.hash = hash }", chat_hash)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.chat .tool-call').length > 0"
+        " && !document.querySelector('#message').disabled"
+    )
+    back_to_chat_ms = (time.monotonic() - started) * 1000
     page.get_by_role("link", name="Artifacts").click()
     page.get_by_role("link", name="notes.txt").click()
     page.get_by_label("Contents of notes.txt").filter(has_text="moved to Friday").wait_for()
@@ -163,6 +174,13 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     page.get_by_role("button", name="Publish").click()
     page.get_by_role("button", name="Install").wait_for()
     audit(page, "listing", screenshots)
+    # the listing keeps its snapshot; the agent itself goes back to its first version
+    page.get_by_role("link", name="Agents", exact=True).click()
+    page.get_by_role("link", name="Analyst").click()
+    page.get_by_text("Versions").click()
+    page.get_by_role("button", name="Roll back to v1.0.0").click()
+    page.get_by_text("Rolled back to 1.0.0.").wait_for()
+    expect(page.get_by_role("group", name="MCP server 1")).to_have_count(0)
     assert errors == []
 
     # another person, on a phone-sized screen, finds it, installs and rates it
@@ -205,6 +223,7 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
         [
             f"first page to an interactive sign-in form: {first_page_ms:.0f} ms",
             f"New chat to an interactive chat: {interactive_ms:.0f} ms",
+            f"navigation back to a chat, its history shown and usable: {back_to_chat_ms:.0f} ms",
         ]
     )
     owner.close()
