@@ -30,6 +30,7 @@ def audit(page: Any, name: str, shots: Path) -> None:
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     bad = [
         f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        f" {[n.get('failureSummary', '') for n in v['nodes']][:1]}"
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
@@ -106,6 +107,21 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     chat.locator(".tool-result").filter(has_text="file_write").wait_for()
     chat.locator(".msg.agent").last.wait_for()
     assert page.get_by_role("button", name="Approve").count() == 0
+    # a new chat asks again; this time the call is denied, with the reason the model is told
+    page.get_by_role("link", name="The agent").click()
+    page.get_by_role("button", name="New chat").click()
+    page.get_by_label("Message").fill("Write the report.")
+    page.get_by_role("button", name="Send").click()
+    deny = page.get_by_role("button", name="Deny")
+    deny.wait_for()
+    page.get_by_label("Reason (optional)").fill("not before Friday")
+    deny.click()
+    chat.locator(".approval").filter(has_text="Denied").filter(
+        has_text="not before Friday"
+    ).wait_for()
+    chat.locator(".tool-result").filter(has_text="file_write").filter(has_text="denied").wait_for()
+    expect(deny).to_have_count(0)
+    expect(page.get_by_label("Message")).to_be_enabled()
 
     # a file uploaded into the chat is listed there and in Artifacts, with its preview
     notes = tmp_path / "notes.txt"

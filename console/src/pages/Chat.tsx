@@ -57,7 +57,7 @@ function EventItem({ event }: { event: RunEvent }) {
     case "approval_decided":
       return <li class="approval"><span class="who">{p.approved ? "Approved" : "Denied"}</span> {p.reason ? String(p.reason) : ""}</li>;
     case "error":
-      return <li class="error-event" role="alert"><span class="who">Error</span> {String(p.message ?? JSON.stringify(p))}</li>;
+      return <li class="error-event"><span class="who">Error</span> <span role="alert">{String(p.message ?? JSON.stringify(p))}</span></li>;
     default:
       return null;
   }
