@@ -343,13 +343,16 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
             },
         )
     if endpoint.auth != "none":
-        responses["429"]["headers"] = RATE_LIMIT_HEADERS
+        responses["429"]["headers"] = {**RETRY_AFTER, **RATE_LIMIT_FIELDS}
+        for code, answer in responses.items():  # the budget left, on every answer
+            if code.startswith("2"):
+                answer["headers"] = RATE_LIMIT_FIELDS
     return responses
 
 
-# what a 429 carries (every authenticated answer also carries the RateLimit fields)
-RATE_LIMIT_HEADERS = {
-    "Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}},
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+# what every answer to an authenticated request carries (RATE_LIMIT_PER_MINUTE)
+RATE_LIMIT_FIELDS = {
     "RateLimit": {
         "description": 'the caller\'s budget left: `"minute";r=<left>;t=<seconds to reset>`',
         "schema": {"type": "string"},

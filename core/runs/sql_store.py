@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
 from core.agents.definition import AgentDefinition
@@ -44,14 +44,18 @@ class SqlRunStore:
         with transaction() as db:
             execution = db.get(AgentExecution, execution_id)
             assert execution is not None
-            definition = AgentDefinition.model_validate(
-                db.scalar(
-                    select(AgentVersion.definition).where(
-                        AgentVersion.agent_id == execution.agent_id,
-                        AgentVersion.version == execution.agent_version,
-                    )
+            # the day's tokens left come with the definition (a step's parent counts them)
+            top_level = execution.parent_execution_id is None
+            raw_definition, tokens_left = db.execute(
+                select(
+                    AgentVersion.definition,
+                    func.daily_tokens_left(execution.user_id) if top_level else null(),
+                ).where(
+                    AgentVersion.agent_id == execution.agent_id,
+                    AgentVersion.version == execution.agent_version,
                 )
-            )
+            ).one()
+            definition = AgentDefinition.model_validate(raw_definition)
             return RunInputs(
                 definition=definition,
                 agent_version=(execution.agent_id, execution.agent_version),
@@ -72,9 +76,7 @@ class SqlRunStore:
                 approval_decisions=execution.approval_decisions,
                 approval_wait_s=execution.approval_wait_s or 0.0,
                 parent_id=execution.parent_execution_id,
-                tokens_left_today=None
-                if execution.parent_execution_id is not None
-                else db.scalar(select(func.daily_tokens_left(execution.user_id))),
+                tokens_left_today=tokens_left,
             )
 
     def write(

@@ -82,3 +82,11 @@ def test_a_second_instance_reads_what_the_first_counted_in_the_table(db: Any) ->
         second.hit(user, 8)
     with pytest.raises(LimitReached):
         first.hit(user, 8)
+
+
+def test_the_document_states_the_fields_on_every_authenticated_answer(client):
+    document = client.get("/openapi.json").get_json()
+    me = document["paths"]["/users/me"]["get"]["responses"]
+    assert set(me["200"]["headers"]) == {"RateLimit", "RateLimit-Policy"}
+    assert set(me["429"]["headers"]) == {"Retry-After", "RateLimit", "RateLimit-Policy"}
+    assert "headers" not in document["paths"]["/health"]["get"]["responses"]["200"]
