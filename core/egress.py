@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import SplitResult, urlsplit
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 MAX_URL_LENGTH = 2000
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# what a pinned transport asks before each request: (host, headers); raises to refuse it
+RequestGuard = Callable[[str, Mapping[str, str]], None]
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _METADATA_ADDRESSES = frozenset(
@@ -57,6 +59,25 @@ class EgressPolicy:
             for host in value.split(",")
             if host.strip()
         )
+
+
+def normalized_host(host: str) -> str:
+    """A host as policies and credentials compare it: lower case, no trailing dot, no brackets."""
+    return host.strip().lower().rstrip(".").strip("[]")
+
+
+def host_allowed(host: str, patterns: Iterable[str]) -> bool:
+    """Whether `host` is one of `patterns`: an exact name or address, or `*.domain` for any name
+    below that domain (not the domain itself). Ports play no part."""
+    host = normalized_host(host)
+    for pattern in patterns:
+        wanted = normalized_host(pattern)
+        if wanted.startswith("*."):
+            if host.endswith(wanted[1:]) and len(host) > len(wanted) - 1:
+                return True
+        elif host == wanted:
+            return True
+    return False
 
 
 class UnresolvableHost(Invalid):
@@ -219,12 +240,17 @@ def pinned_transport() -> Callable[[EgressPolicy], httpx.BaseTransport]:
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             url, addresses = _pin(request, self._policy)
             error: httpx.ConnectError | None = None
-            for address in addresses[:3]:
-                request.url = url.copy_with(host=str(address))
-                try:
-                    return super().handle_request(request)
-                except httpx.ConnectError as exc:
-                    error = exc
+            try:
+                for address in addresses[:3]:
+                    request.url = url.copy_with(host=str(address))
+                    try:
+                        return super().handle_request(request)
+                    except httpx.ConnectError as exc:
+                        error = exc
+            finally:
+                # the response's request names the host again: a redirect is resolved against
+                # it and judged same-origin or not by it (never by the address it went to)
+                request.url = url
             assert error is not None
             raise error
 
@@ -232,29 +258,38 @@ def pinned_transport() -> Callable[[EgressPolicy], httpx.BaseTransport]:
 
 
 @functools.cache
-def async_pinned_transport() -> Callable[[EgressPolicy], httpx2.AsyncBaseTransport]:
+def async_pinned_transport() -> Callable[..., httpx2.AsyncBaseTransport]:
     """The asynchronous (httpx2, FastMCP's client) transport class; resolution runs in a
     thread so a slow DNS answer does not stall the event loop."""
     import anyio
     import httpx2
 
     class AsyncPinnedTransport(httpx2.AsyncHTTPTransport):
-        def __init__(self, policy: EgressPolicy) -> None:
+        """`guard`: called with each request's host and headers before anything is sent; it
+        raises to refuse (a credential header bound for a host its owner does not allow)."""
+
+        def __init__(self, policy: EgressPolicy, guard: RequestGuard | None = None) -> None:
             super().__init__(retries=0)
             self._policy = policy
+            self._guard = guard
 
         async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            if self._guard is not None:
+                self._guard(normalized_host(request.url.host), request.headers)
             if _ip_literal(request.url.raw_host.decode("ascii").strip("[]")) is not None:
                 url, addresses = _pin(request, self._policy)  # nothing to look up
             else:
                 url, addresses = await anyio.to_thread.run_sync(_pin, request, self._policy)
             error: httpx2.ConnectError | None = None
-            for address in addresses[:3]:
-                request.url = url.copy_with(host=str(address))
-                try:
-                    return await super().handle_async_request(request)
-                except httpx2.ConnectError as exc:
-                    error = exc
+            try:
+                for address in addresses[:3]:
+                    request.url = url.copy_with(host=str(address))
+                    try:
+                        return await super().handle_async_request(request)
+                    except httpx2.ConnectError as exc:
+                        error = exc
+            finally:
+                request.url = url  # as in the synchronous transport
             assert error is not None
             raise error
 

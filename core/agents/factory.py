@@ -15,9 +15,13 @@ from core.agents.providers import build_run_model
 from core.config import Settings
 
 if TYPE_CHECKING:
+    import uuid
+    from collections.abc import Awaitable, Callable
+
     from pydantic_ai import Agent
     from pydantic_ai.models import Model
 
+    from core.mcp.servers import OpenedCredential
     from core.storage.local_workspace import Workspace
     from core.tools.delegate import Delegator
 
@@ -34,8 +38,10 @@ class RunDeps:
     # the `delegate` tool's way to run another agent, and how deep this run already is
     delegate: Delegator | None = None
     depth: int = 0
-    # the run caller's credential values its MCP servers' headers name
-    credentials: dict[str, str] = field(default_factory=dict)
+    # the run caller's credentials its MCP servers' headers name (each with its hosts)
+    credentials: dict[str, OpenedCredential] = field(default_factory=dict)
+    # told (credential ids, host) when an MCP session opened with them: where they went
+    credentials_sent: Callable[[list[uuid.UUID], str], Awaitable[None]] | None = None
 
 
 _override: Model | None = None

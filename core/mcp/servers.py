@@ -1,16 +1,101 @@
-"""The rules an agent's MCP servers follow when a definition is saved: a URL the egress rules
-accept (host names are resolved and checked again at every connect), and credentials the saving
-user has. Light: no MCP client is loaded."""
+"""The rules an agent's MCP servers follow: a URL the egress rules accept (host names are
+resolved and checked again at every connect), credentials the saving user has, and credentials
+that go only to hosts their owner allows. Light: no MCP client is loaded."""
 
 from __future__ import annotations
 
-from collections.abc import Set
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from core.agents.definition import AgentDefinition, CredentialHeader
+from core.agents.definition import AgentDefinition, CredentialHeader, McpServerSpec
 from core.config import Settings
-from core.egress import EgressPolicy, check_url
+from core.egress import EgressPolicy, check_url, host_allowed, normalized_host
 from core.errors import Invalid, field_error
+
+
+@dataclass(frozen=True)
+class OpenedCredential:
+    """A credential's value as a run holds it, with the hosts its owner lets it go to."""
+
+    id: uuid.UUID
+    name: str
+    value: str
+    allowed_hosts: tuple[str, ...]
+
+    def allows(self, host: str) -> bool:
+        return host_allowed(host, self.allowed_hosts)
+
+    def refusal(self, host: str) -> str:
+        if not self.allowed_hosts:
+            return (
+                f"credential {self.name!r} names no hosts it may be sent to, so it is sent "
+                "nowhere (its owner sets them with PATCH /credentials/{id})"
+            )
+        return (
+            f"credential {self.name!r} may not be sent to {host} "
+            f"(its owner allows: {', '.join(self.allowed_hosts)})"
+        )
+
+
+@dataclass(frozen=True)
+class SkippedServer:
+    """An MCP server a run leaves out: code `credential_host_not_allowed`, and why."""
+
+    server: str
+    host: str
+    credentials: tuple[str, ...]
+    message: str
+    code: str = "credential_host_not_allowed"
+
+    def event(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "host": self.host,
+            "credentials": list(self.credentials),
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+def server_host(url: str) -> str:
+    return normalized_host(urlsplit(url).hostname or "")
+
+
+def credential_refusals(
+    spec: McpServerSpec, credentials: Mapping[str, OpenedCredential]
+) -> SkippedServer | None:
+    """Why this server may not be given the credentials its headers name, if it may not."""
+    host = server_host(spec.url)
+    refused = [
+        credentials[name]
+        for name in sorted(spec.credential_names())
+        if name in credentials and not credentials[name].allows(host)
+    ]
+    if not refused:
+        return None
+    return SkippedServer(
+        server=spec.name,
+        host=host,
+        credentials=tuple(c.name for c in refused),
+        message=f"MCP server {spec.name} was left out of this run: "
+        + "; ".join(c.refusal(host) for c in refused),
+    )
+
+
+def guarded_headers(
+    spec_headers: Mapping[str, str | CredentialHeader],
+    credentials: Mapping[str, OpenedCredential],
+) -> dict[str, OpenedCredential]:
+    """Header name (lower case) → the credential its value comes from: such a header goes to
+    no host the credential does not allow, whatever redirects say."""
+    return {
+        name.lower(): credentials[value.credential]
+        for name, value in spec_headers.items()
+        if isinstance(value, CredentialHeader) and value.credential in credentials
+    }
 
 
 def mcp_policy(settings: Settings, field: tuple[str | int, ...] = ("url",)) -> EgressPolicy:
@@ -21,11 +106,12 @@ def check_mcp_servers(
     definition: AgentDefinition,
     settings: Settings,
     *,
-    credentials: Set[str],
+    credentials: Mapping[str, tuple[str, ...]],
     loc: tuple[str | int, ...],
 ) -> None:
-    """Raise Invalid (422) naming each server URL the egress rules refuse and each header
-    credential the saving user does not have (`credentials`: the names they have)."""
+    """Raise Invalid (422) naming each server URL the egress rules refuse, each header
+    credential the saving user does not have, and each the user's credential may not be sent
+    to (`credentials`: their names, with the hosts each allows)."""
     problems: list[dict[str, Any]] = []
     for index, server in enumerate(definition.mcp_servers):
         here = (*loc, "mcp_servers", index)
@@ -33,14 +119,27 @@ def check_mcp_servers(
             check_url(server.url, mcp_policy(settings, (*here, "url")), resolve=False)
         except Invalid as exc:
             problems += exc.details
+            host = ""  # a refused URL is one problem; where credentials may go waits for a good one
+        else:
+            host = server_host(server.url)
         for header, value in server.headers.items():
-            if isinstance(value, CredentialHeader) and value.credential not in credentials:
+            if not isinstance(value, CredentialHeader):
+                continue
+            where = [*here, "headers", header, "credential"]
+            if value.credential not in credentials:
                 problems.append(
                     field_error(
-                        [*here, "headers", header, "credential"],
+                        where,
                         f"you have no credential named {value.credential!r} (POST /credentials)",
                         "unknown_credential",
                     )
+                )
+                continue
+            hosts = credentials[value.credential]
+            if host and not host_allowed(host, hosts):
+                opened = OpenedCredential(uuid.UUID(int=0), value.credential, "", hosts)
+                problems.append(
+                    field_error(where, opened.refusal(host), "credential_host_not_allowed")
                 )
     if problems:
         raise Invalid("invalid agent definition", details=problems)

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 from core.agents.definition import CredentialHeader, McpServerSpec
 from core.config import Settings
 from core.errors import Invalid
-from core.mcp.servers import mcp_policy
+from core.mcp.servers import (
+    OpenedCredential,
+    SkippedServer,
+    credential_refusals,
+    guarded_headers,
+    mcp_policy,
+    server_host,
+)
 
 if TYPE_CHECKING:
     from fastmcp import Client
@@ -94,13 +101,34 @@ TOOL_LISTS = ToolListCache()
 
 
 def resolved_headers(
-    spec_headers: Mapping[str, str | CredentialHeader], credentials: Mapping[str, str]
+    spec_headers: Mapping[str, str | CredentialHeader],
+    credentials: Mapping[str, OpenedCredential],
 ) -> dict[str, str]:
     """The headers to send: plain values, and credential values with their prefix."""
     return {
-        name: value if isinstance(value, str) else value.prefix + credentials[value.credential]
+        name: value
+        if isinstance(value, str)
+        else value.prefix + credentials[value.credential].value
         for name, value in spec_headers.items()
     }
+
+
+class CredentialHostRefused(Invalid):
+    """A request would carry a credential to a host its owner does not allow (a redirect)."""
+
+
+def credential_guard(guarded: Mapping[str, OpenedCredential]) -> Callable[[str, Any], None]:
+    """What the pinned transport asks before each request (redirects included): a header
+    whose value is a credential goes only to a host that credential allows."""
+
+    def check(host: str, headers: Any) -> None:
+        for header, credential in guarded.items():
+            if header in headers and not credential.allows(host):
+                raise CredentialHostRefused(
+                    credential.refusal(host), code="credential_host_not_allowed"
+                )
+
+    return check
 
 
 def _fingerprint(headers: Mapping[str, str]) -> str:
@@ -108,9 +136,14 @@ def _fingerprint(headers: Mapping[str, str]) -> str:
 
 
 def open_client(
-    url: str, transport: str, headers: dict[str, str], settings: Settings
+    url: str,
+    transport: str,
+    headers: dict[str, str],
+    settings: Settings,
+    guard: Mapping[str, OpenedCredential] | None = None,
 ) -> Client[Any]:
-    """A FastMCP client (not yet connected) whose every request passes the egress guard."""
+    """A FastMCP client (not yet connected) whose every request passes the egress rules, and
+    carries a credential header (`guard`: header → its credential) only where it may go."""
     import httpx2
     from fastmcp import Client
     from fastmcp.client.transports import SSETransport, StreamableHttpTransport
@@ -121,7 +154,7 @@ def open_client(
 
     def http_client(**options: Any) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(
-            transport=async_pinned_transport()(policy),
+            transport=async_pinned_transport()(policy, credential_guard(guard) if guard else None),
             headers=options.get("headers"),
             auth=options.get("auth"),
             # reads wait long: an SSE stream is quiet between calls, and each MCP request is
@@ -174,12 +207,16 @@ def _unavailable(server: str, exc: BaseException) -> McpUnavailable:
 
 
 async def inspect_server(
-    url: str, transport: str, headers: dict[str, str], settings: Settings
+    url: str,
+    transport: str,
+    headers: dict[str, str],
+    settings: Settings,
+    guard: Mapping[str, OpenedCredential] | None = None,
 ) -> list[McpTool]:
     """The server's tools, listed now (POST /agents/mcp/inspect); raises McpUnavailable."""
     try:
         async with asyncio.timeout(settings.mcp_connect_timeout_s + settings.mcp_call_timeout_s):
-            async with open_client(url, transport, headers, settings) as client:
+            async with open_client(url, transport, headers, settings, guard) as client:
                 return await list_server_tools(client)
     except Exception as exc:
         raise _unavailable(url, exc) from None
@@ -196,8 +233,15 @@ def mcp_toolset(
     from pydantic_ai.toolsets import AbstractToolset
 
     class McpServerToolset(AbstractToolset[Any]):
-        def __init__(self, headers: dict[str, str] | None = None) -> None:
+        def __init__(
+            self,
+            headers: dict[str, str] | None = None,
+            guard: dict[str, OpenedCredential] | None = None,
+            deps: Any = None,
+        ) -> None:
             self.headers = headers
+            self.guard = guard or {}
+            self.deps = deps
             self._client: Client[Any] | None = None
             self._connecting = asyncio.Lock() if headers is not None else None
 
@@ -210,8 +254,15 @@ def mcp_toolset(
             return f"MCP server {spec.name}"
 
         async def for_run(self, ctx: RunContext[Any]) -> AbstractToolset[Any]:
-            credentials: Mapping[str, str] = getattr(ctx.deps, "credentials", {})
-            return McpServerToolset(resolved_headers(spec.headers, credentials))
+            credentials: Mapping[str, OpenedCredential] = getattr(ctx.deps, "credentials", {})
+            skipped = credential_refusals(spec, credentials)
+            if skipped is not None:  # nothing is sent: the run goes on without this server
+                return _skipped_toolset(skipped)
+            return McpServerToolset(
+                resolved_headers(spec.headers, credentials),
+                guarded_headers(spec.headers, credentials),
+                ctx.deps,
+            )
 
         async def __aexit__(self, *args: Any) -> bool | None:
             client, self._client = self._client, None
@@ -227,9 +278,15 @@ def mcp_toolset(
             assert self.headers is not None
             async with self._connecting:
                 if self._client is None:
-                    client = open_client(spec.url, spec.transport, self.headers, settings)
+                    client = open_client(
+                        spec.url, spec.transport, self.headers, settings, self.guard
+                    )
                     await client.__aenter__()  # type: ignore[no-untyped-call]
                     self._client = client
+                    sent = getattr(self.deps, "credentials_sent", None)
+                    if self.guard and sent is not None:
+                        ids = sorted({c.id for c in self.guard.values()})
+                        await sent(ids, server_host(spec.url))
                 return self._client
 
         async def _listing(self) -> list[McpTool]:
@@ -298,6 +355,36 @@ def mcp_toolset(
             return text
 
     return McpServerToolset()
+
+
+def _skipped_toolset(skipped: SkippedServer) -> AbstractToolset[Any]:
+    """A server left out of the run: no tools, and instructions that tell the model why."""
+    from pydantic_ai.toolsets import AbstractToolset
+
+    class SkippedServerToolset(AbstractToolset[Any]):
+        @property
+        def id(self) -> str | None:
+            return f"mcp-{skipped.server}"
+
+        @property
+        def label(self) -> str:
+            return f"MCP server {skipped.server} (left out)"
+
+        async def get_instructions(self, ctx: RunContext[Any]) -> str:
+            return (
+                f"The tools of MCP server {skipped.server} are not available in this run: "
+                f"{skipped.message.split(': ', 1)[-1]}."
+            )
+
+        async def get_tools(self, ctx: RunContext[Any]) -> dict[str, ToolsetTool[Any]]:
+            return {}
+
+        async def call_tool(
+            self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: Any
+        ) -> Any:
+            raise AssertionError("a left-out server has no tools")  # pragma: no cover
+
+    return SkippedServerToolset()
 
 
 def _result_text(result: Any) -> str:

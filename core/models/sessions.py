@@ -25,6 +25,8 @@ class EventType(enum.StrEnum):
     error = "error"
     approval_requested = "approval_requested"
     approval_decided = "approval_decided"
+    # an MCP server left out of the run (its credential may not go to its host)
+    mcp_server_skipped = "mcp_server_skipped"
 
 
 class AgentSession(Base):

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.agents.definition import AgentDefinition, Limits
+from core.models.sessions import EventType
 from core.runs.backends import Backends
 from core.runs.progress import DurableRecorder
 from core.runs.usage import Usage
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
     from core.agents.factory import RunDeps
     from core.agents.runner import RunOutcome
+    from core.mcp.servers import OpenedCredential
     from core.tools.delegate import Delegator
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ def run_agent_step(
         return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
     except CredentialMissing as exc:
         return RunOutcome("failed", error=credential_missing(exc))
+    recorder.pending += skipped_server_events(definition, credentials)
     workspace = workspace_for(
         settings, backends.artifacts, session_id=session_id, execution_id=execution_id
     )
@@ -70,8 +73,9 @@ def run_agent_step(
             else None
         ),
         credentials=credentials,
+        credentials_sent=_sends_recorder(backends, agent_version[0], execution_id),
     )
-    deps.delegate = _delegator(user_id, deps, backends)
+    deps.delegate = _delegator(user_id, deps, backends, execution_id)
     try:
         outcome = run_on_agent_loop(
             run_agent(
@@ -101,7 +105,12 @@ def run_agent_step(
 
 
 def _delegator(
-    user_id: uuid.UUID, parent: RunDeps, backends: Backends, *, granted: bool = False
+    user_id: uuid.UUID,
+    parent: RunDeps,
+    backends: Backends,
+    execution_id: uuid.UUID,
+    *,
+    granted: bool = False,
 ) -> Delegator:
     """What the `delegate` tool calls: run another agent the user may execute, inside this run
     (same workspace, one level deeper), counting its usage into the parent's (`usage`).
@@ -140,12 +149,35 @@ def _delegator(
             repo=parent.repo,
             depth=parent.depth + 1,
             credentials=credentials,
+            credentials_sent=_sends_recorder(backends, uuid.UUID(agent_id), execution_id),
         )
-        deps.delegate = _delegator(user_id, deps, backends, granted=approved)
+        deps.delegate = _delegator(user_id, deps, backends, execution_id, granted=approved)
         result = await child.run(prompt, deps=deps, usage=usage)
         return result.output
 
     return delegate
+
+
+def skipped_server_events(
+    definition: AgentDefinition, credentials: Mapping[str, OpenedCredential]
+) -> list[tuple[EventType, dict[str, Any]]]:
+    """An event for each MCP server the run leaves out: its credentials may not go to its host
+    (the server's toolset tells the model, and sends nothing)."""
+    from core.mcp.servers import credential_refusals
+
+    skipped = (credential_refusals(spec, credentials) for spec in definition.mcp_servers)
+    return [(EventType.mcp_server_skipped, s.event()) for s in skipped if s is not None]
+
+
+def _sends_recorder(
+    backends: Backends, agent_id: uuid.UUID, execution_id: uuid.UUID
+) -> Callable[[list[uuid.UUID], str], Awaitable[None]]:
+    async def sent(credential_ids: list[uuid.UUID], host: str) -> None:
+        await asyncio.to_thread(
+            backends.store.record_credential_sends, credential_ids, agent_id, host, execution_id
+        )
+
+    return sent
 
 
 def credential_missing(exc: Exception) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from core.agents.definition import AgentDefinition
 from core.clock import Clock
 from core.config import Settings
 from core.db import core_transaction, then_commit, transaction
+from core.mcp.servers import OpenedCredential
 from core.models.agents import AgentVersion
 from core.models.executions import AgentExecution
 from core.runs import approval_rows, execution_rows, leases, tree
@@ -164,14 +165,31 @@ class SqlRunStore:
         with transaction() as db:
             return approval_rows.wake_parent_row(db, child_id, self.clock.now())
 
-    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
+    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, OpenedCredential]:
         from core.services.credentials import open_credentials
 
         if not names:
             return {}
         with transaction() as db:
-            return open_credentials(
-                db, user_id=user_id, names=names, settings=self.settings, now=self.clock.now()
+            return open_credentials(db, user_id=user_id, names=names, settings=self.settings)
+
+    def record_credential_sends(
+        self,
+        credential_ids: list[uuid.UUID],
+        agent_id: uuid.UUID,
+        host: str,
+        execution_id: uuid.UUID,
+    ) -> None:
+        from core.services.credentials import record_sends
+
+        with transaction() as db:
+            record_sends(
+                db,
+                credential_ids=credential_ids,
+                agent_id=agent_id,
+                host=host,
+                execution_id=execution_id,
+                now=self.clock.now(),
             )
 
     def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:

@@ -23,6 +23,7 @@ from core.runs.usage import Usage
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage
 
+    from core.mcp.servers import OpenedCredential
     from core.models.executions import AgentExecution
     from core.runs.execution_rows import CheckedStart
     from core.runs.input_files import InputFile
@@ -155,9 +156,19 @@ class RunStore(Protocol):
         its steps waits any more; None when there is nothing to wake."""
         ...
 
-    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
-        """The user's credential values of these names, marked used; raises
+    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, OpenedCredential]:
+        """The user's credentials of these names (values and the hosts each may go to); raises
         core.services.credentials.CredentialMissing naming those the user lacks."""
+        ...
+
+    def record_credential_sends(
+        self,
+        credential_ids: list[uuid.UUID],
+        agent_id: uuid.UUID,
+        host: str,
+        execution_id: uuid.UUID,
+    ) -> None:
+        """A run of `agent_id` just sent these credentials to `host`: their last use."""
         ...
 
     def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:

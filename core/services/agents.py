@@ -307,10 +307,10 @@ def _check_servers(
     if not definition.mcp_servers:
         return
     from core.mcp.servers import check_mcp_servers
-    from core.services.credentials import credential_names
+    from core.services.credentials import credential_hosts
 
-    names = credential_names(db, user_id=user.id, among=definition.credential_names())
-    check_mcp_servers(definition, settings, credentials=names, loc=loc)
+    hosts = credential_hosts(db, user_id=user.id, among=definition.credential_names())
+    check_mcp_servers(definition, settings, credentials=hosts, loc=loc)
 
 
 def type_of(definition: AgentDefinition) -> AgentType:

@@ -1,5 +1,6 @@
 """POST /agents/mcp/inspect: list an MCP server's tools before writing a definition around it,
-with the caller's credentials in its headers and the same egress rules as a run."""
+with the caller's credentials in its headers (only where each may be sent) and the same egress
+rules as a run."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from core.agents.definition import CredentialHeader
 from core.config import Settings
 from core.egress import check_url
 from core.errors import Invalid, field_error
-from core.mcp.servers import mcp_policy
+from core.mcp.servers import guarded_headers, mcp_policy, server_host
 from core.models.users import User
 from core.schemas.agents import McpInspectRequest
-from core.services.credentials import CredentialMissing, open_credentials
+from core.services.credentials import CredentialMissing, open_credentials, record_sends
 
 
 def inspect_mcp_server(
@@ -28,7 +29,7 @@ def inspect_mcp_server(
     wanted = {h: v.credential for h, v in data.headers.items() if isinstance(v, CredentialHeader)}
     try:
         credentials = open_credentials(
-            db, user_id=user.id, names=wanted.values(), settings=settings, now=now
+            db, user_id=user.id, names=wanted.values(), settings=settings
         )
     except CredentialMissing as exc:
         raise Invalid(
@@ -43,18 +44,46 @@ def inspect_mcp_server(
                 if name in exc.names
             ],
         ) from None
+    host = server_host(data.url)
+    refused = [
+        field_error(
+            ["body", "headers", header, "credential"],
+            credentials[name].refusal(host),
+            "credential_host_not_allowed",
+        )
+        for header, name in wanted.items()
+        if not credentials[name].allows(host)
+    ]
+    if refused:
+        raise Invalid(
+            "a credential the headers name may not be sent to this host",
+            code="credential_host_not_allowed",
+            details=refused,
+        )
     headers = resolved_headers(data.headers, credentials)
     # the connection goes back to the pool before the network call (it may take the connect
-    # and call timeouts); the credentials' last use is recorded either way
+    # and call timeouts)
     db.commit()
+    guard = guarded_headers(data.headers, credentials)
     try:
-        tools = run_on_agent_loop(inspect_server(data.url, data.transport, headers, settings))
+        tools = run_on_agent_loop(
+            inspect_server(data.url, data.transport, headers, settings, guard=guard)
+        )
     except McpUnavailable as exc:
         raise Invalid(
             str(exc),
             code="mcp_unavailable",
             details=[field_error(["body", "url"], str(exc), "mcp_unavailable")],
         ) from None
+    if credentials:
+        record_sends(
+            db,
+            credential_ids=[c.id for c in credentials.values()],
+            agent_id=None,
+            host=host,
+            execution_id=None,
+            now=now,
+        )
     return {
         "tools": [
             {"name": t.name, "description": t.description, "input_schema": t.input_schema}

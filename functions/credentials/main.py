@@ -1,4 +1,5 @@
-"""Cloud Function `credentials`: each user's named secrets (values go in, never come out)."""
+"""Cloud Function `credentials`: each user's named secrets (values go in, never come out), and
+the hosts each may be sent to."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.http import RouteGroup
 from core.http.app import function_entry
-from core.models.credentials import Credential
 from core.models.users import User
 from core.pagination import Page
 from core.schemas.common import PageOf
-from core.schemas.credentials import CredentialCreate, CredentialPublic, CredentialsQuery
+from core.schemas.credentials import (
+    CredentialCreate,
+    CredentialPublic,
+    CredentialsQuery,
+    CredentialUpdate,
+)
 from core.services import credentials as service
+from core.services.credentials import CredentialView
 
 routes = RouteGroup("credentials", description="named secrets MCP servers use")
 
@@ -28,16 +34,32 @@ routes = RouteGroup("credentials", description="named secrets MCP servers use")
 )
 def create_credential(
     body: CredentialCreate, user: User, db: Session, settings: Settings
-) -> Credential:
-    """Store a secret under a name an agent's MCP server headers refer to. The value is
-    encrypted at rest and never returned."""
+) -> CredentialView:
+    """Store a secret under a name an agent's MCP server headers refer to, with the hosts it
+    may be sent to. The value is encrypted at rest and never returned."""
     return service.create_credential(db, user=user, data=body, settings=settings)
 
 
 @routes.get("", query=CredentialsQuery, response=PageOf[CredentialPublic])
-def list_credentials(query: CredentialsQuery, user: User, db: Session) -> Page[Credential]:
-    """The caller's credentials (names and dates only), newest first."""
+def list_credentials(query: CredentialsQuery, user: User, db: Session) -> Page[CredentialView]:
+    """The caller's credentials (names, hosts, where runs last sent them), newest first."""
     return service.list_credentials(db, user=user, query=query)
+
+
+@routes.get("/<uuid:credential_id>", response=CredentialPublic)
+def get_credential(credential_id: uuid.UUID, user: User, db: Session) -> CredentialView:
+    """One of the caller's credentials, with the agents and hosts runs last sent it to."""
+    return service.get_credential(db, user=user, credential_id=credential_id)
+
+
+@routes.patch("/<uuid:credential_id>", body=CredentialUpdate, response=CredentialPublic)
+def update_credential(
+    credential_id: uuid.UUID, body: CredentialUpdate, user: User, db: Session, settings: Settings
+) -> CredentialView:
+    """Replace the value (sealed anew) and/or the hosts it may be sent to."""
+    return service.update_credential(
+        db, user=user, credential_id=credential_id, data=body, settings=settings
+    )
 
 
 @routes.delete("/<uuid:credential_id>", status=204)

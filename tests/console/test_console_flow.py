@@ -160,6 +160,7 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     page.get_by_role("link", name="Credentials").click()
     page.get_by_label("Name").fill("docs-key")
     page.get_by_label("Value").fill("tok-ann")
+    page.get_by_label("Sent only to hosts").fill("127.0.0.1")
     page.get_by_role("button", name="Save credential").click()
     page.get_by_role("button", name="Delete docs-key").wait_for()
     assert "tok-ann" not in page.content()  # a credential's value is never shown again
@@ -209,6 +210,7 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     other.get_by_role("link", name="Credentials").click()
     other.get_by_label("Name").fill("docs-key")
     other.get_by_label("Value").fill("tok-bob")
+    other.get_by_label("Sent only to hosts").fill("127.0.0.1")
     other.get_by_role("button", name="Save credential").click()
     other.get_by_role("button", name="Delete docs-key").wait_for()
     other.get_by_role("link", name="Marketplace").click()

@@ -1,4 +1,5 @@
-"""Credentials: stored sealed, listed without values, deleted; each user sees only their own."""
+"""Credentials: stored sealed with the hosts they may go to, listed without values, changed,
+deleted; each user sees only their own."""
 
 from __future__ import annotations
 
@@ -15,16 +16,31 @@ from core.services.credentials import CredentialMissing, open_credentials
 from tests.support.api import assert_error, signed_up
 
 SECRET = "ghp_the-secret-value-1234567890"
+HOSTS = ["api.github.com"]
+
+
+def new_credential(client: Any, headers: dict[str, str], name: str, value: str) -> Any:
+    return client.post(
+        "/credentials", json={"name": name, "value": value, "allowed_hosts": HOSTS}, headers=headers
+    )
 
 
 def test_a_credential_is_stored_sealed_and_never_returned(client: Any, db: Any) -> None:
     _user, headers = signed_up(client)
-    created = client.post("/credentials", json={"name": "github", "value": SECRET}, headers=headers)
+    created = new_credential(client, headers, "github", SECRET)
     assert created.status_code == 201
     body = created.get_json()
-    assert set(body) == {"id", "name", "created_at", "last_used_at"}
-    assert body["name"] == "github"
-    assert body["last_used_at"] is None
+    assert set(body) == {
+        "id",
+        "name",
+        "allowed_hosts",
+        "created_at",
+        "last_used_at",
+        "notice",
+        "sent_to",
+    }
+    assert (body["name"], body["allowed_hosts"]) == ("github", HOSTS)
+    assert (body["last_used_at"], body["notice"], body["sent_to"]) == (None, None, [])
     listed = client.get("/credentials", headers=headers)
     assert [c["name"] for c in listed.get_json()["items"]] == ["github"]
     assert SECRET not in created.get_data(as_text=True) + listed.get_data(as_text=True)
@@ -47,25 +63,23 @@ def test_a_sealed_value_moved_to_another_owner_or_name_does_not_open(client: Any
 def test_names_are_unique_per_user_and_checked(client: Any) -> None:
     _, headers = signed_up(client)
     _, other = signed_up(client)
-    assert (
-        client.post("/credentials", json={"name": "k", "value": "1"}, headers=headers).status_code
-        == 201
-    )
-    assert_error(
-        client.post("/credentials", json={"name": "k", "value": "2"}, headers=headers),
-        409,
-        "credential_exists",
-    )
+    assert new_credential(client, headers, "k", "1").status_code == 201
+    assert_error(new_credential(client, headers, "k", "2"), 409, "credential_exists")
     # another user may use the same name
-    assert (
-        client.post("/credentials", json={"name": "k", "value": "3"}, headers=other).status_code
-        == 201
-    )
+    assert new_credential(client, other, "k", "3").status_code == 201
     for bad in (
-        {"name": "1abc", "value": "x"},
-        {"name": "k k", "value": "x"},
-        {"name": "k"},
-        {"name": "ok", "value": ""},
+        {"name": "1abc", "value": "x", "allowed_hosts": HOSTS},
+        {"name": "k k", "value": "x", "allowed_hosts": HOSTS},
+        {"name": "k", "allowed_hosts": HOSTS},
+        {"name": "ok", "value": "", "allowed_hosts": HOSTS},
+        # where it may be sent is said when it is made
+        {"name": "ok", "value": "x"},
+        {"name": "ok", "value": "x", "allowed_hosts": []},
+        {"name": "ok", "value": "x", "allowed_hosts": ["https://api.github.com"]},
+        {"name": "ok", "value": "x", "allowed_hosts": ["api.github.com/path"]},
+        {"name": "ok", "value": "x", "allowed_hosts": ["*"]},
+        {"name": "ok", "value": "x", "allowed_hosts": ["a.*.com"]},
+        {"name": "ok", "value": "x", "allowed_hosts": ["host:443"]},
     ):
         assert_error(client.post("/credentials", json=bad, headers=headers), 422)
 
@@ -73,29 +87,94 @@ def test_names_are_unique_per_user_and_checked(client: Any) -> None:
 def test_a_strangers_credential_is_invisible_and_cannot_be_deleted(client: Any) -> None:
     _, owner = signed_up(client)
     _, stranger = signed_up(client)
-    cid = client.post(
-        "/credentials", json={"name": "k", "value": SECRET}, headers=owner
-    ).get_json()["id"]
+    cid = new_credential(client, owner, "k", SECRET).get_json()["id"]
     assert client.get("/credentials", headers=stranger).get_json()["items"] == []
-    assert_error(
-        client.delete(f"/credentials/{cid}", headers=stranger), 404, "credential_not_found"
-    )
+    for response in (
+        client.get(f"/credentials/{cid}", headers=stranger),
+        client.patch(f"/credentials/{cid}", json={"allowed_hosts": ["x.io"]}, headers=stranger),
+        client.delete(f"/credentials/{cid}", headers=stranger),
+    ):
+        assert_error(response, 404, "credential_not_found")
     assert client.delete(f"/credentials/{cid}", headers=owner).status_code == 204
     assert_error(client.delete(f"/credentials/{cid}", headers=owner), 404)
 
 
-def test_opening_marks_use_and_names_every_missing_one(client: Any, db: Any) -> None:
-    from datetime import UTC, datetime
-
+def test_opening_names_every_missing_one_and_marks_nothing_used(client: Any, db: Any) -> None:
     user, headers = signed_up(client)
-    client.post("/credentials", json={"name": "a", "value": "va"}, headers=headers)
-    now = datetime.now(UTC)
+    new_credential(client, headers, "a", "va")
     user_id = uuid.UUID(user["id"])
-    values = open_credentials(db, user_id=user_id, names=["a"], settings=get_settings(), now=now)
-    assert values == {"a": "va"}
-    assert client.get("/credentials", headers=headers).get_json()["items"][0]["last_used_at"]
+    opened = open_credentials(db, user_id=user_id, names=["a"], settings=get_settings())
+    assert (opened["a"].value, opened["a"].allowed_hosts) == ("va", ("api.github.com",))
+    assert (
+        client.get("/credentials", headers=headers).get_json()["items"][0]["last_used_at"] is None
+    )
     with pytest.raises(CredentialMissing) as missing:
-        open_credentials(
-            db, user_id=user_id, names=["a", "b", "c"], settings=get_settings(), now=now
-        )
+        open_credentials(db, user_id=user_id, names=["a", "b", "c"], settings=get_settings())
     assert missing.value.names == ["b", "c"]
+
+
+def test_hosts_and_value_are_changed_by_patch(client: Any, db: Any) -> None:
+    _, headers = signed_up(client)
+    cid = new_credential(client, headers, "gh", SECRET).get_json()["id"]
+    changed = client.patch(
+        f"/credentials/{cid}",
+        json={"allowed_hosts": ["API.GitHub.com.", "*.githubusercontent.com", "api.github.com"]},
+        headers=headers,
+    )
+    assert changed.status_code == 200, changed.get_json()
+    # compared as hosts are: lower case, no trailing dot, each once
+    assert changed.get_json()["allowed_hosts"] == ["api.github.com", "*.githubusercontent.com"]
+    replaced = client.patch(f"/credentials/{cid}", json={"value": "new-secret"}, headers=headers)
+    assert replaced.status_code == 200
+    assert "new-secret" not in replaced.get_data(as_text=True)
+    row = db.get(Credential, uuid.UUID(cid))
+    db.refresh(row)
+    key = sealing_key(get_settings())
+    assert key.open(row.sealed_value, credential_context(row.user_id, "gh")) == "new-secret"
+    for bad in ({"allowed_hosts": []}, {"allowed_hosts": None}, {"value": ""}, {"name": "x"}):
+        assert_error(client.patch(f"/credentials/{cid}", json=bad, headers=headers), 422)
+    assert client.get(f"/credentials/{cid}", headers=headers).get_json()["allowed_hosts"] == [
+        "api.github.com",
+        "*.githubusercontent.com",
+    ]
+
+
+def test_a_credential_made_before_hosts_existed_is_sent_nowhere_and_says_so(
+    client: Any, db: Any
+) -> None:
+    """Credentials stored before migration 0016 name no hosts: the API says so until their owner
+    names some."""
+    _, headers = signed_up(client)
+    cid = new_credential(client, headers, "old", SECRET).get_json()["id"]
+    row = db.get(Credential, uuid.UUID(cid))
+    row.allowed_hosts = []  # what the migration leaves on an existing row
+    db.flush()
+    listed = client.get("/credentials", headers=headers).get_json()["items"][0]
+    assert listed["allowed_hosts"] == []
+    assert "no run sends it anywhere" in listed["notice"]
+    assert f"PATCH /credentials/{cid}" in listed["notice"]
+    fixed = client.patch(f"/credentials/{cid}", json={"allowed_hosts": HOSTS}, headers=headers)
+    assert fixed.get_json()["notice"] is None
+
+
+@pytest.mark.parametrize(
+    ("host", "patterns", "allowed"),
+    [
+        ("api.github.com", ["api.github.com"], True),
+        ("API.GITHUB.COM.", ["api.github.com"], True),
+        ("evil.example", ["api.github.com"], False),
+        ("api.github.com.evil.example", ["api.github.com"], False),
+        ("a.example.com", ["*.example.com"], True),
+        ("a.b.example.com", ["*.example.com"], True),
+        ("example.com", ["*.example.com"], False),
+        ("evilexample.com", ["*.example.com"], False),
+        ("127.0.0.1", ["127.0.0.1"], True),
+        ("::1", ["[::1]"], True),
+        ("localhost", ["127.0.0.1"], False),
+        ("anything", [], False),
+    ],
+)
+def test_which_hosts_a_credential_goes_to(host: str, patterns: list[str], allowed: bool) -> None:
+    from core.egress import host_allowed
+
+    assert host_allowed(host, patterns) is allowed

@@ -35,6 +35,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/agents/{agent_id}/schedules"): {"cron": "* * * * *", "input": "hi"},
     ("PATCH", "/schedules/{schedule_id}"): {"enabled": False},
+    ("PATCH", "/credentials/{credential_id}"): {"allowed_hosts": ["b.example"]},
     ("POST", "/executions/{execution_id}/approvals"): {
         "decisions": [{"tool_call_id": "c1", "approved": True}]
     },
@@ -64,7 +65,9 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
         content_type="multipart/form-data",
     ).get_json()
     credential = client.post(
-        "/credentials", headers=headers, json={"name": "k", "value": "secret"}
+        "/credentials",
+        headers=headers,
+        json={"name": "k", "value": "secret", "allowed_hosts": ["api.example.com"]},
     ).get_json()
     key = client.post("/api-keys", headers=headers, json={"name": "k", "scope": "read"}).get_json()
     schedule = client.post(

@@ -50,9 +50,20 @@ def server(url: str, **fields: Any) -> dict[str, Any]:
     } | fields
 
 
-def add_credential(client: Any, headers: dict[str, str], value: str, name: str = "svc") -> None:
-    response = client.post("/credentials", json={"name": name, "value": value}, headers=headers)
+def add_credential(
+    client: Any,
+    headers: dict[str, str],
+    value: str,
+    name: str = "svc",
+    hosts: tuple[str, ...] = ("127.0.0.1",),
+) -> dict[str, Any]:
+    response = client.post(
+        "/credentials",
+        json={"name": name, "value": value, "allowed_hosts": list(hosts)},
+        headers=headers,
+    )
     assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
 
 
 def mcp_agent(client: Any, headers: dict[str, str], *servers: dict[str, Any], **fields: Any) -> str:
@@ -164,7 +175,7 @@ def test_a_host_that_resolves_to_a_private_address_is_refused_at_connect(
     client: Any, mcp: McpServer
 ) -> None:
     _, headers = signed_up(client)
-    add_credential(client, headers, ALICE_TOKEN)
+    add_credential(client, headers, ALICE_TOKEN, hosts=("127.0.0.1", "localhost"))
     # "localhost" is not in MCP_ALLOWED_HOSTS: saved (no DNS at save), refused when connecting
     agent_id = mcp_agent(
         client, headers, server(mcp.url.replace("http://127.0.0.1", "https://localhost"))
@@ -291,7 +302,7 @@ def test_inspect_lists_a_servers_tools_with_the_callers_credential(
     response = client.post("/agents/mcp/inspect", json=body, headers=headers)
     assert response.status_code == 200, response.get_json()
     tools = {t["name"]: t for t in response.get_json()["tools"]}
-    assert set(tools) == {"note", "whoami", "slow", "fail"}
+    assert set(tools) == {"note", "lookup", "whoami", "slow", "fail"}
     assert tools["note"]["input_schema"]["properties"]["text"]["type"] == "string"
     assert ALICE_TOKEN not in response.get_data(as_text=True)
     refused = client.post(
@@ -352,7 +363,7 @@ def test_a_marketplace_snapshot_keeps_credential_names_never_values(client: Any,
     from core.services.marketplace.snapshots import without_secrets
 
     _, headers = signed_up(client)
-    add_credential(client, headers, ALICE_TOKEN)
+    add_credential(client, headers, ALICE_TOKEN, hosts=("mcp.example.com",))
     plain = {"X-Org": "acme"}
     agent_id = mcp_agent(
         client,

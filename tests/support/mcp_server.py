@@ -1,13 +1,18 @@
 """A real FastMCP server on 127.0.0.1 for the tests (streamable HTTP at /mcp, SSE at /sse):
 
 - `note(text)` records each call (one JSON line in the calls file) and answers `noted: <text>`;
+- `lookup(key)` records each call too, and says it is read-only (`readOnlyHint`);
 - `whoami()` needs `Authorization: Bearer <token>` with a token it knows, and answers its
   owner's name (never the token);
 - `slow(seconds)` sleeps that long first;
 - `fail()` always reports a tool error.
 
-Run: python -m tests.support.mcp_server PORT CALLS_FILE '{"token": "owner", ...}' [sse]
-`serving()` starts one in a subprocess and waits until it answers."""
+Every HTTP request it receives is written down too (method, path, Host and the Authorization
+header it carried: `McpServer.requests()`), so a test can tell what a host was sent. `redirects`
+maps paths to the `Location` they answer 307 with (absolute, or relative as servers send).
+
+Run: python -m tests.support.mcp_server PORT CALLS_FILE '{"tokens": {...}, "transport": "http",
+"redirects": {...}}'. `serving()` starts one in a subprocess and waits until it answers."""
 
 from __future__ import annotations
 
@@ -32,19 +37,45 @@ class McpServer:
     calls_file: Path
     process: subprocess.Popen[bytes]
 
+    port: int
+
     def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
-        if not self.calls_file.exists():
-            return []
-        rows = [json.loads(line) for line in self.calls_file.read_text().splitlines() if line]
+        rows = _lines(self.calls_file)
         return [row for row in rows if tool is None or row["tool"] == tool]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every HTTP request received: {method, path, host, authorization}."""
+        return _lines(requests_file(self.calls_file))
+
+    def url_as(self, host: str) -> str:
+        """The streamable HTTP URL under another host name for the same server."""
+        return f"http://{host}:{self.port}/mcp"
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def requests_file(calls_file: Path | str) -> Path:
+    return Path(f"{calls_file}.requests")
 
 
 @contextmanager
-def serving(tmp: Path, tokens: dict[str, str], *, sse: bool = False) -> Iterator[McpServer]:
+def serving(
+    tmp: Path,
+    tokens: dict[str, str],
+    *,
+    sse: bool = False,
+    redirects: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[McpServer]:
     from tests.support.tasks_emulator import free_port
 
-    port = free_port()
+    port = port or free_port()
     calls = tmp / f"mcp-calls-{port}.jsonl"
+    options = {"tokens": tokens, "transport": "sse" if sse else "http", "redirects": redirects}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -52,8 +83,7 @@ def serving(tmp: Path, tokens: dict[str, str], *, sse: bool = False) -> Iterator
             "tests.support.mcp_server",
             str(port),
             str(calls),
-            json.dumps(tokens),
-            *(["sse"] if sse else []),
+            json.dumps(options),
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -63,7 +93,7 @@ def serving(tmp: Path, tokens: dict[str, str], *, sse: bool = False) -> Iterator
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_listening(port, process)
-        yield McpServer(f"{base}/mcp", f"{base}/sse", calls, process)
+        yield McpServer(f"{base}/mcp", f"{base}/sse", calls, process, port)
     finally:
         process.kill()
         process.wait(timeout=10)
@@ -84,13 +114,17 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the MCP server did not start listening")
 
 
-def main(port: int, calls_file: str, tokens: dict[str, str], transport: str) -> None:
+def main(port: int, calls_file: str, options: dict[str, Any]) -> None:
     import asyncio
 
+    import uvicorn
     from fastmcp import FastMCP
     from fastmcp.exceptions import ToolError
     from fastmcp.server.dependencies import get_http_headers
 
+    tokens: dict[str, str] = options.get("tokens") or {}
+    redirects: dict[str, str] = options.get("redirects") or {}
+    transport = options.get("transport") or "http"
     mcp = FastMCP("test-tools")
 
     def record(tool: str, **args: Any) -> None:
@@ -106,6 +140,12 @@ def main(port: int, calls_file: str, tokens: dict[str, str], transport: str) -> 
         """Write down a note."""
         record("note", text=text)
         return f"noted: {text}"
+
+    @mcp.tool(annotations={"readOnlyHint": True})
+    def lookup(key: str) -> str:
+        """Look a key up (changes nothing)."""
+        record("lookup", key=key)
+        return f"value of {key}"
 
     @mcp.tool
     def whoami() -> str:
@@ -130,19 +170,40 @@ def main(port: int, calls_file: str, tokens: dict[str, str], transport: str) -> 
         record("fail")
         raise ToolError("this tool always fails")
 
-    mcp.run(
-        transport="sse" if transport == "sse" else "http",
-        host="127.0.0.1",
-        port=port,
-        show_banner=False,
-        log_level="warning",
-    )
+    path = "/sse" if transport == "sse" else "/mcp"
+    app = mcp.http_app(path=path, transport="sse" if transport == "sse" else "http")
+    log_file = requests_file(calls_file)
+
+    async def logged(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            with open(log_file, "a") as out:
+                out.write(
+                    json.dumps(
+                        {
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "host": headers.get("host", ""),
+                            "authorization": headers.get("authorization"),
+                        }
+                    )
+                    + "\n"
+                )
+            target = redirects.get(scope["path"])
+            if target is not None:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 307,
+                        "headers": [(b"location", target.encode()), (b"content-length", b"0")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await app(scope, receive, send)
+
+    uvicorn.run(logged, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
 
 
 if __name__ == "__main__":
-    main(
-        int(sys.argv[1]),
-        sys.argv[2],
-        json.loads(sys.argv[3]),
-        sys.argv[4] if len(sys.argv) > 4 else "http",
-    )
+    main(int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))

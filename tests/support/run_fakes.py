@@ -79,7 +79,8 @@ class MemoryRunStore:
         self.max_attempts = max_attempts
         self.runs: dict[uuid.UUID, Run] = {}
         self.agents: dict[uuid.UUID, tuple[str, AgentDefinition, uuid.UUID]] = {}
-        self.credentials: dict[uuid.UUID, dict[str, str]] = {}
+        self.credentials: dict[uuid.UUID, dict[str, Any]] = {}
+        self.sends: list[tuple[list[uuid.UUID], uuid.UUID, str, uuid.UUID]] = []
         self.writes = 0
         self._lock = threading.RLock()
 
@@ -272,7 +273,7 @@ class MemoryRunStore:
                 for call_id, ok in approvals.items()
             }
 
-    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, str]:
+    def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, Any]:
         from core.services.credentials import CredentialMissing
 
         mine = self.credentials.get(user_id, {})
@@ -280,6 +281,15 @@ class MemoryRunStore:
         if missing:
             raise CredentialMissing(missing)
         return {name: mine[name] for name in names}
+
+    def record_credential_sends(
+        self,
+        credential_ids: list[uuid.UUID],
+        agent_id: uuid.UUID,
+        host: str,
+        execution_id: uuid.UUID,
+    ) -> None:
+        self.sends.append((credential_ids, agent_id, host, execution_id))
 
     def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
         agent = self.agents.get(uuid.UUID(agent_id))

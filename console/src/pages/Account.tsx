@@ -69,18 +69,75 @@ export function ApiKeys() {
   );
 }
 
+interface Credential {
+  id: string;
+  name: string;
+  allowed_hosts: string[];
+  created_at: string;
+  last_used_at: string | null;
+  notice: string | null;
+  sent_to: { agent_id: string; agent_name: string; host: string; last_sent_at: string }[];
+}
+
+/** "api.github.com, *.example.com" or one per line → the list the API takes. */
+export function hostList(text: string): string[] {
+  return text.split(/[\s,]+/).map((h) => h.trim()).filter(Boolean);
+}
+
+function CredentialItem({ credential, reload, onError }: { credential: Credential; reload: () => void; onError: (e: unknown) => void }) {
+  const [editing, setEditing] = useState(false);
+  const [hosts, setHosts] = useState(credential.allowed_hosts.join(", "));
+  const id = `hosts-${credential.id}`;
+  async function save(event: Event) {
+    event.preventDefault();
+    try {
+      await api.request("PATCH", `/credentials/${credential.id}`, { allowed_hosts: hostList(hosts) });
+      setEditing(false);
+      reload();
+    } catch (e) {
+      onError(e);
+    }
+  }
+  return (
+    <li>
+      <strong>{credential.name}</strong> · saved {when(credential.created_at)} · sent only to{" "}
+      {credential.allowed_hosts.length ? credential.allowed_hosts.join(", ") : <em>no host yet</em>}{" "}
+      <button type="button" class="link" onClick={() => setEditing(!editing)}>Hosts of {credential.name}</button>{" "}
+      <button type="button" class="link" onClick={() => api.request("DELETE", `/credentials/${credential.id}`).then(reload, onError)}>Delete {credential.name}</button>
+      {credential.notice && <p class="alert" role="note">{credential.notice}</p>}
+      {editing && (
+        <form onSubmit={save} class="row">
+          <Field label={`Hosts ${credential.name} may be sent to`} id={id}>
+            <input id={id} required value={hosts} onInput={(e) => setHosts(e.currentTarget.value)} />
+          </Field>
+          <button type="submit">Save hosts</button>
+        </form>
+      )}
+      {credential.sent_to.length > 0 && (
+        <ul aria-label={`Where ${credential.name} was sent`}>
+          {credential.sent_to.map((s) => (
+            <li key={`${s.agent_id}-${s.host}`}>to {s.host} by {s.agent_name}, {when(s.last_sent_at)}</li>
+          ))}
+        </ul>
+      )}
+    </li>
+  );
+}
+
 export function Credentials() {
-  const list = useLoad(() => api.get<PageOf<{ id: string; name: string; created_at: string; last_used_at: string | null }>>("/credentials?limit=100"), []);
+  const list = useLoad(() => api.get<PageOf<Credential>>("/credentials?limit=100"), []);
   const [name, setName] = useState("");
   const [value, setValue] = useState("");
+  const [hosts, setHosts] = useState("");
   const [error, setError] = useState<string | null>(null);
   async function create(event: Event) {
     event.preventDefault();
     setError(null);
     try {
-      await api.request("POST", "/credentials", { name, value });
+      await api.request("POST", "/credentials", { name, value, allowed_hosts: hostList(hosts) });
       setName("");
       setValue("");
+      setHosts("");
       list.reload();
     } catch (e) {
       setError(describeError(e));
@@ -88,18 +145,19 @@ export function Credentials() {
   }
   return (
     <Page title="Credentials">
-      <p>Secrets your agents' MCP servers use by name; their values are never shown again.</p>
+      <p>Secrets your agents' MCP servers use by name; their values are never shown again. Each goes only to the hosts you name here, whoever's agent asks for it.</p>
       <form onSubmit={create} class="card row">
         <Field label="Name" id="cred-name"><input id="cred-name" required value={name} onInput={(e) => setName(e.currentTarget.value)} /></Field>
         <Field label="Value" id="cred-value"><input id="cred-value" type="password" autoComplete="off" required value={value} onInput={(e) => setValue(e.currentTarget.value)} /></Field>
+        <Field label="Sent only to hosts" id="cred-hosts" hint="e.g. api.github.com, *.example.com">
+          <input id="cred-hosts" required value={hosts} onInput={(e) => setHosts(e.currentTarget.value)} />
+        </Field>
         <button type="submit">Save credential</button>
       </form>
       <Alert message={error ?? list.error} />
       <ul>
         {list.data?.items.map((c) => (
-          <li key={c.id}>{c.name} · saved {when(c.created_at)}{" "}
-            <button type="button" class="link" onClick={() => api.request("DELETE", `/credentials/${c.id}`).then(list.reload, (e) => setError(describeError(e)))}>Delete {c.name}</button>
-          </li>
+          <CredentialItem key={c.id} credential={c} reload={list.reload} onError={(e) => setError(describeError(e))} />
         ))}
       </ul>
     </Page>
