@@ -23,6 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 48
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.support.report import SECTIONS
+
+    for name, lines in SECTIONS.items():
+        terminalreporter.section(name)
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(
         APP_ENV="local",

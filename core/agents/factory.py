@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pydantic_ai import Agent
     from pydantic_ai.models import Model
 
+    from core.agents.tool_calls import Journal
     from core.mcp.servers import OpenedCredential
     from core.storage.local_workspace import Workspace
     from core.tools.delegate import Delegator
@@ -42,6 +43,8 @@ class RunDeps:
     credentials: dict[str, OpenedCredential] = field(default_factory=dict)
     # told (credential ids, host) when an MCP session opened with them: where they went
     credentials_sent: Callable[[list[uuid.UUID], str], Awaitable[None]] | None = None
+    # where each tool call is recorded as it starts and returns (core.agents.tool_calls)
+    journal: Journal | None = None
 
 
 _override: Model | None = None
@@ -97,8 +100,10 @@ def build_agent(
 
     configs = check_definition(definition, loc=("definition",))
     model = _override or build_run_model(definition.model, settings)
+    from core.agents.tool_calls import journaled_tool_calls
+
     tools: list[Any] = []
-    capabilities: list[Any] = []
+    capabilities: list[Any] = [journaled_tool_calls()]
 
     def ask(required: bool) -> bool:
         return required and not approvals_granted
@@ -134,7 +139,7 @@ def build_agent(
         instructions=definition.system_prompt or None,
         tools=tools,
         toolsets=toolsets or None,
-        capabilities=capabilities or None,
+        capabilities=capabilities,
         retries=TOOL_RETRIES,
     )
     if definition.output_schema is not None:

@@ -220,11 +220,18 @@ async def run_agent(
                     "tool_call_id": call.tool_call_id,
                     "tool_name": call.tool_name,
                     "args": call.args_as_dict(),
+                    # why it is asked again (core.runs.tool_journal), if it is
+                    **_note(output.metadata.get(call.tool_call_id)),
                 }
                 for call in output.approvals
             ],
         )
     return outcome("succeeded", output=output)
+
+
+def _note(metadata: Any) -> dict[str, str]:
+    note = metadata.get("note") if isinstance(metadata, dict) else None
+    return {"note": note} if isinstance(note, str) else {}
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -51,6 +51,8 @@ class McpTool:
     name: str
     description: str | None
     input_schema: dict[str, Any]
+    # its annotations say it changes nothing (readOnlyHint) or may be repeated (idempotentHint)
+    repeatable: bool = False
 
 
 class McpUnavailable(Exception):
@@ -186,9 +188,20 @@ async def list_server_tools(client: Client[Any]) -> list[McpTool]:
             tool.name,
             tool.description,
             dict(tool.input_schema or {"type": "object", "properties": {}}),
+            repeatable=_repeatable(getattr(tool, "annotations", None)),
         )
         for tool in tools
     ]
+
+
+def _repeatable(annotations: Any) -> bool:
+    return bool(
+        annotations is not None
+        and (
+            getattr(annotations, "read_only_hint", None) is True
+            or getattr(annotations, "idempotent_hint", None) is True
+        )
+    )
 
 
 def _unavailable(server: str, exc: BaseException) -> McpUnavailable:
@@ -317,7 +330,12 @@ def mcp_toolset(
                         name=f"{spec.name}_{tool.name}",
                         description=tool.description,
                         parameters_json_schema=tool.input_schema,
-                        metadata={"mcp_server": spec.name, "mcp_tool": tool.name},
+                        metadata={
+                            "mcp_server": spec.name,
+                            "mcp_tool": tool.name,
+                            "repeatable": tool.repeatable,
+                            "requires_approval": approvals and spec.needs_approval(tool.name),
+                        },
                     ),
                     max_retries=retries,
                     args_validator=TOOL_SCHEMA_VALIDATOR,

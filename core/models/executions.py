@@ -148,3 +148,34 @@ class ObservabilityTrace(Base):
     latency_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
+
+
+class ToolCallState(enum.StrEnum):
+    # recorded before the tool runs, by the attempt that runs it
+    started = "started"
+    # its outcome is kept: a redelivery gives it back instead of running the tool again
+    finished = "finished"
+    # it needed a person's approval and was interrupted: the approver was asked again
+    reasked = "reasked"
+
+
+class ToolCallRecord(Base):
+    """One tool call of a run, recorded as it starts and as it returns (core.runs.tool_journal):
+    a crash between the two leaves `started`, which tells the next attempt the call may or may
+    not have taken effect."""
+
+    __tablename__ = "tool_calls"
+
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agent_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    tool_call_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tool_name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[ToolCallState] = mapped_column(str_enum(ToolCallState, "tool_call_state"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    # {"kind": "return" | "retry" | "interrupted", "content": ...}
+    outcome: Mapped[dict[str, Any] | None]
+    # the decision (its decided_at) an approval-required call ran under
+    approval_mark: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

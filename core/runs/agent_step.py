@@ -13,6 +13,7 @@ from core.agents.definition import AgentDefinition, Limits
 from core.models.sessions import EventType
 from core.runs.backends import Backends
 from core.runs.progress import DurableRecorder
+from core.runs.tool_journal import ToolJournal
 from core.runs.usage import Usage
 
 if TYPE_CHECKING:
@@ -42,9 +43,11 @@ def run_agent_step(
     usage_so_far: Usage,
     limits: Limits | None = None,
     decisions: Any = None,
+    approval_marks: Mapping[str, str] | None = None,
     on_event: Callable[[Any], None] | None = None,
 ) -> RunOutcome:
-    """`limits`: the definition's, unless the caller clamped them (core.runs.engine)."""
+    """`limits`: the definition's, unless the caller clamped them (core.runs.engine).
+    `approval_marks`: the approved calls' decisions (decided_at), for the tool journal."""
     from core.agents.factory import RunDeps, agent_of_version
     from core.agents.loop import run_on_agent_loop
     from core.agents.providers import ProviderNotConfigured
@@ -74,6 +77,7 @@ def run_agent_step(
         ),
         credentials=credentials,
         credentials_sent=_sends_recorder(backends, agent_version[0], execution_id),
+        journal=ToolJournal(backends.store, recorder.fence, backends.clock, approval_marks or {}),
     )
     deps.delegate = _delegator(user_id, deps, backends, execution_id)
     try:

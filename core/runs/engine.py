@@ -113,6 +113,11 @@ def _run(
             usage_so_far=run.usage,
             limits=limits,
             decisions=deferred_results(run.approval_decisions, saved),
+            approval_marks={
+                call_id: str(decision.get("decided_at", ""))
+                for call_id, decision in (run.approval_decisions or {}).items()
+                if decision.get("approved")
+            },
             on_event=run.on_event,
         )
     except RunAbandoned:

@@ -15,14 +15,15 @@ from core.config import Settings
 from core.db import core_transaction, then_commit, transaction
 from core.mcp.servers import OpenedCredential
 from core.models.agents import AgentVersion
-from core.models.executions import AgentExecution
-from core.runs import approval_rows, execution_rows, leases, tree
+from core.models.executions import AgentExecution, ToolCallState
+from core.runs import approval_rows, execution_rows, leases, tool_call_rows, tree
 from core.runs.events import EventLog
 from core.runs.execution_rows import CheckedStart
 from core.runs.input_files import InputFile, input_files
 from core.runs.leases import ClaimResult, Fence
 from core.runs.session_history import session_history
 from core.runs.store import EventBatch, Recorded, RunInputs
+from core.runs.tool_call_rows import ToolCallRow
 from core.runs.usage import Usage
 from core.storage.store import ArtifactStore
 
@@ -164,6 +165,38 @@ class SqlRunStore:
     def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
         with transaction() as db:
             return approval_rows.wake_parent_row(db, child_id, self.clock.now())
+
+    def begin_tool_call(
+        self, fence: Fence, call_id: str, tool_name: str, mark: str | None
+    ) -> ToolCallRow | None:
+        with transaction() as db:
+            return tool_call_rows.begin(db, fence, call_id, tool_name, mark, self.clock.now())
+
+    def move_tool_call(
+        self,
+        fence: Fence,
+        call_id: str,
+        *,
+        expect: tuple[ToolCallState, int],
+        state: ToolCallState,
+        outcome: dict[str, Any] | None,
+        mark: str | None,
+    ) -> bool:
+        with transaction() as db:
+            return tool_call_rows.move(
+                db,
+                fence,
+                call_id,
+                expect=expect,
+                state=state,
+                outcome=outcome,
+                mark=mark,
+                now=self.clock.now(),
+            )
+
+    def forget_tool_call(self, fence: Fence, call_id: str) -> None:
+        with transaction() as db:
+            tool_call_rows.forget(db, fence, call_id)
 
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, OpenedCredential]:
         from core.services.credentials import open_credentials

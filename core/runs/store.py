@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage
 
     from core.mcp.servers import OpenedCredential
-    from core.models.executions import AgentExecution
+    from core.models.executions import AgentExecution, ToolCallState
     from core.runs.execution_rows import CheckedStart
     from core.runs.input_files import InputFile
+    from core.runs.tool_call_rows import ToolCallRow
 
 # events as the engine makes them; the store numbers them (EventLog) as it writes them
 EventBatch = list[tuple[EventType, dict[str, Any]]]
@@ -154,6 +155,30 @@ class RunStore(Protocol):
     def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
         """The workflow that waits on this step, queued again (its id and attempt) once none of
         its steps waits any more; None when there is nothing to wake."""
+        ...
+
+    # -- tool calls (core.runs.tool_journal): fenced, LeaseLost when the fence holds no more --
+    def begin_tool_call(
+        self, fence: Fence, call_id: str, tool_name: str, mark: str | None
+    ) -> ToolCallRow | None:
+        """Record the call started by this attempt (None), or give back its existing row."""
+        ...
+
+    def move_tool_call(
+        self,
+        fence: Fence,
+        call_id: str,
+        *,
+        expect: tuple[ToolCallState, int],
+        state: ToolCallState,
+        outcome: dict[str, Any] | None,
+        mark: str | None,
+    ) -> bool:
+        """Move the call's row from (state, attempt) `expect`; False when it was not so."""
+        ...
+
+    def forget_tool_call(self, fence: Fence, call_id: str) -> None:
+        """Drop this attempt's `started` row of a call that did not run after all."""
         ...
 
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, OpenedCredential]:

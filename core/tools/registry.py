@@ -141,6 +141,8 @@ class ToolSpec:
     maker: str | None = None
     # the config's limits, told to the model after the description
     limits: Callable[[Any], str] = field(default=lambda config: "", repr=False, compare=False)
+    # safe to run again after a crash left its outcome unknown (it only reads)
+    repeatable: bool = False
 
     def build(self, config: BaseModel, *, requires_approval: bool = False) -> Tool[Any]:
         """The pydantic-ai tool for this spec, with the limits of `config` baked in."""
@@ -163,6 +165,7 @@ class ToolSpec:
             description=f"{self.description} {self.limits(config)}".strip(),
             takes_ctx=True,
             requires_approval=requires_approval,
+            metadata={"repeatable": self.repeatable},
         )
 
 
@@ -177,6 +180,7 @@ TOOL_SPECS: dict[str, ToolSpec] = {
             ),
             config_model=FileReadConfig,
             maker="core.tools.file_tools:make_file_read",
+            repeatable=True,
             limits=lambda c: (
                 f"At most {c.max_bytes} bytes are returned per call; a note gives the offset "
                 "to continue from."
@@ -201,6 +205,7 @@ TOOL_SPECS: dict[str, ToolSpec] = {
             ),
             config_model=GrepConfig,
             maker="core.tools.file_tools:make_grep",
+            repeatable=True,
             limits=lambda c: (
                 f"Reports at most {c.max_matches} matching lines; skips binary files and files "
                 f"over {c.max_file_bytes} bytes."
@@ -215,6 +220,7 @@ TOOL_SPECS: dict[str, ToolSpec] = {
             ),
             config_model=FindConfig,
             maker="core.tools.file_tools:make_find",
+            repeatable=True,
             limits=lambda c: f"Returns at most {c.max_results} paths.",
         ),
         ToolSpec(
@@ -289,4 +295,5 @@ def offline_web_search_tool(
         description="Search the web (offline stand-in in this environment: returns no results).",
         takes_ctx=False,
         requires_approval=requires_approval,
+        metadata={"repeatable": True},
     )

@@ -11,10 +11,17 @@ the tool results it sees, so a resumed run continues where the killed one stoppe
 - `after_response:K` the K-th model response (one that calls a tool) is saved
 - `after_results:K`  the K-th batch of tool results is saved
 - `before_finish`    the run ended, its outcome not written yet
+- `in_tool:ID`       inside tool call ID: its tool ran (its side effect happened), its result
+                     not saved yet. The model is then `one_call_model()` of $CRASH_TOOL_CALL
+                     ({"tool", "args"}), and the built-in file tools count their calls too.
+- `no_heartbeat`     never extends its lease (a heartbeat that fails, as when the database is
+                     out of reach): another delivery may take the run over while a tool runs
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import signal
 import sys
@@ -96,6 +103,55 @@ def scripted_model(before_call: Any = None) -> Any:
     return FunctionModel(respond)
 
 
+def one_call_model() -> Any:
+    """Calls $CRASH_TOOL_CALL's tool once (id "call-x"), then answers with what it was told:
+    "told: <the tool's result>"."""
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+
+    planned = json.loads(os.environ["CRASH_TOOL_CALL"])
+
+    def respond(messages: list[Any], info: Any) -> ModelResponse:
+        results = [
+            part
+            for message in messages
+            for part in message.parts
+            if isinstance(part, ToolReturnPart) and part.tool_call_id == "call-x"
+        ]
+        if not results:
+            call = ToolCallPart(planned["tool"], planned["args"], tool_call_id="call-x")
+            return ModelResponse(parts=[call])
+        return ModelResponse(parts=[TextPart(f"told: {results[-1].content}")])
+
+    from pydantic_ai.models.function import FunctionModel
+
+    return FunctionModel(respond)
+
+
+def count_file_tools() -> None:
+    """The built-in file_read and file_write append "read" / "write" to $CRASH_COUNTER_FILE
+    each time they really run."""
+    from core.tools import file_tools
+
+    for name, label in (("make_file_read", "read"), ("make_file_write", "write")):
+        make = getattr(file_tools, name)
+        if getattr(make, "counted", False):
+            continue
+
+        def counted_make(config: Any, make: Any = make, label: str = label) -> Any:
+            tool = make(config)
+
+            @functools.wraps(tool)  # the same schema (its hints resolve in the tool's module)
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                with open(os.environ["CRASH_COUNTER_FILE"], "a") as counter:
+                    counter.write(label + "\n")
+                return tool(*args, **kwargs)
+
+            return counted
+
+        counted_make.counted = True  # type: ignore[attr-defined]
+        setattr(file_tools, name, counted_make)
+
+
 def _die() -> None:
     sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
@@ -110,8 +166,30 @@ def main(execution_id: str, boundary: str) -> None:
 
     register_count_tool()
     kind, _, number = boundary.partition(":")
-    at = int(number) if number else 0
-    if kind == "after_response":
+    at = int(number) if number.isdigit() else 0
+    model = scripted_model
+    if kind == "in_tool":
+        from core.runs.tool_journal import ToolJournal
+
+        count_file_tools()
+        original_finish = ToolJournal._finish
+
+        def finish_or_die(self: Any, call_id: str, *args: Any) -> None:
+            if call_id == number:
+                _die()
+            original_finish(self, call_id, *args)
+
+        ToolJournal._finish = finish_or_die  # type: ignore[method-assign]
+        model = lambda before_call=None: one_call_model()  # noqa: E731
+    elif kind == "no_heartbeat":
+        count_file_tools()
+
+        async def no_beat(self: Any) -> None:
+            return None
+
+        progress.DurableRecorder.heartbeat = no_beat  # type: ignore[method-assign]
+        model = lambda before_call=None: one_call_model()  # noqa: E731
+    elif kind == "after_response":
         original_response = progress.DurableRecorder.on_model_response
         seen = [0]
 
@@ -141,7 +219,7 @@ def main(execution_id: str, boundary: str) -> None:
         if kind == "before_model" and call == at:
             _die()
 
-    with model_override(scripted_model(before_call)):
+    with model_override(model(before_call)):
         delivery = worker.deliver_execution(uuid.UUID(execution_id), Backends(get_settings()))
     print("finished without crashing:", delivery)
 

@@ -11,12 +11,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.agents.definition import AgentDefinition
-from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
+from core.models.executions import (
+    AgentExecution,
+    ExecutionMode,
+    ExecutionStatus,
+    ToolCallState,
+    WorkflowType,
+)
 from core.models.sessions import EventType
 from core.runs.events import EventLog
 from core.runs.execution_rows import CheckedStart, LeaseLost
 from core.runs.leases import ClaimResult, Fence
 from core.runs.store import EventBatch, Recorded, RunInputs
+from core.runs.tool_call_rows import ToolCallRow
 from core.runs.usage import Usage
 
 
@@ -58,6 +65,7 @@ class Run:
     events: list[tuple[int, EventType, dict[str, Any]]] = field(default_factory=list)
     pending_approvals: list[dict[str, Any]] | None = None
     approval_decisions: dict[str, Any] | None = None
+    tool_calls: dict[str, ToolCallRow] = field(default_factory=dict)
 
     def unowned(self, now: datetime) -> bool:
         return self.status == ExecutionStatus.queued or (
@@ -82,6 +90,7 @@ class MemoryRunStore:
         self.credentials: dict[uuid.UUID, dict[str, Any]] = {}
         self.sends: list[tuple[list[uuid.UUID], uuid.UUID, str, uuid.UUID]] = []
         self.writes = 0
+        self.tool_call_writes = 0
         self._lock = threading.RLock()
 
     # -- arranging ------------------------------------------------------------------------------
@@ -282,6 +291,50 @@ class MemoryRunStore:
             raise CredentialMissing(missing)
         return {name: mine[name] for name in names}
 
+    def begin_tool_call(
+        self, fence: Fence, call_id: str, tool_name: str, mark: str | None
+    ) -> ToolCallRow | None:
+        with self._lock:
+            run = self._fenced(fence, counted=False)
+            row = run.tool_calls.get(call_id)
+            if row is not None:
+                return row
+            run.tool_calls[call_id] = ToolCallRow(ToolCallState.started, fence.attempt, None, mark)
+            return None
+
+    def move_tool_call(
+        self,
+        fence: Fence,
+        call_id: str,
+        *,
+        expect: tuple[ToolCallState, int],
+        state: ToolCallState,
+        outcome: dict[str, Any] | None,
+        mark: str | None,
+    ) -> bool:
+        with self._lock:
+            run = self._fenced(fence, counted=False)
+            row = run.tool_calls.get(call_id)
+            if row is None or (row.state, row.attempt) != expect:
+                return False
+            if state == ToolCallState.finished:
+                run.tool_calls[call_id] = ToolCallRow(
+                    state, fence.attempt, outcome, row.approval_mark
+                )
+            else:
+                run.tool_calls[call_id] = ToolCallRow(state, fence.attempt, None, mark)
+            return True
+
+    def forget_tool_call(self, fence: Fence, call_id: str) -> None:
+        with self._lock:
+            run = self._fenced(fence, counted=False)
+            row = run.tool_calls.get(call_id)
+            if row is not None and (row.state, row.attempt) == (
+                ToolCallState.started,
+                fence.attempt,
+            ):
+                del run.tool_calls[call_id]
+
     def record_credential_sends(
         self,
         credential_ids: list[uuid.UUID],
@@ -309,11 +362,16 @@ class MemoryRunStore:
         """A lease given up: over at once, even on a clock that stands still."""
         return self.clock.now() - timedelta(microseconds=1)
 
-    def _fenced(self, fence: Fence) -> Run:
+    def _fenced(self, fence: Fence, *, counted: bool = True) -> Run:
+        """The run `fence` holds; `counted` writes add to `writes` (tool calls to
+        `tool_call_writes`)."""
         run = self.runs[fence.execution_id]
         if run.attempt != fence.attempt or run.status != ExecutionStatus.running:
             raise LeaseLost(str(fence.execution_id))
-        self.writes += 1
+        if counted:
+            self.writes += 1
+        else:
+            self.tool_call_writes += 1
         return run
 
     def _set(self, run: Run, values: dict[str, Any]) -> None:
