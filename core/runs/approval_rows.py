@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
@@ -111,6 +112,46 @@ def wake_parent_row(
         db, [(EventType.status, {"status": ExecutionStatus.queued.value})]
     )
     return row.id, row.attempt
+
+
+def rewait_parent_row(
+    db: Session,
+    child_id: uuid.UUID,
+    calls: list[dict[str, Any]],
+    expires_at: datetime,
+    now: datetime,
+) -> tuple[uuid.UUID, str | None] | None:
+    """A step its workflow already waits on asks for approvals again (it resumed after a
+    decision and reached another call): the workflow lists the new calls (each naming the
+    step), waits until the step's request expires at the earliest, and logs them. Returns the
+    workflow's id and webhook URL; None when no workflow waits on it."""
+    parent = aliased(AgentExecution)
+    child_parent = (
+        select(AgentExecution.parent_execution_id)
+        .where(AgentExecution.id == child_id)
+        .scalar_subquery()
+    )
+    listed = [{"execution_id": str(child_id), **call} for call in calls]
+    row = db.execute(
+        update(parent)
+        .where(parent.id == child_parent, parent.status == ExecutionStatus.waiting_approval)
+        .values(
+            pending_approvals=func.coalesce(parent.pending_approvals, literal([], JSONB)).op("||")(
+                literal(listed, JSONB)
+            ),
+            approval_expires_at=func.greatest(
+                func.coalesce(parent.approval_expires_at, expires_at), expires_at
+            ),
+            updated_at=now,
+        )
+        .returning(parent.id, parent.session_id, parent.webhook_url)
+    ).first()
+    if row is None:
+        return None
+    EventLog(execution_id=row.id, session_id=row.session_id).add(
+        db, [(EventType.approval_requested, call) for call in listed]
+    )
+    return row.id, row.webhook_url
 
 
 def webhooks_of(db: Session, execution_ids: list[uuid.UUID]) -> list[uuid.UUID]:

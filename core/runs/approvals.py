@@ -81,9 +81,12 @@ def suspend(
     outcome: RunOutcome,
     *,
     webhook_url: str | None,
+    parent_id: uuid.UUID | None = None,
 ) -> None:
     """Save the run `waiting_approval` (fenced), without a lease: nothing runs it until a
-    decision or the expiry. Then queue its webhook, if any."""
+    decision or the expiry. Then queue its webhook, if any. A workflow's step that waits again
+    after a decision (its workflow still waiting on it) makes the workflow wait on the new
+    calls too, with its own webhook."""
     from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest
 
     now = backends.clock.now()
@@ -118,6 +121,11 @@ def suspend(
     outcome.pending_approvals = pending
     if webhook_url:
         enqueue_webhook(backends, fence.execution_id, suffix=f"approval-{fence.attempt}")
+    if parent_id is not None:
+        woken = backends.store.rewait_parent(fence.execution_id, pending, expires_at)
+        if woken is not None and woken[1]:
+            suffix = f"approval-{fence.execution_id.hex[:8]}-{fence.attempt}"
+            enqueue_webhook(backends, woken[0], suffix=suffix)
 
 
 def wake_parent(backends: Backends, child_id: uuid.UUID) -> None:

@@ -140,7 +140,14 @@ def _run(
     outcome.retryable = False
     if outcome.status == "waiting_approval":
         try:
-            suspend(backends, fence, run.events, outcome, webhook_url=run.webhook_url)
+            suspend(
+                backends,
+                fence,
+                run.events,
+                outcome,
+                webhook_url=run.webhook_url,
+                parent_id=run.parent_id,
+            )
         except LeaseLost:
             return None
         return outcome

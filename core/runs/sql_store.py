@@ -4,6 +4,7 @@ ones (progress, the end) a single fenced statement (`execution_rows.hold`)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, null, select
@@ -161,6 +162,14 @@ class SqlRunStore:
     def pending_approvals_of(self, execution_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
         with core_transaction() as db:
             return approval_rows.pending_approvals_of(db, execution_ids)
+
+    def rewait_parent(
+        self, child_id: uuid.UUID, calls: list[dict[str, Any]], expires_at: datetime
+    ) -> tuple[uuid.UUID, str | None] | None:
+        with transaction() as db:
+            return approval_rows.rewait_parent_row(
+                db, child_id, calls, expires_at, self.clock.now()
+            )
 
     def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
         with transaction() as db:

@@ -152,6 +152,13 @@ class RunStore(Protocol):
         """The calls these (waiting) runs wait on, each naming its run (`execution_id`)."""
         ...
 
+    def rewait_parent(
+        self, child_id: uuid.UUID, calls: list[dict[str, Any]], expires_at: datetime
+    ) -> tuple[uuid.UUID, str | None] | None:
+        """A step its workflow waits on waits again: the workflow lists these calls too (its id
+        and webhook URL; None when no workflow waits on it)."""
+        ...
+
     def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
         """The workflow that waits on this step, queued again (its id and attempt) once none of
         its steps waits any more; None when there is nothing to wake."""

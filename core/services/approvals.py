@@ -36,7 +36,13 @@ def decide_approvals(
     backends: Backends,
 ) -> AgentExecution:
     """Apply the decisions to the run (a workflow's: to the steps that wait, each call to its
-    own), then enqueue every run that resumes."""
+    own), then enqueue every run that resumes. Rows are locked workflow first, then its steps,
+    whichever level is decided (the same order everywhere: no deadlock between the two)."""
+    parent_id = db.scalar(
+        select(AgentExecution.parent_execution_id).where(AgentExecution.id == execution_id)
+    )
+    if parent_id is not None:
+        _locked(db, parent_id)
     execution = _locked(db, execution_id)
     if execution is None or not _may_decide(db, user, execution):
         raise NotFound("no such execution", code="execution_not_found")
@@ -69,7 +75,9 @@ def decide_approvals(
             _check_waiting(step)
             resumed.append(_resume(db, step, step_decisions, now))
         _record(db, execution, decisions, status=None)
+        # its steps run on: nothing waits for a person until one asks again (which sets it)
         execution.pending_approvals = []
+        execution.approval_expires_at = None
     db.commit()  # the decisions are durable before a delivery may look for them
     for run in resumed:
         enqueue_execution(backends, run.id, run.attempt + 1, suffix="decided")
@@ -87,6 +95,12 @@ def _check_waiting(execution: AgentExecution) -> None:
         raise Conflict(
             f"the execution is not waiting for approvals ({execution.status.value})"
             + ("; its calls were decided already" if execution.approval_decisions else ""),
+            code="not_waiting_approval",
+        )
+    if not execution.pending_approvals:
+        # a workflow whose steps' calls were all decided: they run on, and it waits for them
+        raise Conflict(
+            "the execution's calls were decided already; its steps are running",
             code="not_waiting_approval",
         )
 
@@ -130,7 +144,7 @@ def _forget_at_parent(db: Session, step: AgentExecution, decisions: dict[str, An
     """A step decided directly: its workflow no longer lists those calls as pending."""
     if step.parent_execution_id is None:
         return
-    parent = _locked(db, step.parent_execution_id)
+    parent = _locked(db, step.parent_execution_id)  # locked already, before the step
     if parent is None or parent.status != ExecutionStatus.waiting_approval:
         return
     parent.pending_approvals = [
@@ -138,6 +152,8 @@ def _forget_at_parent(db: Session, step: AgentExecution, decisions: dict[str, An
         for call in parent.pending_approvals or []
         if not (call.get("execution_id") == str(step.id) and call["tool_call_id"] in decisions)
     ]
+    if not parent.pending_approvals:
+        parent.approval_expires_at = None
 
 
 def _may_decide(db: Session, user: User, execution: AgentExecution) -> bool:

@@ -82,13 +82,17 @@ def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Delivery:
             return Delivery("nothing to deliver")
         payload: dict[str, Any] = ExecutionPublic.model_validate(execution).model_dump(mode="json")
         url, status = execution.webhook_url, execution.status.value
+        if waiting and execution.approval_expires_at is not None:
+            # each wait is its own message (a workflow's too: a step waiting again moves its
+            # expiry), so a receiver that drops repeated ids keeps them all
+            status += f"_{int(execution.approval_expires_at.timestamp() * 1_000_000)}"
         user = db.get(User, execution.user_id)
         if user is None:
             return Delivery("nothing to deliver")
         secrets = signing_secrets(
             settings, user.id, user.webhook_secret_version, user.webhook_secret_rotated_at, utcnow()
         )
-    # one message per state a run reports (waiting for approval, then its end): its retries
+    # one message per state a run reports (each wait for approval, then its end): its retries
     # carry the same id
     message_id = f"msg_{execution_id.hex}_{status}"
     result = deliver(url, payload, secrets, settings, message_id=message_id)

@@ -496,3 +496,99 @@ def test_a_delegation_to_an_agent_whose_tools_need_approval_is_approved_as_a_who
     done = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
     assert done["status"] == "succeeded", done
     assert done["output"].startswith("delegated: writer: wrote 2 bytes to ")
+
+
+def twice_writer() -> FunctionModel:
+    """A writer that writes twice (each call needing approval), then answers."""
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        returns = [
+            part.content
+            for message in messages
+            for part in message.parts
+            if isinstance(part, ToolReturnPart)
+        ]
+        if len(returns) < 2:
+            call_id = f"w{len(returns) + 1}"
+            args = {"path": f"{call_id}.txt", "content": "hi"}
+            return ModelResponse(parts=[ToolCallPart("file_write", args, tool_call_id=call_id)])
+        return ModelResponse(parts=[TextPart(f"wrote twice: {returns[-1]}")])
+
+    return FunctionModel(respond)
+
+
+def test_a_step_that_asks_again_keeps_its_workflow_waiting_on_the_new_call(
+    client: Any,
+    owner: dict[str, str],
+    queue: Any,
+    worker_headers: dict[str, str],
+    db: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The step resumes after the first decision and asks for a second one: the workflow lists
+    it (naming the step), may decide it, fires a webhook of its own for it (a new id), keeps
+    waiting as long as the step's request lasts; deciding a call twice is a 409."""
+    sent: list[tuple[str, str]] = []
+
+    def capture(url: str, payload: Any, secrets: Any, settings: Any, *, message_id: str) -> Any:
+        from core.webhooks import DeliveryResult
+
+        sent.append((message_id, payload["id"]))
+        return DeliveryResult(status_code=204, retryable=False)
+
+    monkeypatch.setattr("core.webhooks.deliver", capture)
+
+    def deliver_webhooks() -> None:
+        for task in [t for t in queue.tasks if t.path.startswith("/tasks/webhooks/")]:
+            queue.tasks.remove(task)
+            assert client.post(task.path, headers=worker_headers).status_code == 200
+
+    writer = agent_with_approvals(client, owner)
+    flow = workflow(client, owner, "sequential", writer)
+    with model_override(twice_writer()):
+        parent = client.post(
+            f"/agents/{flow}/execute", headers=owner, json={"input": "go", "webhook_url": HOOK}
+        ).get_json()
+    assert parent["status"] == "waiting_approval"
+    [first] = parent["pending_approvals"]
+    assert first["tool_call_id"] == "w1"
+    deliver_webhooks()
+    step_id = first["execution_id"]
+    approve_w1 = {"tool_call_id": "w1", "approved": True}
+    assert decide(client, owner, parent["id"], approve_w1).status_code == 202
+    assert_error(decide(client, owner, parent["id"], approve_w1), 409, "not_waiting_approval")
+    # while its step runs nothing waits for a person: the workflow cannot expire meanwhile
+    parent_row = db.get(AgentExecution, uuid.UUID(parent["id"]))
+    db.refresh(parent_row)
+    assert parent_row.approval_expires_at is None
+    run_tasks(client, queue, worker_headers, twice_writer())
+
+    again = client.get(f"/executions/{parent['id']}", headers=owner).get_json()
+    assert again["status"] == "waiting_approval", again
+    [second] = again["pending_approvals"]
+    assert (second["tool_call_id"], second["execution_id"]) == ("w2", step_id)
+    step = client.get(f"/executions/{step_id}", headers=owner).get_json()
+    assert step["status"] == "waiting_approval"
+    step_row = db.get(AgentExecution, uuid.UUID(step_id))
+    db.refresh(parent_row)
+    db.refresh(step_row)
+    # it waits as long as the step's new request lasts
+    assert parent_row.approval_expires_at == step_row.approval_expires_at
+    asked = [
+        e["payload"]["tool_call_id"]
+        for e in events_of(client, owner, parent["id"])
+        if e["type"] == "approval_requested"
+    ]
+    assert asked == ["w1", "w2"]
+
+    # each wait of the workflow is its own webhook message
+    deliver_webhooks()
+    parent_messages = [message for message, run in sent if run == parent["id"]]
+    assert len(parent_messages) == len(set(parent_messages)) == 2, sent
+
+    approve_w2 = {"tool_call_id": "w2", "approved": True}
+    assert decide(client, owner, parent["id"], approve_w2).status_code == 202
+    run_tasks(client, queue, worker_headers, twice_writer())
+    done = client.get(f"/executions/{parent['id']}", headers=owner).get_json()
+    assert done["status"] == "succeeded", done
+    assert done["output"].startswith("wrote twice")

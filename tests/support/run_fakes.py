@@ -260,6 +260,18 @@ class MemoryRunStore:
             for call in self.runs[run_id].pending_approvals or []
         ]
 
+    def rewait_parent(
+        self, child_id: uuid.UUID, calls: list[dict[str, Any]], expires_at: datetime
+    ) -> tuple[uuid.UUID, str | None] | None:
+        with self._lock:
+            parent_id = self.runs[child_id].parent_id
+            parent = self.runs.get(parent_id) if parent_id else None
+            if parent is None or parent.status != ExecutionStatus.waiting_approval:
+                return None
+            listed = [{"execution_id": str(child_id), **call} for call in calls]
+            parent.pending_approvals = [*(parent.pending_approvals or []), *listed]
+            return parent.id, parent.webhook_url
+
     def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
         with self._lock:
             parent_id = self.runs[child_id].parent_id
