@@ -17,7 +17,6 @@ from core.agents.factory import model_override
 from tests.integration.test_approvals import WRITE, team_model
 from tests.support.agents import create_agent, definition
 from tests.support.concurrency import at_once, committing_app, own_database, users  # noqa: F401
-from tests.support.queues import queue  # noqa: F401
 
 ROUNDS = 8
 
@@ -54,8 +53,8 @@ def test_a_call_decided_at_its_step_and_its_workflow_at_once_is_decided_once(
         responses = at_once(
             app,
             [
-                lambda c: c.post(at_parent, headers=headers, json=decision),
-                lambda c: c.post(at_step, headers=headers, json=decision),
+                lambda c, url=at_parent, body=decision: c.post(url, headers=headers, json=body),
+                lambda c, url=at_step, body=decision: c.post(url, headers=headers, json=body),
             ],
         )
         statuses = sorted(r.status_code for r in responses)
