@@ -19,6 +19,7 @@ class DomainError(Exception):
         code: str | None = None,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -26,6 +27,8 @@ class DomainError(Exception):
             self.code = code  # type: ignore[misc]
         self.details = details or []
         self.headers = headers or {}
+        # more fields of the error body (each one stated in the document's ErrorBody)
+        self.extra = extra or {}
 
 
 class BadRequest(DomainError):
@@ -91,6 +94,32 @@ class Unavailable(DomainError):
 
     status = 503
     code = "unavailable"
+
+
+RETRY_AFTER_S = 5  # what a 503 for the database tells a caller to wait
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached; the caller may retry in a few seconds."""
+
+    def __init__(self, message: str = "the database is unavailable; retry shortly") -> None:
+        super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+class RunGoesOn(Unavailable):
+    """The request made a run, and then lost its dependency (the database) while answering:
+    the run is not lost, it goes on once the database is back. The answer names it, with a
+    `Location` to follow it."""
+
+    def __init__(
+        self, execution_id: object, reason: str = "the database became unreachable"
+    ) -> None:
+        super().__init__(
+            f"{reason} while the run was going on; it is kept and goes on when the database "
+            f"is back: follow it at /executions/{execution_id}",
+            headers={"Retry-After": str(RETRY_AFTER_S), "Location": f"/executions/{execution_id}"},
+            extra={"execution_id": str(execution_id)},
+        )
 
 
 class ConfigError(RuntimeError):

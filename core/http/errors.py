@@ -10,11 +10,9 @@ from typing import Any
 
 from flask import Flask, Response, has_request_context, request
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from core.errors import DomainError, field_error
+from core.errors import DatabaseUnavailable, DomainError, field_error
 
 log = logging.getLogger("core.http")
 
@@ -33,8 +31,9 @@ def error_response(
     message: str,
     details: Iterable[Mapping[str, Any]] = (),
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    body = {"error": {"code": code, "message": message, "details": list(details)}}
+    body = {"error": {"code": code, "message": message, "details": list(details), **(extra or {})}}
     response = Response(json.dumps(body, default=str), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -51,7 +50,7 @@ def validation_details(exc: ValidationError, prefix: str) -> list[dict[str, Any]
 def handle_domain_error(exc: DomainError) -> Response:
     if exc.status == 413:
         drain_request_body()
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers, exc.extra)
 
 
 DRAIN_LIMIT = 64 * 1024 * 1024
@@ -91,16 +90,11 @@ def handle_http_exception(exc: HTTPException) -> Response:
 def handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
-    if isinstance(exc, OperationalError | PoolTimeout) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
+    from core.db.availability import database_unavailable
+
+    if database_unavailable(exc):
         log.warning("database unavailable: %s", exc.__class__.__name__)
-        return error_response(
-            503,
-            "unavailable",
-            "the database is unavailable; retry shortly",
-            headers={"Retry-After": "5"},
-        )
+        return handle_domain_error(DatabaseUnavailable())
     log.exception("unhandled error")
     return error_response(500, "internal_error", "the service failed to handle this request")
 

@@ -33,7 +33,10 @@ ERROR_STATUSES = {
     415: "the body is not of the documented media type",
     422: "validation failed; details name each field path",
     429: "limit reached: RATE_LIMIT_PER_MINUTE (`rate_limited`) or a quota; see Retry-After",
-    503: "a dependency is unavailable; retry",
+    503: (
+        "a dependency (the database) is unavailable: retry after `Retry-After`. A request "
+        "that had started a run names it (`error.execution_id` and `Location`): it goes on"
+    ),
 }
 
 
@@ -342,6 +345,7 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
                 "content": {"application/json": {"schema": _ref(ErrorResponse)}},
             },
         )
+    responses["503"]["headers"] = {**RETRY_AFTER, **RUN_LOCATION}
     if endpoint.auth != "none":
         responses["429"]["headers"] = {**RETRY_AFTER, **RATE_LIMIT_FIELDS}
         for code, answer in responses.items():  # the budget left, on every answer
@@ -351,6 +355,12 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
 
 
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+RUN_LOCATION = {
+    "Location": {
+        "description": "the run the request had started, when it goes on despite the error",
+        "schema": {"type": "string"},
+    }
+}
 # what every answer to an authenticated request carries (RATE_LIMIT_PER_MINUTE)
 RATE_LIMIT_FIELDS = {
     "RateLimit": {

@@ -98,7 +98,11 @@ def run_agent_step(
         )
     except RunAbandoned:
         raise
-    except Exception:
+    except Exception as exc:
+        from core.db.availability import database_unavailable
+
+        if database_unavailable(exc):
+            raise  # not the run's failure: it goes on once the database is back
         log.exception("execution %s crashed", execution_id)
         return RunOutcome(
             "failed", error={"code": "internal_error", "message": "the run failed unexpectedly"}

@@ -50,9 +50,18 @@ def run_claimed(
         fence = Fence(execution_id, attempt, settings.execution_lease_s)
         try:
             return _run(fence, backends, retry_transient, inputs, trace_id)
-        except Exception:
+        except Exception as exc:
             if inputs is None:  # a delivery: the queue brings it back
                 raise
+            from core.db.availability import database_unavailable
+
+            if database_unavailable(exc):
+                # a sync run that lost its database: not failed, it goes on from what it saved
+                # once its lease runs out (a delivery is queued for then); its caller hears so
+                _hand_over(backends, fence)
+                from core.errors import RunGoesOn
+
+                raise RunGoesOn(execution_id) from exc
             # the caller of a sync run is answered with the failed run, never a 500 that
             # leaves it running
             log.exception("execution %s crashed", execution_id)
@@ -70,6 +79,21 @@ def run_claimed(
                 inputs.webhook_url,
                 TraceInfo(trace_id, inputs.started_at),
             )
+
+
+def _hand_over(backends: Backends, fence: Fence) -> None:
+    """Leave the run to a delivery: give the lease up if the database lets us, and queue one
+    (it waits out a lease it could not give up)."""
+    from core.runs.queueing import enqueue_execution
+
+    try:
+        backends.store.release_lease(fence.execution_id, fence.attempt)
+    except Exception:
+        log.warning("execution %s keeps its lease until it runs out", fence.execution_id)
+    try:
+        enqueue_execution(backends, fence.execution_id, fence.attempt + 1, suffix="resume")
+    except Exception:  # the sweeper finds it once its lease has run out
+        log.warning("execution %s waits for the sweeper", fence.execution_id)
 
 
 def _run(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from core.errors import DomainError
 from core.lazy import Lazy
 from core.models.sessions import EventType
 from core.runs.following import KEEPALIVE_S, frame
@@ -63,6 +64,9 @@ class LiveRun:
         def go() -> None:
             try:
                 self._queue.put(("execution", run(), None))
+            except DomainError as exc:  # the database went away: the run goes on later
+                error = {"code": exc.code, "message": exc.message, **exc.extra}
+                self._queue.put(("error", error, None))
             except Exception:  # the run is recorded (failed) whatever happens to its answer
                 log.exception("a streamed run could not be answered")
                 error = {"code": "internal_error", "message": "the run failed unexpectedly"}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -279,7 +281,9 @@ def _launch(
         tokens_left_today=tokens_left_today,
     )
     if live is None:
-        return _ran(db, execution, run_claimed(execution.id, 1, backends, inputs=inputs))
+        outcome = run_claimed(execution.id, 1, backends, inputs=inputs)
+        with _goes_on_if_unreachable(execution):
+            return _ran(db, execution, outcome)
     events.watcher = live.events
     inputs.on_event = live.on_event
 
@@ -288,11 +292,27 @@ def _launch(
         from core.db import transaction
         from core.schemas.executions import execution_json
 
-        with transaction() as db:
+        with _goes_on_if_unreachable(execution), transaction() as db:
             return execution_json(_ran(db, execution, outcome))
 
     live.launch(run)
     return execution
+
+
+@contextmanager
+def _goes_on_if_unreachable(execution: AgentExecution) -> Iterator[None]:
+    """The run exists and ran: a database lost while reading its end back is a 503 naming it
+    (RunGoesOn), not a bare error about a run that is kept."""
+    try:
+        yield
+    except Exception as exc:
+        from core.db.availability import database_unavailable
+
+        if database_unavailable(exc):
+            from core.errors import RunGoesOn
+
+            raise RunGoesOn(execution.id) from exc
+        raise
 
 
 def _ran(db: Session, execution: AgentExecution, outcome: RunOutcome | None) -> AgentExecution:

@@ -82,6 +82,13 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     details: list[ErrorDetail] = []
+    execution_id: str | None = Field(
+        default=None,
+        description=(
+            "a 503 of a request that had started a run already: that run, which goes on once "
+            "the service can reach its database (also in the `Location` header)"
+        ),
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.db.revision import SCHEMA_HEAD
-from core.errors import Unavailable
+from core.errors import RETRY_AFTER_S, Unavailable
 
 
 def liveness(settings: Settings) -> dict[str, Any]:
@@ -21,11 +21,14 @@ def readiness(db: Session, settings: Settings) -> dict[str, Any]:
         revision = db.scalar(text("SELECT version_num FROM alembic_version"))
     except SQLAlchemyError:
         raise Unavailable(
-            "the database does not answer or has no schema", code="not_ready"
+            "the database does not answer or has no schema",
+            code="not_ready",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
     if revision != SCHEMA_HEAD:
         raise Unavailable(
             f"database schema is at {revision}, this code needs {SCHEMA_HEAD}: run migrations",
             code="not_ready",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     return {"status": "ready", "version": settings.service_version, "schema_revision": revision}

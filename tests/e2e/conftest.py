@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +28,29 @@ def free_port() -> int:
 BODY_TIMEOUT_S = 2
 
 
+def logged_popen(command: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    """A server process whose output goes to a file (`process.log`), never a pipe nobody reads
+    while it runs: a full pipe blocks every thread that logs (a burst of tracebacks during a
+    database outage did exactly that)."""
+    log = Path(tempfile.mkstemp(prefix="agents-server-", suffix=".log")[1])
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, text=True, **kwargs
+        )
+    process.log = log  # type: ignore[attr-defined]
+    return process
+
+
+def output_of(process: subprocess.Popen[str]) -> str:
+    log = getattr(process, "log", None)
+    return log.read_text(errors="replace") if log is not None and log.exists() else ""
+
+
 def start_server(
     env: dict[str, str], port: int, unset: tuple[str, ...] = ()
 ) -> subprocess.Popen[str]:
     merged = {k: v for k, v in os.environ.items() if k not in unset}
-    process = subprocess.Popen(
+    process = logged_popen(
         [sys.executable, "-m", "core.devserver"],
         cwd=ROOT,
         # one test user runs many at once here; quotas are tested in tests/integration
@@ -43,9 +62,6 @@ def start_server(
             "PORT": str(port),
             "ACCESS_LOG": "/dev/null",
         },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
     )
     return serving(process, port, wait_s=60)
@@ -57,7 +73,7 @@ def serving(process: subprocess.Popen[str], port: int, *, wait_s: float) -> subp
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+            raise RuntimeError(f"server exited: {output_of(process)}")
         try:
             if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return process
@@ -70,12 +86,12 @@ def serving(process: subprocess.Popen[str], port: int, *, wait_s: float) -> subp
 def stop_server(process: subprocess.Popen[str], timeout: float = 30) -> str:
     process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     try:
-        out, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        out, _ = process.communicate()
-        raise AssertionError(f"server ignored Ctrl-C:\n{out}") from None
-    return out
+        process.wait()
+        raise AssertionError(f"server ignored Ctrl-C:\n{output_of(process)}") from None
+    return output_of(process)
 
 
 @pytest.fixture(scope="session")

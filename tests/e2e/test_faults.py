@@ -20,7 +20,15 @@ import pytest
 import requests
 
 from tests.conftest import unique_name
-from tests.e2e.conftest import ROOT, free_port, serving, start_server, stop_server
+from tests.e2e.conftest import (
+    ROOT,
+    free_port,
+    logged_popen,
+    output_of,
+    serving,
+    start_server,
+    stop_server,
+)
 
 PASSWORD = "correct horse battery"
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
@@ -110,7 +118,7 @@ def test_a_burst_on_a_fresh_process_gets_no_5xx(database_url):
 def make_dev(data_dir: Path, port: int, **env: str) -> subprocess.Popen[str]:
     """The README's `make dev`, in a process group of its own (what a terminal gives it)."""
     merged = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MAKEFLAGS")}
-    process = subprocess.Popen(
+    process = logged_popen(
         ["make", "dev"],
         cwd=ROOT,
         env={
@@ -122,9 +130,6 @@ def make_dev(data_dir: Path, port: int, **env: str) -> subprocess.Popen[str]:
             "RATE_LIMIT_PER_MINUTE": "1000000",
         }
         | env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
     )
     return serving(process, port, wait_s=90)
@@ -167,7 +172,7 @@ def test_make_dev_killed_with_kill_9_finishes_every_run_after_a_restart(tmp_path
             ids.append(started.json()["id"])
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # kill -9 of the process group
-        process.communicate()
+        process.wait()
 
     restarted_at = time.monotonic()
     process = make_dev(tmp_path, port, **settings)
@@ -208,8 +213,8 @@ def test_make_dev_killed_with_kill_9_finishes_every_run_after_a_restart(tmp_path
         assert '"requeued": 0' in swept.stdout
     finally:
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal
-        out, _ = process.communicate(timeout=60)
-    assert "stopped the embedded PostgreSQL" in out
+        process.wait(timeout=60)
+    assert "stopped the embedded PostgreSQL" in output_of(process)
     deadline = time.monotonic() + 10
     while postgres_of(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -12,7 +12,8 @@ header it carried: `McpServer.requests()`), so a test can tell what a host was s
 maps paths to the `Location` they answer 307 with (absolute, or relative as servers send).
 
 Run: python -m tests.support.mcp_server PORT CALLS_FILE '{"tokens": {...}, "transport": "http",
-"redirects": {...}}'. `serving()` starts one in a subprocess and waits until it answers."""
+"redirects": {...}, "note_delay_s": 0}'. `serving()` starts one in a subprocess and waits
+until it answers."""
 
 from __future__ import annotations
 
@@ -70,12 +71,18 @@ def serving(
     sse: bool = False,
     redirects: dict[str, str] | None = None,
     port: int | None = None,
+    note_delay_s: float = 0,
 ) -> Iterator[McpServer]:
     from tests.support.tasks_emulator import free_port
 
     port = port or free_port()
     calls = tmp / f"mcp-calls-{port}.jsonl"
-    options = {"tokens": tokens, "transport": "sse" if sse else "http", "redirects": redirects}
+    options = {
+        "tokens": tokens,
+        "transport": "sse" if sse else "http",
+        "redirects": redirects,
+        "note_delay_s": note_delay_s,
+    }
     process = subprocess.Popen(
         [
             sys.executable,
@@ -135,10 +142,13 @@ def main(port: int, calls_file: str, options: dict[str, Any]) -> None:
                 + "\n"
             )
 
+    note_delay_s = float(options.get("note_delay_s") or 0)
+
     @mcp.tool
-    def note(text: str) -> str:
+    async def note(text: str) -> str:
         """Write down a note."""
         record("note", text=text)
+        await asyncio.sleep(note_delay_s)  # a slow side effect, when the test asks for one
         return f"noted: {text}"
 
     @mcp.tool(annotations={"readOnlyHint": True})
