@@ -89,6 +89,14 @@ class LimitReached(DomainError):
     code = "limit_reached"
 
 
+class InsufficientStorage(DomainError):
+    """The service's storage is full: nothing was written; retrying helps only once an operator
+    made room."""
+
+    status = 507
+    code = "storage_full"
+
+
 class Unavailable(DomainError):
     """A dependency (database, queue, model provider) is down; the caller may retry."""
 

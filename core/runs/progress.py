@@ -20,6 +20,7 @@ from core.runs.leases import Fence
 from core.runs.queueing import enqueue_webhook
 from core.runs.store import RunStore
 from core.runs.usage import Usage
+from core.storage.store import StorageFull, StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
@@ -103,10 +104,37 @@ def finish(
     trace: TraceInfo | None = None,
 ) -> None:
     """Record the terminal status (fenced), the last events, the trace row and the files the
-    run wrote. Then hand a webhook, if any, to the task queue."""
-    from pydantic_ai.messages import ModelMessagesTypeAdapter
-
+    run wrote. Then hand a webhook, if any, to the task queue. A run whose files cannot be
+    recorded (the storage is full, read-only or failing) ends failed, saying so."""
     from core.services.artifacts import written_paths
+
+    written = written_paths(outcome.messages)
+    try:
+        _record_end(backends, fence, events, outcome, trace, written)
+    except StoreError as exc:
+        if not written or not isinstance(exc, StorageFull | StoreUnavailable):
+            raise
+        # its files could not be kept: the run fails saying why (its answer and events stay)
+        log.warning("execution %s: its files could not be recorded: %s", fence.execution_id, exc)
+        outcome.status = "failed"
+        outcome.error = {
+            "code": f"artifact_{exc.code}",
+            "message": f"the files the run wrote could not be recorded as artifacts: {exc}",
+        }
+        _record_end(backends, fence, events, outcome, trace, [])
+    if webhook_url:
+        enqueue_webhook(backends, fence.execution_id)
+
+
+def _record_end(
+    backends: Backends,
+    fence: Fence,
+    events: EventLog,
+    outcome: RunOutcome,
+    trace: TraceInfo | None,
+    written: list[str],
+) -> None:
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
 
     batch = list(outcome.pending_events)
     if outcome.error is not None:
@@ -129,10 +157,8 @@ def finish(
             **({"trace_id": trace.trace_id} if trace else {}),
         },
         trace=None if trace is None else _trace_row(trace, outcome),
-        written=written_paths(outcome.messages),
+        written=written,
     )
-    if webhook_url:
-        enqueue_webhook(backends, fence.execution_id)
 
 
 def _trace_row(trace: TraceInfo, outcome: RunOutcome) -> dict[str, Any]:

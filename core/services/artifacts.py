@@ -44,7 +44,14 @@ from core.storage.media import (
     key_name,
 )
 from core.storage.paths import PathRefused, normalize_path
-from core.storage.store import ArtifactStore, ObjectNotFound, StoreUnavailable
+from core.storage.store import (
+    ArtifactStore,
+    ObjectNotFound,
+    StorageFull,
+    StorageReadOnly,
+    StoreUnavailable,
+    disk_errors,
+)
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -95,9 +102,9 @@ def upload_artifact(
         raise PayloadTooLarge(f"the file is larger than the {limit}-byte limit of an artifact")
     name = display_name(filename)
     with _storage_errors():
-        # the workspace copy first: a failure then leaves no artifact row behind
-        _into_workspace(settings, store, session.id, name, data)
-        return _store(
+        # the object, then its row (not committed yet), then the workspace copy: any failure
+        # removes the object and rolls the row back, so nothing is left half-written
+        artifact = _store(
             db,
             store=store,
             user_id=user.id,
@@ -107,6 +114,13 @@ def upload_artifact(
             data=data,
             content_type=content_type_for(name, content_type, data[:SNIFF_BYTES]),
         )
+        try:
+            with disk_errors("copying the file into the session's workspace"):
+                _into_workspace(settings, store, session.id, name, data)
+        except BaseException:
+            store.delete(artifact.storage_key)
+            raise
+        return artifact
 
 
 UPLOADS_DIR = "uploads"
@@ -367,6 +381,8 @@ def _store(
 def _storage_errors() -> Iterator[None]:
     try:
         yield
+    except (StorageFull, StorageReadOnly):
+        raise  # 507 storage_full / 503 storage_read_only, as they are
     except StoreUnavailable:
         raise Unavailable(
             "the artifact storage is unavailable; retry shortly", headers={"Retry-After": "5"}

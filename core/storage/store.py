@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from core.errors import Unavailable
+from core.errors import InsufficientStorage, Unavailable
 from core.storage.paths import PathRefused, normalize_path
 
 if TYPE_CHECKING:
@@ -49,6 +49,36 @@ class StoreUnavailable(StoreError, Unavailable):
     for API callers, and for Cloud Tasks a retry."""
 
     code = "storage_unavailable"
+
+
+class StorageFull(StoreError, InsufficientStorage):
+    """The disk (or quota) the store writes to is full: nothing of the write is left."""
+
+
+class StorageReadOnly(StoreUnavailable):
+    """The storage refuses writes (a read-only filesystem): nothing of the write is left."""
+
+    code = "storage_read_only"
+
+
+@contextlib.contextmanager
+def disk_errors(what: str) -> Iterator[None]:
+    """A local filesystem's refusals as the store's errors: full (ENOSPC, EDQUOT: 507),
+    read-only (EROFS: 503) or failing (EIO: 503). Messages name `what`, never a host path."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(f"{what}: the storage is full") from exc
+        if exc.errno == errno.EROFS:
+            raise StorageReadOnly(
+                f"{what}: the storage is read-only", headers={"Retry-After": "30"}
+            ) from exc
+        if exc.errno == errno.EIO:
+            raise StoreUnavailable(
+                f"{what}: the storage failed to write", headers={"Retry-After": "30"}
+            ) from exc
+        raise
 
 
 class InvalidKey(StoreError, ValueError):
@@ -138,24 +168,29 @@ class LocalArtifactStore:
     ) -> StoredObject:
         target = self._path(key)
         staging = self._root / _STAGING
-        staging.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=staging, prefix="put-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if overwrite:
-                os.replace(temp, target)
-            else:
+        with disk_errors("storing the file"):
+            staging.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=staging, prefix="put-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                target.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    os.link(temp, target, follow_symlinks=False)
-                except FileExistsError:
-                    raise ObjectExists(key) from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
+                    if overwrite:
+                        os.replace(temp, target)
+                    else:
+                        try:
+                            os.link(temp, target, follow_symlinks=False)
+                        except FileExistsError:
+                            raise ObjectExists(key) from None
+                except OSError:
+                    self._prune(target.parent)  # the directories made for it, left empty
+                    raise
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
         return StoredObject(key, len(data), sha256_hex(data), content_type)
 
     def open(self, key: str) -> Iterator[bytes]:
@@ -175,14 +210,17 @@ class LocalArtifactStore:
             os.unlink(path)
         except FileNotFoundError:
             return
-        # prune directories the object leaves empty (artifacts/<user>/<id>/), never the root
-        parent = path.parent
-        while parent != self._root and parent.is_relative_to(self._root):
+        self._prune(path.parent)
+
+    def _prune(self, directory: Path) -> None:
+        """Remove `directory` and its parents while empty (artifacts/<user>/<id>/), never the
+        root."""
+        while directory != self._root and directory.is_relative_to(self._root):
             try:
-                parent.rmdir()
+                directory.rmdir()
             except OSError:
                 break
-            parent = parent.parent
+            directory = directory.parent
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         check_prefix(prefix)

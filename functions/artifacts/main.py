@@ -30,6 +30,10 @@ routes = RouteGroup("artifacts", description="files uploaded into sessions and w
     response=ArtifactPublic,
     status=201,
     keys="execute",
+    responses={
+        503: "the storage is read-only (`storage_read_only`) or unavailable; see Retry-After",
+        507: "the storage is full (`storage_full`): nothing was written",
+    },
 )
 def upload_artifact(
     form: ArtifactUploadForm, upload: Upload, user: User, db: Session, settings: Settings
