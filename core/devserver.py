@@ -117,11 +117,79 @@ def serve(host: str, port: int, threads: int) -> None:
 
 
 def _serving(_worker: Any) -> None:
-    """The worker serves: load the agent runtime in the background and start sweeping."""
+    """The worker serves: end the leases of the `make dev` it replaces (if that one died), load
+    the agent runtime in the background and start sweeping."""
     from core.warmup import start
 
+    settings = get_settings()
+    try:
+        freed = reclaim_predecessors(settings)
+        if freed:
+            logging.getLogger("core.devserver").info(
+                "took over %d runs of a server that died", freed
+            )
+    except Exception:  # the sweeper still takes them over once their leases run out
+        logging.getLogger("core.devserver").exception("could not take over dead servers' runs")
     start(name for group in route_groups() for name in group.needs)
-    start_sweeper(get_settings())
+    start_sweeper(settings)
+
+
+HOLDERS_DIR = "lease-holders"
+
+
+def reclaim_predecessors(settings: Settings) -> int:
+    """Each local server process writes its lease-holder name under DATA_DIR/lease-holders;
+    at start, the leases of those whose process is gone (a kill -9, a crash) end at once, so
+    the first sweep hands their runs on instead of waiting out EXECUTION_LEASE_S. A server
+    still running keeps its own. Returns how many runs were freed."""
+    import json
+
+    from core.clock import utcnow
+    from core.db import transaction
+    from core.runs.leases import end_leases_of, lease_holder
+
+    directory = settings.data_dir / HOLDERS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    dead: list[tuple[str, Any]] = []
+    for record in directory.glob("*.json"):
+        try:
+            known = json.loads(record.read_text())
+            holder, pid, started = known["holder"], int(known["pid"]), float(known["started"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not _same_process_alive(pid, started):
+            dead.append((holder, record))
+    with transaction() as db:
+        freed = end_leases_of(db, [holder for holder, _ in dead], utcnow())
+    for _, record in dead:
+        record.unlink(missing_ok=True)
+    me = lease_holder()
+    (directory / f"{os.getpid()}.json").write_text(
+        json.dumps({"holder": me, "pid": os.getpid(), "started": _started(os.getpid())})
+    )
+    return freed
+
+
+def _started(pid: int) -> float:
+    import psutil  # the embedded PostgreSQL's dependency, there wherever `make dev` runs
+
+    return float(psutil.Process(pid).create_time())
+
+
+def _same_process_alive(pid: int, started: float) -> bool:
+    """Alive, and the process that wrote the record (not another one given its pid since)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return bool(
+            process.status() != psutil.STATUS_ZOMBIE
+            and abs(process.create_time() - started) < 1.0
+        )
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # someone else's process we may not inspect: alive
+        return True
 
 
 def start_sweeper(settings: Settings) -> threading.Thread:

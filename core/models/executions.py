@@ -116,6 +116,9 @@ class AgentExecution(Base):
     # at-least-once delivery: each claim bumps attempt; later writes are fenced by it
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_expires_at: Mapped[datetime | None]
+    # the process holding the lease (core.runs.leases.lease_holder): a restarted `make dev`
+    # ends the leases its dead predecessor held at once instead of waiting them out
+    lease_holder: Mapped[str | None] = mapped_column(String(80))
     cancel_requested_at: Mapped[datetime | None]
     # approvals: the calls waiting for a decision [{tool_call_id, tool_name, args,
     # requested_at}], the decisions the resumed run applies {tool_call_id: {approved, reason,

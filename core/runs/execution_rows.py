@@ -58,6 +58,7 @@ from core.models.executions import (
 from core.models.sessions import AgentSession, SessionStatus
 from core.models.users import User
 from core.runs.events import EVENTS_TABLE as EVENTS
+from core.runs.leases import lease_holder
 from core.services.agent_access import may_execute_clause
 
 EXECUTIONS = cast(Table, AgentExecution.__table__)
@@ -84,6 +85,7 @@ _NEW_RUN: dict[str, Any] = {
     "schedule_id": None,
     "webhook_url": None,
     "lease_expires_at": None,
+    "lease_holder": None,
     "cancel_requested_at": None,
     "trace_id": None,
     "started_at": None,
@@ -141,7 +143,14 @@ def _constants(kind: Kind) -> dict[str, Any]:
     """What every run of `kind` started by `insert_checked_execution` has: constants of its
     statement, which binds only what differs from run to run (each parameter costs its own
     conversions)."""
-    varying = ("idempotency_key", "schedule_id", "webhook_url", "lease_expires_at", "started_at")
+    varying = (
+        "idempotency_key",
+        "schedule_id",
+        "webhook_url",
+        "lease_expires_at",
+        "lease_holder",
+        "started_at",
+    )
     return {
         key: value
         for key, value in _NEW_RUN.items()
@@ -232,6 +241,7 @@ def hold(
     # extended, unless the write gives the run up (a run waiting for approvals)
     if "lease_expires_at" not in values:
         params["set_lease_expires_at"] = now + timedelta(seconds=lease_s)
+    params["set_lease_holder"] = lease_holder()
     if events:
         params["events"] = events
     if trace is not None:
@@ -376,7 +386,7 @@ def _fenced_statement(columns: frozenset[str], with_events: bool, with_trace: bo
     table = EXECUTIONS
     sets = {
         name: bindparam(f"set_{name}", type_=table.c[name].type)
-        for name in sorted({*columns, "lease_expires_at", "updated_at"})
+        for name in sorted({*columns, "lease_expires_at", "lease_holder", "updated_at"})
     }
     fenced = (
         update(table)

@@ -7,6 +7,9 @@ the run now, and this one stops without writing."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +27,36 @@ from core.runs.events import EventLog
 
 # a session with a turn in one of these is busy
 ACTIVE = (ExecutionStatus.queued, ExecutionStatus.running, ExecutionStatus.waiting_approval)
+
+_holder: tuple[int, str] | None = None
+
+
+def lease_holder() -> str:
+    """This process's name on the leases it takes: host, pid and a random part (a fork gets a
+    name of its own; a reused pid does not inherit a dead process's leases)."""
+    global _holder
+    pid = os.getpid()
+    if _holder is None or _holder[0] != pid:
+        _holder = (pid, f"{socket.gethostname()[:48]}:{pid}:{secrets.token_hex(4)}")
+    return _holder[1]
+
+
+def end_leases_of(db: Session, holders: list[str], now: datetime) -> int:
+    """The leases these (dead) processes held end now: the next sweep or delivery takes their
+    runs over at once instead of waiting the leases out. Returns how many runs were freed."""
+    if not holders:
+        return 0
+    freed = db.execute(
+        update(AgentExecution)
+        .where(
+            AgentExecution.status == ExecutionStatus.running,
+            AgentExecution.lease_holder.in_(holders),
+            AgentExecution.lease_expires_at > now,
+        )
+        .values(lease_expires_at=now, updated_at=now)
+        .returning(AgentExecution.id)
+    ).all()
+    return len(freed)
 
 
 @dataclass(frozen=True)
@@ -53,6 +86,7 @@ def claim(
             status=ExecutionStatus.running,
             attempt=AgentExecution.attempt + 1,
             lease_expires_at=lease_until,
+            lease_holder=lease_holder(),
             started_at=text("coalesce(started_at, now())"),
             updated_at=now,
         )

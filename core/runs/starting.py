@@ -32,7 +32,7 @@ from core.runs import execution_rows, known_definitions
 from core.runs.backends import Backends
 from core.runs.engine import run_claimed
 from core.runs.events import EventLog
-from core.runs.leases import ACTIVE
+from core.runs.leases import ACTIVE, lease_holder
 from core.runs.queueing import enqueue_execution
 from core.runs.session_history import session_history
 from core.runs.store import RunInputs
@@ -239,6 +239,7 @@ def new_run(
         webhook_url=data.webhook_url,
         attempt=1 if sync else 0,
         lease_expires_at=now + timedelta(seconds=settings.execution_lease_s) if sync else None,
+        lease_holder=lease_holder() if sync else None,
         started_at=now if sync else None,
         # set here rather than by the server so the INSERT needs no RETURNING round trip
         created_at=now,

@@ -32,7 +32,7 @@ from core.models.sessions import EventType
 from core.runs import execution_rows, known_definitions
 from core.runs.backends import Backends
 from core.runs.events import EventLog
-from core.runs.leases import Fence
+from core.runs.leases import Fence, lease_holder
 from core.runs.store import Recorded, RunInputs
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class WorkflowRun:
                 status=ExecutionStatus.running,
                 attempt=1,
                 lease_expires_at=now + timedelta(seconds=settings.execution_lease_s),
+                lease_holder=lease_holder(),
                 started_at=now,
                 workflow_type=WorkflowType.single,
                 mode=self.mode,

@@ -29,6 +29,7 @@ from tests.e2e.conftest import (
     start_server,
     stop_server,
 )
+from tests.support.report import report
 
 PASSWORD = "correct horse battery"
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
@@ -219,3 +220,76 @@ def test_make_dev_killed_with_kill_9_finishes_every_run_after_a_restart(tmp_path
     while postgres_of(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert postgres_of(tmp_path) == []  # no orphaned PostgreSQL
+
+
+@pytest.mark.slow
+def test_a_restarted_make_dev_takes_over_its_dead_predecessors_runs_at_once(tmp_path):
+    """Runs in the middle of a slow tool when `make dev` is killed -9 keep the default 60 s
+    lease; the next `make dev` ends the leases of the process it replaces and resumes them at
+    once. The tool (plain MCP: not safe to repeat) is not run again: the model hears the call
+    was interrupted."""
+    from tests.support.mcp_server import serving as mcp_serving
+
+    runs = 4
+    with mcp_serving(tmp_path, {}, note_delay_s=3) as mcp:
+        settings = {"MCP_ALLOWED_HOSTS": "127.0.0.1", "SWEEP_INTERVAL_S": "15"}
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        process = make_dev(tmp_path, port, **settings)
+        try:
+            headers = signed_up(base)
+            agent = requests.post(
+                f"{base}/agents",
+                json={
+                    "name": "slow",
+                    "display_name": "Slow",
+                    "definition": {
+                        "model": {"provider": "test", "name": "test"},
+                        "mcp_servers": [{"name": "svc", "url": mcp.url, "tools": ["note"]}],
+                    },
+                },
+                headers=headers,
+                timeout=30,
+            ).json()["id"]
+            ids = [
+                requests.post(
+                    f"{base}/agents/{agent}/execute",
+                    json={"input": "go", "mode": "async"},
+                    headers=headers,
+                    timeout=30,
+                ).json()["id"]
+                for _ in range(runs)
+            ]
+            deadline = time.monotonic() + 60
+            while len(mcp.calls("note")) < runs:  # every run is inside the tool
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+        restarted_at = time.monotonic()
+        process = make_dev(tmp_path, port, **settings)
+        try:
+            statuses: dict[str, str] = {}
+            while time.monotonic() < restarted_at + 55:  # well inside the 60 s lease
+                statuses = {
+                    run: requests.get(
+                        f"{base}/executions/{run}", headers=headers, timeout=30
+                    ).json()["status"]
+                    for run in ids
+                }
+                if set(statuses.values()) <= TERMINAL:
+                    break
+                time.sleep(0.5)
+            took = time.monotonic() - restarted_at
+            assert set(statuses.values()) == {"succeeded"}, statuses
+            assert len(mcp.calls("note")) == runs  # not run again
+            report(
+                "make dev killed -9",
+                f"{runs} runs inside a slow tool, default 60 s lease: all succeeded {took:.1f} s "
+                f"after the restart; tool executions {len(mcp.calls('note'))} for {runs} runs",
+            )
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(timeout=60)
