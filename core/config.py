@@ -101,6 +101,8 @@ class Settings(BaseModel):
     user_daily_cost_usd: Decimal | None = Field(default=None, gt=0)
     # requests per user per minute, whatever credential they carry (None: unlimited)
     rate_limit_per_minute: int | None = Field(default=600, ge=1)
+    # open streams (streamed runs, followers) per user per process
+    user_max_streams: int = Field(default=20, ge=1, le=10_000)
     # the files (artifacts) one message or execute input sends the model, together
     input_files_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     signed_url_ttl_s: int = Field(default=900, ge=60, le=900)

@@ -1,15 +1,17 @@
 """`make dev`: the whole service in one process on the embedded defaults.
 
 Starts the embedded PostgreSQL under .data/ unless DATABASE_URL is set, migrates it to head,
-and serves every route group on http://127.0.0.1:$PORT (gunicorn, one worker, threads): the
-function groups of functions/ under their prefixes in one app (`local_app`, also the tests' app),
-with the merged OpenAPI document and an interactive docs page. Once
-the worker serves, the agent runtime loads in the background and the sweeper ticks in-process
-(once at start, then every SWEEP_INTERVAL_S), so no run stays queued or running after a crash.
-Ctrl-C stops the server and the embedded database."""
+and serves every route group on http://127.0.0.1:$PORT: the function groups of functions/ under
+their prefixes in one app (`local_app`, also the tests' app), with the merged OpenAPI document
+and an interactive docs page, behind the ASGI front every function uses (core.http.asgi, under
+uvicorn: $THREADS request threads, streams on the event loop). Once it serves, the runs of a
+server it replaces are taken over, the agent runtime loads in the background and the sweeper
+ticks in-process (once at start, then every SWEEP_INTERVAL_S), so no run stays queued or
+running after a crash. Ctrl-C stops the server and the embedded database."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -81,42 +83,47 @@ def prepare_database() -> str | None:
         os.environ["DATABASE_URL"] = started
         reset_settings()
     migrate()
-    reset_engine()  # the server's worker opens its own pool after the fork
+    reset_engine()  # the migration's pool goes; the server opens its own on first use
     return started
 
 
 def serve(host: str, port: int, threads: int) -> None:
-    from gunicorn.app.base import BaseApplication
+    import uvicorn
 
+    from core.http.asgi import AsgiFront
     from core.tasks.queue import set_local_worker_base_url
 
     # asynchronous runs: the in-process dispatcher POSTs tasks back to this very server
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (a comparison)
     set_local_worker_base_url(f"http://{reachable}:{port}")
+    app = local_app()
+    front = AsgiFront(
+        app,
+        threads=threads,
+        max_body_bytes=int(app.config["MAX_CONTENT_LENGTH"]),
+        body_timeout_s=get_settings().request_body_timeout_s,
+        on_startup=_serving,
+    )
+    access_log = os.environ.get("ACCESS_LOG", "-") not in ("", "/dev/null")
+    config = uvicorn.Config(
+        front,
+        host=host,
+        port=port,
+        http="h11",
+        lifespan="on",
+        log_config=None,  # the process's own logging (main)
+        access_log=access_log,
+        # a request head up to 64 KiB reaches the front, which answers 414/431 in the error body
+        h11_max_incomplete_event_size=64 * 1024,
+        backlog=4096,
+        # Ctrl-C: open streams are cut after this long; what runs is resumed by the next sweep
+        timeout_graceful_shutdown=5,
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it stopped
+        uvicorn.Server(config).run()
 
-    class LocalServer(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", 1)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)
-            self.cfg.set("timeout", 0)
-            # Ctrl-C (SIGINT) quits the worker at once; gthread's quit handler can deadlock when
-            # the signal lands while a request is being queued (seen under tests): a worker not
-            # gone after this long is killed, and what it ran is resumed by the next sweep
-            self.cfg.set("graceful_timeout", 5)
-            self.cfg.set("accesslog", os.environ.get("ACCESS_LOG", "-"))
-            self.cfg.set("loglevel", "warning")
 
-            self.cfg.set("post_worker_init", _serving)
-
-        def load(self) -> Any:
-            return local_app()
-
-    LocalServer().run()
-
-
-def _serving(_worker: Any) -> None:
+def _serving() -> None:
     """The worker serves: end the leases of the `make dev` it replaces (if that one died), load
     the agent runtime in the background and start sweeping."""
     from core.warmup import start
@@ -183,8 +190,7 @@ def _same_process_alive(pid: int, started: float) -> bool:
     try:
         process = psutil.Process(pid)
         return bool(
-            process.status() != psutil.STATUS_ZOMBIE
-            and abs(process.create_time() - started) < 1.0
+            process.status() != psutil.STATUS_ZOMBIE and abs(process.create_time() - started) < 1.0
         )
     except psutil.NoSuchProcess:
         return False
@@ -235,11 +241,10 @@ def main() -> None:
         f"database: {where}; Ctrl-C stops)",
         flush=True,
     )
-    master = os.getpid()
     try:
         serve(host, port, threads=int(os.environ.get("THREADS", "8")))
     finally:
-        if embedded and os.getpid() == master:  # gunicorn's forked worker unwinds here too
+        if embedded:
             from core.db.embedded import stop_embedded
 
             stop_embedded(settings.data_dir)

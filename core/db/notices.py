@@ -9,6 +9,7 @@ connection drops, every follower is woken once it is back, and reads what it mis
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import select
@@ -30,24 +31,50 @@ RECONNECT_S = (0.5, 10.0)
 MAX_QUEUED = 10_000
 
 
+class Wakeup:
+    """What a follower waits on, on its own event loop: set from the listener's thread whenever
+    a notice names what it follows. It holds no thread while it waits. Clear it before reading,
+    so a notice that arrives during the read wakes the next wait."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        """From any thread."""
+        with contextlib.suppress(RuntimeError):  # its loop closed: the follower is gone
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait(self, timeout_s: float) -> bool:
+        """True when woken within `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
 class Notices:
     """The subscriptions of this process's followers, and the thread that wakes them."""
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect  # a new pg8000 DB-API connection, ours alone
         self._lock = threading.Lock()
-        self._waiting: dict[str, set[threading.Event]] = {}
+        self._waiting: dict[str, set[Wakeup]] = {}
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self.listening = threading.Event()
         self.backend_pid: int | None = None  # the listening connection's server process
 
     @contextmanager
-    def subscribe(self, *ids: str) -> Iterator[threading.Event]:
-        """An event set whenever events are added for any of `ids` (execution or session ids),
-        and when the listener reconnects. The caller clears it before it reads, so a notice
-        that arrives during the read wakes it again."""
-        woken = threading.Event()
+    def subscribe(self, *ids: str) -> Iterator[Wakeup]:
+        """A wake-up (of the running event loop) set whenever events are added for any of
+        `ids` (execution or session ids), and when the listener reconnects."""
+        woken = Wakeup(asyncio.get_running_loop())
         with self._lock:
             for key in ids:
                 self._waiting.setdefault(key, set()).add(woken)

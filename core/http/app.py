@@ -36,6 +36,9 @@ def create_app(
     app.extensions["route_groups"] = list(groups)
     install_error_handlers(app)
     install_cors(app)
+    from core.http.streams import release_unused_slot
+
+    app.teardown_request(release_unused_slot)
     server_errors.install()
 
     @app.before_request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from core.models.executions import AgentExecution, ExecutionMode
@@ -14,14 +15,16 @@ if TYPE_CHECKING:
     from core.runs.live import LiveRun
 
 
-def live_run(headers: Headers) -> LiveRun | None:
-    """A live run to stream to, when the caller asked for `text/event-stream`."""
-    from core.http.streams import wants_event_stream
+def live_run(headers: Headers, user_id: uuid.UUID) -> LiveRun | None:
+    """A live run to stream to, when the caller asked for `text/event-stream`; the caller's
+    stream slot is taken now, before the run starts (429 `too_many_streams`)."""
+    from core.http.streams import take_stream_slot, wants_event_stream
 
     if not wants_event_stream(headers):
         return None
     from core.runs.live import LiveRun
 
+    take_stream_slot(user_id)
     return LiveRun()
 
 
@@ -37,5 +40,9 @@ def run_answer(
         from core.http.streams import event_stream
         from core.schemas.executions import execution_json
 
-        return event_stream(live.frames(lambda: execution_json(execution)))
+        return event_stream(
+            live.frames(lambda: execution_json(execution)),
+            user_id=execution.user_id,
+            headers={"Location": f"/executions/{execution.id}"},
+        )
     return execution

@@ -4,16 +4,19 @@ and only when PostgreSQL says events were added (core.db.notices), never on a ti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from core.errors import Invalid, field_error
+from core.lazy import Lazy
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import AgentSession, Event
 
@@ -69,17 +72,19 @@ def resume_after(last_event_id: str | None) -> int:
         ) from None
 
 
-def follow(log: Log, after: int) -> Iterator[str]:
+async def follow(log: Log, after: int) -> AsyncIterator[str]:
     """The log's events after seq `after` as SSE frames (`id` is the seq), then `end` when it
-    is over; a keep-alive comment every KEEPALIVE_S of silence."""
+    is over; a keep-alive comment every KEEPALIVE_S of silence. It waits on its event loop
+    (a notice wakes it; no thread is held), and reads on the stream-read pool."""
     from core.db.notices import notices
 
-    yield "retry: 1000\n\n"
+    yield "retry: 1000\n\n"  # a follower that drops reconnects with Last-Event-ID
+    loop = asyncio.get_running_loop()
     deadline = time.monotonic() + MAX_S
     with notices().subscribe(log.key) as woken:
         while True:
             woken.clear()  # before the read: a notice during it wakes the next wait
-            rows, status, over = log.read(after)
+            rows, status, over = await loop.run_in_executor(_reads.get(), log.read, after)
             for seq, kind, payload, created_at in rows:
                 after = seq
                 yield frame(
@@ -98,10 +103,15 @@ def follow(log: Log, after: int) -> Iterator[str]:
                 yield frame("end", {"status": status})
                 return
             # asleep until a notice: a keep-alive now and then, and no read
-            while not woken.wait(min(KEEPALIVE_S, max(0.0, deadline - time.monotonic()))):
+            while not await woken.wait(min(KEEPALIVE_S, max(0.0, deadline - time.monotonic()))):
                 if time.monotonic() >= deadline:
                     return
                 yield ": keep-alive\n\n"
+
+
+# followers' reads, apart from the request threads: a few at a time, however many follow
+READ_THREADS = 4
+_reads = Lazy(lambda: ThreadPoolExecutor(READ_THREADS, thread_name_prefix="stream-read"))
 
 
 def frame(event: str, data: Any, event_id: int | None = None) -> str:

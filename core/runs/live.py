@@ -2,15 +2,19 @@
 session's message): the model's text as it is generated, the tool calls, their results and the
 approvals asked for as they are committed, and last the finished execution, as SSE.
 
-The run itself is the ordinary sync run, on a thread of a small pool rather than the request's
-thread (which sends the stream); a caller who goes away does not stop it: it finishes and is
-recorded, readable like any other."""
+The run itself is the ordinary sync run, on a thread of a small pool; the stream relays what it
+tells from an event loop (core.http.streams), where waiting costs no thread. A caller who goes
+away does not stop the run: it finishes and is recorded, readable like any other."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import queue
-from collections.abc import Callable, Iterator
+import threading
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,21 +37,35 @@ _DONE = object()
 
 
 class LiveRun:
-    """What the run's thread tells the request's thread, through a queue. `native`: pydantic-ai's
+    """What the run's thread tells the stream that relays it: items go into a buffer and wake
+    the relay on its event loop (it waits there, holding no thread). `native`: pydantic-ai's
     stream events themselves (for a protocol adapter, core.services.ag_ui), else SSE frames."""
 
     def __init__(self, *, native: bool = False) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._items: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._waker: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self.native = native
         self.launched = False
+        self.execution_id: uuid.UUID | None = None
+
+    def _put(self, item: Any) -> None:
+        """From the run's thread."""
+        with self._lock:
+            self._items.append(item)
+            waker = self._waker
+        if waker is not None:
+            loop, event = waker
+            with contextlib.suppress(RuntimeError):  # the relay's loop is gone: nobody listens
+                loop.call_soon_threadsafe(event.set)
 
     def on_event(self, event: Any) -> None:
         if self.native:
-            self._queue.put(("native", event, None))
+            self._put(("native", event, None))
             return
         delta = text_delta(event)
         if delta:
-            self._queue.put(("text_delta", {"delta": delta}, None))
+            self._put(("text_delta", {"delta": delta}, None))
 
     def events(self, numbered: list[tuple[int, EventType, dict[str, Any]]]) -> None:
         if self.native:  # the native stream has the calls and results
@@ -55,48 +73,69 @@ class LiveRun:
         for seq, kind, payload in numbered:
             if kind in STREAMED:
                 data = {"seq": seq, "type": kind.value, "payload": payload}
-                self._queue.put((kind.value, data, seq))
+                self._put((kind.value, data, seq))
 
-    def launch(self, run: Callable[[], Any]) -> None:
-        """Run `run` (the sync run; it returns the finished execution as JSON) on the pool."""
+    def launch(self, execution_id: uuid.UUID, run: Callable[[], Any]) -> None:
+        """Run `run` (the sync run of `execution_id`; it returns the finished execution as
+        JSON) on the pool."""
         self.launched = True
+        self.execution_id = execution_id
 
         def go() -> None:
             try:
-                self._queue.put(("execution", run(), None))
+                self._put(("execution", run(), None))
             except DomainError as exc:  # the database went away: the run goes on later
                 error = {"code": exc.code, "message": exc.message, **exc.extra}
-                self._queue.put(("error", error, None))
+                self._put(("error", error, None))
             except Exception:  # the run is recorded (failed) whatever happens to its answer
                 log.exception("a streamed run could not be answered")
                 error = {"code": "internal_error", "message": "the run failed unexpectedly"}
-                self._queue.put(("error", error, None))
+                self._put(("error", error, None))
             finally:
-                self._queue.put(_DONE)
+                self._put(_DONE)
 
         _pool().submit(go)
 
-    def items(self) -> Iterator[tuple[str, Any, int | None] | None]:
+    async def items(self) -> AsyncIterator[tuple[str, Any, int | None] | None]:
         """What the run tells, as (kind, data, seq), until it is done; None after each
         KEEPALIVE_S of silence."""
+        event = asyncio.Event()
+        with self._lock:
+            self._waker = (asyncio.get_running_loop(), event)
         while True:
-            try:
-                item = self._queue.get(timeout=KEEPALIVE_S)
-            except queue.Empty:
-                yield None
+            event.clear()  # before taking: an item put meanwhile wakes the wait below
+            with self._lock:
+                taken = list(self._items)
+                self._items.clear()
+            for item in taken:
+                if item is _DONE:
+                    return
+                yield item
+            if taken:
                 continue
-            if item is _DONE:
-                return
-            yield item
+            try:
+                async with asyncio.timeout(KEEPALIVE_S):
+                    await event.wait()
+            except TimeoutError:
+                yield None
 
-    def frames(self, answer: Callable[[], Any]) -> Iterator[str]:
-        """The SSE frames until the run's execution; `answer` is the execution as JSON when
-        nothing was launched here (an idempotency key's earlier run)."""
-        yield "retry: 1000\n\n"
+    async def frames(self, answer: Callable[[], Any]) -> AsyncIterator[str]:
+        """The SSE frames: first `execution_started` naming the run (a client cut off can find
+        it without an idempotency key), then what it tells, until its `execution`. `answer` is
+        the execution as JSON when nothing was launched here (an idempotency key's earlier
+        run). No `retry:` hint: a reconnecting client would POST a second run."""
         if not self.launched:
             yield frame("execution", answer())
             return
-        for item in self.items():
+        yield frame(
+            "execution_started",
+            {
+                "id": str(self.execution_id),
+                "status": "running",
+                "location": f"/executions/{self.execution_id}",
+            },
+        )
+        async for item in self.items():
             if item is None:
                 yield ": keep-alive\n\n"
                 continue

@@ -296,7 +296,7 @@ def _launch(
         with _goes_on_if_unreachable(execution), transaction() as db:
             return execution_json(_ran(db, execution, outcome))
 
-    live.launch(run)
+    live.launch(execution.id, run)
     return execution
 
 

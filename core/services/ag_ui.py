@@ -10,10 +10,8 @@ read (its text; files go through POST /artifacts and content parts). The client'
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -45,8 +43,8 @@ def run_turn(
     agent_id: uuid.UUID,
     body: AgUiRunInput,
     backends: Backends,
-) -> Iterator[str]:
-    """Start the thread's turn and return its AG-UI event stream (SSE)."""
+) -> tuple[AsyncIterator[str], uuid.UUID]:
+    """Start the thread's turn; its AG-UI event stream (SSE) and its execution's id."""
     from pydantic import ValidationError
     from pydantic_ai.ui.ag_ui import AGUIAdapter
 
@@ -77,7 +75,7 @@ def run_turn(
         live=live,
     )
     output = execution.output
-    return _encoded(run_input, live, output)
+    return _encoded(run_input, live, output), execution.id
 
 
 def _idempotency_key(run_id: str) -> str | None:
@@ -110,33 +108,15 @@ def _last_user_text(messages: list[Any]) -> str:
     )
 
 
-def _encoded(run_input: Any, live: LiveRun, output: Any) -> Iterator[str]:
-    """The adapter's encoded AG-UI events, driven step by step on a loop of this request's own:
-    each step in one context, so the adapter's context variables hold across its steps."""
+def _encoded(run_input: Any, live: LiveRun, output: Any) -> AsyncIterator[str]:
+    """The adapter's encoded AG-UI events (server-sent events)."""
     from pydantic_ai.ui.ag_ui import AGUIEventStream
 
-    stream = AGUIEventStream(run_input)  # server-sent events
-    encoded = stream.encode_stream(stream.transform_stream(_native(live, output)))
-    loop = asyncio.new_event_loop()
-    context = contextvars.copy_context()
-
-    async def step() -> str:
-        return await anext(encoded)
-
-    async def close() -> None:
-        aclose = getattr(encoded, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-    try:
-        while True:
-            try:
-                yield loop.run_until_complete(loop.create_task(step(), context=context))
-            except StopAsyncIteration:
-                return
-    finally:
-        loop.run_until_complete(loop.create_task(close(), context=context))
-        loop.close()
+    stream = AGUIEventStream(run_input)
+    encoded: AsyncIterator[str] = stream.encode_stream(
+        stream.transform_stream(_native(live, output))
+    )
+    return encoded
 
 
 async def _native(live: LiveRun, output: Any) -> AsyncIterator[Any]:
@@ -149,8 +129,7 @@ async def _native(live: LiveRun, output: Any) -> AsyncIterator[Any]:
             yield PartStartEvent(index=0, part=part)
             yield PartEndEvent(index=0, part=part)
         return
-    # blocking reads are fine: nothing else runs on this request's loop
-    for item in live.items():
+    async for item in live.items():
         if item is None:
             continue
         kind, data, _ = item

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -125,7 +125,7 @@ def list_events(
 
 def follow_events(
     db: Session, *, user: User, execution_id: uuid.UUID, last_event_id: str | None
-) -> Iterator[str]:
+) -> AsyncIterator[str]:
     """Server-sent events of a run as they are written (any instance can serve them), resumed
     after `Last-Event-ID` (a seq); they end once the run is over and every event was sent."""
     get_execution(db, user=user, execution_id=execution_id)

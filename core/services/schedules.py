@@ -277,10 +277,21 @@ def _spaced(expression: str) -> str:
 def _session_of(
     db: Session, user: User, session_id: uuid.UUID, agent_id: uuid.UUID
 ) -> AgentSession:
-    """The caller's session of the agent, open for turns (a schedule's runs are its turns)."""
+    """The caller's session of the agent, open for turns (a schedule's runs are its turns).
+    The body names it: one that is not the caller's is a 422 at `session_id` (the schedule's
+    own path names a resource that exists)."""
     from core.runs.starting import owned_session
 
-    session = owned_session(db, user, session_id)
+    try:
+        session = owned_session(db, user, session_id)
+    except NotFound:
+        raise Invalid(
+            "no such session",
+            code="session_not_found",
+            details=[
+                field_error(["body", "session_id"], "not one of your sessions", "session_not_found")
+            ],
+        ) from None
     if session.agent_id != agent_id:
         raise Conflict("the session belongs to another agent", code="session_agent_mismatch")
     if session.status == SessionStatus.archived:

@@ -4,7 +4,7 @@ history; events carry a seq that increases through the whole session."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -167,7 +167,7 @@ def list_events(
 
 def follow_events(
     db: Session, *, user: User, session_id: uuid.UUID, last_event_id: str | None
-) -> Iterator[str]:
+) -> AsyncIterator[str]:
     """Server-sent events of the session as its turns write them, resumed after
     `Last-Event-ID` (a seq); they end when the session is deleted (or after a while: the client
     reconnects with Last-Event-ID)."""

@@ -202,7 +202,7 @@ def execute(
 ) -> Reply | AgentExecution | Response:
     """Run the agent (execute access): sync answers with the finished execution, or streams
     the run as it happens."""
-    live = live_run(headers)
+    live = live_run(headers, caller.user_id)
     return run_answer(
         executions.execute_agent(
             db, caller=caller, agent_id=agent_id, data=body, backends=backends, live=live
@@ -231,10 +231,15 @@ def ag_ui(
 ) -> Response:
     """Run a turn in the AG-UI protocol: `threadId` is one of your sessions of this agent (a
     new id makes one), the last user message is the input; answered as AG-UI events."""
+    from core.http.streams import take_stream_slot
     from core.services.ag_ui import run_turn
 
+    take_stream_slot(caller.user_id)
+    frames, execution_id = run_turn(
+        db, caller=caller, agent_id=agent_id, body=body, backends=backends
+    )
     return event_stream(
-        run_turn(db, caller=caller, agent_id=agent_id, body=body, backends=backends)
+        frames, user_id=caller.user_id, headers={"Location": f"/executions/{execution_id}"}
     )
 
 

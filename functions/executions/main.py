@@ -57,7 +57,8 @@ def list_events(
         return event_stream(
             service.follow_events(
                 db, user=user, execution_id=execution_id, last_event_id=headers.get("Last-Event-ID")
-            )
+            ),
+            user_id=user.id,
         )
     return service.list_events(db, user=user, execution_id=execution_id, query=query)
 

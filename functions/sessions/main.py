@@ -103,7 +103,7 @@ def post_message(
 ) -> AgentExecution | Reply | Response:
     """Continue the conversation: an execution with the history so far (sync 200, async 202,
     or streamed); 409 while another message of the session is still running."""
-    live = live_run(headers)
+    live = live_run(headers, caller.user_id)
     return run_answer(
         service.post_message(
             db, caller=caller, session_id=session_id, data=body, backends=backends, live=live
@@ -127,7 +127,8 @@ def list_events(
         return event_stream(
             service.follow_events(
                 db, user=user, session_id=session_id, last_event_id=headers.get("Last-Event-ID")
-            )
+            ),
+            user_id=user.id,
         )
     return service.list_events(db, user=user, session_id=session_id, query=query)
 

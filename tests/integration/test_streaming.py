@@ -91,6 +91,7 @@ def test_a_streamed_run_sends_text_calls_and_results_and_is_recorded_like_a_sync
 
     kinds = [f["event"] for f in frames]
     assert kinds == [
+        "execution_started",
         "text_delta", "text_delta", "text_delta",
         "tool_call", "tool_result",
         "text_delta", "text_delta", "text_delta",
@@ -100,10 +101,19 @@ def test_a_streamed_run_sends_text_calls_and_results_and_is_recorded_like_a_sync
 
     deltas = [json.loads(f["data"])["delta"] for f in frames if f["event"] == "text_delta"]
     assert "".join(deltas) == "I will write it down.Wrote a.txt: done."
-    call = json.loads(frames[3]["data"])
+    call = json.loads(frames[4]["data"])
     assert call["payload"]["tool_name"] == "file_write"
-    assert int(frames[3]["id"]) == call["seq"]
+    assert int(frames[4]["id"]) == call["seq"]
     execution = json.loads(frames[-1]["data"])
+    # the first frame and the answer's Location name the run before anything else is sent
+    started = json.loads(frames[0]["data"])
+    assert started == {
+        "id": execution["id"],
+        "status": "running",
+        "location": f"/executions/{execution['id']}",
+    }
+    assert streamed.headers["Location"] == f"/executions/{execution['id']}"
+    assert "retry:" not in streamed.get_data(as_text=True)  # a POST stream invites no re-POST
     assert execution["status"] == "succeeded"
     assert execution["output"] == "Wrote a.txt: done."
 
