@@ -10,7 +10,8 @@ HTTP 200, over N fresh processes (median, min, max):
 * ``bare_minimal``: the same, plus ``import flask, sqlalchemy, pg8000, jwt, argon2`` at module
   load (the list the Foundation issue names). Informative.
 * ``bare_imports``: exactly the third-party modules the auth function imports at load: the above
-  plus ``sqlalchemy.orm``, ``sqlalchemy.dialects.postgresql`` and ``pydantic``, without any
+  plus ``sqlalchemy.orm``, ``sqlalchemy.dialects.postgresql``, ``pydantic`` and
+  functions-framework's ASGI mode, served as an ASGI target like the functions, without any
   service code. A unit test keeps this list in step with the auth function's import graph, so the
   ratio measures what the service's own code adds.
 * ``auth``: the real function (``functions/auth/main.py``, target ``entry``), polled at
@@ -22,7 +23,8 @@ Each process is started as::
     .venv/bin/functions-framework --target NAME --source FILE --port PORT --host 127.0.0.1
 
 with functions-framework's gunicorn defaults (a master that imports the function, then forks one
-gthread worker). A loop sends ``GET`` requests about every 5 ms (connection refused means "not
+worker: gthread for the Flask targets, uvicorn's for the ASGI ones, ``bare_imports`` and
+``auth``). A loop sends ``GET`` requests about every 5 ms (connection refused means "not
 ready yet") until the first 200. Targets are interleaved round-robin (the order rotates every
 round) so machine noise hits all of them alike, and every process group is terminated after its
 measurement.

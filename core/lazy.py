@@ -25,6 +25,10 @@ class Lazy(Generic[T]):
                     value = self._value = self._make()
         return value
 
+    def made(self) -> T | None:
+        """The value if it was made already (no lock, nothing made)."""
+        return self._value
+
     def reset(self) -> T | None:
         """Forget the value (the next `get` makes a new one); returns the one forgotten."""
         with self._lock:

@@ -64,8 +64,8 @@ resource "google_cloudfunctions2_function" "function" {
       error_message = "${var.name}-${each.key}-<project number> is longer than 63 characters: shorten var.name."
     }
     precondition {
-      condition     = !each.value.database || each.value.db_pool_size + each.value.db_max_overflow >= each.value.concurrency
-      error_message = "${each.key}: db_pool_size + db_max_overflow must be at least its concurrency."
+      condition     = !each.value.database || each.value.db_pool_size + each.value.db_max_overflow >= each.value.threads
+      error_message = "${each.key}: db_pool_size + db_max_overflow must be at least its threads."
     }
   }
 

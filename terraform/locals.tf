@@ -6,27 +6,35 @@ locals {
   #   enqueues      creates Cloud Tasks tasks        signs:   signs download URLs (signBlob as itself)
   #   credentials   reads CREDENTIALS_KEY (seals or opens users' credentials: the functions that
   #                 run agents or inspect MCP servers, and the credentials API)
-  #   concurrency   requests per instance; also functions-framework's THREADS (one process)
+  #   concurrency   requests per instance (Cloud Run): the request threads plus the streams an
+  #                 instance holds open; streams wait on the ASGI front's event loop, not threads
+  #   threads       request threads (THREADS): requests that run the app at once
+  #   Stream capacity: executions (followers) 1000 - 8 per instance, 2 instances: 1984 open
+  #   followers in the deployment; sessions 250 - 8 per instance, 3 instances (followers and
+  #   streamed turns); agents 40 - 8 (streamed runs and AG-UI, each run on one of the 32
+  #   threads of the live-run pool). Followers read on 4 threads of their own: their
+  #   functions' overflow covers them.
   #   database      opens Cloud SQL connections (the console, static files only, does not)
-  #   db_pool_size >= concurrency: an overflow connection is closed when it is returned, so a
-  #   function busy at its concurrency would open and close connections (each a Cloud SQL
+  #   db_pool_size >= threads: an overflow connection is closed when it is returned, so a
+  #   function busy on all its threads would open and close connections (each a Cloud SQL
   #   handshake) instead of reusing them; db_max_overflow covers the helper thread where models
-  #   run (a run writes events and heartbeats from it). The sums are those of the budget below.
+  #   run (a run writes events and heartbeats from it) and the followers' reads. The sums are
+  #   those of the budget below.
   functions = {
-    health      = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 30 }
-    auth        = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 4, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    users       = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    agents      = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
-    executions  = { public = true, models = false, storage = false, enqueues = true, credentials = false, signs = false, database = true, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 660 }
-    sessions    = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 4, concurrency = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
-    artifacts   = { public = true, models = false, storage = true, enqueues = false, credentials = false, signs = true, database = true, max_instances = 2, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "1Gi", timeout_s = 120 }
-    tasks       = { public = false, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 5, concurrency = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
-    credentials = { public = true, models = false, storage = false, enqueues = false, credentials = true, signs = false, database = true, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 3, concurrency = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    api_keys    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    schedules   = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 1, concurrency = 3, db_pool_size = 3, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    health      = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 30 }
+    auth        = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 4, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    users       = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 8, threads = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    agents      = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 4, concurrency = 40, threads = 8, db_pool_size = 8, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    executions  = { public = true, models = false, storage = false, enqueues = true, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 1000, threads = 8, db_pool_size = 8, db_max_overflow = 4, memory = "512Mi", timeout_s = 660 }
+    sessions    = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 3, concurrency = 250, threads = 8, db_pool_size = 8, db_max_overflow = 4, memory = "1Gi", timeout_s = 660 }
+    artifacts   = { public = true, models = false, storage = true, enqueues = false, credentials = false, signs = true, database = true, max_instances = 2, concurrency = 8, threads = 8, db_pool_size = 8, db_max_overflow = 0, memory = "1Gi", timeout_s = 120 }
+    tasks       = { public = false, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 5, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
+    credentials = { public = true, models = false, storage = false, enqueues = false, credentials = true, signs = false, database = true, max_instances = 2, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 3, concurrency = 8, threads = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    api_keys    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    schedules   = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 1, concurrency = 3, threads = 3, db_pool_size = 3, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     # static files only: it never opens a database connection; Cloud CDN serves its hashed assets
-    console = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = false, max_instances = 2, concurrency = 16, db_pool_size = 1, db_max_overflow = 0, memory = "256Mi", timeout_s = 30 }
+    console = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = false, max_instances = 2, concurrency = 16, threads = 16, db_pool_size = 1, db_max_overflow = 0, memory = "256Mi", timeout_s = 30 }
   }
 
   # the URL path of each group: "/<group>", but for the one whose name is not a valid path
@@ -89,7 +97,7 @@ locals {
       DB_USER         = trimsuffix(google_service_account.function[group].email, ".gserviceaccount.com")
       DB_POOL_SIZE    = tostring(fn.db_pool_size)
       DB_MAX_OVERFLOW = tostring(fn.db_max_overflow)
-      THREADS         = tostring(fn.concurrency)
+      THREADS         = tostring(fn.threads)
     })
   }
 }

@@ -1,22 +1,22 @@
-"""Flask apps for one function (its group at /<group>/... and at /...) or for the local server
-(every group under its prefix), and the functions-framework entry point that feeds them."""
+"""Flask apps for one function (its groups at /<group>/... and at /...) or for the local server
+(every group under its prefix), and the functions-framework entry point that serves them
+behind the ASGI front."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
-import io
 import os
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from flask import Flask, Request, Response, request
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from flask import Flask, Response
 
-from core.http import server_errors
+from core.http.asgi import AsgiFront
 from core.http.cors import install_cors
-from core.http.errors import error_response, install_error_handlers
+from core.http.errors import install_error_handlers
 from core.http.routes import RouteGroup
+from core.lazy import Lazy
 
 DEFAULT_MAX_BODY = 1024 * 1024
 # a request allocates thousands of container objects that die young (their reference counts
@@ -39,13 +39,6 @@ def create_app(
     from core.http.streams import release_unused_slot
 
     app.teardown_request(release_unused_slot)
-    server_errors.install()
-
-    @app.before_request
-    def bound_body_reads() -> None:
-        from core.config import get_settings
-
-        server_errors.bound_body_reads(request.environ, get_settings().request_body_timeout_s)
 
     for group in groups:
         group.mount(app, group.path)
@@ -81,65 +74,69 @@ def largest_body(groups: Sequence[RouteGroup], default: int) -> int:
 
 
 def function_entry(
-    group_factory: Callable[[], RouteGroup],
-) -> Callable[[Request], Response]:
-    """A functions-framework HTTP target serving one route group. The Flask app is built on the
-    first request (nothing heavy at import) and reused by every later one."""
-    lock = threading.Lock()
-    built: list[Flask] = []
-    server_errors.install()  # before the first request: gunicorn may refuse that one
+    groups: Callable[[], RouteGroup | Sequence[RouteGroup]],
+) -> Callable[[Any], Awaitable[Any]]:
+    """A functions-framework target serving route groups (each at /<group>/... and at /...),
+    in functions-framework's ASGI mode behind the same front as `make dev` (core.http.asgi):
+    THREADS request threads, streams on the event loop. The app is built on the first request
+    (nothing heavy at import, and not on the loop) and reused by every later one."""
+    import functions_framework.aio  # registers the target as ASGI
+
+    def build() -> AsgiFront:
+        from core.config import get_settings
+
+        settings = get_settings()
+        if settings.log_format == "json":
+            from core.telemetry import configure_json_logging
+
+            configure_json_logging(settings)
+        made = groups()
+        served = [made] if isinstance(made, RouteGroup) else list(made)
+        _tune_collector()
+        app = create_app(
+            served,
+            serve_unprefixed=True,
+            max_body_bytes=largest_body(served, settings.max_body_bytes),
+            title="Agents service: " + ", ".join(group.name for group in served),
+        )
+        return AsgiFront(
+            app,
+            threads=int(os.environ.get("THREADS") or DEFAULT_THREADS),
+            max_body_bytes=int(app.config["MAX_CONTENT_LENGTH"]),
+            body_timeout_s=settings.request_body_timeout_s,
+        )
+
+    front = Lazy(build)
     if os.environ.get("K_SERVICE"):  # serving on Cloud Run (functions 2nd gen): warm up now
         from core.warmup import start
 
-        start(group_factory().needs)
+        made = groups()
+        start(
+            name
+            for group in ([made] if isinstance(made, RouteGroup) else made)
+            for name in group.needs
+        )
 
-    def app() -> Flask:
-        if not built:
-            with lock:
-                if not built:
-                    from core.config import get_settings
-
-                    if get_settings().log_format == "json":
-                        from core.telemetry import configure_json_logging
-
-                        configure_json_logging(get_settings())
-                    group = group_factory()
-                    _tune_collector()
-                    default = get_settings().max_body_bytes
-                    built.append(
-                        create_app(
-                            [group],
-                            serve_unprefixed=True,
-                            max_body_bytes=largest_body([group], default),
-                            title=f"Agents service: {group.name}",
-                        )
-                    )
-        return built[0]
-
-    def entry(request: Request) -> Response:
-        flask_app = app()
-        limit = int(flask_app.config["MAX_CONTENT_LENGTH"])
-        if request.content_length is not None and request.content_length > limit:
-            # functions-framework drains the unread body after the response (read_request)
-            return error_response(413, "payload_too_large", "request body too large")
-        request.max_content_length = limit
-        from core.config import get_settings
-
-        server_errors.bound_body_reads(request.environ, get_settings().request_body_timeout_s)
-        try:
-            # read (and cache) the body before dispatching into our app: without it POSTs hang
-            # under the dev server and fail in the test client
-            data = request.get_data(cache=True)
-        except RequestEntityTooLarge:
-            return error_response(413, "payload_too_large", "request body too large")
-        except (TimeoutError, ClientDisconnected):
-            return error_response(408, "request_timeout", "the request body stopped arriving")
-        environ: dict[str, Any] = dict(request.environ)
-        environ["wsgi.input"] = io.BytesIO(data)
-        environ["CONTENT_LENGTH"] = str(len(data))
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
-        with flask_app.request_context(environ):
-            return flask_app.full_dispatch_request()
+    async def entry(request: Any) -> Any:
+        built = front.made()
+        if built is None:  # the first request builds it, off the event loop
+            built = await asyncio.get_running_loop().run_in_executor(None, front.get)
+        return Served(built)
 
     entry.__name__ = "entry"
+    functions_framework.aio.http(entry)  # registered by its name, "entry"
     return entry
+
+
+DEFAULT_THREADS = 8
+
+
+class Served:
+    """What the target answers functions-framework's Starlette route: it calls this as a
+    response with the request's scope, receive and send, and the front serves it."""
+
+    def __init__(self, front: AsgiFront) -> None:
+        self.front = front
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.front(scope, receive, send)

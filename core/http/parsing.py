@@ -46,7 +46,7 @@ def parse_body(endpoint: Endpoint) -> BaseModel:
         data = request.get_data(cache=True)
     except RequestEntityTooLarge:
         raise PayloadTooLarge("request body too large") from None
-    except (TimeoutError, ClientDisconnected):  # core.http.server_errors.bound_body_reads
+    except (TimeoutError, ClientDisconnected):  # a WSGI server whose body reads time out
         raise RequestTimeout() from None
     if not _is_json(request.mimetype):
         raise UnsupportedMediaType(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from core.config import Settings
+from core.runs.following import READ_THREADS
 from functions import GROUPS
 from tests.support.terraform import ROOT, TerraformConfig, single
 
@@ -360,11 +361,31 @@ def test_no_request_waits_for_a_pooled_connection(tf: TerraformConfig, group: st
         assert group == "console"
         return
     extra = 1 if fn["models"] else 0  # the agent loop thread holds one of its own
-    assert fn["db_pool_size"] + fn["db_max_overflow"] >= fn["concurrency"] + extra
-    # overflow connections are closed on return: at full concurrency they would churn
-    assert fn["db_pool_size"] >= fn["concurrency"]
+    if group in FOLLOWED:  # followers read on a pool of their own (core.runs.following)
+        extra = max(extra, READ_THREADS)
+    assert fn["db_pool_size"] + fn["db_max_overflow"] >= fn["threads"] + extra
+    # overflow connections are closed on return: with every thread busy they would churn
+    assert fn["db_pool_size"] >= fn["threads"]
     assert fn["db_pool_size"] <= 50
     assert fn["db_max_overflow"] <= 50
+
+
+FOLLOWED = {"executions", "sessions"}  # the groups with live followers
+
+
+def test_streams_are_what_an_instance_holds_beyond_its_request_threads(
+    tf: TerraformConfig,
+) -> None:
+    """Requests run on `threads` (THREADS); an instance's concurrency above that is open
+    streams, which wait on the event loop: only the groups that stream have any."""
+    functions = tf.locals["functions"]
+    streaming = {g for g, fn in functions.items() if fn["concurrency"] > fn["threads"]}
+    assert streaming == {"agents", *FOLLOWED}
+    assert all(fn["concurrency"] >= fn["threads"] for fn in functions.values())
+    assert all(fn["concurrency"] <= 1000 for fn in functions.values())  # Cloud Run's maximum
+    assert "THREADS = tostring(fn.threads)" in tf.locals["function_env"]
+    followers = functions["executions"]
+    assert (followers["concurrency"] - followers["threads"]) * followers["max_instances"] >= 1000
 
 
 def test_cloud_sql_instance(tf: TerraformConfig) -> None:

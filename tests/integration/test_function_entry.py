@@ -1,10 +1,12 @@
-"""Each functions/<group>/main.py works as a functions-framework target, serving its group
-both at /<group>/... (behind the load balancer) and at /... (its own function URL)."""
+"""Each functions/<group>/main.py works as a functions-framework target (in its ASGI mode,
+behind the same front as `make dev`), serving its group both at /<group>/... (behind the load
+balancer) and at /... (its own function URL)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import functions_framework
 import pytest
@@ -15,9 +17,58 @@ from tests.support.api import PASSWORD, assert_error, bearer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def function_app(group: str):
-    return functions_framework.create_app(
-        target="entry", source=str(ROOT / "functions" / group / "main.py")
+class Answer:
+    """An httpx response read the way the Flask test client's are (what the helpers expect)."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.mimetype = response.headers.get("content-type", "").split(";")[0]
+
+    def get_json(self) -> Any:
+        return self.response.json()
+
+    def get_data(self, as_text: bool = False) -> Any:
+        return self.response.text if as_text else self.response.content
+
+
+class FunctionClient:
+    """A function's target as functions-framework serves it (its ASGI app), driven over
+    Starlette's test client with the Flask test client's calls."""
+
+    def __init__(self, app: Any) -> None:
+        from starlette.testclient import TestClient
+
+        self.client = TestClient(app)
+
+    def open(self, path: str, method: str = "GET", **kwargs: Any) -> Answer:
+        content_type = kwargs.pop("content_type", None)
+        headers = dict(kwargs.pop("headers", None) or {})
+        data = kwargs.pop("data", None)
+        if content_type == "multipart/form-data":
+            # Flask's (file, name) is httpx's (name, file)
+            files = {k: (v[1], v[0]) for k, v in data.items() if isinstance(v, tuple)}
+            fields = {k: v for k, v in data.items() if not isinstance(v, tuple)}
+            kwargs |= {"files": files, "data": fields}
+        elif data is not None:
+            kwargs["content"] = data
+            if content_type:
+                headers["Content-Type"] = content_type
+        return Answer(self.client.request(method, path, headers=headers, **kwargs))
+
+    def __getattr__(self, method: str) -> Any:
+        return lambda path, **kwargs: self.open(path, method.upper(), **kwargs)
+
+    def test_client(self) -> FunctionClient:
+        return self
+
+
+def function_app(group: str) -> FunctionClient:
+    return FunctionClient(
+        functions_framework.create_app(
+            target="entry", source=str(ROOT / "functions" / group / "main.py")
+        )
     )
 
 
@@ -91,9 +142,10 @@ def test_a_serving_process_freezes_what_it_loaded_and_collects_young_objects_les
     source = str(ROOT / "functions" / "health" / "main.py")
     script = f"""
 import gc, json, functions_framework
+from starlette.testclient import TestClient
 app = functions_framework.create_app(target="entry", source={source!r})
 before = (gc.get_threshold()[0], gc.get_freeze_count())
-app.test_client().get("/openapi.json")
+TestClient(app).get("/openapi.json")
 print(json.dumps([before, (gc.get_threshold()[0], gc.get_freeze_count())]))
 """
     env = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "s" * 48, "DATA_DIR": str(tmp_path)}
