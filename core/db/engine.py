@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import registry
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings, get_settings
+from core.errors import ConfigError
 
 if TYPE_CHECKING:
     from google.cloud.sql.connector import Connector
@@ -173,12 +174,41 @@ def _engine_for(settings: Settings) -> Engine:
         "pool_timeout": settings.db_pool_timeout_s,
     }
     if settings.database_url:
-        return create_engine(pg8000_url(settings.database_url), **pool)
+        url, connect_args = tls_of(pg8000_url(settings.database_url))
+        return create_engine(url, connect_args=connect_args, **pool)
     if settings.instance_connection_name:
         return create_engine(f"{DRIVER}://", creator=_cloud_sql_creator(settings), **pool)
     from core.db.embedded import embedded_database_url
 
     return create_engine(pg8000_url(embedded_database_url(settings.data_dir)), **pool)
+
+
+TLS_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def tls_of(url: str) -> tuple[str, dict[str, Any]]:
+    """libpq's `sslmode` (and `sslrootcert`) in a URL as pg8000's `ssl_context`: `require`
+    encrypts without checking the server's certificate, `verify-ca` checks it against the
+    system's or `sslrootcert`'s authorities, `verify-full` also checks the host name. `disable`,
+    `allow` and `prefer` connect in the clear (pg8000 does not negotiate)."""
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    mode = str(query.pop("sslmode", "disable"))
+    root = query.pop("sslrootcert", None)
+    if mode not in TLS_MODES:
+        raise ConfigError(f"DATABASE_URL: sslmode must be one of {', '.join(TLS_MODES)}")
+    stripped = parsed.set(query=query).render_as_string(hide_password=False)
+    if mode in ("disable", "allow", "prefer"):
+        return stripped, {}
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(root) if root else None)
+    if mode == "require":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif mode == "verify-ca":
+        context.check_hostname = False
+    return stripped, {"ssl_context": context}
 
 
 def pg8000_url(url: str) -> str:

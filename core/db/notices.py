@@ -14,7 +14,9 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +71,8 @@ class Notices:
         self._stopped = threading.Event()
         self.listening = threading.Event()
         self.backend_pid: int | None = None  # the listening connection's server process
+        self.connections = 0  # listening connections made so far (tests and benchmarks)
+        self.wakes_all = 0  # every follower woken at once (after each connect)
 
     @contextmanager
     def subscribe(self, *ids: str) -> Iterator[Wakeup]:
@@ -108,6 +112,7 @@ class Notices:
         pause = RECONNECT_S[0]
         while not self._stopped.is_set():
             conn = None
+            connected_at = None
             try:
                 conn = self._connect()
                 conn.autocommit = True
@@ -116,9 +121,11 @@ class Notices:
                 cursor.execute(f"LISTEN {CHANNEL}")
                 cursor.execute("SELECT pg_backend_pid()")
                 self.backend_pid = cursor.fetchone()[0]
+                self.connections += 1
+                connected_at = time.monotonic()
                 self.listening.set()
+                self.wakes_all += 1
                 self._wake(None)  # whatever was added while nobody listened
-                pause = RECONNECT_S[0]
                 self._serve(conn, cursor)
             except Exception:
                 if self._stopped.is_set():
@@ -129,6 +136,10 @@ class Notices:
                 if conn is not None:
                     with contextlib.suppress(Exception):  # it is gone already
                         conn.close()
+            # a connection that served a while earns a quick reconnect; one that died at once
+            # (or never came) backs off, up to RECONNECT_S[1]
+            if connected_at is not None and time.monotonic() - connected_at > RECONNECT_S[1]:
+                pause = RECONNECT_S[0]
             self._stopped.wait(pause)
             pause = min(pause * 2, RECONNECT_S[1])
 
@@ -165,7 +176,9 @@ def _buffered(conn: Any, sock: socket.socket) -> bool:
     sock.setblocking(False)
     try:
         return bool(conn._sock.peek(1))
-    except (BlockingIOError, ValueError):
+    except (BlockingIOError, ssl.SSLWantReadError, ValueError):
+        # nothing waiting (a TLS socket says so with SSLWantReadError: the Cloud SQL connector
+        # always hands pg8000 one)
         return False
     finally:
         sock.setblocking(True)
