@@ -96,7 +96,7 @@ class ToolRef(_Strict):
 
 MAX_MCP_SERVERS = 8
 MAX_MCP_HEADERS = 8
-MCP_TOOL_NAME = r"^[A-Za-z0-9_.\-]{1,64}$"
+MCP_TOOL_NAME = r"^[A-Za-z0-9_.\-]{1,256}$"  # MCP names as servers list them (allow-lists)
 
 
 class CredentialHeader(_Strict):
@@ -337,6 +337,7 @@ def _native_search_problems(
     ]
     older = [name for name in geminis if not gemini_combines_tools(name)]
     others = [tool.name for tool in definition.enabled_tools() if tool.name != "web_search"]
+    others += [f"MCP server {server.name}" for server in definition.mcp_servers]
     if older and others:
         problems.append(
             field_error(

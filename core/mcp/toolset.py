@@ -17,8 +17,10 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -64,11 +66,16 @@ class McpUnavailable(Exception):
 
 @dataclass
 class ToolListCache:
-    """Tool lists by (url, transport, headers fingerprint), each kept for `ttl_s`. Shared by the
-    process's threads (each runs its own event loop): a lock guards the dict, never an await.
-    `listings` counts the lists fetched from servers (tests and benchmarks read it)."""
+    """Tool lists by (url, transport, headers fingerprint), each kept for `ttl_s`, at most
+    `max_entries` of them (the least recently used go first); a listing that failed is kept as
+    that failure for FAILED_LISTING_TTL_S. Shared by the process's threads (each runs its own
+    event loop): a lock guards the dict, never an await. `listings` counts the lists fetched
+    from servers (tests and benchmarks read it)."""
 
-    entries: dict[tuple[str, str, str], tuple[float, list[McpTool]]] = field(default_factory=dict)
+    max_entries: int = 256
+    entries: OrderedDict[tuple[str, str, str], tuple[float, list[McpTool] | Exception]] = field(
+        default_factory=OrderedDict
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
     listings: int = 0
 
@@ -81,19 +88,63 @@ class ToolListCache:
         now = time.monotonic()
         with self.lock:
             hit = self.entries.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        tools = await fetch()
+            if hit is not None and hit[0] > now:
+                self.entries.move_to_end(key)
+                if isinstance(hit[1], Exception):
+                    raise hit[1]
+                return hit[1]
+        try:
+            tools = await fetch()
+        except Exception as exc:
+            self._keep(key, now + FAILED_LISTING_TTL_S, exc)
+            raise
         with self.lock:
             self.listings += 1
-            if ttl_s > 0:
-                self.entries[key] = (now + ttl_s, tools)
+        if ttl_s > 0:
+            self._keep(key, now + ttl_s, tools)
         return tools
+
+    def _keep(
+        self, key: tuple[str, str, str], until: float, value: list[McpTool] | Exception
+    ) -> None:
+        with self.lock:
+            self.entries[key] = (until, value)
+            self.entries.move_to_end(key)
+            now = time.monotonic()
+            for stale in [k for k, (expires, _) in self.entries.items() if expires <= now]:
+                del self.entries[stale]
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
 
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
             self.listings = 0
+
+
+# how long a server whose listing failed (down, refused, too slow) is taken as unavailable
+FAILED_LISTING_TTL_S = 30.0
+MODEL_NAME_LIMIT = 128  # Claude and Gemini both cap a tool's name at 128 characters
+_NOT_IN_A_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def model_tool_names(server: str, tools: list[str]) -> list[str]:
+    """The names the model sees for a server's tools, in order: `<server>_<tool>` with every
+    character Claude refuses (`^[a-zA-Z0-9_-]{1,128}$`, the strictest rule) made `_`, cut to
+    128 characters, and made distinct by a short digest of the MCP name where two would meet.
+    Calls map back through each tool's metadata (`mcp_tool`)."""
+    names: list[str] = []
+    for tool in tools:
+        name = _NOT_IN_A_NAME.sub("_", f"{server}_{tool}")
+        if len(name) > MODEL_NAME_LIMIT or name in names:
+            digest = hashlib.sha256(tool.encode()).hexdigest()[:8]
+            name = f"{name[: MODEL_NAME_LIMIT - 9]}_{digest}"
+        counter = 2
+        while name in names:  # two digests alike: vanishingly rare, still never a clash
+            name = f"{name[: MODEL_NAME_LIMIT - 4]}_{counter}"
+            counter += 1
+        names.append(name)
+    return names
 
 
 TOOL_LISTS = ToolListCache()
@@ -294,7 +345,9 @@ def mcp_toolset(
                     client = open_client(
                         spec.url, spec.transport, self.headers, settings, self.guard
                     )
-                    await client.__aenter__()  # type: ignore[no-untyped-call]
+                    # bounded here too: FastMCP's own timeout leaves the SSE endpoint's wait out
+                    async with asyncio.timeout(settings.mcp_connect_timeout_s):
+                        await client.__aenter__()  # type: ignore[no-untyped-call]
                     self._client = client
                     sent = getattr(self.deps, "credentials_sent", None)
                     if self.guard and sent is not None:
@@ -303,8 +356,17 @@ def mcp_toolset(
                 return self._client
 
         async def _listing(self) -> list[McpTool]:
+            """The server's tools (cached); a listing that failed is remembered for a little
+            while, so a server that is down costs one connect timeout, not one per step."""
+
             async def fetch() -> list[McpTool]:
-                return await list_server_tools(await self._session())
+                try:
+                    async with asyncio.timeout(settings.mcp_connect_timeout_s):
+                        return await list_server_tools(await self._session())
+                except Exception as exc:
+                    await self.__aexit__()  # a half-open session is not kept
+                    log.warning("%s", _unavailable(spec.name, exc))
+                    raise
 
             assert self.headers is not None
             key = (spec.url, spec.transport, _fingerprint(self.headers))
@@ -317,17 +379,16 @@ def mcp_toolset(
 
             try:
                 listed = await self._listing()
-            except Exception as exc:
-                # the run goes on without this server's tools; the model is not told of tools
-                # it cannot call
-                log.warning("%s", _unavailable(spec.name, exc))
-                return {}
+            except Exception:
+                return {}  # the run goes on without them; get_instructions tells the model
             allowed = None if spec.tools is None else set(spec.tools)
+            kept = [tool for tool in listed if allowed is None or tool.name in allowed]
+            named = model_tool_names(spec.name, [tool.name for tool in kept])
             return {
-                f"{spec.name}_{tool.name}": ToolsetTool(
+                name: ToolsetTool(
                     toolset=self,
                     tool_def=ToolDefinition(
-                        name=f"{spec.name}_{tool.name}",
+                        name=name,
                         description=tool.description,
                         parameters_json_schema=tool.input_schema,
                         metadata={
@@ -340,9 +401,20 @@ def mcp_toolset(
                     max_retries=retries,
                     args_validator=TOOL_SCHEMA_VALIDATOR,
                 )
-                for tool in listed
-                if allowed is None or tool.name in allowed
+                for name, tool in zip(named, kept, strict=True)
             }
+
+        async def get_instructions(self, ctx: RunContext[Any]) -> str | None:
+            if self.headers is None:
+                return None
+            try:
+                await self._listing()
+            except Exception as exc:
+                return (
+                    f"The tools of MCP server {spec.name} are not available in this run: "
+                    f"{str(_unavailable(spec.name, exc)).split(': ', 1)[-1]}."
+                )
+            return None
 
         async def call_tool(
             self,

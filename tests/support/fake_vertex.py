@@ -193,6 +193,11 @@ class FakeVertex:
             serial = next(self._ids)
         if not route or script is None:
             return _json(404, {"error": {"code": 404, "message": f"no route {request.path}"}})
+        refused = _refusal(route["publisher"], route["model"], request.body)
+        if refused is not None:  # what the real endpoint refuses, whatever the script says
+            if route["publisher"] == "google":
+                return _json(400, _google_error(Turn(status=400, error_message=refused)))
+            return _json(400, _anthropic_error(Turn(status=400, error_message=refused)))
         if turn is None:
             return _json(400, {"error": {"code": 400, "message": f"unscripted {request.path}"}})
         model, method = route["model"], route["method"]
@@ -238,6 +243,58 @@ class FakeVertex:
 
 
 # -- wire formats ---------------------------------------------------------------------------
+
+
+CLAUDE_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+# Vertex's FunctionDeclaration.name: a letter or _ first, then letters, digits, _ . : -, <= 128
+GEMINI_TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$")
+
+
+def _refusal(publisher: str, model: str, body: Any) -> str | None:
+    """The providers' documented request rules (their 400s), enforced here so that a request
+    Claude or Gemini would refuse fails in the tests too."""
+    if not isinstance(body, dict):
+        return None
+    if publisher == "anthropic":
+        names = []
+        for index, tool in enumerate(body.get("tools") or []):
+            if "input_schema" not in tool:  # a server tool (web search): no name rule
+                continue
+            name = str(tool.get("name", ""))
+            if not CLAUDE_TOOL_NAME.match(name):
+                return (
+                    f"tools.{index}.custom.name: String should match pattern "
+                    f"'^[a-zA-Z0-9_-]{{1,128}}$'"
+                )
+            if (tool.get("input_schema") or {}).get("type") != "object":
+                return f"tools.{index}.custom.input_schema.type: Input should be 'object'"
+            names.append(name)
+        if len(names) != len(set(names)):
+            return "tools: Tool names must be unique."
+        return None
+    declarations = [
+        declaration
+        for tool in body.get("tools") or []
+        for declaration in tool.get("functionDeclarations")
+        or tool.get("function_declarations")
+        or []
+    ]
+    searches = [
+        tool
+        for tool in body.get("tools") or []
+        if "googleSearch" in tool or "google_search" in tool
+    ]
+    for declaration in declarations:
+        if not GEMINI_TOOL_NAME.match(str(declaration.get("name", ""))):
+            return (
+                f"Invalid function name {declaration.get('name')!r}: must start with a letter or "
+                "an underscore and contain only a-z, A-Z, 0-9, underscores, dots, colons and "
+                "dashes, with a maximum length of 128"
+            )
+    older = "gemini-2.5" in model or "gemini-2.0" in model or "gemini-1" in model
+    if declarations and searches and older:
+        return "Tool use with function calling is unsupported by the model with Google Search"
+    return None
 
 
 def _json(status: int, body: Any) -> tuple[int, str, bytes]:

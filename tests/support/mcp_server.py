@@ -12,7 +12,9 @@ header it carried: `McpServer.requests()`), so a test can tell what a host was s
 maps paths to the `Location` they answer 307 with (absolute, or relative as servers send).
 
 Run: python -m tests.support.mcp_server PORT CALLS_FILE '{"tokens": {...}, "transport": "http",
-"redirects": {...}, "note_delay_s": 0}'. `serving()` starts one in a subprocess and waits
+"redirects": {...}, "note_delay_s": 0, "odd_names": false, "path": null}'. `odd_names` adds
+`issues.list` and a 143-character name; `path` moves the MCP endpoint (e.g. "/mcp/", with a
+redirect from "/mcp" as a mount answers). `serving()` starts one in a subprocess and waits
 until it answers."""
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+LONG_NAME = "a_tool_whose_name_goes_on_" * 5 + "and_on_and_on"  # 143 characters
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def serving(
     redirects: dict[str, str] | None = None,
     port: int | None = None,
     note_delay_s: float = 0,
+    odd_names: bool = False,
+    path: str | None = None,
 ) -> Iterator[McpServer]:
     from tests.support.tasks_emulator import free_port
 
@@ -82,6 +87,8 @@ def serving(
         "transport": "sse" if sse else "http",
         "redirects": redirects,
         "note_delay_s": note_delay_s,
+        "odd_names": odd_names,
+        "path": path,
     }
     process = subprocess.Popen(
         [
@@ -180,7 +187,21 @@ def main(port: int, calls_file: str, options: dict[str, Any]) -> None:
         record("fail")
         raise ToolError("this tool always fails")
 
-    path = "/sse" if transport == "sse" else "/mcp"
+    if options.get("odd_names"):  # names real servers use that no model takes as they are
+
+        @mcp.tool(name="issues.list")
+        def list_issues(repo: str) -> str:
+            """List a repository's issues."""
+            record("issues.list", repo=repo)
+            return f"no issues in {repo}"
+
+        @mcp.tool(name=LONG_NAME)
+        def long_named() -> str:
+            """A tool whose name is over every provider's limit."""
+            record(LONG_NAME)
+            return "long"
+
+    path = options.get("path") or ("/sse" if transport == "sse" else "/mcp")
     app = mcp.http_app(path=path, transport="sse" if transport == "sse" else "http")
     log_file = requests_file(calls_file)
 
