@@ -4,8 +4,9 @@ fires once at the change; one repeated in the fall fires once)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
@@ -15,10 +16,20 @@ class BadCron(ValueError):
 
 
 def zone(name: str) -> ZoneInfo:
+    """The IANA zone of that name. Only names of the zone list are zones: tzdata's folders
+    (`America`, `Etc`) and the host's own `localtime` are not (ZoneInfo would try to read a
+    folder, or answer whatever the server's clock is set to)."""
+    if name not in zone_names():
+        raise BadCron(f"unknown time zone {name!r} (an IANA name such as Europe/Paris)")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise BadCron(f"unknown time zone {name!r} (an IANA name such as Europe/Paris)") from None
+
+
+@functools.cache
+def zone_names() -> frozenset[str]:
+    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"})
 
 
 def check(expression: str, timezone: str, now: datetime) -> datetime:

@@ -4,6 +4,7 @@ the contract's errors: 400 malformed JSON, 413 too large, 422 naming each bad fi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import request
@@ -28,7 +29,7 @@ def parse_query(endpoint: Endpoint) -> BaseModel:
     for key in request.args:
         values = request.args.getlist(key)
         raw[key] = values if key in endpoint.list_fields else values[-1]
-    _refuse_nul(raw, ["query"])
+    _refuse_unstorable(raw, ["query"])
     try:
         return endpoint.query.model_validate(raw)
     except ValidationError as exc:
@@ -64,8 +65,6 @@ def parse_body(endpoint: Endpoint) -> BaseModel:
                 "the body must be a JSON object", details=validation_details(exc, "body")
             ) from None
         raise Invalid("invalid request body", details=validation_details(exc, "body")) from None
-    if b"\\u0000" in data:  # the only way a NUL gets into JSON text
-        _refuse_nul(parsed.model_dump(mode="json"), ["body"])
     return parsed
 
 
@@ -96,7 +95,7 @@ def parse_multipart(endpoint: Endpoint) -> dict[str, Any]:
     for key in files:
         if key != endpoint.upload:
             details.append(field_error(["body", key], "unexpected file", "extra_forbidden"))
-    _refuse_nul(raw, ["body"])
+    _refuse_unstorable(raw, ["body"])
     parsed: dict[str, Any] = {}
     if endpoint.form is not None:
         try:
@@ -143,6 +142,7 @@ def _normalized_json(data: bytes) -> bytes:
         raise BadRequest("the body is not valid JSON", code="malformed_json") from None
     if _depth(value) > MAX_JSON_DEPTH:
         raise _too_deep()
+    _refuse_unstorable(value, ["body"])
     return json.dumps(value, ensure_ascii=False).encode()
 
 
@@ -174,19 +174,34 @@ def _too_deep() -> Invalid:
     )
 
 
-def _refuse_nul(value: Any, loc: list[str | int]) -> None:
-    """PostgreSQL stores no NUL character in text or JSONB: refuse it as a validation error
-    naming the field instead of failing on write."""
+def _refuse_unstorable(value: Any, loc: list[str | int]) -> None:
+    """PostgreSQL stores no NUL character, and no text is a lone surrogate (a `\\ud800` escape
+    that JSON allows and UTF-8 cannot encode): refuse either as a validation error naming the
+    field instead of failing on write."""
     if isinstance(value, str):
         if "\x00" in value:
             raise Invalid(
                 "invalid request",
                 details=[field_error(loc, "NUL characters are not allowed", "nul_character")],
             )
+        if _SURROGATE.search(value):
+            raise Invalid(
+                "invalid request",
+                details=[
+                    field_error(
+                        loc,
+                        "a lone surrogate (\\ud800-\\udfff) is not a Unicode character",
+                        "lone_surrogate",
+                    )
+                ],
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
-            _refuse_nul(key, [*loc, str(key)])
-            _refuse_nul(item, [*loc, str(key)])
+            _refuse_unstorable(key, [*loc, str(key)])
+            _refuse_unstorable(item, [*loc, str(key)])
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _refuse_nul(item, [*loc, index])
+            _refuse_unstorable(item, [*loc, index])
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
