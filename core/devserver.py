@@ -33,8 +33,19 @@ DOCS_PAGE = """<!doctype html>
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", persistAuthorization: true});</script>
+<script src="/docs/init.js"></script>
 </body></html>"""
+# the token a user types into "Authorize" stays in the page's memory, never in localStorage
+DOCS_INIT = 'SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", persistAuthorization: false});\n'
+# scripts and styles from this origin only (Swagger UI styles elements inline); never framed
+DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 def route_groups() -> list[RouteGroup]:
@@ -59,12 +70,18 @@ def _add_docs(app: Flask) -> None:
         return
 
     def page() -> Response:
-        return Response(DOCS_PAGE, mimetype="text/html")
+        return Response(DOCS_PAGE, mimetype="text/html", headers=DOCS_HEADERS)
+
+    def init() -> Response:
+        return Response(DOCS_INIT, mimetype="text/javascript", headers=DOCS_HEADERS)
 
     def static(filename: str) -> Response:
-        return send_from_directory(swagger_ui_path, filename)
+        response = send_from_directory(swagger_ui_path, filename)
+        response.headers.update(DOCS_HEADERS)
+        return response
 
     app.add_url_rule("/docs", endpoint="docs", view_func=page)
+    app.add_url_rule("/docs/init.js", endpoint="docs_init", view_func=init)
     app.add_url_rule("/docs/static/<path:filename>", endpoint="docs_static", view_func=static)
 
 

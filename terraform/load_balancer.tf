@@ -32,6 +32,11 @@ resource "google_compute_backend_service" "function" {
   security_policy = google_compute_security_policy.api.id
   # the console's assets are public and named by their content hash: the edge caches them
   enable_cdn = each.key == "console"
+  # HTTPS only, for a year, on every answer (the app adds it too behind TLS)
+  custom_response_headers = [
+    "Strict-Transport-Security: max-age=31536000; includeSubDomains",
+    "X-Content-Type-Options: nosniff",
+  ]
 
   backend {
     group = google_compute_region_network_endpoint_group.function[each.key].id

@@ -16,6 +16,7 @@ from core.http.asgi import AsgiFront
 from core.http.cors import install_cors
 from core.http.errors import install_error_handlers
 from core.http.routes import RouteGroup
+from core.http.security_headers import install_security_headers
 from core.lazy import Lazy
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -36,6 +37,7 @@ def create_app(
     app.extensions["route_groups"] = list(groups)
     install_error_handlers(app)
     install_cors(app)
+    install_security_headers(app)
     from core.http.streams import release_unused_slot
 
     app.teardown_request(release_unused_slot)

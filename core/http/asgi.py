@@ -171,6 +171,7 @@ async def _error(send: Send, status: int, code: str, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                (b"x-content-type-options", b"nosniff"),
                 (b"connection", b"close"),
             ],
         }

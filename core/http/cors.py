@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 from core.http.errors import error_response
 
 METHODS = "GET, POST, PUT, PATCH, DELETE"
-REQUEST_HEADERS = "Authorization, Content-Type"
+REQUEST_HEADERS = "Authorization, Content-Type, Last-Event-ID"
 EXPOSED_HEADERS = "Location, Retry-After, RateLimit, RateLimit-Policy"
 PREFLIGHT_MAX_AGE_S = 600
 

@@ -57,6 +57,8 @@ class Endpoint:
     streams: str | None = None
     # the API key scope the route needs (None: read for GET, full otherwise); "never": no key
     keys: KeyNeed | None = None
+    # the answer carries a secret (tokens, a key): never stored by a cache (no-store)
+    secret: bool = False
 
     @property
     def key_need(self) -> KeyNeed:

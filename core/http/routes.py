@@ -80,12 +80,14 @@ class RouteGroup:
         needs: tuple[str, ...] = (),
         streams: str | None = None,
         keys: KeyNeed | None = None,
+        secret: bool = False,
     ) -> Callable[[Handler], Handler]:
         """`needs` names heavy modules the handler uses (core.warmup.AGENT_RUNTIME for routes
         that run agents): the request waits until they are loaded, never imports them beside
         another thread. `streams` says what the route sends as server-sent events to a caller
         that accepts `text/event-stream`. `keys`: the API key scope the route needs (by default
-        read for GET, full otherwise; "never": no key at all)."""
+        read for GET, full otherwise; "never": no key at all). `secret`: the answer carries a
+        secret (a token, a key): it is sent `Cache-Control: no-store`."""
 
         def register(handler: Handler) -> Handler:
             wants = frozenset(inspect.signature(handler).parameters) & INJECTABLE
@@ -119,6 +121,7 @@ class RouteGroup:
                     needs=needs,
                     streams=streams,
                     keys=keys,
+                    secret=secret,
                 )
             )
             return handler

@@ -26,6 +26,8 @@ def serialize(endpoint: Endpoint, result: Any) -> Response:
         response = Response(payload, status=status, mimetype="application/json")
     for name, value in headers.items():
         response.headers[name] = value
+    if endpoint.secret:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -10,13 +10,14 @@ read (its text; files go through POST /artifacts and content parts). The client'
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from core.errors import Invalid, field_error
+from core.errors import Conflict, Invalid, field_error
 from core.models.executions import ExecutionStatus
 from core.runs.backends import Backends
 from core.runs.live import LiveRun
@@ -68,25 +69,52 @@ def run_turn(
         data=ExecuteRequest(
             input=text,
             session_id=session.id,
-            # a retried request (same runId) gets its run back instead of a second one
-            idempotency_key=_idempotency_key(body.run_id),
+            # a retried request (same thread and runId) gets its run back, not a second one
+            idempotency_key=_idempotency_key(session.id, body.run_id),
         ),
         backends=backends,
         live=live,
     )
-    output = execution.output
-    return _encoded(run_input, live, output), execution.id
+    status = ExecutionStatus(execution.status)
+    if not live.launched and status in (ExecutionStatus.queued, ExecutionStatus.running):
+        raise Conflict(
+            "this runId's run is still going: retry once it ended, or follow it at "
+            f"/executions/{execution.id}",
+            code="run_in_progress",
+            headers={"Location": f"/executions/{execution.id}", "Retry-After": "2"},
+        )
+    return _encoded(run_input, live, _Earlier.of(execution)), execution.id
 
 
-def _idempotency_key(run_id: str) -> str | None:
-    key = IDEMPOTENCY_PREFIX + run_id
+class _Earlier:
+    """How the runId's earlier run ended, for a retried request (nothing runs again)."""
+
+    def __init__(self, status: ExecutionStatus, output: Any, error: Any, pending: Any) -> None:
+        self.status, self.output, self.error, self.pending = status, output, error, pending
+
+    @classmethod
+    def of(cls, execution: Any) -> _Earlier:
+        return cls(
+            ExecutionStatus(execution.status),
+            execution.output,
+            execution.error,
+            execution.pending_approvals,
+        )
+
+
+def _idempotency_key(thread: uuid.UUID, run_id: str) -> str | None:
+    """The turn's key: a runId is a run of its thread (another thread may reuse it)."""
+    key = f"{IDEMPOTENCY_PREFIX}{thread}:{run_id}"
     return key if key.isascii() and key.isprintable() and " " not in key else None
 
 
 def _last_user_text(messages: list[Any]) -> str:
-    for message in reversed(messages):
+    """The new turn's text: the last message, which must be the user's (a list ending in an
+    assistant message or a tool result has no new turn in it: answering it would run the
+    earlier user message again)."""
+    for message in reversed(messages[-1:]):
         if getattr(message, "role", None) != "user":
-            continue
+            break
         content = message.content
         if isinstance(content, str):
             text = content
@@ -108,24 +136,38 @@ def _last_user_text(messages: list[Any]) -> str:
     )
 
 
-def _encoded(run_input: Any, live: LiveRun, output: Any) -> AsyncIterator[str]:
+def _encoded(run_input: Any, live: LiveRun, earlier: _Earlier) -> AsyncIterator[str]:
     """The adapter's encoded AG-UI events (server-sent events)."""
     from pydantic_ai.ui.ag_ui import AGUIEventStream
 
     stream = AGUIEventStream(run_input)
     encoded: AsyncIterator[str] = stream.encode_stream(
-        stream.transform_stream(_native(live, output))
+        stream.transform_stream(_native(live, earlier))
     )
     return encoded
 
 
-async def _native(live: LiveRun, output: Any) -> AsyncIterator[Any]:
-    """The run's pydantic-ai stream events; the run's end (RunEndedBadly when it failed)."""
+async def _native(live: LiveRun, earlier: _Earlier) -> AsyncIterator[Any]:
+    """The run's pydantic-ai stream events; the run's end (RunEndedBadly when it failed). A
+    retried runId tells how its earlier run ended: its answer as one text message, its
+    failure as RUN_ERROR, its wait for a person as a message saying so."""
     from pydantic_ai.messages import PartEndEvent, PartStartEvent, TextPart
 
-    if not live.launched:  # the runId's earlier run: its answer as one text message
-        if isinstance(output, str) and output:
-            part = TextPart(output)
+    if not live.launched:
+        if earlier.status in (
+            ExecutionStatus.failed,
+            ExecutionStatus.timed_out,
+            ExecutionStatus.cancelled,
+        ):
+            message = (earlier.error or {}).get("message") or earlier.status.value
+            raise RunEndedBadly(f"the run ended {earlier.status.value}: {message}")
+        said = earlier.output
+        if earlier.status == ExecutionStatus.waiting_approval:
+            calls = ", ".join(call["tool_name"] for call in earlier.pending or [])
+            said = f"The run is waiting for a person to approve or deny: {calls}."
+        if said is not None and said != "":
+            written = said if isinstance(said, str) else json.dumps(said, ensure_ascii=False)
+            part = TextPart(written)
             yield PartStartEvent(index=0, part=part)
             yield PartEndEvent(index=0, part=part)
         return

@@ -218,7 +218,7 @@ def execute(
     body=AgUiRunInput,
     responses={
         409: "the session is busy or archived, belongs to another agent, or the agent is "
-        "deactivated",
+        "deactivated; or this runId's run is still going (`run_in_progress`, Location)",
         429: "a quota is spent: too many unfinished runs, or the day's tokens or cost "
         "(quota_exceeded, Retry-After)",
     },

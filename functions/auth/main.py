@@ -40,6 +40,7 @@ def register(body: RegisterRequest, db: Session) -> User:
     "/login",
     body=LoginRequest,
     response=TokenPair,
+    secret=True,
     auth="none",
     responses={
         401: "bad credentials",
@@ -57,6 +58,7 @@ def login(body: LoginRequest, db: Session, settings: Settings, now: datetime) ->
     "/refresh",
     body=RefreshRequest,
     response=TokenPair,
+    secret=True,
     auth="none",
     responses={401: "the refresh token is invalid, expired, revoked or reused"},
 )

@@ -47,14 +47,14 @@ def update_me(body: SelfUpdate, user: User, db: Session, api_key: KeyUse | None)
     return service.update_self(db, user=user, data=body, api_key=api_key)
 
 
-@routes.get("/me/webhook-secret", response=WebhookSecretPublic, keys="full")
+@routes.get("/me/webhook-secret", response=WebhookSecretPublic, keys="full", secret=True)
 def webhook_secret(user: User, settings: Settings, now: datetime) -> Reply:
     """The secret your webhook deliveries are signed with (Standard Webhooks: `webhook-id`,
     `webhook-timestamp`, `webhook-signature`)."""
     return _private(service.webhook_secret(settings, user=user, now=now))
 
 
-@routes.post("/me/webhook-secret/rotate", response=WebhookSecretPublic)
+@routes.post("/me/webhook-secret/rotate", response=WebhookSecretPublic, secret=True)
 def rotate_webhook_secret(user: User, db: Session, settings: Settings, now: datetime) -> Reply:
     """A new webhook secret at once; deliveries carry a signature with the previous one too
     for 24 hours."""

@@ -69,6 +69,15 @@ def test_openapi_and_docs_are_served(http):
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
     assert http.get("/docs/static/swagger-ui-bundle.js").status_code == 200
+    # the page is never framed, runs scripts of its own origin only (no inline one), and keeps
+    # the token a user authorizes with out of localStorage
+    policy = docs.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src 'self';" in policy
+    assert docs.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in docs.text
+    init = http.get("/docs/init.js")
+    assert "persistAuthorization: false" in init.text
 
 
 def test_an_async_execution_reaches_succeeded_through_the_local_worker(http):
@@ -106,3 +115,28 @@ def test_an_async_execution_reaches_succeeded_through_the_local_worker(http):
         f"{location}/events", headers={**headers, "Accept": "text/event-stream"}, timeout=30
     )
     assert "event: end" in stream.text
+
+
+def test_secrets_are_never_cached_and_nothing_is_sniffed(http):
+    from tests.conftest import unique_name
+
+    name = unique_name()
+    body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+    registered = http.post("/auth/register", json=body)
+    assert registered.headers["X-Content-Type-Options"] == "nosniff"
+    login = http.post("/auth/login", json={"username": name, "password": PASSWORD})
+    assert login.headers["Cache-Control"] == "no-store"
+    tokens = login.json()
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    refreshed = http.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.headers["Cache-Control"] == "no-store"
+    key = http.post("/api-keys", json={"name": "k", "scope": "read"}, headers=auth)
+    assert key.status_code == 201
+    assert key.headers["Cache-Control"] == "no-store"
+    secret = http.get("/users/me/webhook-secret", headers=auth)
+    assert secret.headers["Cache-Control"] == "no-store"
+    for answer in (key, secret, http.get("/health"), http.get("/no/such/route")):
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in registered.headers  # plain http here
+    behind_tls = http.get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert behind_tls.headers["Strict-Transport-Security"].startswith("max-age=31536000")

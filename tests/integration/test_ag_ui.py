@@ -192,3 +192,92 @@ def test_a_failed_run_ends_with_run_error(live):
     assert events[0].type == EventType.RUN_STARTED
     assert events[-1].type == EventType.RUN_ERROR
     assert "failed" in events[-1].message
+
+
+def test_a_list_that_ends_without_a_new_user_message_runs_nothing(live):
+    """A client's list ending in the assistant's answer or a tool result has no new turn: it is
+    a 422, not the earlier user message run again."""
+    from ag_ui.core import ToolMessage
+
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    thread = str(uuid.uuid4())
+    for last in (
+        AssistantMessage(id="a1", content="done"),
+        ToolMessage(id="t1", content="42", tool_call_id="c1"),
+    ):
+        body = run_input(thread, UserMessage(id="u1", content="write it down"), last)
+        error = assert_error(
+            live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body), 422
+        )
+        assert error["details"][0]["type"] == "ag_ui_messages"
+    assert live.get(f"/executions?session_id={thread}", headers=headers).get_json()["items"] == []
+
+
+def test_a_retried_run_id_tells_how_its_run_ended(live, queue):
+    """A retry gets its earlier run's end, never a false success: failed is RUN_ERROR, waiting
+    for approval says so, still running is a 409 pointing at the run."""
+    from pydantic_ai.messages import ModelMessage, ModelResponse
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    from tests.integration.test_approvals import WRITE
+    from tests.support.agents import create_agent, definition
+
+    def broken(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        raise RuntimeError("boom")
+
+    async def broken_stream(messages: list[ModelMessage], info: AgentInfo) -> Any:
+        raise RuntimeError("boom")
+        yield ""
+
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    failed = run_input(str(uuid.uuid4()), UserMessage(id="u1", content="hi"), run_id="r-failed")
+    with model_override(FunctionModel(broken, stream_function=broken_stream)):
+        first = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=failed))
+    again = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=failed))
+    assert first[-1].type == again[-1].type == EventType.RUN_ERROR
+    assert "failed" in again[-1].message
+
+    waits = create_agent(live, headers, definition=definition(tools=[WRITE]))["id"]
+    waiting = run_input(str(uuid.uuid4()), UserMessage(id="u1", content="go"), run_id="r-wait")
+    with model_override(scripted_model()):
+        events_of(live.post(f"/agents/{waits}/ag-ui", headers=headers, json=waiting))
+        replay = events_of(live.post(f"/agents/{waits}/ag-ui", headers=headers, json=waiting))
+    said = "".join(e.delta for e in replay if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert "waiting for a person to approve or deny: file_write" in said
+
+    # a run of that runId still queued (an async start with the same key) is not reported
+    thread = str(uuid.uuid4())
+    warm = live.post(
+        f"/agents/{agent['id']}/ag-ui",
+        headers=headers,
+        json=run_input(thread, UserMessage(id="u1", content="hi"), run_id="warm"),
+    )
+    events_of(warm)  # read to its end: the turn is over
+    queued = live.post(
+        f"/sessions/{thread}/messages",
+        headers=headers,
+        json={"content": "hi", "mode": "async", "idempotency_key": f"ag-ui:{thread}:r-busy"},
+    )
+    assert queued.status_code == 202, queued.get_json()
+    busy = live.post(
+        f"/agents/{agent['id']}/ag-ui",
+        headers=headers,
+        json=run_input(thread, UserMessage(id="u2", content="hi"), run_id="r-busy"),
+    )
+    assert_error(busy, 409, "run_in_progress")
+    assert busy.headers["Location"] == f"/executions/{queued.get_json()['id']}"
+
+
+def test_the_same_run_id_on_another_thread_is_a_run_of_that_thread(live):
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    one, two = str(uuid.uuid4()), str(uuid.uuid4())
+    with model_override(scripted_model()):
+        for thread in (one, two):
+            body = run_input(thread, UserMessage(id="u1", content="go"), run_id="same")
+            events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
+    for thread in (one, two):
+        runs = live.get(f"/executions?session_id={thread}", headers=headers).get_json()["items"]
+        assert len(runs) == 1
