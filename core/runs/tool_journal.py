@@ -60,6 +60,7 @@ class ToolJournal:
     fence: Fence
     clock: Clock
     marks: Mapping[str, str] = field(default_factory=dict)
+    _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def begin(
         self, call_id: str, tool_name: str, *, repeatable: bool, needs_approval: bool
@@ -76,13 +77,15 @@ class ToolJournal:
         await self._fenced(self.store.forget_tool_call, self.fence, call_id)
 
     async def _fenced(self, write: Any, *args: Any) -> Any:
-        """`write` on a worker thread; a lost fence ends this attempt (RunAbandoned)."""
+        """`write` on a worker thread, one at a time for the run (parallel tool calls take
+        one connection, not one each); a lost fence ends this attempt (RunAbandoned)."""
         from core.agents.runner import RunAbandoned
 
-        try:
-            return await asyncio.to_thread(write, *args)
-        except LeaseLost:
-            raise RunAbandoned(str(self.fence.execution_id)) from None
+        async with self._one_at_a_time:
+            try:
+                return await asyncio.to_thread(write, *args)
+            except LeaseLost:
+                raise RunAbandoned(str(self.fence.execution_id)) from None
 
     def _begin(self, call_id: str, tool_name: str, repeatable: bool, needs_approval: bool) -> Begun:
         mark = self.marks.get(call_id) if needs_approval else None
