@@ -62,6 +62,16 @@ def create_admin(username: str, email: str, password: str) -> str:
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def reseal_credentials() -> dict[str, int]:
+    """After a key rotation: every credential sealed again under the current key."""
+    from core.config import get_settings
+    from core.db import transaction
+    from core.services.credentials import reseal_all
+
+    with transaction() as db:
+        return reseal_all(db, settings=get_settings())
+
+
 def sweep(url: str | None) -> dict[str, int]:
     import os
 
@@ -104,6 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--username", required=True)
     admin.add_argument("--email", required=True)
     admin.add_argument("--password-stdin", action="store_true")
+    commands.add_parser(
+        "reseal-credentials",
+        help="seal every credential again under CREDENTIALS_KEY (the old keys in "
+        "CREDENTIALS_OLD_KEYS open them)",
+    )
     swept = commands.add_parser("sweep", help="re-enqueue stuck runs, end abandoned ones, once")
     swept.add_argument("--url", help="the local server (default http://127.0.0.1:$PORT)")
     args = parser.parse_args(argv)
@@ -113,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
             print("database is at head")
         elif args.command == "sweep":
             print(json.dumps(sweep(args.url)))
+        elif args.command == "reseal-credentials":
+            print(json.dumps(reseal_credentials()))
         else:
             print(create_admin(args.username, args.email, _read_password(args.password_stdin)))
     except (ConfigError, DomainError) as exc:

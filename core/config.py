@@ -121,6 +121,9 @@ class Settings(BaseModel):
 
     # credentials and MCP servers
     credentials_key: SecretStr | None = None  # base64 of 32 bytes; local: DATA_DIR/credentials_key
+    # keys that sealed credentials before CREDENTIALS_KEY (comma-separated): they still open
+    # them, and each value opened so is sealed again under the current key
+    credentials_old_keys: SecretStr | None = None
     mcp_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
     mcp_connect_timeout_s: float = Field(default=10.0, gt=0, le=60)
     mcp_call_timeout_s: float = Field(default=60.0, gt=0, le=600)

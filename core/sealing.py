@@ -3,7 +3,13 @@ Manager secret given to the functions that run agents; locally generated once in
 AES key is the SHA-256 of that secret.
 
 A sealed value is nonce (12 bytes) + ciphertext + tag. The associated data names the owner and
-the credential's name, so a sealed value moved to another row or user does not open."""
+the credential's name, so a sealed value moved to another row or user does not open.
+
+Rotating the key: set the new one as CREDENTIALS_KEY and the old ones in CREDENTIALS_OLD_KEYS.
+The key ring opens a value with the key that sealed it (the row's `key_id`); one opened with an
+old key is sealed again under the current key (`python -m core.cli reseal-credentials` does all
+of them at once); a value no key of the ring opens is unreadable, which is not the same as
+missing."""
 
 from __future__ import annotations
 
@@ -46,6 +52,35 @@ class SealingKey:
         return plain.decode()
 
 
+@dataclass(frozen=True)
+class KeyRing:
+    """The current key, which seals, and older ones, which only open."""
+
+    current: SealingKey
+    older: tuple[SealingKey, ...]
+
+    def open(self, sealed: bytes, context: str, key_id: str) -> tuple[str, bool]:
+        """The value, and whether it must be sealed again (an old key opened it). CannotOpen
+        when no key of the ring does."""
+        keys = [self.current, *self.older]
+        keys.sort(key=lambda key: key.key_id != key_id)  # the key that says it sealed it first
+        for key in keys:
+            try:
+                return key.open(sealed, context), key is not self.current
+            except CannotOpen:
+                continue
+        raise CannotOpen()
+
+    def knows(self, key_id: str) -> bool:
+        return any(key.key_id == key_id for key in (self.current, *self.older))
+
+
+def key_ring(settings: Settings) -> KeyRing:
+    old = settings.credentials_old_keys
+    secrets_ = [text for text in (old.get_secret_value().split(",") if old else []) if text.strip()]
+    return KeyRing(sealing_key(settings), tuple(_key_of(decode_key(text)) for text in secrets_))
+
+
 def credential_context(user_id: object, name: str) -> str:
     return f"credential:{user_id}:{name}"
 
@@ -55,8 +90,11 @@ _lock = threading.Lock()
 
 
 def sealing_key(settings: Settings) -> SealingKey:
-    """The key of these settings, made once per process."""
-    raw = _raw_key(settings)
+    """The current key of these settings (it seals), made once per process."""
+    return _key_of(_raw_key(settings))
+
+
+def _key_of(raw: bytes) -> SealingKey:
     key = _keys.get(raw)
     if key is None:
         with _lock:

@@ -189,10 +189,17 @@ def _sends_recorder(
 
 
 def credential_missing(exc: Exception) -> dict[str, Any]:
-    names = getattr(exc, "names", [])
-    return {
-        "code": "credential_missing",
-        "message": "the agent's MCP servers need credentials you do not have: "
-        + ", ".join(names)
-        + " (add them with POST /credentials)",
-    }
+    names = ", ".join(getattr(exc, "names", []))
+    code = getattr(exc, "code", "credential_missing")
+    if code == "credential_unreadable":
+        message = (
+            f"the agent's MCP servers need credentials of yours that can no longer be read "
+            f"(sealed with a key the service no longer has): {names} (store their values "
+            "again with PATCH /credentials/{id})"
+        )
+    else:
+        message = (
+            f"the agent's MCP servers need credentials you do not have: {names} (add them "
+            "with POST /credentials)"
+        )
+    return {"code": code, "message": message}

@@ -22,7 +22,7 @@ from core.models.credentials import Credential, CredentialSend
 from core.models.users import User
 from core.pagination import Keyset, Page
 from core.schemas.credentials import CredentialCreate, CredentialsQuery, CredentialUpdate
-from core.sealing import CannotOpen, credential_context, sealing_key
+from core.sealing import CannotOpen, KeyRing, credential_context, key_ring, sealing_key
 
 CREDENTIALS_ORDER = Keyset((Credential.created_at, Credential.id), descending=True)
 # where a credential was sent, as listed with it: the newest of its (agent, host) pairs
@@ -31,14 +31,27 @@ NO_HOSTS = (
     "this credential names no hosts it may be sent to, so no run sends it anywhere: set them "
     "with PATCH /credentials/{id} {allowed_hosts}"
 )
+UNREADABLE = (
+    "this credential's value can no longer be read (it was sealed with a key the service no "
+    "longer has): store it again with PATCH /credentials/{id} {value}"
+)
 
 
 class CredentialMissing(Exception):
-    """The caller has no (usable) credential of these names."""
+    """The caller has no credential of these names."""
+
+    code = "credential_missing"
 
     def __init__(self, names: list[str]) -> None:
         super().__init__(", ".join(names))
         self.names = names
+
+
+class CredentialUnreadable(CredentialMissing):
+    """The caller has credentials of these names that no key of the ring opens any more (the
+    service's CREDENTIALS_KEY changed without the old one in CREDENTIALS_OLD_KEYS)."""
+
+    code = "credential_unreadable"
 
 
 @dataclass
@@ -51,15 +64,19 @@ class CredentialView:
     created_at: datetime
     last_used_at: datetime | None
     sent_to: list[dict[str, Any]] = field(default_factory=list)
+    readable: bool = True
 
     @property
     def notice(self) -> str | None:
+        if not self.readable:
+            return UNREADABLE.replace("{id}", str(self.id))
         return None if self.allowed_hosts else NO_HOSTS.replace("{id}", str(self.id))
 
 
 def create_credential(
     db: Session, *, user: User, data: CredentialCreate, settings: Settings
 ) -> CredentialView:
+    """A new credential; a name the user has is a 409 (change it with PATCH)."""
     key = sealing_key(settings)
     row: Credential | None = db.scalar(
         insert(Credential)
@@ -80,7 +97,7 @@ def create_credential(
             "PATCH /credentials/{id}, or delete it first",
             code="credential_exists",
         )
-    return _view(row)
+    return _view(row, key_ring(settings))
 
 
 def update_credential(
@@ -106,23 +123,28 @@ def update_credential(
     if data.allowed_hosts is not None:
         row.allowed_hosts = data.allowed_hosts
     db.flush()
-    return _with_sends(db, [_view(row)])[0]
+    return _with_sends(db, [_view(row, key_ring(settings))])[0]
 
 
-def get_credential(db: Session, *, user: User, credential_id: uuid.UUID) -> CredentialView:
+def get_credential(
+    db: Session, *, user: User, credential_id: uuid.UUID, settings: Settings
+) -> CredentialView:
     row = db.scalar(
         select(Credential).where(Credential.id == credential_id, Credential.user_id == user.id)
     )
     if row is None:
         raise NotFound("no such credential", code="credential_not_found")
-    return _with_sends(db, [_view(row)])[0]
+    return _with_sends(db, [_view(row, key_ring(settings))])[0]
 
 
-def list_credentials(db: Session, *, user: User, query: CredentialsQuery) -> Page[CredentialView]:
+def list_credentials(
+    db: Session, *, user: User, query: CredentialsQuery, settings: Settings
+) -> Page[CredentialView]:
     stmt = select(Credential).where(Credential.user_id == user.id)
     rows = db.scalars(CREDENTIALS_ORDER.apply(stmt, query.cursor, query.limit)).all()
     page = CREDENTIALS_ORDER.page(rows, query.limit, key=lambda c: (c.created_at, c.id))
-    return Page(_with_sends(db, [_view(row) for row in page.items]), page.next_cursor)
+    ring = key_ring(settings)
+    return Page(_with_sends(db, [_view(row, ring) for row in page.items]), page.next_cursor)
 
 
 def delete_credential(db: Session, *, user: User, credential_id: uuid.UUID) -> None:
@@ -135,13 +157,14 @@ def delete_credential(db: Session, *, user: User, credential_id: uuid.UUID) -> N
         raise NotFound("no such credential", code="credential_not_found")
 
 
-def _view(row: Credential) -> CredentialView:
+def _view(row: Credential, ring: KeyRing) -> CredentialView:
     return CredentialView(
         id=row.id,
         name=row.name,
         allowed_hosts=list(row.allowed_hosts),
         created_at=row.created_at,
         last_used_at=row.last_used_at,
+        readable=ring.knows(row.key_id),
     )
 
 
@@ -194,29 +217,78 @@ def credential_hosts(
 def open_credentials(
     db: Session, *, user_id: uuid.UUID, names: Iterable[str], settings: Settings
 ) -> dict[str, OpenedCredential]:
-    """The user's credentials of these names, opened, with the hosts each may be sent to.
-    Raises CredentialMissing naming every one the user lacks (or whose value no longer
-    opens). Nothing is marked used: `record_sends` does that when a value is sent."""
+    """The user's credentials of these names, opened, with the hosts each may be sent to. A
+    value an old key opened is sealed again under the current one. Raises CredentialMissing
+    naming every one the user lacks, or CredentialUnreadable naming those no key opens. Nothing
+    is marked used: `record_sends` does that when a value is sent."""
     wanted = sorted(set(names))
     if not wanted:
         return {}
     rows = db.execute(
         select(
-            Credential.id, Credential.name, Credential.sealed_value, Credential.allowed_hosts
+            Credential.id,
+            Credential.name,
+            Credential.sealed_value,
+            Credential.key_id,
+            Credential.allowed_hosts,
         ).where(Credential.user_id == user_id, Credential.name.in_(wanted))
     ).all()
-    key = sealing_key(settings)
+    ring = key_ring(settings)
     opened: dict[str, OpenedCredential] = {}
-    for credential_id, name, sealed, hosts in rows:
+    unreadable: list[str] = []
+    for credential_id, name, sealed, key_id, hosts in rows:
+        context = credential_context(user_id, name)
         try:
-            value = key.open(sealed, credential_context(user_id, name))
+            value, stale = ring.open(sealed, context, key_id)
         except CannotOpen:
-            continue  # sealed under another key: as good as missing
+            unreadable.append(name)
+            continue
+        if stale:
+            _reseal(db, credential_id, ring, value, context)
         opened[name] = OpenedCredential(credential_id, name, value, tuple(hosts))
-    missing = [name for name in wanted if name not in opened]
+    missing = [name for name in wanted if name not in opened and name not in unreadable]
     if missing:
         raise CredentialMissing(missing)
+    if unreadable:
+        raise CredentialUnreadable(unreadable)
     return opened
+
+
+def _reseal(db: Session, credential_id: uuid.UUID, ring: KeyRing, value: str, context: str) -> None:
+    db.execute(
+        update(Credential)
+        .where(Credential.id == credential_id)
+        .values(sealed_value=ring.current.seal(value, context), key_id=ring.current.key_id)
+    )
+
+
+def reseal_all(db: Session, *, settings: Settings) -> dict[str, int]:
+    """Every credential sealed under an old key of the ring, sealed again under the current
+    one (`python -m core.cli reseal-credentials`). Counts: resealed, current, unreadable."""
+    ring = key_ring(settings)
+    counts = {"resealed": 0, "current": 0, "unreadable": 0}
+    rows = db.execute(
+        select(
+            Credential.id,
+            Credential.user_id,
+            Credential.name,
+            Credential.sealed_value,
+            Credential.key_id,
+        ).execution_options(yield_per=500)
+    )
+    for credential_id, user_id, name, sealed, key_id in rows:
+        context = credential_context(user_id, name)
+        try:
+            value, stale = ring.open(sealed, context, key_id)
+        except CannotOpen:
+            counts["unreadable"] += 1
+            continue
+        if stale:
+            _reseal(db, credential_id, ring, value, context)
+            counts["resealed"] += 1
+        else:
+            counts["current"] += 1
+    return counts
 
 
 def record_sends(

@@ -16,7 +16,12 @@ from core.errors import Invalid, field_error
 from core.mcp.servers import guarded_headers, mcp_policy, server_host
 from core.models.users import User
 from core.schemas.agents import McpInspectRequest
-from core.services.credentials import CredentialMissing, open_credentials, record_sends
+from core.services.credentials import (
+    CredentialMissing,
+    CredentialUnreadable,
+    open_credentials,
+    record_sends,
+)
 
 
 def inspect_mcp_server(
@@ -32,13 +37,18 @@ def inspect_mcp_server(
             db, user_id=user.id, names=wanted.values(), settings=settings
         )
     except CredentialMissing as exc:
+        unreadable = isinstance(exc, CredentialUnreadable)
         raise Invalid(
-            "the headers name credentials you do not have",
+            "the headers name credentials you do not have"
+            if not unreadable
+            else "the headers name credentials whose values can no longer be read",
             details=[
                 field_error(
                     ["body", "headers", header, "credential"],
-                    f"you have no credential named {name!r}",
-                    "unknown_credential",
+                    f"your credential {name!r} can no longer be read: store it again"
+                    if unreadable
+                    else f"you have no credential named {name!r}",
+                    "credential_unreadable" if unreadable else "unknown_credential",
                 )
                 for header, name in wanted.items()
                 if name in exc.names

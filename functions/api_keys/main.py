@@ -20,9 +20,7 @@ from core.services import api_keys as service
 routes = RouteGroup("api_keys", path="/api-keys", description="keys for programs")
 
 
-@routes.post(
-    "", body=ApiKeyCreate, response=ApiKeyCreated, status=201, keys="never", secret=True
-)
+@routes.post("", body=ApiKeyCreate, response=ApiKeyCreated, status=201, keys="never", secret=True)
 def create_key(body: ApiKeyCreate, user: User, db: Session, now: datetime) -> dict[str, Any]:
     """A new key (`Authorization: Bearer ak_…`): the whole key is in this answer only."""
     return service.create_key(db, user=user, data=body, now=now)

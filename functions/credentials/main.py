@@ -41,15 +41,19 @@ def create_credential(
 
 
 @routes.get("", query=CredentialsQuery, response=PageOf[CredentialPublic])
-def list_credentials(query: CredentialsQuery, user: User, db: Session) -> Page[CredentialView]:
+def list_credentials(
+    query: CredentialsQuery, user: User, db: Session, settings: Settings
+) -> Page[CredentialView]:
     """The caller's credentials (names, hosts, where runs last sent them), newest first."""
-    return service.list_credentials(db, user=user, query=query)
+    return service.list_credentials(db, user=user, query=query, settings=settings)
 
 
 @routes.get("/<uuid:credential_id>", response=CredentialPublic)
-def get_credential(credential_id: uuid.UUID, user: User, db: Session) -> CredentialView:
+def get_credential(
+    credential_id: uuid.UUID, user: User, db: Session, settings: Settings
+) -> CredentialView:
     """One of the caller's credentials, with the agents and hosts runs last sent it to."""
-    return service.get_credential(db, user=user, credential_id=credential_id)
+    return service.get_credential(db, user=user, credential_id=credential_id, settings=settings)
 
 
 @routes.patch("/<uuid:credential_id>", body=CredentialUpdate, response=CredentialPublic)

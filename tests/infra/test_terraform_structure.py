@@ -49,6 +49,7 @@ DELIBERATELY_DEFAULTED = {
     "USER_DAILY_COST_USD": "unlimited by default; admins set per-user budgets",
     "RATE_LIMIT_PER_MINUTE": "600 requests per user per minute; Cloud Armor limits per address",
     "USER_MAX_STREAMS": "20 open streams per user per instance: a console and a few followers",
+    "CREDENTIALS_OLD_KEYS": "empty until a key rotation, set for its length through extra_env",
     "SIGNED_URL_TTL_S": "15 min, the longest the service allows",
     "WEBHOOK_ALLOWED_HOSTS": "empty: webhooks may only target public addresses",
     "WEBHOOK_TIMEOUT_S": "10 s per delivery attempt; Cloud Tasks retries",

@@ -178,3 +178,91 @@ def test_which_hosts_a_credential_goes_to(host: str, patterns: list[str], allowe
     from core.egress import host_allowed
 
     assert host_allowed(host, patterns) is allowed
+
+
+KEY_A = "a" * 40
+KEY_B = "b" * 40
+
+
+def test_a_rotated_key_still_opens_with_the_old_one_and_seals_again(
+    client: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.config import reset_settings
+
+    user, headers = signed_up(client)
+    user_id = uuid.UUID(user["id"])
+    monkeypatch.setenv("CREDENTIALS_KEY", KEY_A)
+    reset_settings()
+    cid = new_credential(client, headers, "gh", SECRET).get_json()["id"]
+    sealed_a = db.get(Credential, uuid.UUID(cid)).key_id
+
+    # rotated: B seals, A still opens (and the value is sealed again under B as it is read)
+    monkeypatch.setenv("CREDENTIALS_KEY", KEY_B)
+    monkeypatch.setenv("CREDENTIALS_OLD_KEYS", KEY_A)
+    reset_settings()
+    assert client.get("/credentials", headers=headers).get_json()["items"][0]["notice"] is None
+    opened = open_credentials(db, user_id=user_id, names=["gh"], settings=get_settings())
+    assert opened["gh"].value == SECRET
+    row = db.get(Credential, uuid.UUID(cid))
+    db.refresh(row)
+    assert row.key_id != sealed_a
+    assert row.key_id == sealing_key(get_settings()).key_id
+
+    # A retired: the value opens with B alone
+    monkeypatch.delenv("CREDENTIALS_OLD_KEYS")
+    reset_settings()
+    assert open_credentials(db, user_id=user_id, names=["gh"], settings=get_settings())
+
+
+def test_a_value_no_key_opens_is_unreadable_not_missing(
+    client: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.config import reset_settings
+    from core.services.credentials import CredentialUnreadable
+
+    user, headers = signed_up(client)
+    monkeypatch.setenv("CREDENTIALS_KEY", KEY_A)
+    reset_settings()
+    cid = new_credential(client, headers, "gh", SECRET).get_json()["id"]
+    monkeypatch.setenv("CREDENTIALS_KEY", KEY_B)  # A is gone, and not among the old keys
+    reset_settings()
+    with pytest.raises(CredentialUnreadable) as unreadable:
+        open_credentials(db, user_id=uuid.UUID(user["id"]), names=["gh"], settings=get_settings())
+    assert unreadable.value.names == ["gh"]
+    listed = client.get("/credentials", headers=headers).get_json()["items"][0]
+    assert "can no longer be read" in listed["notice"]
+    assert f"PATCH /credentials/{cid}" in listed["notice"]
+    # its owner stores the value again: readable under the current key
+    client.patch(f"/credentials/{cid}", json={"value": "fresh"}, headers=headers)
+    opened = open_credentials(
+        db, user_id=uuid.UUID(user["id"]), names=["gh"], settings=get_settings()
+    )
+    assert opened["gh"].value == "fresh"
+
+
+def test_reseal_credentials_seals_every_value_under_the_current_key(
+    client: Any, engine: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from core.cli import main
+    from core.config import reset_settings
+    from core.db import transaction
+
+    monkeypatch.setenv("CREDENTIALS_KEY", KEY_A)
+    reset_settings()
+    user, headers = signed_up(client)
+    for name in ("one", "two"):
+        new_credential(client, headers, name, SECRET)
+    monkeypatch.setenv("CREDENTIALS_KEY", KEY_B)
+    monkeypatch.setenv("CREDENTIALS_OLD_KEYS", f"{KEY_A},{'c' * 40}")
+    reset_settings()
+    main(["reseal-credentials"])
+    counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert counts["resealed"] >= 2
+    current = sealing_key(get_settings()).key_id
+    with transaction() as db:
+        keys = db.scalars(
+            select(Credential.key_id).where(Credential.user_id == uuid.UUID(user["id"]))
+        ).all()
+    assert set(keys) == {current}
