@@ -94,7 +94,7 @@ class Settings(BaseModel):
     # artifacts: a GCS bucket when ARTIFACTS_BUCKET is set, else DATA_DIR/artifacts
     artifacts_bucket: str | None = None
     artifact_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
-    # quotas per user (an admin may override them per user): unfinished runs at once, and
+    # quotas per user (an admin may override them per user): queued or running runs at once, and
     # tokens and USD per UTC day (None: unlimited)
     user_max_concurrent_runs: int = Field(default=4, ge=1)
     user_daily_tokens: int | None = Field(default=None, ge=1)

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from core.agents.definition import Limits
@@ -82,6 +83,7 @@ async def run_agent(
     heartbeat_s: float = 20.0,
     decisions: DeferredToolResults | None = None,
     on_event: Callable[[Any], None] | None = None,
+    cost_limit: Decimal | None = None,
 ) -> RunOutcome:
     """`prompt` None resumes from `message_history` (a redelivered run); the history then ends
     with the step saved last, and pydantic-ai carries on from it (pending tool calls run, a
@@ -90,7 +92,8 @@ async def run_agent(
     A run that reaches calls needing approval ends `waiting_approval` with them pending.
     `on_event`: told pydantic-ai's stream events as they happen (the model's parts as they are
     generated, tool calls and results); the model requests are then streaming ones, and what
-    is recorded is the same."""
+    is recorded is the same. `cost_limit`: USD the run may cost in all (pydantic-ai checks it
+    before each request, from the responses' prices)."""
     from pydantic_ai import (
         CallToolsNode,
         DeferredToolRequests,
@@ -108,6 +111,7 @@ async def run_agent(
         request_limit=limits.max_requests,
         tool_calls_limit=limits.max_tool_calls,
         total_tokens_limit=limits.max_total_tokens,
+        cost_limit=cost_limit,
     )
     usage = (usage_so_far or Usage()).run_usage()
     history = list(message_history or [])

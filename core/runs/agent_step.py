@@ -7,6 +7,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from core.agents.definition import AgentDefinition, Limits
@@ -45,8 +46,10 @@ def run_agent_step(
     decisions: Any = None,
     approval_marks: Mapping[str, str] | None = None,
     on_event: Callable[[Any], None] | None = None,
+    cost_limit: Decimal | None = None,
 ) -> RunOutcome:
-    """`limits`: the definition's, unless the caller clamped them (core.runs.engine).
+    """`limits`: the definition's, unless the caller clamped them (core.runs.engine), as is
+    `cost_limit` (USD; the day's budget left).
     `approval_marks`: the approved calls' decisions (decided_at), for the tool journal."""
     from core.agents.factory import RunDeps, agent_of_version
     from core.agents.loop import run_on_agent_loop
@@ -94,6 +97,7 @@ def run_agent_step(
                 heartbeat_s=max(1.0, settings.execution_lease_s / 3),
                 decisions=decisions,
                 on_event=on_event,
+                cost_limit=cost_limit,
             )
         )
     except RunAbandoned:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from core.runs.agent_step import run_agent_step
 from core.runs.approvals import wake_parent
 from core.runs.backends import Backends
+from core.runs.cost_budget import cost_limit_of, unpriced_refusal
 from core.runs.execution_rows import LeaseLost
 from core.runs.leases import Fence
 from core.runs.progress import DurableRecorder, TraceInfo, finish, release_for_retry
@@ -119,8 +120,9 @@ def _run(
     clamped = left is not None and left < limits.max_total_tokens
     if left is not None and clamped:
         limits = limits.model_copy(update={"max_total_tokens": max(1, left)})
+    unpriced = unpriced_refusal(run.definition, run.cost_left_today)
     try:
-        outcome = run_agent_step(
+        outcome = unpriced or run_agent_step(
             run.definition,
             backends,
             agent_version=run.agent_version,
@@ -143,12 +145,20 @@ def _run(
                 if decision.get("approved")
             },
             on_event=run.on_event,
+            cost_limit=cost_limit_of(run.definition, run.cost_left_today),
         )
     except RunAbandoned:
         log.info("execution %s attempt %s lost its lease", fence.execution_id, fence.attempt)
         return None
     outcome.pending_events = recorder.pending
-    if clamped and outcome.error is not None and outcome.error.get("code") == "limit_exceeded":
+    error = outcome.error or {}
+    if error.get("code") == "limit_exceeded" and "cost_limit" in error.get("message", ""):
+        outcome.error = {
+            "code": "quota_exceeded",
+            "message": f"the run stopped at today's cost budget: {run.cost_left_today} USD "
+            "were left of it when it started (it resets at 00:00 UTC)",
+        }
+    elif clamped and error.get("code") == "limit_exceeded":
         outcome.error = {
             "code": "quota_exceeded",
             "message": f"the run stopped at today's token budget: {run.tokens_left_today} tokens "

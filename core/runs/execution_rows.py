@@ -19,6 +19,7 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
@@ -123,8 +124,9 @@ class CheckedStart:
     definition: dict[str, Any] | None
     # the agent (a turn's is its session's)
     agent_id: uuid.UUID
-    # the user's tokens left today (None: no daily limit)
+    # the user's tokens and USD left today (None: no daily limit)
     tokens_left: int | None = None
+    cost_left: Decimal | None = None
 
 
 # set from the agent's row by the statement itself
@@ -210,7 +212,7 @@ def insert_checked_execution(
     row = db.execute(statement, params, execution_options=commit or {}).first()
     if row is None:
         return None
-    return CheckedStart(row[0], WorkflowType(row[1]), row[2], row[3], row[4])
+    return CheckedStart(row[0], WorkflowType(row[1]), row[2], row[3], row[4], row[5])
 
 
 def hold(
@@ -362,8 +364,9 @@ def _checked_start_statement(kind: Kind, keyed: bool = False) -> Select[Any]:
             new.c.workflow_type,
             case((known, null()), else_=allowed.c.definition),
             new.c.agent_id,
-            # what the run's token limit is clamped to (migration 0015)
+            # what the run's token and cost limits are clamped to (migrations 0015, 0020)
             func.daily_tokens_left(user_id),
+            func.daily_cost_left(user_id),
         )
         .select_from(new.join(allowed, true()))
         .add_cte(insert(EVENTS).from_select(names, rows).cte("new_events"))

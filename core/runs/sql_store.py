@@ -49,10 +49,11 @@ class SqlRunStore:
             assert execution is not None
             # the day's tokens left come with the definition (a step's parent counts them)
             top_level = execution.parent_execution_id is None
-            raw_definition, tokens_left = db.execute(
+            raw_definition, tokens_left, cost_left = db.execute(
                 select(
                     AgentVersion.definition,
                     func.daily_tokens_left(execution.user_id) if top_level else null(),
+                    func.daily_cost_left(execution.user_id),
                 ).where(
                     AgentVersion.agent_id == execution.agent_id,
                     AgentVersion.version == execution.agent_version,
@@ -80,6 +81,7 @@ class SqlRunStore:
                 approval_wait_s=execution.approval_wait_s or 0.0,
                 parent_id=execution.parent_execution_id,
                 tokens_left_today=tokens_left,
+                cost_left_today=cost_left,
             )
 
     def write(

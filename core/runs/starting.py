@@ -145,7 +145,7 @@ def _start_checked(
     execution.agent_id = started.agent_id
     execution.agent_version = started.version
     execution.workflow_type = started.workflow_type
-    return _launch(db, execution, events, definition, backends, live, started.tokens_left)
+    return _launch(db, execution, events, definition, backends, live, started)
 
 
 QUOTA_SQLSTATE = "AQ001"  # raised by the trigger that takes a run's slot (migration 0012)
@@ -261,7 +261,7 @@ def _launch(
     definition: AgentDefinition,
     backends: Backends,
     live: LiveRun | None = None,
-    tokens_left_today: int | None = None,
+    started: execution_rows.CheckedStart | None = None,
 ) -> AgentExecution:
     """Run a just-created execution here (sync: answered finished; streamed: on the live
     run's pool, answered running) or queue it (async)."""
@@ -279,7 +279,8 @@ def _launch(
         session_id=execution.session_id,
         webhook_url=execution.webhook_url,
         events=events,
-        tokens_left_today=tokens_left_today,
+        tokens_left_today=None if started is None else started.tokens_left,
+        cost_left_today=None if started is None else started.cost_left,
     )
     if live is None:
         outcome = run_claimed(execution.id, 1, backends, inputs=inputs)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from core.agents.definition import AgentDefinition
@@ -62,6 +63,9 @@ class RunInputs:
     # the user's tokens left today as the run (or this attempt) starts: its token limit is
     # clamped to them (None: no daily limit, or a workflow's step, which its parent's run counts)
     tokens_left_today: int | None = None
+    # the user's USD left today (None: no daily cost limit): the run's cost limit is clamped to
+    # it, and a model without a price is refused under it (a step's too: it is the user's)
+    cost_left_today: Decimal | None = None
     # pydantic-ai's stream events as they happen, for a caller that streams the run
     on_event: Callable[[Any], None] | None = None
 

@@ -160,6 +160,7 @@ class WorkflowRun:
                 session_id=None,
                 webhook_url=None,
                 events=events,
+                cost_left_today=started.cost_left,
             )
             return child.id, inputs
 

@@ -167,7 +167,10 @@ class LimitsInForce(ResponseModel):
     max_concurrent_runs: int
     daily_tokens: int | None = Field(description="null: unlimited")
     daily_cost_usd: float | None = Field(description="null: unlimited")
-    active_runs: int = Field(description="your unfinished runs now")
+    active_runs: int = Field(
+        description="your runs holding a slot now: queued or running (a run waiting for "
+        "approval holds none)"
+    )
 
 
 class UsageReport(ResponseModel):

@@ -115,3 +115,132 @@ def test_a_runs_token_limit_is_clamped_to_what_is_left_of_the_day(
     # with room for a whole run, it runs to its end
     limit(client, admin, user["id"], daily_tokens=used_tokens * 10)
     assert execute(client, headers, agent["id"]).get_json()["status"] == "succeeded"
+
+
+def test_runs_waiting_for_approval_hold_no_slot(client, db, queue, worker_headers):
+    from tests.integration.test_approvals import agent_with_approvals, decide, deliver
+    from tests.integration.test_approvals import execute as execute_waiting
+
+    user, headers = signed_up(client)
+    _, admin = signed_up_with_role(client, db, "admin")
+    limit(client, admin, user["id"], max_concurrent_runs=2)
+    waiting_agent = agent_with_approvals(client, headers)
+    waiting = [execute_waiting(client, headers, waiting_agent).get_json() for _ in range(4)]
+    assert [w["status"] for w in waiting] == ["waiting_approval"] * 4
+    usage = client.get("/users/me/usage?days=1", headers=headers).get_json()
+    assert usage["limits"]["active_runs"] == 0
+    # four runs waiting a day for a person block neither a start nor a schedule's run
+    agent = create_agent(client, headers)
+    assert start_async(client, headers, agent["id"]).status_code == 202
+    assert start_async(client, headers, agent["id"]).status_code == 202
+    assert_error(start_async(client, headers, agent["id"]), 429, "quota_exceeded")
+    # a decision takes the slot back even past the limit (it is a person's), and ending gives it
+    approve = {"tool_call_id": "w", "approved": True}
+    assert decide(client, headers, waiting[0]["id"], approve).status_code == 202
+    usage = client.get("/users/me/usage?days=1", headers=headers).get_json()
+    assert usage["limits"]["active_runs"] == 3
+    deliver(client, queue, worker_headers)  # the two starts and the resumed run all end
+    usage = client.get("/users/me/usage?days=1", headers=headers).get_json()
+    assert usage["limits"]["active_runs"] == 0
+    # a waiting run cancelled gives nothing back twice
+    cancelled = client.post(f"/executions/{waiting[1]['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 202
+    usage = client.get("/users/me/usage?days=1", headers=headers).get_json()
+    assert usage["limits"]["active_runs"] == 0
+    assert start_async(client, headers, agent["id"]).status_code == 202
+    assert start_async(client, headers, agent["id"]).status_code == 202
+    assert_error(start_async(client, headers, agent["id"]), 429, "quota_exceeded")
+
+
+# -- a daily cost budget -------------------------------------------------------------------------
+
+
+def costing(cost: str | None, calls: list[int]) -> Any:
+    """A model whose every response costs `cost` USD (None: it has no price) and asks for a tool
+    call until told to stop, counting its requests in `calls`."""
+    from decimal import Decimal
+
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
+    from pydantic_ai.models.function import FunctionModel
+    from pydantic_ai.usage import RequestUsage
+
+    def respond(messages: Any, info: Any) -> ModelResponse:
+        calls.append(1)
+        usage = RequestUsage(
+            input_tokens=10, output_tokens=5, cost=None if cost is None else Decimal(cost)
+        )
+        if len(calls) >= 6:
+            return ModelResponse(parts=[TextPart("done")], usage=usage)
+        call = ToolCallPart("file_write", {"path": f"{len(calls)}.txt", "content": "x"})
+        return ModelResponse(parts=[call], usage=usage)
+
+    return FunctionModel(respond)
+
+
+def test_a_model_without_a_price_is_refused_under_a_cost_budget(client, db, queue, worker_headers):
+    from core.agents.factory import model_override
+
+    user, headers = signed_up(client)
+    _, admin = signed_up_with_role(client, db, "admin")
+    unknown = {"provider": "google-vertex", "name": "gemini-9-ultra"}
+    agent = create_agent(
+        client, headers, definition=definition(model=unknown, tools=tools("file_write"))
+    )
+    calls: list[int] = []
+    with model_override(costing(None, calls)):
+        # no budget: an unpriced model runs (its cost is unknown, not zero)
+        free = execute(client, headers, agent["id"]).get_json()
+        assert free["status"] == "succeeded", free
+        assert free["cost"] is None
+        limit(client, admin, user["id"], daily_cost_usd=5)
+        calls.clear()
+        refused = execute(client, headers, agent["id"]).get_json()
+        assert refused["status"] == "failed"
+        assert refused["error"]["code"] == "quota_exceeded"
+        assert "google-vertex:gemini-9-ultra has no known price" in refused["error"]["message"]
+        assert calls == []  # refused before any model call
+        # a fallback without a price is refused as well, and an async run as its worker loads it
+        known = definition(
+            model={"provider": "google-vertex", "name": "gemini-2.5-flash", "fallback": [unknown]},
+            tools=tools("file_write"),
+        )
+        fallback = create_agent(client, headers, definition=known)
+        assert execute(client, headers, fallback["id"]).get_json()["status"] == "failed"
+        started = start_async(client, headers, agent["id"]).get_json()
+        assert client.post(queue.tasks[-1].path, headers=worker_headers).status_code == 200
+        ran = client.get(f"/executions/{started['id']}", headers=headers).get_json()
+        assert ran["error"]["code"] == "quota_exceeded"
+        # a workflow's step is the user's run too
+        flow = create_agent(
+            client,
+            headers,
+            definition=definition(workflow={"type": "sequential", "steps": [agent["id"]]}),
+        )
+        stepped = execute(client, headers, flow["id"]).get_json()
+        assert stepped["status"] == "failed", stepped
+        assert calls == []
+
+
+def test_a_runs_cost_stops_at_what_is_left_of_the_days_budget(client, db):
+    from decimal import Decimal
+
+    from core.agents.factory import model_override
+
+    user, headers = signed_up(client)
+    _, admin = signed_up_with_role(client, db, "admin")
+    priced = {"provider": "google-vertex", "name": "gemini-2.5-flash"}
+    agent = create_agent(
+        client, headers, definition=definition(model=priced, tools=tools("file_write"))
+    )
+    limit(client, admin, user["id"], daily_cost_usd=0.0025)
+    calls: list[int] = []
+    with model_override(costing("0.001", calls)):
+        stopped = execute(client, headers, agent["id"]).get_json()
+    assert stopped["status"] == "failed", stopped
+    assert stopped["error"]["code"] == "quota_exceeded"
+    assert "cost budget: 0.0025 USD" in stopped["error"]["message"]
+    assert len(calls) == 3  # the fourth request would have gone past 0.0025
+    assert Decimal(str(stopped["cost"])) == Decimal("0.003")
+    refused = execute(client, headers, agent["id"])
+    body = assert_error(refused, 429, "quota_exceeded")
+    assert body["details"][0]["loc"] == ["quota", "daily_cost_usd"]
