@@ -114,6 +114,16 @@ class DatabaseUnavailable(Unavailable):
         super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
+class TooBusy(Unavailable):
+    """Every thread this instance runs streamed runs on is taken: refused before the run is
+    written (queued for a thread, its lease and timeout would run while it waits)."""
+
+    code = "too_busy"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "2"})
+
+
 class RunGoesOn(Unavailable):
     """The request made a run, and then lost its dependency (the database) while answering:
     the run is not lost, it goes on once the database is back. The answer names it, with a

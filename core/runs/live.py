@@ -14,7 +14,7 @@ import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +30,11 @@ STREAMED = {
     EventType.approval_requested,
 }
 POOL_THREADS = 32
+# a streamed run holds a seat from before its row is written until its thread is done: one
+# never waits for a thread (its lease and timeout would run meanwhile, and the run start twice)
+_seats = threading.BoundedSemaphore(POOL_THREADS)
+# the statuses a run handed to another delivery is not over in
+_GOING = {"queued", "running"}
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,30 @@ class LiveRun:
         self.native = native
         self.launched = False
         self.execution_id: uuid.UUID | None = None
+        self._seated = False
+
+    @contextlib.contextmanager
+    def seat(self) -> Iterator[None]:
+        """Hold one of the pool's threads for this run while it starts (503 `too_busy` when
+        none is free); a run launched keeps it until its thread is done, else it goes back."""
+        if not _seats.acquire(blocking=False):
+            from core.errors import TooBusy
+
+            raise TooBusy(
+                f"this instance runs {POOL_THREADS} streamed runs already: retry shortly, "
+                'or start the run with "mode": "async" and follow it'
+            )
+        self._seated = True
+        try:
+            yield
+        finally:
+            if not self.launched:
+                self._give_back_seat()
+
+    def _give_back_seat(self) -> None:
+        if self._seated:
+            self._seated = False
+            _seats.release()
 
     def _put(self, item: Any) -> None:
         """From the run's thread."""
@@ -83,7 +112,12 @@ class LiveRun:
 
         def go() -> None:
             try:
-                self._put(("execution", run(), None))
+                answer = run()
+                if answer.get("status") in _GOING:  # another delivery took the run over
+                    from core.errors import RunGoesOn
+
+                    raise RunGoesOn(execution_id, "this instance lost the run's lease")
+                self._put(("execution", answer, None))
             except DomainError as exc:  # the database went away: the run goes on later
                 error = {"code": exc.code, "message": exc.message, **exc.extra}
                 self._put(("error", error, None))
@@ -92,6 +126,7 @@ class LiveRun:
                 error = {"code": "internal_error", "message": "the run failed unexpectedly"}
                 self._put(("error", error, None))
             finally:
+                self._give_back_seat()
                 self._put(_DONE)
 
         _pool().submit(go)

@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,30 @@ def start_run(
     """Start a run of `agent_id` (None: the agent of `data.session_id`) for the caller: a sync
     run comes back finished, an async one queued; the same idempotency key gives the run it
     made (core.http.runs answers an async run 202). With `live`, a sync run is streamed to it
-    as it happens and answered running. `schedule_id`: the schedule that starts it."""
+    as it happens and answered running (503 `too_busy` before anything is written when this
+    instance streams all it can). `schedule_id`: the schedule that starts it."""
+    with live.seat() if live is not None else nullcontext():
+        return _start(
+            db,
+            caller=caller,
+            agent_id=agent_id,
+            data=data,
+            backends=backends,
+            live=live,
+            schedule_id=schedule_id,
+        )
+
+
+def _start(
+    db: Session,
+    *,
+    caller: Caller,
+    agent_id: uuid.UUID | None,
+    data: ExecuteRequest,
+    backends: Backends,
+    live: LiveRun | None,
+    schedule_id: uuid.UUID | None,
+) -> AgentExecution:
     if isinstance(data.input, list):  # content parts: the files they name are checked first
         from core.runs.input_files import check_input_files
 

@@ -239,3 +239,116 @@ def test_a_streamed_run_that_needs_an_approval_says_so_and_ends_waiting(live):
     execution = json.loads(frames[-1]["data"])
     assert execution["status"] == "waiting_approval"
     assert execution["pending_approvals"][0]["tool_call_id"] == requested["tool_call_id"]
+
+
+def held_model(entered: Any, go: Any) -> FunctionModel:
+    """Answers once `go` is set (telling `entered` it was called)."""
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        entered.set()
+        assert go.wait(20)
+        return ModelResponse(parts=[TextPart("done")])
+
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        import asyncio
+
+        entered.set()
+        assert await asyncio.to_thread(go.wait, 20)
+        yield "done"
+
+    return FunctionModel(respond, stream_function=stream)
+
+
+def test_a_stream_beyond_the_instances_threads_is_refused_before_its_run_is_written(
+    live, monkeypatch
+):
+    """Queued for a thread, a streamed run's lease and timeout would run while it waits, and
+    another delivery would run it a second time: with every thread taken, 503 at once."""
+    import threading
+
+    from core.runs import live as live_runs
+
+    monkeypatch.setattr(live_runs, "_seats", threading.BoundedSemaphore(1))
+    _, headers = signed_up(live)
+    agent = create_agent(live, headers)
+    entered, go = threading.Event(), threading.Event()
+    with model_override(held_model(entered, go)):
+        first = live.post(
+            f"/agents/{agent['id']}/execute",
+            headers={**headers, **SSE},
+            json={"input": "one"},
+            buffered=False,
+        )
+        assert first.status_code == 200
+        assert entered.wait(10)
+        refused = live.post(
+            f"/agents/{agent['id']}/execute", headers={**headers, **SSE}, json={"input": "two"}
+        )
+        body = assert_error(refused, 503, "too_busy")
+        assert '"mode": "async"' in body["message"]
+        assert refused.headers["Retry-After"] == "2"
+        runs = live.get(f"/executions?agent_id={agent['id']}", headers=headers).get_json()
+        assert len(runs["items"]) == 1  # nothing written for the refused one
+        go.set()
+        frames = sse_events(b"".join(first.response).decode())
+        assert frames[-1]["event"] == "execution"
+        # the seat is back once the first run's thread is done
+        deadline = time.monotonic() + 5
+        while True:
+            again = live.post(
+                f"/agents/{agent['id']}/execute",
+                headers={**headers, **SSE},
+                json={"input": "three"},
+            )
+            if again.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert again.status_code == 200
+        assert sse_events(again.get_data(as_text=True))[-1]["event"] == "execution"
+        # a start refused for another reason gives its seat back too
+        missing = live.post(
+            "/agents/00000000-0000-4000-8000-000000000000/execute",
+            headers={**headers, **SSE},
+            json={"input": "four"},
+        )
+        assert_error(missing, 404)
+        assert live_runs._seats.acquire(blocking=False)
+        live_runs._seats.release()
+
+
+def test_a_stream_whose_run_another_delivery_took_over_ends_naming_it_not_half_done(live, db):
+    """The stream's thread lost the run's lease (another instance claimed it): the stream ends
+    with an error that says where the run goes on, never with a running `execution` as if final."""
+    import json
+    import threading
+
+    from sqlalchemy import update
+
+    from core.models.executions import AgentExecution
+
+    _, headers = signed_up(live)
+    agent = create_agent(live, headers)
+    entered, go = threading.Event(), threading.Event()
+    with model_override(held_model(entered, go)):
+        response = live.post(
+            f"/agents/{agent['id']}/execute",
+            headers={**headers, **SSE},
+            json={"input": "go"},
+            buffered=False,
+        )
+        assert entered.wait(10)
+        run_id = response.headers["Location"].rsplit("/", 1)[1]
+        # what another instance's claim does to the row
+        db.execute(
+            update(AgentExecution)
+            .where(AgentExecution.id == run_id)
+            .values(attempt=AgentExecution.attempt + 1)
+        )
+        db.commit()
+        go.set()
+        frames = sse_events(b"".join(response.response).decode())
+    assert [f["event"] for f in frames][-1] == "error", frames
+    error = json.loads(frames[-1]["data"])
+    assert error["code"] == "unavailable"
+    assert error["execution_id"] == run_id
+    assert "lost the run's lease" in error["message"]
