@@ -157,6 +157,9 @@ def _quota_defaults(settings: Settings) -> Any:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"SELECT {calls}", params)
         cursor.close()
+        # the driver opened a transaction for it: a connection must not start its life inside
+        # one (the notice listener's LISTEN would wait for a COMMIT that never comes)
+        dbapi_connection.commit()
 
     return connect
 

@@ -115,6 +115,8 @@ class Notices:
             connected_at = None
             try:
                 conn = self._connect()
+                if getattr(conn, "_in_transaction", False):
+                    conn.rollback()  # LISTEN inside a transaction waits for its COMMIT
                 conn.autocommit = True
                 conn.notifications = deque(maxlen=MAX_QUEUED)
                 cursor = conn.cursor()

@@ -157,3 +157,44 @@ def test_followers_are_woken_after_the_listening_connection_is_killed(
     assert live.post(queue.tasks[0].path, headers=worker_headers).status_code == 200
     assert follower.done.wait(10)
     assert follower.kinds()[-1] == "end"
+
+
+def test_a_listener_on_a_new_connection_of_the_services_engine_hears_every_notice(
+    database_url: str,
+) -> None:
+    """The service's engine sets its quotas on each new connection; the driver opened a
+    transaction for that, and a LISTEN inside it would wait for a COMMIT forever: a deaf
+    listener, every follower asleep until the 600 s end of its stream."""
+    import asyncio
+
+    from core.config import get_settings
+    from core.db.engine import build_engine
+    from core.db.notices import CHANNEL, Notices
+
+    engine = build_engine(get_settings())
+
+    def fresh() -> Any:  # never a pooled one: a connection made for the listener
+        made = engine.pool._creator()  # type: ignore[attr-defined]
+        # the engine's connect events, as a new pooled connection gets them
+        for listener in engine.pool.dispatch.connect:
+            listener(made, None)
+        return made
+
+    listener = Notices(fresh)
+
+    async def follow() -> int:
+        heard = 0
+        with listener.subscribe("a-run") as woken:
+            assert await asyncio.to_thread(listener.listening.wait, 10)
+            for _ in range(5):
+                woken.clear()
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f"SELECT pg_notify('{CHANNEL}', 'a-run')"))
+                heard += await woken.wait(5)
+        return heard
+
+    try:
+        assert asyncio.run(follow()) == 5
+    finally:
+        listener.stop()
+        engine.dispose()
