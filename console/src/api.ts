@@ -106,8 +106,10 @@ export class Api {
     body: unknown,
     onEvent: (event: SseEvent) => void,
     signal?: AbortSignal,
+    lastEventId?: number,
   ): Promise<void> {
     const headers: Record<string, string> = { ...this.auth(), Accept: "text/event-stream" };
+    if (lastEventId !== undefined) headers["Last-Event-ID"] = String(lastEventId);
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const open = () =>
       this.fetchImpl(path, {

@@ -101,7 +101,7 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     approve = page.get_by_role("button", name="Approve")
     approve.wait_for()
     audit(page, "chat-approval", screenshots)
-    page.get_by_label("Reason (optional)").fill("fine")
+    page.get_by_label("Reason for file_write (optional)").fill("fine")
     approve.click()
     chat.locator(".approval").filter(has_text="Approved").wait_for()
     chat.locator(".tool-result").filter(has_text="file_write").wait_for()
@@ -114,7 +114,7 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     page.get_by_role("button", name="Send").click()
     deny = page.get_by_role("button", name="Deny")
     deny.wait_for()
-    page.get_by_label("Reason (optional)").fill("not before Friday")
+    page.get_by_label("Reason for file_write (optional)").fill("not before Friday")
     deny.click()
     chat.locator(".approval").filter(has_text="Denied").filter(
         has_text="not before Friday"
@@ -294,3 +294,132 @@ def test_an_admin_sets_a_users_limits_from_the_users_page(
         ).scalar_one()
     engine.dispose()
     assert limits == {"max_concurrent_runs": 2, "daily_tokens": 50000}
+
+
+def test_a_chat_decides_each_call_on_its_own_and_follows_the_run_across_approval_rounds(
+    browser, console_url, screenshots, mcp_server
+):
+    """Two MCP tools that fail (so the model calls them again) and a file write, all asking
+    first: round one approves both MCP calls and denies the write, each with its own reason;
+    round two (the run asks again while the console follows it) approves one and denies the
+    other; round three denies the last. Before that, a refused send and a dropped connection
+    show their error in view and keep the typed message."""
+    import requests
+
+    name = f"apr{uuid.uuid4().hex[:6]}"
+    user = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+    assert requests.post(f"{console_url}/auth/register", json=user, timeout=10).status_code == 201
+    login = {"username": name, "password": PASSWORD}
+    token = requests.post(f"{console_url}/auth/login", json=login, timeout=10).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    failing = {"url": mcp_server.url, "tools": ["fail"], "requires_approval": True}
+    agent = requests.post(
+        f"{console_url}/agents",
+        json={
+            "name": "careful",
+            "display_name": "Careful",
+            "definition": {
+                "model": {"provider": "test", "name": "test"},
+                "system_prompt": "ask first",
+                "tools": [{"name": "file_write", "requires_approval": True}],
+                "mcp_servers": [{"name": "alpha", **failing}, {"name": "beta", **failing}],
+            },
+        },
+        headers=headers,
+        timeout=10,
+    )
+    assert agent.status_code == 201, agent.text
+    session = requests.post(
+        f"{console_url}/sessions",
+        json={"agent_id": agent.json()["id"]},
+        headers=headers,
+        timeout=10,
+    )
+    assert session.status_code == 201, session.text
+
+    context = browser.new_context(viewport={"width": 1280, "height": 640}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{console_url}/console")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Agents", exact=True).wait_for()
+    page.evaluate("id => { location.hash = `#/sessions/${id}` }", session.json()["id"])
+    composer = page.get_by_label("Message")
+    page.wait_for_function("() => !document.querySelector('#message').disabled")
+
+    # refused, then the network gone: the error in view, the message still typed
+    messages = "**/sessions/*/messages"
+    refused = {"error": {"code": "rate_limited", "message": "too many requests", "details": []}}
+    page.route(messages, lambda route: route.fulfill(status=429, json=refused))
+    composer.fill("Do the three things.")
+    page.get_by_role("button", name="Send").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("too many requests")
+    expect(alert).to_be_in_viewport()
+    expect(composer).to_have_value("Do the three things.")
+    page.unroute(messages)
+    page.route(messages, lambda route: route.abort())
+    page.get_by_role("button", name="Send").click()
+    expect(alert).not_to_contain_text("too many requests")
+    expect(alert).to_be_in_viewport()
+    expect(composer).to_have_value("Do the three things.")
+    page.unroute(messages)
+
+    def box(tool: str) -> Any:
+        return page.get_by_role("group", name=f"Approve {tool}?")
+
+    failed_before = [c["tool"] for c in mcp_server.calls()].count("fail")
+    page.get_by_role("button", name="Send").click()
+    chat = page.get_by_role("list", name="Conversation")
+    # round one: three calls, each decided on its own, sent together once all are decided
+    for tool in ("alpha_fail", "beta_fail", "file_write"):
+        box(tool).wait_for()
+    audit(page, "chat-approvals", screenshots)
+    expect(alert).to_have_count(0)
+    box("file_write").get_by_label("Reason for file_write (optional)").fill("not this one")
+    box("alpha_fail").get_by_label("Reason for alpha_fail (optional)").fill("go ahead")
+    box("alpha_fail").get_by_role("button", name="Approve").click()
+    expect(box("alpha_fail")).to_contain_text("You approve this call")
+    expect(box("beta_fail").get_by_role("button", name="Approve")).to_be_enabled()
+    expect(chat.locator(".approval").filter(has_text="Approved")).to_have_count(0)
+    box("beta_fail").get_by_role("button", name="Approve").click()
+    box("file_write").get_by_role("button", name="Deny").click()
+    decided = chat.locator(".approval").filter(has_text=re.compile("Approved|Denied"))
+    expect(decided).to_have_count(3)
+    approved = chat.locator(".approval").filter(has_text="Approved")
+    denied = chat.locator(".approval").filter(has_text="Denied")
+    expect(approved.filter(has_text="go ahead")).to_have_count(1)
+    expect(denied.filter(has_text="not this one")).to_have_count(1)
+    expect(approved.filter(has_text="not this one")).to_have_count(0)
+    # round two, while the console follows the resumed run: new buttons, usable at once
+    approve_alpha = box("alpha_fail").get_by_role("button", name="Approve")
+    expect(approve_alpha).to_be_enabled(timeout=20_000)
+    expect(box("beta_fail").get_by_role("button", name="Deny")).to_be_enabled()
+    expect(box("file_write")).to_have_count(0)
+    box("beta_fail").get_by_label("Reason for beta_fail (optional)").fill("enough")
+    approve_alpha.click()
+    box("beta_fail").get_by_role("button", name="Deny").click()
+    expect(decided).to_have_count(5)
+    expect(denied.filter(has_text="enough")).to_have_count(1)
+    # round three: the last failing call, denied; then the answer, in view
+    deny_alpha = box("alpha_fail").get_by_role("button", name="Deny")
+    expect(deny_alpha).to_be_enabled(timeout=20_000)
+    deny_alpha.click()
+    expect(decided).to_have_count(6)
+    answer = chat.locator(".msg.agent").last
+    answer.wait_for(timeout=20_000)
+    expect(page.get_by_role("button", name="Send")).to_have_text("Send")
+    expect(answer).to_be_in_viewport()
+    expect(page.get_by_role("group")).to_have_count(0)
+    results = chat.locator(".tool-result")
+    expect(results.filter(has_text="file_write").filter(has_text="denied")).to_have_count(1)
+    expect(results.filter(has_text="beta_fail").filter(has_text="denied")).to_have_count(1)
+    expect(results.filter(has_text="alpha_fail").filter(has_text="denied")).to_have_count(1)
+    audit(page, "chat-after-rounds", screenshots)
+    failed = [c["tool"] for c in mcp_server.calls()].count("fail") - failed_before
+    assert failed == 3  # round one twice, round two once: only what was approved
+    assert errors == []
+    context.close()

@@ -63,6 +63,15 @@ function EventItem({ event }: { event: RunEvent }) {
   }
 }
 
+/** The calls of one run that wait together: the service takes their decisions in one request. */
+function sameRun(events: RunEvent[], request: RunEvent): RunEvent[] {
+  return undecided(events).filter((e) => e.execution_id === request.execution_id);
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "AbortError";
+}
+
 export function Chat({ id }: { id: string }) {
   const [events, setEvents] = useState<RunEvent[]>([]);
   const [live, setLive] = useState("");
@@ -70,21 +79,36 @@ export function Chat({ id }: { id: string }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [reasons, setReasons] = useState<Record<string, string>>({});
+  // each pending call's own decision, sent when every call of its run has one
+  const [choices, setChoices] = useState<Record<string, boolean>>({});
   const end = useRef<HTMLDivElement>(null);
+  const composer = useRef<HTMLFormElement>(null);
   const session = useLoad(() => api.get<{ agent_id: string; title: string | null }>(`/sessions/${id}`), [id]);
 
   const reload = () => allEvents(id).then(setEvents, (e) => setError(describeError(e)));
   useEffect(() => {
     void reload();
   }, [id]);
-  useEffect(() => end.current?.scrollIntoView?.({ block: "end" }), [events, live]);
+  const waiting = undecided(events);
+  useEffect(() => {
+    // the newest message, a pending call or an error: in view above the sticky composer
+    const marker = end.current;
+    if (!marker) return;
+    marker.style.scrollMarginBottom = `${(composer.current?.offsetHeight ?? 0) + 16}px`;
+    marker.scrollIntoView?.({ block: "end" });
+  }, [events, live, error, waiting.length]);
 
-  function onFrame(frame: { event: string; data: string }) {
+  function onFrame(frame: { event: string; data: string }): boolean {
     const data = JSON.parse(frame.data);
     if (frame.event === "text_delta") setLive((text) => text + data.delta);
     else if (frame.event === "execution") {
-      if (data.error && !data.id) setError(describeError(new Error(data.error.message)));
-    } else if (data.seq !== undefined) setEvents((list) => (list.some((e) => e.seq === data.seq) ? list : [...list, data]));
+      if (data.error && !data.id) {
+        setError(describeError(new Error(data.error.message)));
+        return false;
+      }
+    } else if (frame.event === "error") setError(String(data.message ?? frame.data));
+    else if (data.seq !== undefined) setEvents((list) => (list.some((e) => e.seq === data.seq) ? list : [...list, data]));
+    return true;
   }
 
   async function send(event: Event) {
@@ -96,41 +120,60 @@ export function Chat({ id }: { id: string }) {
     const content = input;
     setInput("");
     setEvents((list) => [...list, { seq: -1, type: "user_message", payload: { content } }]);
+    let accepted = false;
     try {
-      await api.stream("POST", `/sessions/${id}/messages`, { content }, onFrame);
+      await api.stream("POST", `/sessions/${id}/messages`, { content }, (frame) => {
+        accepted = onFrame(frame) || accepted;
+      });
     } catch (e) {
       setError(describeError(e));
     } finally {
+      // a message the service never took (a 429, the network) is still the draft
+      if (!accepted) setInput((typed) => typed || content);
       await reload();
       setLive("");
       setBusy(false);
     }
   }
 
-  async function decide(request: RunEvent, approved: boolean) {
-    const executionId = request.execution_id!;
-    const pending = undecided(events).filter((e) => e.execution_id === executionId);
+  function choose(request: RunEvent, approved: boolean) {
+    const chosen = { ...choices, [String(request.payload.tool_call_id)]: approved };
+    setChoices(chosen);
+    const calls = sameRun(events, request);
+    if (calls.every((e) => String(e.payload.tool_call_id) in chosen)) void decide(request.execution_id!, calls, chosen);
+  }
+
+  async function decide(executionId: string, calls: RunEvent[], chosen: Record<string, boolean>) {
     setBusy(true);
     setError(null);
+    const following = new AbortController();
     try {
       await api.request("POST", `/executions/${executionId}/approvals`, {
-        decisions: pending.map((e) => ({
-          tool_call_id: e.payload.tool_call_id,
-          approved,
-          ...(reasons[String(e.payload.tool_call_id)] ? { reason: reasons[String(e.payload.tool_call_id)] } : {}),
-        })),
+        decisions: calls.map((e) => {
+          const callId = String(e.payload.tool_call_id);
+          const reason = reasons[callId]?.trim();
+          return { tool_call_id: callId, approved: chosen[callId], ...(reason ? { reason } : {}) };
+        }),
       });
-      // the run resumes through the queue: follow its events as they are written
-      await api.stream("GET", `/executions/${executionId}/events`, undefined, onFrame);
+      // the run resumes through the queue: follow it from what is shown until it ends or asks again
+      const shown = Math.max(0, ...events.filter((e) => e.execution_id === executionId).map((e) => e.seq));
+      await api.stream("GET", `/executions/${executionId}/events`, undefined, (frame) => {
+        onFrame(frame);
+        if (frame.event === "approval_requested") following.abort();
+      }, following.signal, shown);
     } catch (e) {
-      setError(describeError(e));
+      if (!isAbort(e)) {
+        setError(describeError(e));
+        // not taken: each call is to be decided again (the reasons stay)
+        setChoices((all) => Object.fromEntries(Object.entries(all).filter(([k]) => !calls.some((c) => String(c.payload.tool_call_id) === k))));
+      }
     } finally {
+      following.abort();
       await reload();
       setBusy(false);
     }
   }
 
-  const waiting = undecided(events);
   return (
     <Page title={session.data?.title || "Chat"}
       actions={session.data && <a href={`#/agents/${session.data.agent_id}`}>The agent</a>}>
@@ -138,23 +181,41 @@ export function Chat({ id }: { id: string }) {
         {events.map((e) => <EventItem key={`${e.seq}-${e.type}`} event={e} />)}
         {live && <li class="msg agent live"><span class="who">Agent</span><div>{live}</div></li>}
       </ol>
-      <div ref={end} />
       {waiting.map((request) => {
         const callId = String(request.payload.tool_call_id);
+        const tool = String(request.payload.tool_name);
+        const chosen = choices[callId];
+        const others = sameRun(events, request).length - 1;
         return (
-          <div class="card approval-box" key={callId} role="group" aria-label={`Approve ${String(request.payload.tool_name)}?`}>
-            <p>The agent wants to call <code>{String(request.payload.tool_name)}</code> with <code>{JSON.stringify(request.payload.args)}</code>.</p>
-            <Field label="Reason (optional)" id={`reason-${callId}`}>
-              <input id={`reason-${callId}`} value={reasons[callId] ?? ""}
+          <div class="card approval-box" key={callId} role="group" aria-label={`Approve ${tool}?`}>
+            <p>The agent wants to call <code>{tool}</code> with <code>{JSON.stringify(request.payload.args)}</code>.</p>
+            <Field label={`Reason for ${tool} (optional)`} id={`reason-${callId}`}>
+              <input id={`reason-${callId}`} value={reasons[callId] ?? ""} disabled={busy}
                 onInput={(e) => setReasons({ ...reasons, [callId]: e.currentTarget.value })} />
             </Field>
-            <button type="button" disabled={busy} onClick={() => decide(request, true)}>Approve</button>{" "}
-            <button type="button" class="secondary" disabled={busy} onClick={() => decide(request, false)}>Deny</button>
+            {chosen === undefined ? (
+              <>
+                <button type="button" disabled={busy} onClick={() => choose(request, true)}>Approve</button>{" "}
+                <button type="button" class="secondary" disabled={busy} onClick={() => choose(request, false)}>Deny</button>
+              </>
+            ) : (
+              <p class="chosen">
+                {chosen ? "You approve this call" : "You deny this call"}
+                {busy ? " — sending…" : ` — sent once you decide the other call${others > 1 ? "s" : ""}.`}{" "}
+                {!busy && (
+                  <button type="button" class="secondary" onClick={() => {
+                    const { [callId]: _dropped, ...rest } = choices;
+                    setChoices(rest);
+                  }}>Change</button>
+                )}
+              </p>
+            )}
           </div>
         );
       })}
-      <Alert message={error} />
-      <form onSubmit={send} class="composer">
+      <div ref={end} />
+      <form onSubmit={send} class="composer" ref={composer}>
+        <Alert message={error} />
         <Field label="Message" id="message">
           <textarea id="message" rows={2} value={input} disabled={busy}
             onInput={(e) => setInput(e.currentTarget.value)}
