@@ -17,19 +17,31 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import SplitResult, urlsplit
 
-from core.errors import Invalid, field_error
+from core.errors import Invalid, NotFound, field_error
 
 if TYPE_CHECKING:
     import httpx
     import httpx2
 
 MAX_URL_LENGTH = 2000
+# The URLs the service calls (webhooks, MCP servers), stated whole so the document can say it:
+# https to a host *name* (an address only for a host an operator exempts), a port 1-65535, and
+# a path of visible characters. ECMA-262 and Python read it alike (no \s: they differ on it).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_TOP_LABEL = r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = (
+    r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}"
+    r"|[1-9][0-9]{0,3}))?"
+)
+_URL_CHAR = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\\]"
+PUBLIC_URL_PATTERN = rf"^https://(?:{_LABEL}\.)+{_TOP_LABEL}\.?{_PORT}(?:[/?#]{_URL_CHAR}*)?$"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # what a pinned transport asks before each request: (host, headers); raises to refuse it
@@ -80,8 +92,11 @@ def host_allowed(host: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-class UnresolvableHost(Invalid):
-    """The host has no address right now (maybe a DNS hiccup: a delivery retries it)."""
+class UnresolvableHost(NotFound):
+    """The host has no address right now: nothing is there to reach (404 naming the field; a
+    delivery retries it, in case of a DNS hiccup)."""
+
+    code = "host_not_found"
 
 
 def check_url(url: str, policy: EgressPolicy, *, resolve: bool = True) -> None:
@@ -111,6 +126,15 @@ def parse_url(url: str, policy: EgressPolicy) -> SplitResult:
         _refuse(policy, "must not carry a user name or password", "url_userinfo")
     if parts.scheme.lower() not in ("https", "http"):
         _refuse(policy, "must be an https URL", "url_scheme")
+    host = normalized_host(parts.hostname or "")
+    exempt = host in policy.allowed_hosts or parts.scheme.lower() != "https"  # told apart below
+    if not exempt and _ip_literal(host) is None and not re.fullmatch(PUBLIC_URL_PATTERN, url):
+        _refuse(
+            policy,
+            "must be https://<host name>[:port][/path] (a name, not an address; visible "
+            "characters only)",
+            "url_syntax",
+        )
     return parts
 
 
@@ -129,6 +153,8 @@ def resolve_destination(
             _refuse(policy, "must not point at the metadata server", "url_address")
     elif not all(is_public_address(address) for address in addresses):
         _refuse(policy, "must resolve to public internet addresses only", "url_address")
+    elif _ip_literal(host) is not None:  # public, but the document states names only
+        _refuse(policy, "must name its host (an address is not accepted)", "url_syntax")
     return addresses
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from core.agents.definition import AgentDefinition, CredentialHeader, McpServerSpec
 from core.config import Settings
 from core.egress import EgressPolicy, check_url, host_allowed, normalized_host
-from core.errors import Invalid, field_error
+from core.errors import Conflict, Invalid, NotFound, field_error
 
 
 @dataclass(frozen=True)
@@ -109,16 +109,19 @@ def check_mcp_servers(
     credentials: Mapping[str, tuple[str, ...]],
     loc: tuple[str | int, ...],
 ) -> None:
-    """Raise Invalid (422) naming each server URL the egress rules refuse, each header
-    credential the saving user does not have, and each the user's credential may not be sent
-    to (`credentials`: their names, with the hosts each allows)."""
-    problems: list[dict[str, Any]] = []
+    """Raise naming each problem: a server URL the egress rules refuse (422), a header
+    credential the saving user does not have (404), one the user's credential may not be sent
+    to (409; `credentials`: their names, with the hosts each allows). The status is the first
+    kind found in that order."""
+    refused_urls: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    misplaced: list[dict[str, Any]] = []
     for index, server in enumerate(definition.mcp_servers):
         here = (*loc, "mcp_servers", index)
         try:
             check_url(server.url, mcp_policy(settings, (*here, "url")), resolve=False)
         except Invalid as exc:
-            problems += exc.details
+            refused_urls += exc.details
             host = ""  # a refused URL is one problem; where credentials may go waits for a good one
         else:
             host = server_host(server.url)
@@ -127,7 +130,7 @@ def check_mcp_servers(
                 continue
             where = [*here, "headers", header, "credential"]
             if value.credential not in credentials:
-                problems.append(
+                missing.append(
                     field_error(
                         where,
                         f"you have no credential named {value.credential!r} (POST /credentials)",
@@ -138,8 +141,22 @@ def check_mcp_servers(
             hosts = credentials[value.credential]
             if host and not host_allowed(host, hosts):
                 opened = OpenedCredential(uuid.UUID(int=0), value.credential, "", hosts)
-                problems.append(
+                misplaced.append(
                     field_error(where, opened.refusal(host), "credential_host_not_allowed")
                 )
-    if problems:
+    problems = refused_urls + missing + misplaced
+    if refused_urls:
         raise Invalid("invalid agent definition", details=problems)
+    if missing:
+        raise NotFound(
+            "the definition names credentials you do not have",
+            code="credential_not_found",
+            details=problems,
+        )
+    if misplaced:
+        raise Conflict(
+            "a credential the definition names may not be sent to its server's host: add the "
+            "host to the credential's allowed_hosts (PATCH /credentials/{id}), or use another",
+            code="credential_host_not_allowed",
+            details=problems,
+        )

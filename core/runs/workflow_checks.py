@@ -25,11 +25,13 @@ def check_steps(
     agent_id: uuid.UUID | None,
     loc: tuple[str | int, ...],
 ) -> None:
-    """422 unless the caller may execute every step (and every agent the delegate tool names)
-    and no step leads back to this agent."""
-    from core.errors import Invalid, field_error
+    """404 naming each step (and each agent the delegate tool names) the caller may not execute
+    or that does not exist (another user's private agent is not there for them); 409 when a step
+    leads back to this agent."""
+    from core.errors import Conflict, NotFound, field_error
 
     problems: list[dict[str, Any]] = []
+    cycles: list[dict[str, Any]] = []
     if definition.workflow is not None:
         for index, step_id in enumerate(definition.workflow.steps):
             here = [*loc, "workflow", "steps", index]
@@ -45,7 +47,7 @@ def check_steps(
                 )
                 continue
             if agent_id is not None and _reaches(db, step, agent_id, depth=0):
-                problems.append(
+                cycles.append(
                     field_error(
                         here, f"agent {step_id} leads back to this workflow (a cycle)", "cycle"
                     )
@@ -65,7 +67,11 @@ def check_steps(
                     )
                 )
     if problems:
-        raise Invalid("invalid agent definition", details=problems)
+        raise NotFound(
+            "the definition names agents you cannot run", code="agent_not_found", details=problems
+        )
+    if cycles:
+        raise Conflict("a workflow step leads back to this agent", code="cycle", details=cycles)
 
 
 def _reaches(db: Session, agent: Agent, target: uuid.UUID, depth: int) -> bool:

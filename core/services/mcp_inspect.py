@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core.agents.definition import CredentialHeader
 from core.config import Settings
 from core.egress import check_url
-from core.errors import Invalid, field_error
+from core.errors import Conflict, NotFound, field_error
 from core.mcp.servers import guarded_headers, mcp_policy, server_host
 from core.models.users import User
 from core.schemas.agents import McpInspectRequest
@@ -38,10 +38,14 @@ def inspect_mcp_server(
         )
     except CredentialMissing as exc:
         unreadable = isinstance(exc, CredentialUnreadable)
-        raise Invalid(
+        # a credential the user lacks is not there (404); one no key opens must be stored again
+        # (409: the request is fine, the credential's state is not)
+        error = Conflict if unreadable else NotFound
+        raise error(
             "the headers name credentials you do not have"
             if not unreadable
             else "the headers name credentials whose values can no longer be read",
+            code="credential_unreadable" if unreadable else "credential_not_found",
             details=[
                 field_error(
                     ["body", "headers", header, "credential"],
@@ -65,7 +69,7 @@ def inspect_mcp_server(
         if not credentials[name].allows(host)
     ]
     if refused:
-        raise Invalid(
+        raise Conflict(
             "a credential the headers name may not be sent to this host",
             code="credential_host_not_allowed",
             details=refused,
@@ -79,8 +83,8 @@ def inspect_mcp_server(
         tools = run_on_agent_loop(
             inspect_server(data.url, data.transport, headers, settings, guard=guard)
         )
-    except McpUnavailable as exc:
-        raise Invalid(
+    except McpUnavailable as exc:  # nothing that speaks MCP there (now): not found
+        raise NotFound(
             str(exc),
             code="mcp_unavailable",
             details=[field_error(["body", "url"], str(exc), "mcp_unavailable")],

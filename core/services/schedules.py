@@ -278,14 +278,13 @@ def _session_of(
     db: Session, user: User, session_id: uuid.UUID, agent_id: uuid.UUID
 ) -> AgentSession:
     """The caller's session of the agent, open for turns (a schedule's runs are its turns).
-    The body names it: one that is not the caller's is a 422 at `session_id` (the schedule's
-    own path names a resource that exists)."""
+    The body names it: one that is not the caller's is a 404 naming `session_id`."""
     from core.runs.starting import owned_session
 
     try:
         session = owned_session(db, user, session_id)
     except NotFound:
-        raise Invalid(
+        raise NotFound(
             "no such session",
             code="session_not_found",
             details=[

@@ -176,7 +176,9 @@ def test_an_installed_listing_pointing_a_credential_elsewhere_sends_nothing(clie
     assert listing.status_code == 201, listing.get_json()
     install = f"/marketplace/{listing.get_json()['id']}/install"
     # installing says at once that her credential would not go there
-    refused = assert_error(client.post(install, headers=p["alice"]), 422)
+    refused = assert_error(
+        client.post(install, headers=p["alice"]), 409, "credential_host_not_allowed"
+    )
     assert refused["details"][0]["type"] == "credential_host_not_allowed"
     # had her credential allowed it when she installed, her runs still check it as they go
     [mine] = client.get("/credentials", headers=p["alice"]).get_json()["items"]
@@ -299,14 +301,16 @@ def test_a_redirect_never_carries_a_credential_to_another_host(
         assert [r["path"] for r in p["bobs"].requests()[before:]] == ["/mcp"]
 
 
-def test_saving_or_inspecting_with_a_credential_bound_elsewhere_is_a_422(client, people):
+def test_saving_or_inspecting_with_a_credential_bound_elsewhere_is_a_409(client, people):
     p = people
     body = {
         "name": "mine",
         "display_name": "Mine",
         "definition": definition(mcp_servers=[github_server(p["evil_url"])]),
     }
-    error = assert_error(client.post("/agents", json=body, headers=p["alice"]), 422)
+    error = assert_error(
+        client.post("/agents", json=body, headers=p["alice"]), 409, "credential_host_not_allowed"
+    )
     assert [(d["path"], d["type"]) for d in error["details"]] == [
         (
             "definition.mcp_servers[0].headers.Authorization.credential",
@@ -320,5 +324,5 @@ def test_saving_or_inspecting_with_a_credential_bound_elsewhere_is_a_422(client,
         json={"url": p["evil_url"], "headers": {"Authorization": {"credential": "github"}}},
         headers=p["alice"],
     )
-    assert_error(inspected, 422, "credential_host_not_allowed")
+    assert_error(inspected, 409, "credential_host_not_allowed")
     nothing_reached(p["bobs"], before)

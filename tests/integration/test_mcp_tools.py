@@ -172,13 +172,25 @@ def test_a_url_the_egress_rules_refuse_is_a_422_at_its_path(
 
 
 def test_a_host_that_resolves_to_a_private_address_is_refused_at_connect(
-    client: Any, mcp: McpServer
+    client: Any, mcp: McpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "loopback.example.test":
+            host = "127.0.0.1"
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     _, headers = signed_up(client)
-    add_credential(client, headers, ALICE_TOKEN, hosts=("127.0.0.1", "localhost"))
-    # "localhost" is not in MCP_ALLOWED_HOSTS: saved (no DNS at save), refused when connecting
+    add_credential(client, headers, ALICE_TOKEN, hosts=("127.0.0.1", "loopback.example.test"))
+    # a name not in MCP_ALLOWED_HOSTS: saved (no DNS at save), refused when connecting
     agent_id = mcp_agent(
-        client, headers, server(mcp.url.replace("http://127.0.0.1", "https://localhost"))
+        client,
+        headers,
+        server(mcp.url.replace("http://127.0.0.1", "https://loopback.example.test")),
     )
     seen: list[Any] = []
     before = len(mcp.calls())
@@ -195,7 +207,7 @@ def test_definitions_name_known_credentials_and_secret_headers_come_from_them(cl
         "display_name": "A",
         "definition": definition(mcp_servers=[server("https://example.com/mcp")]),
     }
-    error = assert_error(client.post("/agents", json=body, headers=headers), 422)
+    error = assert_error(client.post("/agents", json=body, headers=headers), 404)
     assert [(d["path"], d["type"]) for d in error["details"]] == [
         ("definition.mcp_servers[0].headers.Authorization.credential", "unknown_credential")
     ]
@@ -314,11 +326,15 @@ def test_inspect_lists_a_servers_tools_with_the_callers_credential(
         json={"url": mcp.url, "headers": {"Authorization": {"credential": "nope"}}},
         headers=headers,
     )
-    assert assert_error(missing, 422)["details"][0]["type"] == "unknown_credential"
+    assert assert_error(missing, 404)["details"][0]["type"] == "unknown_credential"
     down = client.post(
         "/agents/mcp/inspect", json={"url": "http://127.0.0.1:9/mcp"}, headers=headers
     )
-    assert_error(down, 422, "mcp_unavailable")
+    assert_error(down, 404, "mcp_unavailable")  # nothing speaks MCP there
+    nowhere = client.post(
+        "/agents/mcp/inspect", json={"url": "https://nowhere.invalid/mcp"}, headers=headers
+    )
+    assert_error(nowhere, 404, "host_not_found")
 
 
 def test_the_catalog_says_mcp_is_available(client: Any) -> None:

@@ -266,7 +266,7 @@ def test_a_deleted_session_stops_its_schedule_and_a_spent_quota_skips_a_slot(cli
     assert schedule_row(db, in_session["id"]).stopped_reason["code"] == "session_not_found"  # type: ignore[index]
 
 
-def test_a_schedule_naming_a_session_that_is_not_yours_is_a_422_at_that_field(client) -> None:
+def test_a_schedule_naming_a_session_that_is_not_yours_is_a_404_at_that_field(client) -> None:
     _, owner = signed_up(client)
     _, stranger = signed_up(client)
     agent = create_agent(client, owner, scope="public")
@@ -278,7 +278,7 @@ def test_a_schedule_naming_a_session_that_is_not_yours_is_a_422_at_that_field(cl
                 headers=owner,
                 json={"cron": "* * * * *", "input": "x", "session_id": session_id},
             ),
-            422,
+            404,
             "session_not_found",
         )
         assert error["details"][0]["path"] == "session_id"

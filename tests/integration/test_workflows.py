@@ -183,7 +183,7 @@ def test_a_step_the_caller_cannot_execute_is_refused_at_create(client, user):
         headers=headers,
         json={"name": "wf", "display_name": "WF", "definition": definition(workflow=spec)},
     )
-    body = assert_error(response, 422)
+    body = assert_error(response, 404, "agent_not_found")  # another's private agent is not there
     assert body["details"][0]["path"] == "definition.workflow.steps[0]"
 
 
@@ -211,7 +211,7 @@ def test_cycles_are_refused_directly_and_through_other_workflows(client, user):
         headers=headers,
         json={"definition": definition(system_prompt="workflow", workflow=spec)},
     )
-    body = assert_error(response, 422)
+    body = assert_error(response, 409, "cycle")
     assert body["details"][0]["type"] == "cycle"
     itself = {"type": "sequential", "steps": [outer["id"]]}
     response = client.patch(
@@ -219,7 +219,7 @@ def test_cycles_are_refused_directly_and_through_other_workflows(client, user):
         headers=headers,
         json={"definition": definition(system_prompt="workflow", workflow=itself)},
     )
-    assert_error(response, 422)
+    assert_error(response, 409, "cycle")
 
 
 def test_delegation_runs_another_agent_and_counts_its_usage(client, user):

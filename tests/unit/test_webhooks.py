@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import time
@@ -23,8 +24,8 @@ from cryptography.x509.oid import NameOID
 
 from core import egress
 from core.config import Settings
-from core.egress import is_public_address
-from core.errors import Invalid
+from core.egress import PUBLIC_URL_PATTERN, is_public_address
+from core.errors import Invalid, NotFound
 from core.tasks.auth import tasks_shared_secret
 from core.webhooks import (
     check_webhook_url,
@@ -247,19 +248,30 @@ def test_unsafe_destinations_are_refused(url: str) -> None:
         "https://hooks.example.test:8443/hook?x=1",
         "https://dual.example.test/hook",
         "https://HOOKS.example.test./hook",
-        "https://1.1.1.1/hook",
-        "https://[2606:4700::1111]/hook",
     ],
 )
 def test_public_https_destinations_are_accepted(url: str) -> None:
     check_webhook_url(url, settings(allowed=""))
+    assert re.fullmatch(PUBLIC_URL_PATTERN, url)  # what the document states, exactly
 
 
-def test_unresolvable_host_is_refused(dns: dict[str, list[str]]) -> None:
-    dns["gone.example.test"] = []
+@pytest.mark.usefixtures("dns")
+@pytest.mark.parametrize("url", ["https://1.1.1.1/hook", "https://[2606:4700::1111]/hook"])
+def test_a_destination_is_named_not_addressed_even_a_public_one(url: str) -> None:
+    """The document can state a name's shape; whether an address is public it cannot."""
     with pytest.raises(Invalid) as refused:
+        check_webhook_url(url, settings(allowed=""))
+    assert refused.value.details[0]["type"] == "url_syntax"
+    assert not re.fullmatch(PUBLIC_URL_PATTERN, url)
+
+
+def test_a_host_that_does_not_resolve_is_not_found(dns: dict[str, list[str]]) -> None:
+    dns["gone.example.test"] = []
+    with pytest.raises(NotFound) as missing:
         check_webhook_url("https://gone.example.test/hook", settings(allowed=""))
-    assert refused.value.details[0]["type"] == "url_unresolvable"
+    assert missing.value.status == 404
+    assert missing.value.code == "host_not_found"
+    assert missing.value.details[0]["type"] == "url_unresolvable"
 
 
 @pytest.mark.usefixtures("dns")
