@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.egress import PUBLIC_URL_PATTERN
 from core.errors import Invalid, field_error
+from core.json_schema import NESTS_FREELY
 from core.secret_names import is_secret_key
 
 Provider = Literal["google-vertex", "anthropic-vertex", "test"]
@@ -84,7 +86,40 @@ def _registered_tool_names(schema: dict[str, Any]) -> None:
     schema["enum"] = sorted(TOOL_SPECS)
 
 
+def _one_branch_per_tool(schema: dict[str, Any]) -> None:
+    """Each tool with its own configuration (and web_search, which runs at the provider, never
+    waiting for approval): the document states what check_definition holds a tool to."""
+    from core.json_schema import standalone
+    from core.tools.registry import TOOL_SPECS
+
+    fields = schema["properties"]
+    branches = []
+    for name, spec in sorted(TOOL_SPECS.items()):
+        # titles name the models a client generator makes of each branch
+        title = "".join(part.capitalize() for part in name.split("_"))
+        config = standalone(spec.config_model.model_json_schema())
+        config["title"] = f"{title}Config"
+        branch = {**fields, "name": {"const": name}, "config": config}
+        if name in _NATIVE_TOOLS:
+            branch["requires_approval"] = {**fields["requires_approval"], "const": False}
+        branches.append(
+            {
+                "title": f"{title}Tool",
+                "type": "object",
+                "additionalProperties": False,
+                # a config with required fields must be given
+                "required": ["name", "config"] if config.get("required") else ["name"],
+                "properties": branch,
+            }
+        )
+    for key in ("properties", "required", "additionalProperties", "type"):
+        schema.pop(key, None)
+    schema["oneOf"] = branches
+
+
 class ToolRef(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_branch_per_tool)
+
     name: str = Field(min_length=1, max_length=64, json_schema_extra=_registered_tool_names)
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
@@ -124,17 +159,27 @@ def check_secret_headers(headers: dict[str, Any]) -> dict[str, Any]:
     return headers
 
 
+def _not_a_tool_prefix(schema: dict[str, Any]) -> None:
+    from core.tools.registry import TOOL_SPECS
+
+    schema["not"] = {"enum": sorted({t.split("_", 1)[0] for t in TOOL_SPECS if "_" in t})}
+
+
 class McpServerSpec(_Strict):
     """An MCP server whose tools the agent may call (streamable HTTP, or SSE)."""
 
     name: str = Field(
         pattern=r"^[a-z][a-z0-9]{0,19}$",
-        description="its tools appear to the model as <name>_<tool>",
+        description="its tools appear to the model as <name>_<tool>; not a built-in tool's "
+        "first word",
+        json_schema_extra=_not_a_tool_prefix,
     )
     url: str = Field(
         min_length=1,
         max_length=2000,
-        description="https on a public address (or a host in MCP_ALLOWED_HOSTS)",
+        description="https to a host name that resolves to public addresses (or a host in "
+        "MCP_ALLOWED_HOSTS)",
+        json_schema_extra={"pattern": PUBLIC_URL_PATTERN},
     )
     transport: McpTransport = "streamable-http"
     headers: McpHeaders = Field(default_factory=dict, max_length=MAX_MCP_HEADERS)
@@ -157,11 +202,25 @@ class McpServerSpec(_Strict):
         return tool in self.requires_approval
 
 
+def _deployment_timeout(schema: dict[str, Any]) -> None:
+    """The document states this deployment's longest run (MAX_EXECUTION_TIMEOUT_S), which
+    saving a definition holds it to (core.services.agents)."""
+    from core.config import get_settings
+
+    schema["maximum"] = min(schema.get("maximum", 3600), get_settings().max_execution_timeout_s)
+
+
 class Limits(_Strict):
     max_requests: int = Field(default=20, ge=1, le=200)
     max_tool_calls: int = Field(default=50, ge=0, le=1000)
     max_total_tokens: int = Field(default=200_000, ge=100, le=10_000_000)
-    timeout_s: float = Field(default=300, gt=0, le=3600)
+    timeout_s: float = Field(
+        default=300,
+        gt=0,
+        le=3600,
+        description="seconds; at most MAX_EXECUTION_TIMEOUT_S of this deployment",
+        json_schema_extra=_deployment_timeout,
+    )
 
 
 class WorkflowSpec(_Strict):
@@ -170,14 +229,118 @@ class WorkflowSpec(_Strict):
     max_iterations: int = Field(default=5, ge=1, le=50)
 
 
+def _each_tool_once(schema: dict[str, Any]) -> None:
+    from core.tools.registry import TOOL_SPECS
+
+    schema["allOf"] = [
+        {
+            "contains": {"required": ["name"], "properties": {"name": {"const": name}}},
+            "minContains": 0,
+            "maxContains": 1,
+        }
+        for name in sorted(TOOL_SPECS)
+    ]
+
+
+# a Gemini model that cannot take native search beside other tools (gemini_combines_tools)
+OLDER_GEMINI = r"gemini-1|gemini-2\.|gemma|^gemini-pro$"
+
+
+def _gemini_search_rules(schema: dict[str, Any]) -> None:
+    """What _native_search_problems refuses, as JSON Schema: with a Gemini model (first or a
+    fallback) the enabled web_search takes none of Claude's settings, and with an older Gemini
+    it comes alone (no other enabled tool, no MCP server)."""
+
+    def uses(model: dict[str, Any]) -> dict[str, Any]:
+        provider = {"provider": {"const": "google-vertex"}}
+        return {
+            "required": ["model"],
+            "properties": {
+                "model": {
+                    "anyOf": [
+                        {"required": ["provider"], "properties": {**provider, **model}},
+                        {
+                            "required": ["fallback"],
+                            "properties": {
+                                "fallback": {
+                                    "contains": {
+                                        "required": ["provider"],
+                                        "properties": {**provider, **model},
+                                    }
+                                }
+                            },
+                        },
+                    ]
+                }
+            },
+        }
+
+    enabled: dict[str, Any] = {"enabled": {"const": True}}
+    enabled_search = {
+        "required": ["name"],
+        "properties": {"name": {"const": "web_search"}, **enabled},
+    }
+    no_settings = {
+        "properties": {setting: {"type": "null"} for setting in GEMINI_UNSUPPORTED_SEARCH_SETTINGS}
+    }
+    other_tool = {
+        "required": ["name"],
+        "properties": {"name": {"not": {"const": "web_search"}}, **enabled},
+    }
+    schema.setdefault("allOf", []).extend(
+        [
+            {
+                "if": uses({}),
+                "then": {
+                    "properties": {
+                        "tools": {
+                            "items": {
+                                "if": enabled_search,
+                                "then": {"properties": {"config": no_settings}},
+                            }
+                        }
+                    }
+                },
+            },
+            {
+                "if": uses({"name": {"type": "string", "pattern": OLDER_GEMINI}}),
+                "then": {
+                    "not": {
+                        "allOf": [
+                            {
+                                "required": ["tools"],
+                                "properties": {"tools": {"contains": enabled_search}},
+                            },
+                            {
+                                "anyOf": [
+                                    {
+                                        "required": ["tools"],
+                                        "properties": {"tools": {"contains": other_tool}},
+                                    },
+                                    {
+                                        "required": ["mcp_servers"],
+                                        "properties": {"mcp_servers": {"minItems": 1}},
+                                    },
+                                ]
+                            },
+                        ]
+                    }
+                },
+            },
+        ]
+    )
+
+
 class AgentDefinition(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_gemini_search_rules)
+
     model: ModelSpec = Field(default_factory=lambda: ModelSpec(provider="test", name="test"))
     system_prompt: str = Field(default="", max_length=MAX_SYSTEM_PROMPT)
     tools: list[ToolRef] = Field(
         default_factory=list,
         max_length=MAX_TOOLS,
         description="each tool once (by name)",
-        json_schema_extra={"uniqueItems": True},
+        json_schema_extra=_each_tool_once,
     )
     output_schema: dict[str, Any] | None = Field(
         default=None,
@@ -188,6 +351,8 @@ class AgentDefinition(_Strict):
                     "type": "object",
                     "required": ["type"],
                     "properties": {"type": {"const": "object"}},
+                    # a schema nests as deep as its output does: not free-form JSON's levels
+                    "additionalProperties": NESTS_FREELY,
                 },
                 {"type": "null"},
             ]

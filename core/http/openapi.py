@@ -3,6 +3,7 @@ the document; pydantic writes the JSON Schemas). Imported only when /openapi.jso
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import typing
@@ -17,7 +18,9 @@ from pydantic.json_schema import models_json_schema
 from core import __version__
 from core.http.endpoint import Endpoint
 from core.http.routes import RouteGroup, full_rule
-from core.schemas.common import ErrorResponse
+from core.json_schema import NESTS_FREELY
+from core.schemas.ag_ui import UNREAD_MARK
+from core.schemas.common import FREE_JSON_LEVELS, ErrorResponse
 
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
 REF = "#/components/schemas/{model}"
@@ -85,9 +88,14 @@ def build_openapi(groups: Sequence[RouteGroup], *, title: str) -> dict[str, Any]
     for group in groups:
         spec.tag({"name": group.name, "description": group.description})
     document = spec.to_dict()
-    _say_no_nul(document)
-    for level in range(JSON_VALUE_LEVELS):
-        document["components"]["schemas"][_json_value_name(level)] = _json_value_schema(level)
+    _hoist_titled_branches(document["components"]["schemas"])
+    for schema in _request_schemas(document):
+        _say_no_nul(schema)
+    for level in range(FREE_JSON_LEVELS + 1):
+        for chain in (JSON_VALUE, SCHEMA_VALUE):
+            document["components"]["schemas"][_json_value_name(level, chain)] = _json_value_schema(
+                level, chain
+            )
     return document
 
 
@@ -134,34 +142,100 @@ def _success_schema(operation: dict[str, Any]) -> str | None:
     return None
 
 
-# PostgreSQL stores no NUL character: the service refuses it in every string (422)
+# one server-sent event, as Open API 3.1 has a stream's `schema` describe each of its events
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "one event: `event` its kind, `data` its JSON, `id` its seq where it has one",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+    "required": ["data"],
+}
+
+# PostgreSQL stores no NUL character: the service refuses it in every string of a request (422)
 NO_NUL = "^[^\\u0000]*$"
-# any JSON value without NUL, in free-form objects (metadata, state, profile, tool configs)
-JSON_VALUE = "JsonValue"
+# any JSON value without NUL, in a request's free-form objects (metadata, state, profile, input),
 # spelled out level by level rather than recursively: client generators (openapi-python-client)
-# drop every schema that reaches a recursive one; below the last level anything goes in the
-# document (the service still refuses a NUL at any depth, and nesting beyond MAX_JSON_DEPTH)
-JSON_VALUE_LEVELS = 4
+# drop every schema that reaches a recursive one. The last level holds scalars only, as the
+# service has it (FREE_JSON_LEVELS).
+JSON_VALUE = "JsonValue"
+# the same spelled out for a JSON Schema's keywords (an output schema): no bound on the depth
+SCHEMA_VALUE = "SchemaValue"
 
 
-def _json_value_name(level: int) -> str:
-    return JSON_VALUE if level == 0 else f"{JSON_VALUE}{level + 1}"
+SCALARS: list[dict[str, Any]] = [
+    {"type": "string", "pattern": NO_NUL},
+    {"type": "number"},
+    {"type": "boolean"},
+    {"type": "null"},
+]
 
 
-def _json_value_schema(level: int) -> dict[str, Any]:
+def _json_value_name(level: int, chain: str = JSON_VALUE) -> str:
+    return chain if level == 0 else f"{chain}{level + 1}"
+
+
+def _json_value_schema(level: int, chain: str = JSON_VALUE) -> dict[str, Any]:
+    """One level of a chain: JsonValue's last level holds scalars (the service's bound);
+    SchemaValue's (a JSON Schema, which nests as deep as the output it describes) anything."""
     below = level + 1
-    ref = {"$ref": REF.format(model=_json_value_name(below))} if below < JSON_VALUE_LEVELS else {}
+    ref = {"$ref": REF.format(model=_json_value_name(below, chain))}
+    if level == FREE_JSON_LEVELS:
+        if chain == SCHEMA_VALUE:
+            return {"description": "any JSON value; no NUL character in a string or a key"}
+        return {"description": "a JSON scalar", "anyOf": SCALARS}
     return {
         "description": "any JSON value; no NUL character in a string or a key",
         "anyOf": [
-            {"type": "string", "pattern": NO_NUL},
-            {"type": "number"},
-            {"type": "boolean"},
-            {"type": "null"},
+            *SCALARS,
             {"type": "array", "items": ref},
             {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": ref},
         ],
     }
+
+
+def _hoist_titled_branches(components: dict[str, Any]) -> None:
+    """A union's inline object branches that have a title become components of that name: a
+    client generator names its models after them (openapi-python-client makes an inline
+    branch's inline objects twice, and then drops them as duplicates)."""
+    for schema in list(components.values()):
+        for key in ("oneOf", "anyOf"):
+            branches = schema.get(key, [])
+            for index, branch in enumerate(branches):
+                title = branch.get("title")
+                if branch.get("type") == "object" and title and title not in components:
+                    components[title] = branch
+                    branches[index] = {"$ref": REF.format(model=title)}
+
+
+def _request_schemas(document: dict[str, Any]) -> list[Any]:
+    """The parameters and bodies of every operation, and every component they reach: what the
+    service reads (an answer may hold deeper JSON than a request may, a run's output say)."""
+    components = document["components"]["schemas"]
+    found: list[Any] = []
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            found += operation.get("parameters", [])
+            if "requestBody" in operation:
+                found.append(operation["requestBody"])
+    names: set[str] = set()
+    stack = list(found)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in names:
+                    names.add(name)
+                    stack.append(components[name])
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
+    return found + [components[name] for name in sorted(names)]
 
 
 def _say_no_nul(node: Any) -> None:
@@ -170,8 +244,26 @@ def _say_no_nul(node: Any) -> None:
     if isinstance(node, dict):
         if node.get("title") in ("ErrorResponse", "ErrorBody", "ErrorDetail"):
             return
+        if node.get(UNREAD_MARK):
+            return
+        if node.get("additionalProperties") == NESTS_FREELY:
+            node["additionalProperties"] = {"$ref": REF.format(model=SCHEMA_VALUE)}
+        for key in ("anyOf", "oneOf"):  # an "anything" branch is any storable JSON value
+            if key in node:
+                node[key] = [
+                    b if b != {} else {"$ref": REF.format(model=JSON_VALUE)} for b in node[key]
+                ]
+        if node.get("items") == {}:
+            node["items"] = {"$ref": REF.format(model=JSON_VALUE)}
+        if isinstance(node.get("properties"), dict):
+            for name, prop in node["properties"].items():
+                if prop == {}:
+                    node["properties"][name] = {"$ref": REF.format(model=JSON_VALUE)}
         if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(node):
             node["pattern"] = NO_NUL
+        if node.get("type") == "object" and "patternProperties" in node:
+            # pydantic refuses a key that fits none of the patterns (a header name, say)
+            node.setdefault("additionalProperties", False)
         if node.get("type") == "object" and node.get("additionalProperties", True) is not False:
             node.setdefault("propertyNames", {"pattern": NO_NUL})
             if node.get("additionalProperties", True) in (True, {}):
@@ -305,7 +397,7 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.streams and endpoint.response is None:
         responses[str(endpoint.status)] = {
             "description": f"with `Accept: text/event-stream` or not, {endpoint.streams}",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": copy.deepcopy(SSE_EVENT)}},
         }
     elif endpoint.status == 204 or endpoint.response is None:
         responses[str(endpoint.status)] = {"description": "done"}
@@ -326,7 +418,7 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
             success["description"] = (
                 f"success; with `Accept: text/event-stream`, {endpoint.streams}"
             )
-            success["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+            success["content"]["text/event-stream"] = {"schema": copy.deepcopy(SSE_EVENT)}
     error_body = {"application/json": {"schema": _ref(ErrorResponse)}}
     for status, description in endpoint.responses.items():
         response: dict[str, Any] = {"description": description}

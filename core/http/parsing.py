@@ -21,6 +21,7 @@ from core.errors import (
 )
 from core.http.endpoint import Endpoint, Upload
 from core.http.errors import validation_details
+from core.json_schema import json_nesting
 
 
 def parse_query(endpoint: Endpoint) -> BaseModel:
@@ -56,7 +57,8 @@ def parse_body(endpoint: Endpoint) -> BaseModel:
     if not data.strip():
         raise BadRequest("a JSON body is required", code="malformed_json")
     try:
-        parsed = endpoint.body.model_validate_json(_normalized_json(data), strict=True)
+        unread = getattr(endpoint.body, "UNREAD", ())
+        parsed = endpoint.body.model_validate_json(_normalized_json(data, unread), strict=True)
     except ValidationError as exc:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise BadRequest("the body is not valid JSON", code="malformed_json") from None
@@ -129,7 +131,7 @@ def _is_json(mimetype: str) -> bool:
 MAX_JSON_DEPTH = 64
 
 
-def _normalized_json(data: bytes) -> bytes:
+def _normalized_json(data: bytes, unread: tuple[str, ...] = ()) -> bytes:
     """The body as the contract reads it: JSON without NaN or Infinity (not JSON), nested at
     most MAX_JSON_DEPTH levels, a number with no fraction an integer (4.0 is the integer 4, as
     JSON Schema has it; 4.5 stays a number), then validated strictly: a boolean is true or
@@ -140,9 +142,14 @@ def _normalized_json(data: bytes) -> bytes:
         raise _too_deep() from None
     except ValueError:
         raise BadRequest("the body is not valid JSON", code="malformed_json") from None
-    if _depth(value) > MAX_JSON_DEPTH:
+    if json_nesting(value) > MAX_JSON_DEPTH:
         raise _too_deep()
-    _refuse_unstorable(value, ["body"])
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(key, ["body", key])
+            _refuse_unstorable(item, ["body", key], nul=key not in unread)
+    else:
+        _refuse_unstorable(value, ["body"])
     return json.dumps(value, ensure_ascii=False).encode()
 
 
@@ -155,18 +162,6 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _depth(value: Any) -> int:
-    deepest, level = 0, [(value, 1)]
-    while level:
-        item, depth = level.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            level += [(child, depth + 1) for child in item.values()]
-        elif isinstance(item, list):
-            level += [(child, depth + 1) for child in item]
-    return deepest
-
-
 def _too_deep() -> Invalid:
     return Invalid(
         f"the body nests deeper than {MAX_JSON_DEPTH} levels",
@@ -174,12 +169,13 @@ def _too_deep() -> Invalid:
     )
 
 
-def _refuse_unstorable(value: Any, loc: list[str | int]) -> None:
+def _refuse_unstorable(value: Any, loc: list[str | int], *, nul: bool = True) -> None:
     """PostgreSQL stores no NUL character, and no text is a lone surrogate (a `\\ud800` escape
     that JSON allows and UTF-8 cannot encode): refuse either as a validation error naming the
-    field instead of failing on write."""
+    field instead of failing on write. A body's UNREAD fields (never read, never stored) may
+    hold a NUL."""
     if isinstance(value, str):
-        if "\x00" in value:
+        if nul and "\x00" in value:
             raise Invalid(
                 "invalid request",
                 details=[field_error(loc, "NUL characters are not allowed", "nul_character")],
@@ -197,11 +193,11 @@ def _refuse_unstorable(value: Any, loc: list[str | int]) -> None:
             )
     elif isinstance(value, dict):
         for key, item in value.items():
-            _refuse_unstorable(key, [*loc, str(key)])
-            _refuse_unstorable(item, [*loc, str(key)])
+            _refuse_unstorable(key, [*loc, str(key)], nul=nul)
+            _refuse_unstorable(item, [*loc, str(key)], nul=nul)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _refuse_unstorable(item, [*loc, index])
+            _refuse_unstorable(item, [*loc, index], nul=nul)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

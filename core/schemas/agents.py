@@ -25,8 +25,16 @@ from core.agents.definition import (
     ModelSpec,
     check_secret_headers,
 )
+from core.egress import PUBLIC_URL_PATTERN
 from core.models.agents import AgentKind, AgentScope, AgentType, PermissionLevel
-from core.schemas.common import PageQuery, RequestModel, ResponseModel, absent_not_null
+from core.schemas.common import (
+    PageQuery,
+    RequestModel,
+    ResponseModel,
+    absent_not_null,
+    cursor_field,
+    within_free_json_levels,
+)
 from core.schemas.content import PARTS_SCHEMA
 
 METADATA_MAX_BYTES = 16 * 1024
@@ -49,7 +57,9 @@ AgentName = Annotated[
 ]
 DisplayName = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
-Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]
+Metadata = Annotated[
+    dict[str, Any], AfterValidator(_bounded_metadata), AfterValidator(within_free_json_levels)
+]
 VersionString = Annotated[str, Field(min_length=5, max_length=32, pattern=r"^\d+\.\d+\.\d+$")]
 
 
@@ -59,10 +69,9 @@ WebhookUrl = Annotated[
     str,
     Field(
         max_length=2000,
-        description="https; no user info; resolving to public addresses (else 422)",
-        json_schema_extra={
-            "pattern": r"^https://[^\s\x00-\x1f\x7f\\@/?#]+(?:[/?#][^\s\x00-\x1f\x7f\\]*)?$"
-        },
+        description="https to a host name (not an address); the name must not resolve to a "
+        "private address (else 422) and must resolve (else 404); checked again at each delivery",
+        json_schema_extra={"pattern": PUBLIC_URL_PATTERN},
     ),
 ]
 
@@ -156,6 +165,12 @@ class AgentPublic(ResponseModel):
     updated_at: datetime
 
 
+class VersionsQuery(PageQuery):
+    """Newest first by version number: a cursor is major_minor_patch."""
+
+    cursor: str | None = cursor_field("number", "number", "number")
+
+
 class AgentsQuery(PageQuery):
     q: str | None = Field(default=None, max_length=100, description="name or description contains")
     scope: AgentScope | None = None
@@ -216,7 +231,13 @@ class Catalog(ResponseModel):
 
 
 class McpInspectRequest(RequestModel):
-    url: str = Field(min_length=1, max_length=2000)
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="https to a host name (or a host in MCP_ALLOWED_HOSTS); a host that does "
+        "not resolve, or no MCP server answering there, is a 404",
+        json_schema_extra={"pattern": PUBLIC_URL_PATTERN},
+    )
     transport: McpTransport = "streamable-http"
     headers: McpHeaders = Field(default_factory=dict, max_length=MAX_MCP_HEADERS)
 
@@ -240,7 +261,7 @@ def _prompt_or_object(value: Any) -> Any:
         return [part.model_dump(mode="json") for part in content_parts(value)]
     if not isinstance(value, str | dict):
         raise ValueError("input must be a string, a JSON object or a list of content parts")
-    return value
+    return within_free_json_levels(value) if isinstance(value, dict) else value
 
 
 # one error at `input` itself instead of one per union member ("input.str", "input.dict[...]")

@@ -4,37 +4,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from core.schemas.common import RequestModel, ResponseModel
 
-
-def _timestamp(value: Any) -> Any:
-    """An RFC 3339 string with its offset (bodies are read strictly, which takes no string for
-    a datetime)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        parsed = datetime.fromisoformat(value.upper())
-    except ValueError:
-        raise ValueError("not an RFC 3339 date-time") from None
-    if parsed.utcoffset() is None:
-        raise ValueError("give the time zone offset (e.g. 2030-01-01T00:00:00Z)")
-    return parsed
+MAX_KEY_DAYS = 3650
 
 
 class ApiKeyCreate(RequestModel):
-    NOT_NULL = ("expires_at",)
+    NOT_NULL = ("expires_in_days",)
 
     name: str = Field(min_length=1, max_length=100)
     scope: Literal["read", "execute", "full"] = Field(
         description="read: GET only; execute: also runs, messages, approvals and uploads; full: "
         "everything the user may do, except managing API keys and the password"
     )
-    expires_at: Annotated[datetime | None, BeforeValidator(_timestamp)] = Field(
-        default=None, json_schema_extra={"type": "string", "format": "date-time"}
+    # a lifetime rather than a moment: the document can state its whole rule, and no clock
+    # skew between a client and the service makes it already past
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_KEY_DAYS,
+        description="the key stops working this many days from now (its expires_at says when); "
+        "left out, it works until revoked",
     )
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
+
+from core.json_schema import json_nesting
 
 Item = TypeVar("Item")
 
@@ -21,6 +23,23 @@ def absent_not_null(schema: dict[str, Any], model: type[BaseModel]) -> None:
             prop.update(kept[0])
         else:
             prop["anyOf"] = kept
+
+
+# Free-form JSON (metadata, state, profile, an object input): below the object itself, arrays
+# and objects nest at most FREE_JSON_LEVELS deep. JSON Schema cannot say "no NUL at any depth"
+# without a recursive schema, which client generators drop; the document spells the levels out
+# instead (core.http.openapi), and the service holds to the same bound.
+FREE_JSON_LEVELS = 4
+
+
+def within_free_json_levels(value: dict[str, Any]) -> dict[str, Any]:
+    if json_nesting(value) > FREE_JSON_LEVELS + 1:  # the object itself is one
+        raise PydanticCustomError(
+            "too_deep",
+            "free-form JSON nests at most {levels} arrays or objects below its object",
+            {"levels": FREE_JSON_LEVELS},
+        )
+    return value
 
 
 class RequestModel(BaseModel):
@@ -49,19 +68,29 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-# what Keyset hands out: base64url without padding
-Cursor = Annotated[
-    str,
-    Field(max_length=1024, pattern=r"^[A-Za-z0-9_-]*$", json_schema_extra={"format": "cursor"}),
-]
+# a cursor's parts (core.pagination): a number (a time is microseconds since 1970 UTC) or a UUID
+CURSOR_NUMBER = r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?(?:e[-+]?[0-9]{1,3})?"
+CURSOR_UUID = r"[0-9a-f]{32}"
+_CURSOR_PARTS = {"number": CURSOR_NUMBER, "uuid": CURSOR_UUID}
+
+
+def cursor_field(*shape: str, default_limit: int = 20, max_limit: int = 100) -> Any:
+    """The `cursor` of a list whose sort key has these parts ("number", "uuid"): any value of
+    that shape is a position in the list."""
+    pattern = "^" + "_".join(_CURSOR_PARTS[part] for part in shape) + "$"
+    return Field(
+        default=None,
+        max_length=200,
+        pattern=pattern,
+        description="next_cursor of the previous page: the last row's sort key ("
+        + ", ".join(shape)
+        + ", joined by _); any key of that shape pages on from it",
+    )
 
 
 class PageQuery(RequestModel):
     limit: int = Field(default=20, ge=1, le=100, description="page size, 1..100")
-    cursor: Cursor | None = Field(
-        default=None,
-        description="next_cursor of the previous page (opaque; one not handed out is a 422)",
-    )
+    cursor: str | None = cursor_field("number", "uuid")
 
 
 class PageOf(ResponseModel, Generic[Item]):

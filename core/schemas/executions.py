@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from core.models.executions import ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
-from core.schemas.common import PageQuery, RequestModel, ResponseModel
+from core.schemas.common import PageQuery, RequestModel, ResponseModel, cursor_field
 
 
 class Usage(ResponseModel):
@@ -156,6 +156,7 @@ class EventPublic(ResponseModel):
 
 class EventsQuery(PageQuery):
     limit: int = Field(default=100, ge=1, le=500, description="page size, 1..500")
+    cursor: str | None = cursor_field("number")
 
 
 def execution_json(execution: Any) -> Any:

@@ -11,7 +11,12 @@ from pydantic import AfterValidator, Field
 
 from core.models.sessions import SessionStatus
 from core.schemas.agents import PromptInput, WebhookUrl
-from core.schemas.common import PageQuery, RequestModel, ResponseModel
+from core.schemas.common import (
+    PageQuery,
+    RequestModel,
+    ResponseModel,
+    within_free_json_levels,
+)
 
 STATE_MAX_BYTES = 64 * 1024
 
@@ -22,7 +27,9 @@ def _bounded_state(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-State = Annotated[dict[str, Any], AfterValidator(_bounded_state)]
+State = Annotated[
+    dict[str, Any], AfterValidator(_bounded_state), AfterValidator(within_free_json_levels)
+]
 
 
 class SessionCreate(RequestModel):

@@ -11,7 +11,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from core.models.users import Role
-from core.schemas.common import PageQuery, RequestModel, ResponseModel, absent_not_null
+from core.schemas.common import (
+    PageQuery,
+    RequestModel,
+    ResponseModel,
+    absent_not_null,
+    within_free_json_levels,
+)
 
 # A pragmatic address check (one @, printable ASCII before it, a dotted domain). Deliverability
 # is proven by mail, not by syntax; email-validator would add ~0.1 s to every cold start.
@@ -39,7 +45,9 @@ Email = Annotated[
 ]
 Username = Annotated[str, Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$")]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
-Profile = Annotated[dict[str, Any], AfterValidator(_profile)]
+Profile = Annotated[
+    dict[str, Any], AfterValidator(_profile), AfterValidator(within_free_json_levels)
+]
 
 
 class RegisterRequest(RequestModel):

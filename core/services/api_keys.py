@@ -14,14 +14,14 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core.auth.api_keys import key_hash, new_key, well_formed
-from core.errors import Forbidden, Invalid, NotFound, Unauthorized, field_error
+from core.errors import Forbidden, NotFound, Unauthorized
 from core.models.users import ApiKey, ApiKeyScope, User
 from core.pagination import Keyset, Page
 from core.schemas.api_keys import ApiKeyCreate, ApiKeyCreated
@@ -44,11 +44,6 @@ class KeyUse:
 
 def create_key(db: Session, *, user: User, data: ApiKeyCreate, now: datetime) -> dict[str, Any]:
     """A new key of the caller's, with its whole value: the only time it is shown."""
-    if data.expires_at is not None and data.expires_at <= now:
-        raise Invalid(
-            "expires_at is in the past",
-            details=[field_error(["body", "expires_at"], "in the past", "past")],
-        )
     key, prefix = new_key()
     row = ApiKey(
         id=uuid.uuid4(),
@@ -58,7 +53,9 @@ def create_key(db: Session, *, user: User, data: ApiKeyCreate, now: datetime) ->
         prefix=prefix,
         key_hash=key_hash(key),
         created_at=now,
-        expires_at=data.expires_at,
+        expires_at=None
+        if data.expires_in_days is None
+        else now + timedelta(days=data.expires_in_days),
     )
     db.add(row)
     db.flush()

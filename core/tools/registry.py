@@ -97,6 +97,21 @@ Domain = Annotated[
 
 
 class WebSearchConfig(ToolConfig):
+    # one domain filter or the other (stated for the document as the validator below holds it)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "not": {
+                "required": ["allowed_domains", "blocked_domains"],
+                "properties": {
+                    "allowed_domains": {"type": "array"},
+                    "blocked_domains": {"type": "array"},
+                },
+            }
+        },
+    )
+
     max_uses: int | None = Field(
         default=None, ge=1, le=WEB_SEARCH_MAX_USES, description="Searches per run (Claude only)."
     )

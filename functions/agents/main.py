@@ -35,6 +35,7 @@ from core.schemas.agents import (
     PermissionGrant,
     PermissionPublic,
     RollbackRequest,
+    VersionsQuery,
 )
 from core.schemas.common import PageOf, PageQuery
 from core.schemas.executions import ExecutionPublic
@@ -123,9 +124,9 @@ def delete_agent(agent_id: uuid.UUID, user: User, db: Session, now: datetime) ->
     service.delete_agent(db, user=user, agent_id=agent_id, now=now)
 
 
-@routes.get("/<uuid:agent_id>/versions", query=PageQuery, response=PageOf[AgentVersionPublic])
+@routes.get("/<uuid:agent_id>/versions", query=VersionsQuery, response=PageOf[AgentVersionPublic])
 def list_versions(
-    agent_id: uuid.UUID, query: PageQuery, user: User, db: Session
+    agent_id: uuid.UUID, query: VersionsQuery, user: User, db: Session
 ) -> Page[AgentVersion]:
     """Every definition the agent has had, newest first."""
     return service.list_versions(
@@ -238,9 +239,8 @@ def ag_ui(
     frames, execution_id = run_turn(
         db, caller=caller, agent_id=agent_id, body=body, backends=backends
     )
-    return event_stream(
-        frames, user_id=caller.user_id, headers={"Location": f"/executions/{execution_id}"}
-    )
+    location = {"Location": f"/executions/{execution_id}"} if execution_id else {}
+    return event_stream(frames, user_id=caller.user_id, headers=location)
 
 
 @routes.post(

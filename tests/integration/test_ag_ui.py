@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from ag_ui.core import (
     AssistantMessage,
     BaseEvent,
@@ -132,6 +133,22 @@ def test_the_same_run_id_does_not_run_twice(live):
     assert len(runs) == 1
 
 
+@pytest.mark.parametrize("run_id", ["lauf-für-heute", "r" * 190, "a run id"])
+def test_a_run_id_that_is_no_idempotency_key_as_it_is_still_runs_once(live, run_id):
+    """Any runId AG-UI allows: one too long or not printable ASCII for an idempotency key goes
+    by its digest (it answered 500 before)."""
+    _, headers = signed_up(live)
+    agent = writer_agent(live, headers)
+    thread = str(uuid.uuid4())
+    body = run_input(thread, UserMessage(id="u1", content="go"), run_id=run_id)
+    with model_override(scripted_model()):
+        first = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
+        second = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
+    assert first[-1].type == second[-1].type == EventType.RUN_FINISHED
+    runs = live.get(f"/executions?session_id={thread}", headers=headers).get_json()["items"]
+    assert len(runs) == 1
+
+
 def test_someone_elses_thread_is_a_404_and_bad_input_a_422(live):
     _, owner = signed_up(live)
     agent = writer_agent(live, owner)
@@ -152,11 +169,12 @@ def test_someone_elses_thread_is_a_404_and_bad_input_a_422(live):
         json=run_input(session["id"], UserMessage(id="u1", content="hi")),
     )
     assert_error(response, 409, "session_agent_mismatch")
-    # no user message, a thread id that is no session id, not AG-UI at all
+    # no message, a thread id that is no session id, not AG-UI at all
     for body in (
-        run_input(str(uuid.uuid4()), AssistantMessage(id="a", content="hi")),
+        {"threadId": str(uuid.uuid4()), "runId": "r", "messages": []},
         run_input("thread-1", UserMessage(id="u1", content="hi")),
         {"threadId": str(uuid.uuid4()), "runId": "r", "messages": [{"role": "nobody"}]},
+        {"threadId": str(uuid.uuid4()), "runId": "r", "messages": [{"content": "no role"}]},
     ):
         assert_error(live.post(f"/agents/{agent['id']}/ag-ui", headers=owner, json=body), 422)
     # another user's agent
@@ -195,8 +213,9 @@ def test_a_failed_run_ends_with_run_error(live):
 
 
 def test_a_list_that_ends_without_a_new_user_message_runs_nothing(live):
-    """A client's list ending in the assistant's answer or a tool result has no new turn: it is
-    a 422, not the earlier user message run again."""
+    """A client's list ending in the assistant's answer or a tool result has no new turn: the
+    stream says so as AG-UI does (RUN_ERROR), and the earlier user message is not run again.
+    Nothing is written: no run, no session."""
     from ag_ui.core import ToolMessage
 
     _, headers = signed_up(live)
@@ -205,13 +224,16 @@ def test_a_list_that_ends_without_a_new_user_message_runs_nothing(live):
     for last in (
         AssistantMessage(id="a1", content="done"),
         ToolMessage(id="t1", content="42", tool_call_id="c1"),
+        UserMessage(id="u2", content="   "),
     ):
         body = run_input(thread, UserMessage(id="u1", content="write it down"), last)
-        error = assert_error(
-            live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body), 422
-        )
-        assert error["details"][0]["type"] == "ag_ui_messages"
+        response = live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body)
+        assert "Location" not in response.headers
+        events = events_of(response)
+        assert [e.type for e in events] == [EventType.RUN_STARTED, EventType.RUN_ERROR]
+        assert "the last message must be the user's" in events[-1].message
     assert live.get(f"/executions?session_id={thread}", headers=headers).get_json()["items"] == []
+    assert live.get(f"/sessions/{thread}", headers=headers).status_code == 404
 
 
 def test_a_retried_run_id_tells_how_its_run_ended(live, queue):

@@ -131,6 +131,10 @@ def test_pages_neither_skip_nor_repeat(client, db, sort):
     assert sorted(whole) == sorted(created)
     for limit in (1, 2, 3):
         assert every_page(client, limit, **params) == whole
+    # a made-up position beyond any key of its type pages from where it would sort
+    big, small = "99999999999999999999", "-99999999999999999999"
+    for number, expected in ((big, whole), (small, [])):
+        assert ids(client, limit=100, cursor=f"{number}_{'f' * 32}", **params) == expected
 
 
 def test_relevance_pages_follow_rank_then_id(client):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from core.http.parsing import MAX_JSON_DEPTH
+from core.json_schema import json_nesting
 from tests.support.agents import create_agent, definition
 from tests.support.api import assert_error, signed_up
 
@@ -67,8 +68,13 @@ def test_nesting_deeper_than_the_limit_is_422_saying_so(client: Any, user: dict[
             value = {"a": value}
         return value
 
-    ok = {"name": "deep-ok", "display_name": "x", "definition": definition()}
-    ok["metadata"] = nested(MAX_JSON_DEPTH - 2)  # the body's own object is a level
+    # an output schema nests as deep as its output (free-form metadata stops far sooner)
+    schema: dict[str, Any] = {"type": "object"}
+    ok = {"name": "deep-ok", "display_name": "x", "definition": definition(output_schema=schema)}
+    while json_nesting(ok) + 2 <= MAX_JSON_DEPTH:
+        schema = {"type": "object", "properties": {"a": schema}}
+        ok["definition"] = definition(output_schema=schema)
+    assert json_nesting(ok) >= MAX_JSON_DEPTH - 1
     assert client.post("/agents", headers=user, json=ok).status_code == 201
     too_deep = {**ok, "name": "deep-no", "metadata": nested(MAX_JSON_DEPTH)}
     error = assert_error(
