@@ -58,6 +58,7 @@ bench-cold-start: install
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache console/node_modules console/dist
 
-# The contract fuzzed longer than in `make test` (FUZZ_EXAMPLES cases per operation and phase)
+# The contract with schemathesis's defaults whole (every phase, 100 examples per operation);
+# `make test` runs fewer phases and examples
 fuzz: install
-	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(PY) -m pytest tests/e2e/test_contract.py -s $(PYTEST_ARGS)
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_PHASES=$${FUZZ_PHASES:-all} $(PY) -m pytest tests/e2e/test_contract.py -s $(PYTEST_ARGS)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.egress import PUBLIC_URL_PATTERN
-from core.errors import Invalid, field_error
+from core.errors import Conflict, Invalid, field_error
 from core.json_schema import NESTS_FREELY
 from core.secret_names import is_secret_key
 
@@ -380,12 +380,7 @@ class AgentDefinition(_Strict):
     def _server_names_unique(cls, servers: list[McpServerSpec]) -> list[McpServerSpec]:
         from core.tools.registry import TOOL_SPECS
 
-        names = [server.name for server in servers]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(
-                f"each MCP server name may appear once; repeated: {', '.join(duplicates)}"
-            )
+        names = [server.name for server in servers]  # each once: check_definition (409)
         for name in names:
             clash = next((tool for tool in TOOL_SPECS if tool.startswith(f"{name}_")), None)
             if clash is not None:
@@ -455,7 +450,25 @@ def check_definition(
     ]
     if problems:
         raise Invalid("invalid agent definition", details=problems)
+    _each_server_name_once(definition, loc)
     return configs
+
+
+def _each_server_name_once(definition: AgentDefinition, loc: tuple[str | int, ...]) -> None:
+    """Two MCP servers of one name would offer their tools under the same names: a conflict
+    within the definition, which JSON Schema cannot state (409, where a schema rule is 422)."""
+    names = [server.name for server in definition.mcp_servers]
+    repeated = [
+        field_error([*loc, "mcp_servers", index, "name"], f"{name!r} names another server", "taken")
+        for index, name in enumerate(names)
+        if name in names[:index]
+    ]
+    if repeated:
+        raise Conflict(
+            "each MCP server name may appear once in a definition",
+            code="mcp_server_name_taken",
+            details=repeated,
+        )
 
 
 _NATIVE_TOOLS = ("web_search",)

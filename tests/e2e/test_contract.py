@@ -1,12 +1,14 @@
 """The OpenAPI document says exactly what the server does: schemathesis with its default
-settings (no project config, no hooks: `--checks all`; coverage, fuzzing and stateful phases)
-against the real local server, signed in as a fresh user, finds nothing. Every rule JSON Schema
-can state is in the document (a page cursor's shape, header names, URLs); a rule it cannot (an
-agent that must exist, a credential bound to other hosts) is a 404 or a 409, as a client
-generated from the document expects of valid data.
+settings (no project config, no hooks: `--checks all`) against the real local server, signed in
+as a fresh user, finds nothing. Every rule JSON Schema can state is in the document (a page
+cursor's shape, header names, URLs, free-form JSON's levels); a rule it cannot (an agent that
+must exist, a credential bound to other hosts) is a 404 or a 409, as a client generated from
+the document expects of valid data.
 
-`make test` runs at least MIN_CASES cases (~2 min); `make fuzz` about three times as many
-(FUZZ_EXAMPLES per operation and phase, 100 by default there, 30 here)."""
+`make fuzz` runs schemathesis's defaults whole: every phase (examples, coverage, fuzzing,
+stateful) with 100 examples per operation, ~8 min on 2 cores. `make test` runs the examples,
+fuzzing and stateful phases with FUZZ_EXAMPLES (15) per operation, ~1.5 min: the coverage
+phase alone takes 2-4 min here, as long as the rest of the suite allows."""
 
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-MIN_CASES = 3000
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+PHASES = os.environ.get("FUZZ_PHASES", "examples,fuzzing,stateful")  # "all": every phase
+MIN_CASES = 80 * EXAMPLES  # 73 operations: each reached at least once
 SEED = "1234"
 
 
@@ -51,6 +54,7 @@ def test_schemathesis_finds_nothing(http: Any, tmp_path: Path) -> None:
             "--header",
             f"Authorization: Bearer {token}",
             "--no-color",
+            *([] if PHASES == "all" else ["--phases", PHASES]),
             "--generation-database",
             "none",  # the same cases on every machine, whatever ran before
             "--report",
@@ -69,6 +73,7 @@ def test_schemathesis_finds_nothing(http: Any, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
     cases = re.search(r"(\d+) generated, (\d+) passed", summary)
     assert cases is not None, summary
-    assert int(cases.group(1)) >= MIN_CASES * EXAMPLES // 30
-    for phase in ("Coverage", "Fuzzing", "Stateful"):
+    assert int(cases.group(1)) >= MIN_CASES
+    phases = ["Examples", "Coverage", "Fuzzing", "Stateful"] if PHASES == "all" else []
+    for phase in phases or [p.capitalize() for p in PHASES.split(",")]:
         assert f"✅ {phase}" in summary, summary

@@ -222,3 +222,19 @@ def test_an_ag_ui_body_is_taken_exactly_when_the_document_allows_it(
     assert answer.status_code in (200, 422), answer.get_data(as_text=True)
     assert allows(document, "AgUiRunInput", body) == (levels == 4)
     assert allows(document, "AgUiRunInput", body) == (answer.status_code == 200)
+
+
+def test_two_mcp_servers_of_one_name_are_a_conflict_the_document_cannot_state(
+    client: Any, document: dict[str, Any]
+) -> None:
+    """Valid as JSON Schema sees it (no keyword says "unique by name"), so a 409 naming the
+    second server, as a generated client expects of valid data; a 422 before."""
+    _, headers = signed_up(client)
+    twice = [SERVER, {**SERVER, "url": "https://other.example.com/mcp"}]
+    agent = {"name": "twice", "display_name": "A", "definition": definition(mcp_servers=twice)}
+    assert allows(document, "AgentCreate", agent)
+    answer = client.post("/agents", headers=headers, json=agent)
+    assert answer.status_code == 409, answer.get_json()
+    error = answer.get_json()["error"]
+    assert error["code"] == "mcp_server_name_taken"
+    assert [d["path"] for d in error["details"]] == ["definition.mcp_servers[1].name"]

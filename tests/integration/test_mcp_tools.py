@@ -221,7 +221,7 @@ def test_definitions_name_known_credentials_and_secret_headers_come_from_them(cl
     body["definition"] = definition(
         mcp_servers=[server("https://e.com/a"), server("https://e.com/b")]
     )
-    assert_error(client.post("/agents", json=body, headers=headers), 422)
+    assert_error(client.post("/agents", json=body, headers=headers), 409, "mcp_server_name_taken")
 
 
 def test_only_allowed_tools_are_offered_and_a_tool_error_is_a_retry(
