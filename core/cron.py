@@ -11,6 +11,63 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from cronsim import CronSim, CronSimError
 
 
+def _numbers(lo: int, hi: int) -> str:
+    """A regex for the integers lo..hi (at most two digits), written without leading zeros."""
+    parts = []
+    if lo <= 9:
+        parts.append(f"[{lo}-{min(hi, 9)}]")
+    for tens in range(max(1, lo // 10), hi // 10 + 1):
+        first = lo % 10 if tens == lo // 10 else 0
+        last = hi % 10 if tens == hi // 10 else 9
+        parts.append(f"{tens}[{first}-{last}]")
+    return "|".join(parts)
+
+
+def _name(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def _field(lo: int, hi: int, names: dict[int, str], extras: tuple[str, ...] = ()) -> str:
+    """One field: `*`, values, ascending ranges, steps (`/1`..`/99`), comma-separated."""
+
+    def at_least(low: int) -> str:
+        return "|".join([_numbers(low, hi), *(_name(w) for v, w in names.items() if v >= low)])
+
+    value = at_least(lo)
+    ranges = "|".join(
+        f"(?:{token})-(?:{at_least(low)})"
+        for low in range(lo, hi + 1)
+        for token in ([str(low)] + ([_name(names[low])] if low in names else []))
+    )
+    step = "/[1-9][0-9]?"
+    item = f"\\*(?:{step})?|(?:{ranges})(?:{step})?|(?:{value})(?:{step})?"
+    item = "|".join([item, *extras])
+    return f"(?:{item})(?:,(?:{item}))*"
+
+
+# What the service takes, whole (the document states it; cronsim reads it): five fields, one
+# space apart, numbers without leading zeros, names in any case, ranges that ascend; `L` and
+# `LW` in the day of the month, `<d>L` and `<d>#<1-5>` in the day of the week. A day that no
+# month named has (`0 0 30 2 *`) is still a 422 the pattern cannot see.
+PATTERN = (
+    "^"
+    + " ".join(
+        [
+            _field(0, 59, {}),
+            _field(0, 23, {}),
+            _field(1, 31, {}, ("L", "LW")),
+            _field(1, 12, dict(enumerate(_MONTHS, start=1))),
+            _field(0, 7, dict(enumerate(_DAYS)), ("[0-7]L", "[0-7]#[1-5]")),
+        ]
+    )
+    + "$"
+)
+
+
 class BadCron(ValueError):
     """The expression or the time zone cannot be used; the message says why."""
 

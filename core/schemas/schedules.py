@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from core.cron import PATTERN as CRON_PATTERN
 from core.schemas.agents import PromptInput
 from core.schemas.common import RequestModel, ResponseModel
 
@@ -17,11 +18,18 @@ def _cron(**default: Any) -> Any:
         **default,
         min_length=9,
         max_length=120,
-        pattern=r"^[ -~]+$",
+        pattern=CRON_PATTERN,
         description="five fields, minute hour day-of-month month day-of-week "
         "(`*/15 9-17 * * 1-5`); every minute at the most",
         examples=["0 9 * * 1-5"],
     )
+
+
+def _zones(schema: dict[str, Any]) -> None:
+    """The zone list, read when the document is made (not when a function starts)."""
+    from core.cron import zone_names
+
+    schema["enum"] = sorted(zone_names())
 
 
 def _timezone(default: str | None) -> Any:
@@ -30,6 +38,7 @@ def _timezone(default: str | None) -> Any:
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9_+\-/]+$",
+        json_schema_extra=_zones,
         description="the IANA time zone the fields are read in; DST as cron handles it",
         examples=["Europe/Paris"],
     )

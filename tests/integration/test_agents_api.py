@@ -428,22 +428,28 @@ def test_list_refuses_a_bad_limit(client, user, limit):
 
 
 def test_a_cursor_is_a_position_any_of_its_shape_pages_from(client, user):
-    _, headers = user
+    _, headers = user  # the caller's own: another test's public agent may be listed too
     for _ in range(3):
         create(client, headers)
-    ids = [a["id"] for a in client.get("/agents", headers=headers).get_json()["items"]]
+    ids = [a["id"] for a in client.get("/agents?owned=true", headers=headers).get_json()["items"]]
     assert len(ids) == 3
-    first = client.get("/agents?limit=2", headers=headers).get_json()
+    first = client.get("/agents?owned=true&limit=2", headers=headers).get_json()
     assert [a["id"] for a in first["items"]] == ids[:2]
     # the cursor is the last row's (created_at in microseconds, id): readable, and any such key
     # pages on from where it would sort
     micros, hex_id = first["next_cursor"].split("_")
     assert uuid.UUID(hex=hex_id) == uuid.UUID(first["items"][-1]["id"])
-    after = client.get(f"/agents?limit=2&cursor={first['next_cursor']}", headers=headers)
+    after = client.get(f"/agents?owned=true&limit=2&cursor={first['next_cursor']}", headers=headers)
     assert [a["id"] for a in after.get_json()["items"]] == ids[2:]
     later = f"{int(micros) + 10**12}_{'f' * 32}"  # after everything: the whole list
-    assert len(client.get(f"/agents?cursor={later}", headers=headers).get_json()["items"]) == 3
-    assert client.get("/agents?cursor=0_" + "0" * 32, headers=headers).get_json()["items"] == []
+    assert (
+        len(client.get(f"/agents?owned=true&cursor={later}", headers=headers).get_json()["items"])
+        == 3
+    )
+    assert (
+        client.get("/agents?owned=true&cursor=0_" + "0" * 32, headers=headers).get_json()["items"]
+        == []
+    )
     # a cursor of another shape, or another list's, is a 422 naming it
     for cursor in ("not-a-cursor", "12", "1_2_3"):
         answer = client.get(f"/agents?cursor={cursor}", headers=headers)

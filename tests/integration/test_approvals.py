@@ -20,7 +20,24 @@ from core.models.executions import AgentExecution
 from tests.support.agents import create_agent, definition, events_of
 from tests.support.api import assert_error, signed_up
 
-HOOK = "https://93.184.215.14/hook"  # a public address: accepted without DNS, never called here
+HOOK = "https://hooks.example.com/hook"  # resolves to a public address here; never called
+
+
+@pytest.fixture(autouse=True)
+def _hooks_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The webhook's host resolves (to a public address) without DNS: a URL names its host."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.example.com":
+            host = "93.184.215.14"
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
 WRITE = {"name": "file_write", "enabled": True, "config": {}, "requires_approval": True}
 READ = {"name": "file_read", "enabled": True, "config": {}}
 

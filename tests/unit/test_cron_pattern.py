@@ -1,0 +1,54 @@
+"""The cron pattern the document states (core.cron.PATTERN) is what the service takes: every
+expression it matches fires (but for a day no named month has, which a pattern cannot see),
+and the usual spellings match it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.cron import PATTERN, BadCron, check
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(PATTERN, fullmatch=True))
+def test_every_expression_the_pattern_allows_fires(expression: str) -> None:
+    try:
+        check(expression, "UTC", NOW)
+    except BadCron:
+        # only a day of the month that none of the named months has (30 February)
+        minute, hour, day, _, weekday = expression.split(" ")
+        check(f"{minute} {hour} {day} * {weekday}", "UTC", NOW)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "* * * * *",
+        "0 9 * * 1-5",
+        "*/15 9-17 * * MON-fri",
+        "0 0 L * *",
+        "0 0 * * 5#2",
+        "30 4 1,15 * *",
+        "0 0 1 jan-Mar *",
+        "0 12 * * 7",
+        "5/15 * * * *",
+        "0 0 LW * *",
+    ],
+)
+def test_the_usual_spellings_match(expression: str) -> None:
+    assert re.fullmatch(PATTERN, expression)
+    check(expression, "UTC", NOW)
+
+
+@pytest.mark.parametrize(
+    "expression", ["5-2 * * * *", "60 * * * *", "*/0 * * * *", "0 0 ? * *", " 0 0 * * *"]
+)
+def test_what_cron_refuses_the_pattern_refuses(expression: str) -> None:
+    assert not re.fullmatch(PATTERN, expression)
