@@ -127,6 +127,10 @@ def update_schedule(
         schedule.session_id = data.session_id
     if data.enabled is not None:
         schedule.enabled = data.enabled
+    if {"cron", "timezone"} & given:  # checked when given, enabled or not
+        _first_slot(schedule.cron, schedule.timezone, now)
+    if data.session_id is not None and not schedule.enabled:
+        _session_of(db, user, data.session_id, schedule.agent_id)
     if schedule.enabled:
         agent = agent_for(db, user, schedule.agent_id, Access.execute)
         if schedule.session_id is not None:
@@ -278,14 +282,15 @@ def _session_of(
     db: Session, user: User, session_id: uuid.UUID, agent_id: uuid.UUID
 ) -> AgentSession:
     """The caller's session of the agent, open for turns (a schedule's runs are its turns).
-    The body names it: one that is not the caller's is a 404 naming `session_id`."""
+    The body names it: one that is not the caller's is a 409 naming `session_id`, as one of
+    another agent or archived is (the schedule's own URL was found: not a 404)."""
     from core.runs.starting import owned_session
 
     try:
         session = owned_session(db, user, session_id)
     except NotFound:
-        raise NotFound(
-            "no such session",
+        raise Conflict(
+            "no such session of yours",
             code="session_not_found",
             details=[
                 field_error(["body", "session_id"], "not one of your sessions", "session_not_found")

@@ -27,6 +27,16 @@ class Clock:
         return self.at
 
 
+@pytest.fixture(autouse=True)
+def _only_this_tests_schedules(db: Any) -> None:
+    """Schedules other tests committed (servers of the e2e tests share the database) are not
+    due here: the sweeps below count this test's own (undone with its transaction)."""
+    from sqlalchemy import update
+
+    db.execute(update(Schedule).values(enabled=False, next_run_at=None))
+    db.flush()
+
+
 def sweep_at(now: datetime, queue: Any) -> dict[str, int]:
     from core.config import get_settings
     from core.runs.backends import Backends
@@ -266,7 +276,10 @@ def test_a_deleted_session_stops_its_schedule_and_a_spent_quota_skips_a_slot(cli
     assert schedule_row(db, in_session["id"]).stopped_reason["code"] == "session_not_found"  # type: ignore[index]
 
 
-def test_a_schedule_naming_a_session_that_is_not_yours_is_a_404_at_that_field(client) -> None:
+def test_a_schedule_naming_a_session_that_is_not_yours_is_a_409_at_that_field(client) -> None:
+    """The schedule's URL was found (a 404 would say the agent was not, as a fuzzer following
+    the agent's link reads it); the session the body names is a conflict, as one of another
+    agent or archived is."""
     _, owner = signed_up(client)
     _, stranger = signed_up(client)
     agent = create_agent(client, owner, scope="public")
@@ -278,7 +291,21 @@ def test_a_schedule_naming_a_session_that_is_not_yours_is_a_404_at_that_field(cl
                 headers=owner,
                 json={"cron": "* * * * *", "input": "x", "session_id": session_id},
             ),
-            404,
+            409,
             "session_not_found",
         )
         assert error["details"][0]["path"] == "session_id"
+    made = client.post(
+        f"/agents/{agent['id']}/schedules",
+        headers=owner,
+        json={"cron": "* * * * *", "input": "x", "enabled": False},
+    ).get_json()
+    # checked when given, though the schedule is off
+    for body, field in (
+        ({"timezone": "AAA"}, "timezone"),
+        ({"session_id": theirs["id"]}, "session_id"),
+        ({"cron": "0 0 30 2 *"}, "cron"),
+    ):
+        answer = client.patch(f"/schedules/{made['id']}", headers=owner, json=body)
+        assert answer.status_code in (409, 422), answer.get_json()
+        assert answer.get_json()["error"]["details"][0]["path"] == field
