@@ -31,7 +31,9 @@ def _zones(schema: dict[str, Any]) -> None:
     from core.cron import zone_names
 
     names = "|".join(name.replace("+", "\\+") for name in sorted(zone_names()))
-    schema["pattern"] = f"^(?:{names})$"
+    for node in [schema, *schema.get("anyOf", [])]:  # an optional field's string branch too
+        if node is schema or node.get("type") == "string":
+            node["pattern"] = f"^(?:{names})$"
 
 
 def _timezone(default: str | None) -> Any:

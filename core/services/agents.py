@@ -206,7 +206,15 @@ def rollback(
     db: Session, *, user: User, agent_id: uuid.UUID, version: str, settings: Settings
 ) -> Agent:
     agent = editable(agent_for(db, user, agent_id, Access.edit, for_update=True))
-    target = get_version(db, user=user, agent_id=agent_id, version=version)
+    try:
+        target = get_version(db, user=user, agent_id=agent_id, version=version)
+    except NotFound as missing:
+        # the agent (the URL) was found: a version the body names that it lacks is a conflict
+        raise Conflict(
+            str(missing),
+            code="version_not_found",
+            details=[field_error(["body", "version"], "the agent has no such version", "missing")],
+        ) from None
     definition = AgentDefinition.model_validate(target.definition)
     checked = checked_definition(definition, settings, loc=("definition",))
     new_version(db, agent, checked, user=user, note=f"rollback to {version}")

@@ -571,13 +571,16 @@ def test_rollback_restores_an_old_definition_as_a_new_version(client, user):
     assert current["definition"] == agent["definition"]
 
 
-def test_rollback_to_an_unknown_version_is_404_and_changes_nothing(client, user):
+def test_rollback_to_an_unknown_version_is_409_and_changes_nothing(client, user):
+    """The agent was found; the version the body names is not there (a 404 would read as the
+    agent gone)."""
     _, headers = user
     agent = create(client, headers)
     response = client.post(
         f"/agents/{agent['id']}/rollback", headers=headers, json={"version": "3.0.0"}
     )
-    assert_error(response, 404, "version_not_found")
+    error = assert_error(response, 409, "version_not_found")
+    assert error["details"][0]["path"] == "version"
     assert client.get(f"/agents/{agent['id']}", headers=headers).get_json()["version"] == "1.0.0"
 
 

@@ -239,3 +239,24 @@ def test_two_mcp_servers_of_one_name_are_a_conflict_the_document_cannot_state(
     error = answer.get_json()["error"]
     assert error["code"] == "mcp_server_name_taken"
     assert [d["path"] for d in error["details"]] == ["definition.mcp_servers[1].name"]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "Etc/GMT+5", "000000", "America", "localtime"])
+def test_a_time_zone_is_taken_exactly_when_the_document_allows_it(
+    client: Any, document: dict[str, Any], zone: str
+) -> None:
+    _, headers = signed_up(client)
+    agent = {"name": f"a{uuid.uuid4().hex[:8]}", "display_name": "A", "definition": definition()}
+    agent_id = client.post("/agents", headers=headers, json=agent).get_json()["id"]
+    off = {"cron": "0 9 * * 1-5", "input": "x", "enabled": False}
+    made = client.post(f"/agents/{agent_id}/schedules", headers=headers, json=off).get_json()
+    created = client.post(
+        f"/agents/{agent_id}/schedules", headers=headers, json={**off, "timezone": zone}
+    )
+    changed = client.patch(f"/schedules/{made['id']}", headers=headers, json={"timezone": zone})
+    assert allows(document, "ScheduleCreate", {**off, "timezone": zone}) == (
+        created.status_code == 201
+    ), created.get_json()
+    assert allows(document, "ScheduleUpdate", {"timezone": zone}) == (changed.status_code == 200), (
+        changed.get_json()
+    )
