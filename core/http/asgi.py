@@ -30,7 +30,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-MAX_REQUEST_LINE = 4094  # gunicorn's limits, which clients of this service have met before
+# as long as a header may be (8190): a long query is read, and its field named in a 422
+MAX_REQUEST_LINE = 8190
 MAX_HEADER_BYTES = 8190
 MAX_HEADERS = 100
 DRAIN_LIMIT = 64 * 1024 * 1024  # a refused body is read (and dropped) up to this much

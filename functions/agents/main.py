@@ -64,7 +64,11 @@ def catalog(settings: Settings) -> dict[str, Any]:
     "/mcp/inspect",
     body=McpInspectRequest,
     response=McpInspection,
-    responses={422: "the URL is refused, a credential is missing, or the server did not answer"},
+    responses={
+        404: "the credential named, the host, or an MCP server at the URL is not there",
+        409: "the credential is bound to other hosts, or no key opens it",
+        422: "the URL is refused",
+    },
 )
 def inspect_mcp_server(
     body: McpInspectRequest, user: User, db: Session, settings: Settings, now: datetime
@@ -81,7 +85,11 @@ def inspect_mcp_server(
     body=AgentCreate,
     response=AgentPublic,
     status=201,
-    responses={404: "from_template names no template", 409: "the name is taken"},
+    responses={
+        404: "from_template names no template",
+        409: "the name is taken, a workflow would call itself, an MCP server's name repeats, or "
+        "a credential is bound to other hosts",
+    },
 )
 def create_agent(body: AgentCreate, user: User, db: Session, settings: Settings) -> Agent:
     """Create an agent owned by the caller (version 1.0.0), from a definition or a template."""
@@ -110,7 +118,15 @@ def get_agent(agent_id: uuid.UUID, user: User, db: Session) -> Agent:
     return service.get_agent(db, user=user, agent_id=agent_id)
 
 
-@routes.patch("/<uuid:agent_id>", body=AgentUpdate, response=AgentPublic)
+@routes.patch(
+    "/<uuid:agent_id>",
+    body=AgentUpdate,
+    response=AgentPublic,
+    responses={
+        409: "the name is taken, a workflow would call itself, an MCP server's name repeats, or "
+        "a credential is bound to other hosts"
+    },
+)
 def update_agent(
     agent_id: uuid.UUID, body: AgentUpdate, user: User, db: Session, settings: Settings
 ) -> Agent:
@@ -140,7 +156,12 @@ def get_version(agent_id: uuid.UUID, version: str, user: User, db: Session) -> A
     return service.get_version(db, user=user, agent_id=agent_id, version=version)
 
 
-@routes.post("/<uuid:agent_id>/rollback", body=RollbackRequest, response=AgentPublic)
+@routes.post(
+    "/<uuid:agent_id>/rollback",
+    body=RollbackRequest,
+    response=AgentPublic,
+    responses={409: "the agent has no such version, or that definition no longer holds"},
+)
 def rollback(
     agent_id: uuid.UUID, body: RollbackRequest, user: User, db: Session, settings: Settings
 ) -> Agent:
