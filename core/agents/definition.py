@@ -165,6 +165,19 @@ def _not_a_tool_prefix(schema: dict[str, Any]) -> None:
     schema["not"] = {"enum": sorted({t.split("_", 1)[0] for t in TOOL_SPECS if "_" in t})}
 
 
+# an MCP server's address, in a definition and to inspect (core.egress checks it when used)
+McpUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        description="https to a host name that resolves to public addresses (or a host in "
+        "MCP_ALLOWED_HOSTS); one that does not resolve, or no MCP server answering there, is a 404",
+        json_schema_extra={"pattern": PUBLIC_URL_PATTERN},
+    ),
+]
+
+
 class McpServerSpec(_Strict):
     """An MCP server whose tools the agent may call (streamable HTTP, or SSE)."""
 
@@ -174,13 +187,7 @@ class McpServerSpec(_Strict):
         "first word",
         json_schema_extra=_not_a_tool_prefix,
     )
-    url: str = Field(
-        min_length=1,
-        max_length=2000,
-        description="https to a host name that resolves to public addresses (or a host in "
-        "MCP_ALLOWED_HOSTS)",
-        json_schema_extra={"pattern": PUBLIC_URL_PATTERN},
-    )
+    url: McpUrl
     transport: McpTransport = "streamable-http"
     headers: McpHeaders = Field(default_factory=dict, max_length=MAX_MCP_HEADERS)
     tools: list[Annotated[str, Field(pattern=MCP_TOOL_NAME)]] | None = Field(

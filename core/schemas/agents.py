@@ -22,6 +22,7 @@ from core.agents.definition import (
     AgentDefinition,
     McpHeaders,
     McpTransport,
+    McpUrl,
     ModelSpec,
     check_secret_headers,
 )
@@ -231,13 +232,7 @@ class Catalog(ResponseModel):
 
 
 class McpInspectRequest(RequestModel):
-    url: str = Field(
-        min_length=1,
-        max_length=2000,
-        description="https to a host name (or a host in MCP_ALLOWED_HOSTS); a host that does "
-        "not resolve, or no MCP server answering there, is a 404",
-        json_schema_extra={"pattern": PUBLIC_URL_PATTERN},
-    )
+    url: McpUrl
     transport: McpTransport = "streamable-http"
     headers: McpHeaders = Field(default_factory=dict, max_length=MAX_MCP_HEADERS)
 

@@ -19,6 +19,7 @@ from core.clock import utcnow
 from core.models.executions import AgentExecution
 from tests.support.agents import create_agent, definition, events_of
 from tests.support.api import assert_error, signed_up
+from tests.support.names import resolve_as
 
 HOOK = "https://hooks.example.com/hook"  # resolves to a public address here; never called
 
@@ -26,16 +27,7 @@ HOOK = "https://hooks.example.com/hook"  # resolves to a public address here; ne
 @pytest.fixture(autouse=True)
 def _hooks_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
     """The webhook's host resolves (to a public address) without DNS: a URL names its host."""
-    import socket
-
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host == "hooks.example.com":
-            host = "93.184.215.14"
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    resolve_as(monkeypatch, {"hooks.example.com": "93.184.215.14"})
 
 
 WRITE = {"name": "file_write", "enabled": True, "config": {}, "requires_approval": True}

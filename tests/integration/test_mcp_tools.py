@@ -21,6 +21,7 @@ from tests.integration.test_execution_runs import call, text
 from tests.support.agents import create_agent, definition, events_of, execute
 from tests.support.api import assert_error, signed_up
 from tests.support.mcp_server import McpServer, serving
+from tests.support.names import resolve_as
 
 ALICE_TOKEN = "tok-alice-0123456789"
 BOB_TOKEN = "tok-bob-9876543210"
@@ -174,16 +175,7 @@ def test_a_url_the_egress_rules_refuse_is_a_422_at_its_path(
 def test_a_host_that_resolves_to_a_private_address_is_refused_at_connect(
     client: Any, mcp: McpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import socket
-
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host == "loopback.example.test":
-            host = "127.0.0.1"
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    resolve_as(monkeypatch, {"loopback.example.test": "127.0.0.1"})
     _, headers = signed_up(client)
     add_credential(client, headers, ALICE_TOKEN, hosts=("127.0.0.1", "loopback.example.test"))
     # a name not in MCP_ALLOWED_HOSTS: saved (no DNS at save), refused when connecting
