@@ -70,8 +70,8 @@ async def run_agent(
 ) -> list[float]:
     from pydantic_ai.usage import UsageLimits
 
-    from core.agents.definition import AgentDefinition
     from core.agents.factory import RunDeps, build_agent, model_override
+    from core.definition import AgentDefinition
     from core.storage.local_workspace import LocalWorkspace
 
     marks: list[float] = []

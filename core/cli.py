@@ -65,8 +65,8 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 def reseal_credentials() -> dict[str, int]:
     """After a key rotation: every credential sealed again under the current key."""
     from core.config import get_settings
+    from core.credentials import reseal_all
     from core.db import transaction
-    from core.services.credentials import reseal_all
 
     with transaction() as db:
         return reseal_all(db, settings=get_settings())

@@ -18,20 +18,6 @@ from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
-# what running an agent imports: pydantic-ai, its offline models and our run engine around it
-AGENT_RUNTIME: tuple[str, ...] = (
-    "pydantic_ai",
-    "pydantic_ai.messages",
-    "pydantic_ai.models.test",
-    "pydantic_ai.models.function",
-    "pydantic_ai.models.fallback",
-    "core.agents.factory",
-    "core.agents.runner",
-    "core.tools.registry",
-    "core.tools.file_tools",
-    "core.tools.delegate",
-)
-
 _lock = threading.Lock()
 _loaded: set[str] = set()
 

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.agents.definition import AgentDefinition, check_definition
 from core.agents.providers import build_run_model
 from core.config import Settings
+from core.definition import AgentDefinition, check_definition
 
 if TYPE_CHECKING:
     import uuid
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pydantic_ai.models import Model
 
     from core.agents.tool_calls import Journal
-    from core.mcp.servers import OpenedCredential
+    from core.credentials import OpenedCredential
     from core.storage.local_workspace import Workspace
     from core.tools.delegate import Delegator
 

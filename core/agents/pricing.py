@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from core.agents.definition import ModelRef, ModelSpec
+from core.definition import ModelRef, ModelSpec
 
 # the price table's providers for each of ours (Claude on Vertex is listed under both)
 _PRICED_AS: dict[str, tuple[str, ...]] = {

@@ -15,8 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.agents.definition import ModelRef, ModelSettingsSpec, ModelSpec, Provider
 from core.config import Settings
+from core.definition import ModelRef, ModelSettingsSpec, ModelSpec, Provider
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model

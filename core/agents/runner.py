@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from core.agents.definition import Limits
-from core.runs.usage import Usage
+from core.agents.usage import Usage
+from core.definition import Limits
 
 if TYPE_CHECKING:
     from pydantic_ai import Agent, DeferredToolResults

@@ -38,7 +38,7 @@ from pg8000.dbapi import IntegrityError, ProgrammingError, convert_paramstyle
 from pg8000.exceptions import DatabaseError, InterfaceError
 from sqlalchemy.dialects.postgresql.pg8000 import PGDialect_pg8000
 
-from core.db.engine import CUSTOM_PLAN, THEN_COMMIT
+from core.db.options import CUSTOM_PLAN, THEN_COMMIT
 
 # distinct statements kept prepared per connection; SQLAlchemy's statements are few, but
 # expanded IN lists make new ones

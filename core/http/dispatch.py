@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
+    from core.access.callers import KeyUse
     from core.config import Settings
     from core.models.users import User
-    from core.services.api_keys import KeyUse
     from core.services.rate_limits import Verdict
 
 
@@ -118,7 +118,7 @@ def _serve(endpoint: Endpoint, kwargs: dict[str, Any], rate: list[Verdict]) -> R
                 kwargs.update(parse_multipart(endpoint))
         except DomainError:
             if caller is not None:  # a closed account hears 401, as on every other route
-                from core.services.auth import account_of
+                from core.access.callers import account_of
 
                 account_of(db, caller)
             raise
@@ -131,7 +131,8 @@ def _serve(endpoint: Endpoint, kwargs: dict[str, Any], rate: list[Verdict]) -> R
 def _authenticate(
     endpoint: Endpoint, db: Session, settings: Settings, path: dict[str, Any], rate: list[Verdict]
 ) -> User | None:
-    from core.services.auth import account_of, verify_bearer
+    from core.access.callers import account_of
+    from core.services.auth import verify_bearer
 
     if endpoint.auth == "optional" and not request.headers.get("Authorization"):
         return None

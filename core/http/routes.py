@@ -47,7 +47,7 @@ class RouteGroup:
         package and a Terraform key: `api_keys` serves /api-keys). `preload` maps a path
         parameter to the ORM model it names (`{"agent_id": Agent}`): on every authenticated
         route with that parameter the row is read in the same query as the caller's and waits
-        in the session (core.services.auth.account_of). `documented`: False leaves the group
+        in the session (core.access.callers.account_of). `documented`: False leaves the group
         out of the OpenAPI document."""
         self.name = name
         self.path = path or f"/{name}"
@@ -82,7 +82,7 @@ class RouteGroup:
         keys: KeyNeed | None = None,
         secret: bool = False,
     ) -> Callable[[Handler], Handler]:
-        """`needs` names heavy modules the handler uses (core.warmup.AGENT_RUNTIME for routes
+        """`needs` names heavy modules the handler uses (core.agents.AGENT_RUNTIME for routes
         that run agents): the request waits until they are loaded, never imports them beside
         another thread. `streams` says what the route sends as server-sent events to a caller
         that accepts `text/event-stream`. `keys`: the API key scope the route needs (by default

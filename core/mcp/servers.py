@@ -10,34 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.agents.definition import AgentDefinition, CredentialHeader, McpServerSpec
 from core.config import Settings
+from core.credentials import OpenedCredential
+from core.definition import AgentDefinition, CredentialHeader, McpServerSpec
 from core.egress import EgressPolicy, check_url, host_allowed, normalized_host
 from core.errors import Conflict, Invalid, NotFound, field_error
-
-
-@dataclass(frozen=True)
-class OpenedCredential:
-    """A credential's value as a run holds it, with the hosts its owner lets it go to."""
-
-    id: uuid.UUID
-    name: str
-    value: str
-    allowed_hosts: tuple[str, ...]
-
-    def allows(self, host: str) -> bool:
-        return host_allowed(host, self.allowed_hosts)
-
-    def refusal(self, host: str) -> str:
-        if not self.allowed_hosts:
-            return (
-                f"credential {self.name!r} names no hosts it may be sent to, so it is sent "
-                "nowhere (its owner sets them with PATCH /credentials/{id})"
-            )
-        return (
-            f"credential {self.name!r} may not be sent to {host} "
-            f"(its owner allows: {', '.join(self.allowed_hosts)})"
-        )
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.agents.definition import CredentialHeader, McpServerSpec
 from core.config import Settings
+from core.credentials import OpenedCredential
+from core.definition import CredentialHeader, McpServerSpec
 from core.errors import Invalid
 from core.mcp.servers import (
-    OpenedCredential,
     SkippedServer,
     credential_refusals,
     guarded_headers,

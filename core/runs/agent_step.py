@@ -10,19 +10,19 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from core.agents.definition import AgentDefinition, Limits
+from core.agents.usage import Usage
+from core.definition import AgentDefinition, Limits
 from core.models.sessions import EventType
 from core.runs.backends import Backends
 from core.runs.progress import DurableRecorder
 from core.runs.tool_journal import ToolJournal
-from core.runs.usage import Usage
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage, UserContent
 
     from core.agents.factory import RunDeps
     from core.agents.runner import RunOutcome
-    from core.mcp.servers import OpenedCredential
+    from core.credentials import OpenedCredential
     from core.tools.delegate import Delegator
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def run_agent_step(
     from core.agents.loop import run_on_agent_loop
     from core.agents.providers import ProviderNotConfigured
     from core.agents.runner import RunAbandoned, RunOutcome, run_agent
-    from core.services.credentials import CredentialMissing
+    from core.credentials import CredentialMissing
     from core.storage.local_workspace import LocalWorkspace
     from core.storage.workspace import workspace_for
 
@@ -146,7 +146,7 @@ def _delegator(
         if definition.needs_approvals() and not approved:
             # its tools need a person's approval: the delegation as a whole is decided
             raise ApprovalRequired(metadata={"reason": "the delegated agent's tools need approval"})
-        from core.services.credentials import CredentialMissing
+        from core.credentials import CredentialMissing
 
         try:
             credentials = await asyncio.to_thread(

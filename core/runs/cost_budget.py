@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from core.agents.definition import AgentDefinition
 from core.agents.pricing import unpriced_models
+from core.definition import AgentDefinition
 
 if TYPE_CHECKING:
     from core.agents.runner import RunOutcome

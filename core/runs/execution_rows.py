@@ -48,6 +48,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.access.agents import may_execute_clause
 from core.clock import utcnow
 from core.models.agents import Agent
 from core.models.executions import (
@@ -60,7 +61,6 @@ from core.models.sessions import AgentSession, SessionStatus
 from core.models.users import User
 from core.runs.events import EVENTS_TABLE as EVENTS
 from core.runs.leases import lease_holder
-from core.services.agent_access import may_execute_clause
 
 EXECUTIONS = cast(Table, AgentExecution.__table__)
 TRACES = cast(Table, ObservabilityTrace.__table__)

@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections import OrderedDict
 
-from core.agents.definition import AgentDefinition
+from core.definition import AgentDefinition
 
 MAX_KEPT_AGENTS = 1024
 

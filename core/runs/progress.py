@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from core.agents.usage import Usage
 from core.models.executions import ExecutionStatus
 from core.models.sessions import EventType
 from core.runs.backends import Backends
@@ -19,7 +20,6 @@ from core.runs.execution_rows import LeaseLost
 from core.runs.leases import Fence
 from core.runs.queueing import enqueue_webhook
 from core.runs.store import RunStore
-from core.runs.usage import Usage
 from core.storage.store import StorageFull, StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def finish(
     """Record the terminal status (fenced), the last events, the trace row and the files the
     run wrote. Then hand a webhook, if any, to the task queue. A run whose files cannot be
     recorded (the storage is full, read-only or failing) ends failed, saying so."""
-    from core.services.artifacts import written_paths
+    from core.artifacts import written_paths
 
     written = written_paths(outcome.messages)
     try:

@@ -16,7 +16,7 @@ from core.schemas.content import artifact_ids
 if TYPE_CHECKING:
     from pydantic_ai.messages import UserContent
 
-    from core.agents.definition import AgentDefinition
+    from core.definition import AgentDefinition
 
 
 def user_prompt(

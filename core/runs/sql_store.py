@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
-from core.agents.definition import AgentDefinition
+from core.agents.usage import Usage
 from core.clock import Clock
 from core.config import Settings
+from core.credentials import OpenedCredential
 from core.db import core_transaction, then_commit, transaction
-from core.mcp.servers import OpenedCredential
+from core.definition import AgentDefinition
 from core.models.agents import AgentVersion
 from core.models.executions import AgentExecution, ToolCallState
 from core.runs import approval_rows, execution_rows, leases, tool_call_rows, tree
@@ -25,7 +26,6 @@ from core.runs.leases import ClaimResult, Fence
 from core.runs.session_history import session_history
 from core.runs.store import EventBatch, Recorded, RunInputs
 from core.runs.tool_call_rows import ToolCallRow
-from core.runs.usage import Usage
 from core.storage.store import ArtifactStore
 
 
@@ -210,7 +210,7 @@ class SqlRunStore:
             tool_call_rows.forget(db, fence, call_id)
 
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, OpenedCredential]:
-        from core.services.credentials import open_credentials
+        from core.credentials import open_credentials
 
         if not names:
             return {}
@@ -224,7 +224,7 @@ class SqlRunStore:
         host: str,
         execution_id: uuid.UUID,
     ) -> None:
-        from core.services.credentials import record_sends
+        from core.credentials import record_sends
 
         with transaction() as db:
             record_sends(
@@ -237,9 +237,9 @@ class SqlRunStore:
             )
 
     def definition_to_delegate(self, user_id: uuid.UUID, agent_id: str) -> AgentDefinition | None:
+        from core.access.agents import Access, agent_for
         from core.errors import DomainError
         from core.models.users import User
-        from core.services.agent_access import Access, agent_for
 
         with transaction() as db:
             user = db.get(User, user_id)
@@ -283,7 +283,7 @@ class SqlRunStore:
         self, db: Session, execution_id: uuid.UUID, session_id: uuid.UUID | None, paths: list[str]
     ) -> None:
         """Files the run wrote with file_write become artifacts of the execution (and session)."""
-        from core.services.artifacts import record_workspace_files
+        from core.artifacts import record_workspace_files
         from core.storage.workspace import workspace_for
 
         user_id = db.scalar(select(AgentExecution.user_id).where(AgentExecution.id == execution_id))

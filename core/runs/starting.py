@@ -21,9 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from core.agents.definition import AgentDefinition
+from core.access.agents import Access, agent_for
 from core.config import Settings
 from core.db import then_commit
+from core.definition import AgentDefinition
 from core.errors import Conflict, DomainError, LimitReached, NotFound, field_error
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import AgentSession, EventType, SessionStatus
@@ -37,12 +38,11 @@ from core.runs.queueing import enqueue_execution
 from core.runs.session_history import session_history
 from core.runs.store import RunInputs
 from core.schemas.agents import ExecuteRequest
-from core.services.agent_access import Access, agent_for
 
 if TYPE_CHECKING:
+    from core.access.callers import Caller
     from core.agents.runner import RunOutcome
     from core.runs.live import LiveRun
-    from core.services.auth import Caller
 
 
 def start_run(
@@ -209,7 +209,7 @@ def _why_not(
 ) -> AgentExecution | None:
     """Why the checked start wrote nothing, as the error that says it, or the run the
     idempotency key already made; None when every check passes now."""
-    from core.services.auth import account_of
+    from core.access.callers import account_of
 
     user = account_of(db, caller)
     if agent_id is None:

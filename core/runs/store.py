@@ -14,17 +14,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from core.agents.definition import AgentDefinition
+from core.agents.usage import Usage
+from core.definition import AgentDefinition
 from core.models.executions import ExecutionMode
 from core.models.sessions import EventType
 from core.runs.events import EventLog
 from core.runs.leases import ClaimResult, Fence
-from core.runs.usage import Usage
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelMessage
 
-    from core.mcp.servers import OpenedCredential
+    from core.credentials import OpenedCredential
     from core.models.executions import AgentExecution, ToolCallState
     from core.runs.execution_rows import CheckedStart
     from core.runs.input_files import InputFile
@@ -194,7 +194,7 @@ class RunStore(Protocol):
 
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, OpenedCredential]:
         """The user's credentials of these names (values and the hosts each may go to); raises
-        core.services.credentials.CredentialMissing naming those the user lacks."""
+        core.credentials.CredentialMissing naming those the user lacks."""
         ...
 
     def record_credential_sends(

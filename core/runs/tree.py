@@ -9,8 +9,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from core.agents.usage import Usage
 from core.models.executions import AgentExecution, ExecutionStatus
-from core.runs.usage import Usage
 
 
 def tree_usage(db: Session | Connection, parent_id: uuid.UUID) -> Usage:

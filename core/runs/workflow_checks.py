@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.agents.definition import AgentDefinition
+from core.access.agents import Access, agent_for
+from core.definition import AgentDefinition
 from core.errors import DomainError
 from core.models.agents import Agent
 from core.models.users import User
-from core.services.agent_access import Access, agent_for
 
 MAX_NESTING = 5
 

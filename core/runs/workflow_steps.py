@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from core.agents.definition import AgentDefinition, Limits
+from core.definition import AgentDefinition, Limits
 from core.models.executions import ExecutionMode, ExecutionStatus, WorkflowType
 from core.models.sessions import EventType
 from core.runs import execution_rows, known_definitions

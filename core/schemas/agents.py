@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.agents.definition import (
+from core.definition import (
     MAX_MCP_HEADERS,
     AgentDefinition,
     McpHeaders,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from core.access.callers import account_of
 from core.errors import Conflict, Invalid, field_error
 from core.json_schema import free_form_too_deep, standalone
 from core.models.executions import ExecutionStatus
@@ -29,11 +30,10 @@ from core.runs.starting import start_run
 from core.schemas.ag_ui import AgUiRunInput
 from core.schemas.agents import ExecuteRequest
 from core.schemas.common import FREE_JSON_LEVELS
-from core.services.auth import account_of
 from core.services.sessions import session_of_thread
 
 if TYPE_CHECKING:
-    from core.services.auth import Caller
+    from core.access.callers import Caller
 
 IDEMPOTENCY_PREFIX = "ag-ui:"
 MAX_IDEMPOTENCY_KEY = 200  # ExecuteRequest.idempotency_key

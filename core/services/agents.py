@@ -11,9 +11,10 @@ from sqlalchemy import Integer, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.agents.definition import AgentDefinition, check_definition
+from core.access.agents import Access, agent_for, listed_agents_clause
 from core.clock import utcnow
 from core.config import Settings
+from core.definition import AgentDefinition, check_definition
 from core.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 from core.models.agents import (
     Agent,
@@ -27,7 +28,6 @@ from core.models.users import Role, User
 from core.pagination import Keyset, Page, escape_like
 from core.runs.workflow_checks import check_steps
 from core.schemas.agents import AgentCreate, AgentsQuery, AgentUpdate, PermissionGrant
-from core.services.agent_access import Access, agent_for, listed_agents_clause
 
 FIRST_VERSION = "1.0.0"
 AGENTS_ORDER = Keyset((Agent.created_at, Agent.id), descending=True)
@@ -314,8 +314,8 @@ def _check_servers(
 ) -> None:
     if not definition.mcp_servers:
         return
+    from core.credentials import credential_hosts
     from core.mcp.servers import check_mcp_servers
-    from core.services.credentials import credential_hosts
 
     hosts = credential_hosts(db, user_id=user.id, among=definition.credential_names())
     check_mcp_servers(definition, settings, credentials=hosts, loc=loc)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from core.access.callers import KeyUse
 from core.auth.api_keys import key_hash, new_key, well_formed
 from core.errors import Forbidden, NotFound, Unauthorized
 from core.models.users import ApiKey, ApiKeyScope, User
@@ -31,15 +32,6 @@ API_KEYS_ORDER = Keyset((ApiKey.created_at, ApiKey.id), descending=True)
 LAST_USED_EVERY_S = 60.0
 # what each scope may do, weakest first (core.http.dispatch compares an endpoint's need)
 SCOPE_RANK = {ApiKeyScope.read: 0, ApiKeyScope.execute: 1, ApiKeyScope.full: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class KeyUse:
-    """The key a request presented (core.services.auth.Caller.key)."""
-
-    id: uuid.UUID
-    scope: ApiKeyScope
-    key_hash: bytes
 
 
 def create_key(db: Session, *, user: User, data: ApiKeyCreate, now: datetime) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.access.agents import Access, access_of
 from core.errors import Conflict, Invalid, NotFound, field_error
 from core.models.agents import Agent
 from core.models.executions import AgentExecution, ExecutionStatus, WorkflowType
@@ -24,7 +25,6 @@ from core.runs.backends import Backends
 from core.runs.events import EventLog
 from core.runs.queueing import enqueue_execution
 from core.schemas.executions import ApprovalsRequest
-from core.services.agent_access import Access, access_of
 
 
 def decide_approvals(

@@ -10,27 +10,21 @@ Rules answered here once:
   never points at bytes that were not stored;
 - delete removes the object first, then the row: a failure leaves the row (retry the delete),
   never an unreferenced object.
-
-Why one module of ~360 lines: upload, read, delete and the files runs write share the rules
-above and the order of object and row writes; split, each half would restate them."""
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
-from core.errors import Invalid, NotFound, PayloadTooLarge, Unavailable, field_error
+from core.artifacts import storage_errors, store_artifact
+from core.errors import Invalid, NotFound, PayloadTooLarge, field_error
 from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Artifact
 from core.models.users import User
@@ -43,29 +37,24 @@ from core.storage.media import (
     display_name,
     key_name,
 )
-from core.storage.paths import PathRefused, normalize_path
+from core.storage.paths import PathRefused
 from core.storage.store import (
     ArtifactStore,
     ObjectNotFound,
-    StorageFull,
-    StorageReadOnly,
-    StoreUnavailable,
     disk_errors,
 )
 
 if TYPE_CHECKING:
     from core.config import Settings
-    from core.storage.local_workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 ARTIFACTS_ORDER = Keyset((Artifact.created_at, Artifact.id), descending=True)
 # room for the multipart framing and the form fields around an upload of the maximum size
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
 # a run that writes more files than this records the first ones (in path order) and logs it
-MAX_RECORDED_FILES = 200
-
-
 def upload_body_limit() -> int:
     """The request body limit of an upload: the file limit plus the multipart framing."""
     from core.config import get_settings
@@ -101,10 +90,10 @@ def upload_artifact(
     if len(data) > limit:
         raise PayloadTooLarge(f"the file is larger than the {limit}-byte limit of an artifact")
     name = display_name(filename)
-    with _storage_errors():
+    with storage_errors():
         # the object, then its row (not committed yet), then the workspace copy: any failure
         # removes the object and rolls the row back, so nothing is left half-written
-        artifact = _store(
+        artifact = store_artifact(
             db,
             store=store,
             user_id=user.id,
@@ -193,7 +182,7 @@ def artifact_download(
     """A signed URL when the store can make one (GCS), else the bytes streamed by the API.
     Either way the file is delivered as an attachment of its stored content type."""
     artifact = get_artifact(db, user=user, artifact_id=artifact_id)
-    with _storage_errors():
+    with storage_errors():
         url = store.signed_url(
             artifact.storage_key,
             ttl_s=settings.signed_url_ttl_s,
@@ -203,7 +192,7 @@ def artifact_download(
     if url is not None:
         return Download(artifact, url=url)
     try:
-        with _storage_errors():
+        with storage_errors():
             chunks = store.open(artifact.storage_key)
     except ObjectNotFound:
         log.error("artifact %s has no stored object at %s", artifact.id, artifact.storage_key)
@@ -217,7 +206,7 @@ def delete_artifact(
     db: Session, *, user: User, store: ArtifactStore, artifact_id: uuid.UUID
 ) -> None:
     artifact = get_artifact(db, user=user, artifact_id=artifact_id)
-    with _storage_errors():
+    with storage_errors():
         store.delete(artifact.storage_key)  # first: a failure here leaves everything as it was
     db.delete(artifact)
     db.flush()
@@ -232,163 +221,6 @@ def delete_session_artifacts(db: Session, *, store: ArtifactStore, session_id: u
     return len(keys)
 
 
-def record_workspace_files(
-    db: Session,
-    *,
-    store: ArtifactStore,
-    settings: Settings,
-    user_id: uuid.UUID,
-    session_id: uuid.UUID | None,
-    execution_id: uuid.UUID,
-    workspace: Workspace,
-    paths: Iterable[str] | None = None,
-) -> list[Artifact]:
-    """Make the run's workspace files artifacts of its execution (and session).
-
-    A file becomes a new artifact when its content differs from the latest artifact recorded
-    under its path in the session (for a run without a session: in the execution); an unchanged
-    file is skipped, so calling this again after a retried or resumed run adds nothing. A changed
-    file gets a new artifact (earlier versions stay, each attached to the run that wrote it).
-    `paths` limits the scan to the files a run wrote (see `written_paths`); None scans the whole
-    workspace. Files over ARTIFACT_MAX_BYTES are skipped. Returns the artifacts created."""
-    scope_column = Artifact.session_id if session_id is not None else Artifact.execution_id
-    scope_id = session_id if session_id is not None else execution_id
-    # one recorder per session at a time, so two deliveries of one run cannot both add a file
-    db.execute(select(func.pg_advisory_xact_lock(_lock_key(scope_id))))
-    limit = settings.artifact_max_bytes
-    candidates = _workspace_paths(workspace, paths)
-    if len(candidates) > MAX_RECORDED_FILES:
-        log.warning(
-            "execution %s: recording %d of %d workspace files",
-            execution_id,
-            MAX_RECORDED_FILES,
-            len(candidates),
-        )
-        candidates = candidates[:MAX_RECORDED_FILES]
-    if not candidates:
-        return []
-    latest: dict[str, str] = {
-        name: digest
-        for name, digest in db.execute(
-            select(Artifact.name, Artifact.sha256)
-            .where(
-                Artifact.user_id == user_id,
-                scope_column == scope_id,
-                Artifact.name.in_(candidates),
-            )
-            .ext(distinct_on(Artifact.name))
-            .order_by(Artifact.name, Artifact.created_at.desc(), Artifact.id.desc())
-        )
-    }
-    created: list[Artifact] = []
-    for path in candidates:
-        try:
-            data, size = workspace.read(path, max_bytes=limit + 1)
-        except (FileNotFoundError, PathRefused):
-            continue  # named by a failed write, or gone since
-        if size > limit:
-            log.warning("execution %s: %s is over the artifact limit", execution_id, path)
-            continue
-        if latest.get(path) == hashlib.sha256(data).hexdigest():
-            continue
-        created.append(
-            _store(
-                db,
-                store=store,
-                user_id=user_id,
-                session_id=session_id,
-                execution_id=execution_id,
-                name=path,
-                data=data,
-                content_type=content_type_for(path, None, data[:SNIFF_BYTES]),
-            )
-        )
-    return created
-
-
-def written_paths(messages: Iterable[Any]) -> list[str]:
-    """The paths `file_write` was called with in a run's pydantic-ai messages, first-seen order.
-
-    Read from the saved message history, so a resumed run still knows what its earlier attempts
-    wrote. A call that failed is listed too; record_workspace_files skips what did not change."""
-    seen: dict[str, None] = {}
-    for message in messages:
-        for part in getattr(message, "parts", ()):
-            if getattr(part, "part_kind", None) != "tool-call" or part.tool_name != "file_write":
-                continue
-            try:
-                path = part.args_as_dict().get("path")
-            except ValueError:  # arguments that were not valid JSON
-                continue
-            if isinstance(path, str):
-                try:
-                    seen.setdefault(normalize_path(path), None)
-                except PathRefused:
-                    continue
-    return [path for path in seen if path]
-
-
-def _workspace_paths(workspace: Workspace, paths: Iterable[str] | None) -> list[str]:
-    if paths is None:
-        return [info.path for info in islice(workspace.list_files(), MAX_RECORDED_FILES + 1)]
-    clean: dict[str, None] = {}
-    for path in paths:
-        try:
-            rel = normalize_path(path)
-        except PathRefused:
-            continue
-        if rel:
-            clean.setdefault(rel, None)
-    return list(clean)
-
-
-def _store(
-    db: Session,
-    *,
-    store: ArtifactStore,
-    user_id: uuid.UUID,
-    session_id: uuid.UUID | None,
-    execution_id: uuid.UUID | None,
-    name: str,
-    data: bytes,
-    content_type: str,
-) -> Artifact:
-    artifact_id = uuid.uuid4()
-    key = f"artifacts/{user_id}/{artifact_id}/{key_name(display_name(name))}"
-    stored = store.put(key, data, content_type=content_type)
-    artifact = Artifact(
-        id=artifact_id,
-        user_id=user_id,
-        session_id=session_id,
-        execution_id=execution_id,
-        name=name,
-        content_type=content_type,
-        size_bytes=stored.size,
-        sha256=stored.sha256,
-        storage_key=key,
-        created_at=utcnow(),
-    )
-    db.add(artifact)
-    try:
-        db.flush()
-    except Exception:
-        store.delete(key)  # the row did not make it: do not leave its bytes behind
-        raise
-    return artifact
-
-
-@contextmanager
-def _storage_errors() -> Iterator[None]:
-    try:
-        yield
-    except (StorageFull, StorageReadOnly):
-        raise  # 507 storage_full / 503 storage_read_only, as they are
-    except StoreUnavailable:
-        raise Unavailable(
-            "the artifact storage is unavailable; retry shortly", headers={"Retry-After": "5"}
-        ) from None
-
-
 def _own_session(db: Session, user: User, session_id: uuid.UUID) -> AgentSession:
     session = db.get(AgentSession, session_id)
     if session is None or session.user_id != user.id:
@@ -401,8 +233,3 @@ def _own_execution(db: Session, user: User, execution_id: uuid.UUID) -> AgentExe
     if execution is None or execution.user_id != user.id:
         raise NotFound("no such execution", code="execution_not_found")
     return execution
-
-
-def _lock_key(scope_id: uuid.UUID) -> int:
-    digest = hashlib.sha256(b"record-workspace-files:" + scope_id.bytes).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from core.auth.api_keys import is_api_key, live_key_clause
+from core.access.callers import Caller
+from core.auth.api_keys import is_api_key
 from core.auth.passwords import (
     burn_verification_time,
     hash_password,
@@ -22,8 +21,6 @@ from core.config import Settings
 from core.errors import LimitReached, Unauthorized
 from core.models.users import LoginFailure, RefreshToken, User
 from core.schemas.users import TokenPair
-from core.services import preloaded
-from core.services.api_keys import KeyUse
 from core.services.users import find_by_login
 
 INVALID_CREDENTIALS = "invalid username or password"
@@ -99,39 +96,6 @@ def logout(
 # every authenticated request runs this: built once (Session.get builds its query each time)
 
 
-_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
-_USER_BY_KEY = _USER_BY_ID.where(live_key_clause())
-
-
-def _user_by_id(keyed: bool) -> Select[Any]:
-    return _USER_BY_KEY if keyed else _USER_BY_ID
-
-
-_USER_WITH: dict[tuple[type[Any], bool], Select[Any]] = {}
-
-
-def _user_with(model: type[Any], keyed: bool) -> Select[Any]:
-    if (model, keyed) not in _USER_WITH:
-        stmt = (
-            select(User, model)
-            .outerjoin(model, model.id == bindparam("also_id"))
-            .where(User.id == bindparam("user_id"))
-        )
-        _USER_WITH[model, keyed] = stmt.where(live_key_clause()) if keyed else stmt
-    return _USER_WITH[model, keyed]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Whom a verified access token (or API key) names, before anything was read about the
-    account: what a route with `auth="token"` hands its handler. The service checks the account
-    (and that the key still exists) in the statement that acts for the caller, or with
-    `account_of`."""
-
-    user_id: uuid.UUID
-    key: KeyUse | None = None
-
-
 def verify_bearer(settings: Settings, bearer: str | None) -> Caller:
     """The caller a bearer access token (signature, expiry, audience and type checked) or API
     key (core.services.api_keys) names; 401 without one. The account itself is not looked at."""
@@ -144,27 +108,6 @@ def verify_bearer(settings: Settings, bearer: str | None) -> Caller:
         user_id, key = resolve_key(bearer, utcnow())
         return Caller(user_id, key)
     return Caller(decode_token(settings, bearer, expected="access").user_id)
-
-
-def account_of(db: Session, caller: Caller, *, also: tuple[type[Any], Any] | None = None) -> User:
-    """The caller's account, 401 when it is gone or deactivated, or its API key is. `also`
-    (model, primary key) reads that row in the same query, whoever may see it: it only waits in
-    the session (core.services.preloaded) for the service that decides."""
-    params: dict[str, Any] = {"user_id": caller.user_id}
-    if caller.key is not None:  # and the key still exists, unexpired
-        params["key_hash"] = caller.key.key_hash
-    keyed = caller.key is not None
-    if also is None:
-        user: User | None = db.execute(_user_by_id(keyed), params).scalar_one_or_none()
-    else:
-        model, key = also
-        row = db.execute(_user_with(model, keyed), {**params, "also_id": key}).first()
-        user = None if row is None else row[0]
-        if row is not None and row[1] is not None:
-            preloaded.keep(db, model, key, row[1])
-    if user is None or not user.is_active:
-        raise Unauthorized("invalid or expired token", code="invalid_token")
-    return user
 
 
 def prune_login_failures(db: Session, *, settings: Settings, now: datetime) -> int:

@@ -15,9 +15,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.agents.builtin import BUILTIN_AGENTS, BuiltinAgent
-from core.agents.definition import AgentDefinition
 from core.clock import utcnow
 from core.config import Settings
+from core.definition import AgentDefinition
 from core.models.agents import Agent, AgentKind, AgentScope
 from core.models.users import Role, User
 from core.services.agents import (

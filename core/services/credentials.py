@@ -5,24 +5,22 @@ them; runs open the ones their MCP servers name, for the caller of the run only.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.errors import Conflict, NotFound
-from core.mcp.servers import OpenedCredential
 from core.models.agents import Agent
 from core.models.credentials import Credential, CredentialSend
 from core.models.users import User
 from core.pagination import Keyset, Page
 from core.schemas.credentials import CredentialCreate, CredentialsQuery, CredentialUpdate
-from core.sealing import CannotOpen, KeyRing, credential_context, key_ring, sealing_key
+from core.sealing import KeyRing, credential_context, key_ring, sealing_key
 
 CREDENTIALS_ORDER = Keyset((Credential.created_at, Credential.id), descending=True)
 # where a credential was sent, as listed with it: the newest of its (agent, host) pairs
@@ -35,23 +33,6 @@ UNREADABLE = (
     "this credential's value can no longer be read (it was sealed with a key the service no "
     "longer has): store it again with PATCH /credentials/{id} {value}"
 )
-
-
-class CredentialMissing(Exception):
-    """The caller has no credential of these names."""
-
-    code = "credential_missing"
-
-    def __init__(self, names: list[str]) -> None:
-        super().__init__(", ".join(names))
-        self.names = names
-
-
-class CredentialUnreadable(CredentialMissing):
-    """The caller has credentials of these names that no key of the ring opens any more (the
-    service's CREDENTIALS_KEY changed without the old one in CREDENTIALS_OLD_KEYS)."""
-
-    code = "credential_unreadable"
 
 
 @dataclass
@@ -199,134 +180,3 @@ def _with_sends(db: Session, views: list[CredentialView]) -> list[CredentialView
                 }
             )
     return views
-
-
-def credential_hosts(
-    db: Session, *, user_id: uuid.UUID, among: Iterable[str]
-) -> dict[str, tuple[str, ...]]:
-    """Which of these names the user has a credential of, with the hosts each may go to."""
-    wanted = set(among)
-    if not wanted:
-        return {}
-    stmt = select(Credential.name, Credential.allowed_hosts).where(
-        Credential.user_id == user_id, Credential.name.in_(sorted(wanted))
-    )
-    return {name: tuple(hosts) for name, hosts in db.execute(stmt)}
-
-
-def open_credentials(
-    db: Session, *, user_id: uuid.UUID, names: Iterable[str], settings: Settings
-) -> dict[str, OpenedCredential]:
-    """The user's credentials of these names, opened, with the hosts each may be sent to. A
-    value an old key opened is sealed again under the current one. Raises CredentialMissing
-    naming every one the user lacks, or CredentialUnreadable naming those no key opens. Nothing
-    is marked used: `record_sends` does that when a value is sent."""
-    wanted = sorted(set(names))
-    if not wanted:
-        return {}
-    rows = db.execute(
-        select(
-            Credential.id,
-            Credential.name,
-            Credential.sealed_value,
-            Credential.key_id,
-            Credential.allowed_hosts,
-        ).where(Credential.user_id == user_id, Credential.name.in_(wanted))
-    ).all()
-    ring = key_ring(settings)
-    opened: dict[str, OpenedCredential] = {}
-    unreadable: list[str] = []
-    for credential_id, name, sealed, key_id, hosts in rows:
-        context = credential_context(user_id, name)
-        try:
-            value, stale = ring.open(sealed, context, key_id)
-        except CannotOpen:
-            unreadable.append(name)
-            continue
-        if stale:
-            _reseal(db, credential_id, ring, value, context)
-        opened[name] = OpenedCredential(credential_id, name, value, tuple(hosts))
-    missing = [name for name in wanted if name not in opened and name not in unreadable]
-    if missing:
-        raise CredentialMissing(missing)
-    if unreadable:
-        raise CredentialUnreadable(unreadable)
-    return opened
-
-
-def _reseal(db: Session, credential_id: uuid.UUID, ring: KeyRing, value: str, context: str) -> None:
-    db.execute(
-        update(Credential)
-        .where(Credential.id == credential_id)
-        .values(sealed_value=ring.current.seal(value, context), key_id=ring.current.key_id)
-    )
-
-
-def reseal_all(db: Session, *, settings: Settings) -> dict[str, int]:
-    """Every credential sealed under an old key of the ring, sealed again under the current
-    one (`python -m core.cli reseal-credentials`). Counts: resealed, current, unreadable."""
-    ring = key_ring(settings)
-    counts = {"resealed": 0, "current": 0, "unreadable": 0}
-    rows = db.execute(
-        select(
-            Credential.id,
-            Credential.user_id,
-            Credential.name,
-            Credential.sealed_value,
-            Credential.key_id,
-        ).execution_options(yield_per=500)
-    )
-    for credential_id, user_id, name, sealed, key_id in rows:
-        context = credential_context(user_id, name)
-        try:
-            value, stale = ring.open(sealed, context, key_id)
-        except CannotOpen:
-            counts["unreadable"] += 1
-            continue
-        if stale:
-            _reseal(db, credential_id, ring, value, context)
-            counts["resealed"] += 1
-        else:
-            counts["current"] += 1
-    return counts
-
-
-def record_sends(
-    db: Session,
-    *,
-    credential_ids: Iterable[uuid.UUID],
-    agent_id: uuid.UUID | None,
-    host: str,
-    execution_id: uuid.UUID | None,
-    now: datetime,
-) -> None:
-    """These credentials were just sent to `host` by a run of `agent_id` (None: their owner
-    inspecting a server): their last use, and where they went."""
-    ids = sorted(set(credential_ids))
-    if not ids:
-        return
-    db.execute(update(Credential).where(Credential.id.in_(ids)).values(last_used_at=now))
-    if agent_id is None:
-        return
-    stmt = insert(CredentialSend).values(
-        [
-            {
-                "credential_id": credential_id,
-                "agent_id": agent_id,
-                "host": host,
-                "execution_id": execution_id,
-                "last_sent_at": now,
-            }
-            for credential_id in ids
-        ]
-    )
-    db.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                CredentialSend.credential_id,
-                CredentialSend.agent_id,
-                CredentialSend.host,
-            ],
-            set_={"execution_id": stmt.excluded.execution_id, "last_sent_at": now},
-        )
-    )

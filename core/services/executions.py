@@ -29,8 +29,8 @@ from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery, ExecutionsQuery
 
 if TYPE_CHECKING:
+    from core.access.callers import Caller
     from core.runs.live import LiveRun
-    from core.services.auth import Caller
 
 log = logging.getLogger(__name__)
 

@@ -9,19 +9,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.agents.definition import CredentialHeader
 from core.config import Settings
-from core.egress import check_url
-from core.errors import Conflict, NotFound, field_error
-from core.mcp.servers import guarded_headers, mcp_policy, server_host
-from core.models.users import User
-from core.schemas.agents import McpInspectRequest
-from core.services.credentials import (
+from core.credentials import (
     CredentialMissing,
     CredentialUnreadable,
     open_credentials,
     record_sends,
 )
+from core.definition import CredentialHeader
+from core.egress import check_url
+from core.errors import Conflict, NotFound, field_error
+from core.mcp.servers import guarded_headers, mcp_policy, server_host
+from core.models.users import User
+from core.schemas.agents import McpInspectRequest
 
 
 def inspect_mcp_server(

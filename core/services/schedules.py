@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import cron
+from core.access.agents import Access, agent_for
 from core.config import Settings
 from core.errors import Conflict, DomainError, Invalid, NotFound, field_error
 from core.models.schedules import Schedule
@@ -31,7 +32,6 @@ from core.runs.backends import Backends
 from core.schemas.agents import ExecuteRequest
 from core.schemas.common import PageQuery
 from core.schemas.schedules import ScheduleCreate, ScheduleUpdate
-from core.services.agent_access import Access, agent_for
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,9 @@ def fire_due(backends: Backends) -> dict[str, int]:
 
 
 def _fire(schedule_id: uuid.UUID, backends: Backends, now: datetime) -> str | None:
+    from core.access.callers import Caller
     from core.db import transaction
     from core.runs.starting import start_run
-    from core.services.auth import Caller
 
     with transaction() as db:
         schedule = db.scalar(

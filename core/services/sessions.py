@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.access.agents import Access, agent_for
 from core.config import Settings
 from core.errors import Conflict, NotFound
 from core.models.executions import AgentExecution
@@ -24,11 +25,10 @@ from core.runs.starting import start_run
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery
 from core.schemas.sessions import MessageRequest, SessionCreate, SessionsQuery, SessionUpdate
-from core.services.agent_access import Access, agent_for
 
 if TYPE_CHECKING:
+    from core.access.callers import Caller
     from core.runs.live import LiveRun
-    from core.services.auth import Caller
     from core.storage.store import ArtifactStore
 
 SESSIONS_ORDER = Keyset((AgentSession.created_at, AgentSession.id), descending=True)

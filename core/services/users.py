@@ -10,6 +10,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.access.callers import KeyUse
+from core.access.roles import require_admin
 from core.auth.passwords import hash_password, verify_password
 from core.clock import utcnow
 from core.config import Settings
@@ -17,8 +19,7 @@ from core.errors import Conflict, NotFound, Unauthorized
 from core.models.users import RefreshToken, Role, UsageDay, User
 from core.pagination import Keyset, Page, escape_like
 from core.schemas.users import AdminUpdate, RegisterRequest, SelfUpdate, UsersQuery
-from core.services.access import require_admin
-from core.services.api_keys import KeyUse, refuse_key_management
+from core.services.api_keys import refuse_key_management
 
 USERS_ORDER = Keyset(columns=(User.created_at, User.id))
 

@@ -21,7 +21,7 @@ from pydantic_ai import ModelRetry, RunContext
 
 from core.storage.local_workspace import Workspace
 from core.storage.paths import MAX_PATH_BYTES, PathRefused, normalize_path
-from core.tools.registry import (
+from core.tools.configs import (
     WRITE_MAX_BYTES,
     FileReadConfig,
     FileWriteConfig,

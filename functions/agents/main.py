@@ -10,6 +10,7 @@ from flask import Response
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import Headers
 
+from core.agents import AGENT_RUNTIME
 from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
@@ -42,10 +43,9 @@ from core.schemas.executions import ExecutionPublic
 from core.schemas.schedules import ScheduleCreate, SchedulePublic
 from core.services import agents as service
 from core.services import executions
-from core.warmup import AGENT_RUNTIME
 
 if TYPE_CHECKING:  # jwt and argon2 load with the first authenticated request, not at start
-    from core.services.auth import Caller
+    from core.access.callers import Caller
 
 # every route on one agent reads it with the caller's row: one round trip for both
 routes = RouteGroup(

@@ -9,6 +9,7 @@ from flask import Response
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import Headers
 
+from core.agents import AGENT_RUNTIME
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.http.runs import live_run, run_answer
@@ -28,10 +29,9 @@ from core.schemas.sessions import (
     SessionUpdate,
 )
 from core.services import sessions as service
-from core.warmup import AGENT_RUNTIME
 
 if TYPE_CHECKING:  # jwt loads with the first authenticated request, not at start
-    from core.services.auth import Caller
+    from core.access.callers import Caller
 
 routes = RouteGroup("sessions", description="conversations with an agent")
 

@@ -7,12 +7,12 @@ import uuid
 
 from werkzeug.datastructures import Headers
 
+from core.agents import AGENT_RUNTIME
 from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.runs.backends import Backends
 from core.services import worker
-from core.warmup import AGENT_RUNTIME
 
 routes = RouteGroup("tasks", description="the task worker (Cloud Tasks and Cloud Scheduler)")
 

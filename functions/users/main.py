@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.access.callers import KeyUse
 from core.config import Settings
 from core.http import Reply, RouteGroup
 from core.http.app import function_entry
@@ -24,7 +25,6 @@ from core.schemas.users import (
     WebhookSecretPublic,
 )
 from core.services import users as service
-from core.services.api_keys import KeyUse
 
 routes = RouteGroup("users", description="accounts")
 

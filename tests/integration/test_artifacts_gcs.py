@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 
+from core.artifacts import record_workspace_files
 from core.config import Settings, get_settings
 from core.models.sessions import Artifact
-from core.services.artifacts import record_workspace_files
 from core.storage import ObjectExists, ObjectNotFound, get_artifact_store, use_artifact_store
 from core.storage.gcs import GcsArtifactStore
 from core.storage.paths import PathRefused

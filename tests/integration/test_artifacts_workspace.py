@@ -17,10 +17,10 @@ from pydantic_ai.messages import (
 )
 
 from core.agents.factory import model_override
+from core.artifacts import MAX_RECORDED_FILES, record_workspace_files, written_paths
 from core.config import get_settings
 from core.models.executions import AgentExecution
 from core.models.sessions import Artifact
-from core.services.artifacts import MAX_RECORDED_FILES, record_workspace_files, written_paths
 from core.storage import get_artifact_store
 from core.storage.local_workspace import LocalWorkspace
 from core.storage.store import LocalArtifactStore

@@ -13,11 +13,11 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import Table, select
 
+from core.access.agents import Access, access_of, may_execute_clause
 from core.agents.factory import model_override
 from core.models.agents import Agent, AgentPermission, AgentScope, PermissionLevel
 from core.models.users import Role, User
 from core.runs import known_definitions
-from core.services.agent_access import Access, access_of, may_execute_clause
 from tests.support.agents import create_agent, definition, execute
 from tests.support.api import assert_error, signed_up
 from tests.support.rows import new_run, user_row

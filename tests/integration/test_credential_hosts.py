@@ -268,8 +268,9 @@ def test_a_redirect_never_carries_a_credential_to_another_host(
     import httpx2
 
     from core.config import get_settings
+    from core.credentials import OpenedCredential
     from core.egress import async_pinned_transport
-    from core.mcp.servers import OpenedCredential, mcp_policy
+    from core.mcp.servers import mcp_policy
     from core.mcp.toolset import CredentialHostRefused, credential_guard
 
     p = people

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from core.config import get_settings
+from core.credentials import CredentialMissing, open_credentials
 from core.models.credentials import Credential
 from core.sealing import credential_context, sealing_key
-from core.services.credentials import CredentialMissing, open_credentials
 from tests.support.api import assert_error, signed_up
 
 SECRET = "ghp_the-secret-value-1234567890"
@@ -218,7 +218,7 @@ def test_a_value_no_key_opens_is_unreadable_not_missing(
     client: Any, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from core.config import reset_settings
-    from core.services.credentials import CredentialUnreadable
+    from core.credentials import CredentialUnreadable
 
     user, headers = signed_up(client)
     monkeypatch.setenv("CREDENTIALS_KEY", KEY_A)

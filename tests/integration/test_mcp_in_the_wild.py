@@ -17,11 +17,11 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from core.agents.definition import ModelRef, ModelSettingsSpec
 from core.agents.factory import model_override
 from core.agents.loop import run_on_agent_loop
 from core.agents.providers import build_model
 from core.config import Settings, reset_settings
+from core.definition import ModelRef, ModelSettingsSpec
 from core.mcp.toolset import TOOL_LISTS, model_tool_names
 from tests.integration.test_execution_runs import call, text
 from tests.support.agents import create_agent, definition, events_of, execute

@@ -23,9 +23,9 @@ from pydantic_ai import Agent
 from pydantic_ai.capabilities import WebSearch
 from pydantic_ai.models import Model
 
-from core.agents.definition import ModelRef, ModelSettingsSpec, ModelSpec
 from core.agents.providers import ANTHROPIC_DEFAULT_MAX_TOKENS, build_model, build_run_model
 from core.config import Settings
+from core.definition import ModelRef, ModelSettingsSpec, ModelSpec
 from tests.support.fake_vertex import (
     FAKE_TOKEN,
     FakeVertex,
@@ -372,7 +372,7 @@ def test_native_web_search_is_declared(case: Case, fake: FakeVertex, settings: S
 
 _MODULES_AFTER_EACH_BUILD = """
 import json, sys
-from core.agents.definition import ModelRef, ModelSettingsSpec
+from core.definition import ModelRef, ModelSettingsSpec
 from core.agents.providers import build_model
 from core.config import Settings
 
@@ -426,8 +426,8 @@ def test_a_run_streams_the_text_word_by_word_around_a_tool_call(
     """The service's runner (core.agents.runner) on the streaming endpoints: the text before
     the tool call and after its result arrives in pieces, the call runs mid-stream, and what
     is recorded is the whole of it."""
-    from core.agents.definition import Limits
     from core.agents.runner import run_agent as run_steps
+    from core.definition import Limits
     from core.runs.live import text_delta
 
     adder = Adder()

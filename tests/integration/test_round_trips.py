@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import update
 
+from core.access.agents import Access, agent_for
 from core.models.agents import Agent
-from core.services.agent_access import Access, agent_for
 from tests.support.agents import create_agent, execute
 from tests.support.api import signed_up
 from tests.support.queues import recording_queue

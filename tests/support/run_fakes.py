@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.agents.definition import AgentDefinition
+from core.agents.usage import Usage
+from core.definition import AgentDefinition
 from core.models.executions import (
     AgentExecution,
     ExecutionMode,
@@ -24,7 +25,6 @@ from core.runs.execution_rows import CheckedStart, LeaseLost
 from core.runs.leases import ClaimResult, Fence
 from core.runs.store import EventBatch, Recorded, RunInputs
 from core.runs.tool_call_rows import ToolCallRow
-from core.runs.usage import Usage
 
 
 class FakeClock:
@@ -295,7 +295,7 @@ class MemoryRunStore:
             }
 
     def open_credentials(self, user_id: uuid.UUID, names: set[str]) -> dict[str, Any]:
-        from core.services.credentials import CredentialMissing
+        from core.credentials import CredentialMissing
 
         mine = self.credentials.get(user_id, {})
         missing = sorted(name for name in names if name not in mine)

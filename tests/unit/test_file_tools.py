@@ -31,14 +31,16 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from core.storage.local_workspace import LocalWorkspace, Workspace
 from core.tools import file_tools
-from core.tools.registry import (
-    OFFLINE_WEB_SEARCH_ANSWER,
-    TOOL_SPECS,
+from core.tools.configs import (
     FileReadConfig,
     FileWriteConfig,
     FindConfig,
     GrepConfig,
     WebSearchConfig,
+)
+from core.tools.registry import (
+    OFFLINE_WEB_SEARCH_ANSWER,
+    TOOL_SPECS,
     offline_web_search_tool,
     parse_tool_config,
     tool_catalog,

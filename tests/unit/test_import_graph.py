@@ -81,8 +81,57 @@ def test_core_uses_only_pydantic_ais_public_names():
     assert private == []
 
 
+# Top to bottom: a module imports from its own layer or a lower one, never a higher one, lazy
+# imports and module names handed to importlib included. Within a layer, rooms may import each
+# other but no two modules may reach each other (test_no_import_cycle_in_core). A new top-level
+# module or package of core must be placed here before it can land.
+LAYERS: list[tuple[str, set[str]]] = [
+    ("entry: the local server and the operator commands", {"devserver", "cli"}),
+    ("http: Flask, routes, dispatch, streams, the document", {"http"}),
+    ("services: one concept per module, as the routes serve it", {"services"}),
+    ("runs: the run engine", {"runs"}),
+    ("agents: one pydantic-ai agent built and run", {"agents"}),
+    ("mcp: MCP servers as an agent's toolsets", {"mcp"}),
+    ("shapes: the API's bodies and pages", {"schemas", "pagination"}),
+    ("definition: what an agent's definition may say", {"definition"}),
+    (
+        "shared rules: who may, artifacts, credentials, built-in tools",
+        {"access", "artifacts", "credentials", "tools"},
+    ),
+    (
+        "infrastructure: database, object store, queue, webhooks, tokens, sealing, traces",
+        {"db", "storage", "tasks", "webhooks", "auth", "sealing", "telemetry"},
+    ),
+    (
+        "ground: tables, settings, errors, time and small pure helpers",
+        {
+            "core",
+            "models",
+            "config",
+            "egress",
+            "errors",
+            "clock",
+            "cron",
+            "json_schema",
+            "lazy",
+            "replies",
+            "secret_names",
+            "warmup",
+        },
+    ),
+]
+
+
+def _core_modules() -> dict[str, Path]:
+    return {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (ROOT / "core").rglob("*.py")
+    }
+
+
 def _imports_of(path: Path, modules: set[str]) -> set[str]:
-    """Every core module `path` imports, at its top or inside a function."""
+    """Every core module `path` imports, at its top or inside a function, and every module it
+    names in a string (what importlib loads: "core.x.y" or "core.x.y:function")."""
     import ast
 
     found: set[str] = set()
@@ -92,17 +141,43 @@ def _imports_of(path: Path, modules: set[str]) -> set[str]:
             names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            named = node.value.partition(":")[0]
+            # a module, not a package: "core.http" in a string is a logger's name
+            if not (ROOT / (named.replace(".", "/") + "/__init__.py")).exists():
+                names = [named]
         found |= {name for name in names if name in modules}
     return found
 
 
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_every_core_room_has_a_layer():
+    placed = {room for _, rooms in LAYERS for room in rooms}
+    assert sorted({_room(m) for m in _core_modules()} - placed) == []
+
+
+def test_imports_run_down_the_layers():
+    """No import of a higher layer, lazy or not: the run engine never calls back into a service,
+    the agent never into the engine. Each offence is named with its line of reasoning."""
+    rank = {room: depth for depth, (_, rooms) in enumerate(LAYERS) for room in rooms}
+    modules = _core_modules()
+    upward = sorted(
+        f"{name} ({LAYERS[rank[_room(name)]][0].split(':')[0]}) imports {target} "
+        f"({LAYERS[rank[_room(target)]][0].split(':')[0]})"
+        for name, path in modules.items()
+        for target in _imports_of(path, set(modules))
+        if rank[_room(target)] < rank[_room(name)]
+    )
+    assert upward == []
+
+
 def test_no_import_cycle_in_core():
-    """Arrows point one way (functions -> services -> runs -> agents/tools -> storage -> db),
-    lazy imports included: a cycle is two modules that cannot be understood apart."""
-    paths = {
-        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
-        for p in (ROOT / "core").rglob("*.py")
-    }
+    """Lazy imports included: a cycle is two modules that cannot be understood apart."""
+    paths = _core_modules()
     graph = {name: _imports_of(path, set(paths)) - {name} for name, path in paths.items()}
 
     def reaches(start: str, goal: str) -> bool:

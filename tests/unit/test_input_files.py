@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic_ai.messages import BinaryContent, DocumentUrl, ImageUrl
 
-from core.agents.definition import AgentDefinition
+from core.definition import AgentDefinition
 from core.runs.input_files import InputFile, model_media_type
 from core.runs.prompts import user_prompt
 

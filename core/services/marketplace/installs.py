@@ -14,8 +14,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core.agents.definition import parse_definition
 from core.config import Settings
+from core.definition import parse_definition
 from core.errors import Conflict, field_error
 from core.models.agents import Agent
 from core.models.marketplace import (

@@ -11,6 +11,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.access.agents import Access, agent_for
+from core.access.roles import require_moderator
 from core.errors import Conflict, Forbidden
 from core.models.marketplace import (
     Listing,
@@ -24,8 +26,6 @@ from core.schemas.marketplace import (
     ListingDetail,
     ListingUpdate,
 )
-from core.services.access import require_moderator
-from core.services.agent_access import Access, agent_for
 from core.services.marketplace.rules import check_workflow_shareable, listing_for, manages
 from core.services.marketplace.snapshots import detail, take_snapshot
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.access.agents import Access, access_of
 from core.errors import Conflict, NotFound, field_error
 from core.models.agents import Agent, AgentScope
 from core.models.marketplace import (
@@ -17,7 +18,6 @@ from core.models.marketplace import (
     ListingStatus,
 )
 from core.models.users import Role, User
-from core.services.agent_access import Access, access_of
 
 MODERATORS = (Role.moderator, Role.admin)
 

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
+from core.access import preloaded
 from core.errors import Forbidden, NotFound
 from core.models.agents import Agent, AgentPermission, AgentScope, PermissionLevel
 from core.models.users import Role, User
-from core.services import preloaded
 
 
 class Access(enum.IntEnum):
