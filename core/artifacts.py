@@ -77,7 +77,7 @@ def storage_errors() -> Iterator[None]:
         raise  # 507 storage_full / 503 storage_read_only, as they are
     except StoreUnavailable:
         raise Unavailable(
-            "the artifact storage is unavailable; retry shortly", headers={"Retry-After": "5"}
+            "the artifact storage is unavailable; retry shortly", retry_after_s=5
         ) from None
 
 

@@ -18,7 +18,8 @@ class DomainError(Exception):
         *,
         code: str | None = None,
         details: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
+        retry_after_s: int | None = None,
+        location: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
@@ -26,7 +27,10 @@ class DomainError(Exception):
         if code is not None:
             self.code = code  # type: ignore[misc]
         self.details = details or []
-        self.headers = headers or {}
+        # when a retry may succeed, and where the thing the error is about can be followed
+        # (core.http.errors makes them the Retry-After and Location headers)
+        self.retry_after_s = retry_after_s
+        self.location = location
         # more fields of the error body (each one stated in the document's ErrorBody)
         self.extra = extra or {}
 
@@ -111,7 +115,7 @@ class DatabaseUnavailable(Unavailable):
     """The database cannot be reached; the caller may retry in a few seconds."""
 
     def __init__(self, message: str = "the database is unavailable; retry shortly") -> None:
-        super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_S)})
+        super().__init__(message, retry_after_s=RETRY_AFTER_S)
 
 
 class TooBusy(Unavailable):
@@ -121,7 +125,7 @@ class TooBusy(Unavailable):
     code = "too_busy"
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"Retry-After": "2"})
+        super().__init__(message, retry_after_s=2)
 
 
 class RunGoesOn(Unavailable):
@@ -135,7 +139,8 @@ class RunGoesOn(Unavailable):
         super().__init__(
             f"{reason} while the run was going on; it is kept and goes on when the database "
             f"is back: follow it at /executions/{execution_id}",
-            headers={"Retry-After": str(RETRY_AFTER_S), "Location": f"/executions/{execution_id}"},
+            retry_after_s=RETRY_AFTER_S,
+            location=f"/executions/{execution_id}",
             extra={"execution_id": str(execution_id)},
         )
 

@@ -9,7 +9,7 @@ as a pattern (core.schemas.common) and nothing a client may send is refused past
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -26,7 +26,7 @@ from sqlalchemy import (
     literal,
     tuple_,
 )
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import Invalid, field_error
@@ -124,6 +124,25 @@ class Keyset:
             stmt = stmt.where(self._after(after))
         order = [c.desc() if self.descending else c.asc() for c in self.columns]
         return stmt.order_by(*order).limit(limit + 1)
+
+    def fetch(
+        self,
+        db: Session,
+        stmt: Select[Any],
+        cursor: str | None,
+        limit: int,
+        *,
+        where: Mapping[Any, Any] | None = None,
+    ) -> Page[Any]:
+        """One page of the statement's rows (ORM objects) in this order, after `cursor`. `where`
+        maps a column to the value it must equal, for each filter the caller gave (None: not
+        given, not applied)."""
+        for column, value in (where or {}).items():
+            if value is not None:
+                stmt = stmt.where(column == value)
+        rows = db.scalars(self.apply(stmt, cursor, limit)).all()
+        names = [str(column.key) for column in self.columns]
+        return self.page(rows, limit, key=lambda row: [getattr(row, name) for name in names])
 
     def page(
         self, rows: Sequence[Row], limit: int, key: Callable[[Row], Sequence[KeyValue]]

@@ -11,6 +11,7 @@ from flask import Response, request
 
 from core.errors import DomainError, Forbidden, NotFound
 from core.http.endpoint import Endpoint
+from core.http.errors import handle_domain_error
 from core.http.parsing import parse_body, parse_multipart, parse_query
 from core.http.serializing import serialize
 
@@ -55,12 +56,25 @@ def _dispatch_unit(endpoint: Endpoint, kwargs: dict[str, Any]) -> Response:
     try:
         response = _serve(endpoint, kwargs, rate)
     except DomainError as exc:
-        if rate:
-            exc.headers = {**rate[0].headers(), **exc.headers}
-        raise
+        verdict = rate[0] if rate else getattr(exc, "verdict", None)
+        if verdict is None:
+            raise
+        response = handle_domain_error(exc)
+        response.headers.update(rate_headers(verdict))
+        return response
     if rate:
-        response.headers.update(rate[0].headers())
+        response.headers.update(rate_headers(rate[0]))
     return response
+
+
+def rate_headers(verdict: Verdict) -> dict[str, str]:
+    """What a request learns of its user's budget: the RateLimit header fields."""
+    from core.services.rate_limits import POLICY, WINDOW_S
+
+    return {
+        "RateLimit-Policy": f'"{POLICY}";q={verdict.limit};w={WINDOW_S}',
+        "RateLimit": f'"{POLICY}";r={verdict.remaining};t={verdict.reset_s}',
+    }
 
 
 def _serve(endpoint: Endpoint, kwargs: dict[str, Any], rate: list[Verdict]) -> Response:

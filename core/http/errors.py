@@ -47,10 +47,22 @@ def validation_details(exc: ValidationError, prefix: str) -> list[dict[str, Any]
     ]
 
 
+def error_headers(exc: DomainError) -> dict[str, str]:
+    """The headers a domain error's facts become: when to retry, where to follow."""
+    headers: dict[str, str] = {}
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if exc.location is not None:
+        headers["Location"] = exc.location
+    return headers
+
+
 def handle_domain_error(exc: DomainError) -> Response:
     if exc.status == 413:
         drain_request_body()
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers, exc.extra)
+    return error_response(
+        exc.status, exc.code, exc.message, exc.details, error_headers(exc), exc.extra
+    )
 
 
 DRAIN_LIMIT = 64 * 1024 * 1024

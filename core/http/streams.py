@@ -46,7 +46,7 @@ class StreamSlots:
                     f"you have {limit} streams open on this server: close one first",
                     code="too_many_streams",
                     details=[field_error(["header", "Accept"], "too many open streams", "streams")],
-                    headers={"Retry-After": "5"},
+                    retry_after_s=5,
                 )
             self._open[user_id] += 1
 

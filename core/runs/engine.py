@@ -11,13 +11,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.runs.agent_step import run_agent_step
-from core.runs.approvals import wake_parent
+from core.runs.approvals.suspending import wake_parent
 from core.runs.backends import Backends
-from core.runs.cost_budget import cost_limit_of, unpriced_refusal
 from core.runs.execution_rows import LeaseLost
 from core.runs.leases import Fence
 from core.runs.progress import DurableRecorder, TraceInfo, finish, release_for_retry
 from core.runs.prompts import user_prompt
+from core.runs.quotas import cost_limit_of, unpriced_refusal
 from core.runs.store import RunInputs
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _run(
     trace = TraceInfo(trace_id, run.started_at)
     if run.definition.workflow is not None:
         return _run_workflow(fence, backends, run, retry_transient, trace)
-    from core.runs.approvals import deferred_results, suspend
+    from core.runs.approvals.suspending import deferred_results, suspend
 
     saved = _messages(run.saved_messages)
     recorder = DurableRecorder(fence, run.events, backends.store, resumed=saved)
@@ -200,7 +200,7 @@ def _run_workflow(
     trace: TraceInfo,
 ) -> RunOutcome | None:
     from core.agents.runner import RunOutcome
-    from core.runs.approvals import suspend
+    from core.runs.approvals.suspending import suspend
     from core.runs.workflow_steps import StepBusy, StepsWaiting, WorkflowRun, run_workflow
 
     workflow = WorkflowRun(

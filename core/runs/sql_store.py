@@ -18,7 +18,8 @@ from core.db import core_transaction, then_commit, transaction
 from core.definition import AgentDefinition
 from core.models.agents import AgentVersion
 from core.models.executions import AgentExecution, ToolCallState
-from core.runs import approval_rows, execution_rows, leases, tool_call_rows, tree
+from core.runs import execution_rows, leases, tool_call_rows, tree
+from core.runs.approvals import rows as approval_rows
 from core.runs.events import EventLog
 from core.runs.execution_rows import CheckedStart
 from core.runs.input_files import InputFile, input_files
@@ -176,6 +177,11 @@ class SqlRunStore:
     def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
         with transaction() as db:
             return approval_rows.wake_parent_row(db, child_id, self.clock.now())
+
+    def expire_waits(self) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+        with transaction() as db:
+            expired = approval_rows.expire_waiting(db, self.clock.now())
+            return expired, approval_rows.webhooks_of(db, expired)
 
     def begin_tool_call(
         self, fence: Fence, call_id: str, tool_name: str, mark: str | None

@@ -25,17 +25,19 @@ from core.access.agents import Access, agent_for
 from core.config import Settings
 from core.db import then_commit
 from core.definition import AgentDefinition
-from core.errors import Conflict, DomainError, LimitReached, NotFound, field_error
+from core.errors import Conflict, DomainError
 from core.models.executions import AgentExecution, ExecutionMode, ExecutionStatus, WorkflowType
-from core.models.sessions import AgentSession, EventType, SessionStatus
+from core.models.sessions import EventType
 from core.models.users import User
 from core.runs import execution_rows, known_definitions
 from core.runs.backends import Backends
 from core.runs.engine import run_claimed
 from core.runs.events import EventLog
-from core.runs.leases import ACTIVE, lease_holder
+from core.runs.leases import lease_holder
 from core.runs.queueing import enqueue_execution
+from core.runs.quotas import quota_refusal
 from core.runs.session_history import session_history
+from core.runs.session_rules import own_session, session_for_turn
 from core.runs.store import RunInputs
 from core.schemas.agents import ExecuteRequest
 
@@ -171,34 +173,6 @@ def _start_checked(
     return _launch(db, execution, events, definition, backends, live, started)
 
 
-QUOTA_SQLSTATE = "AQ001"  # raised by the trigger that takes a run's slot (migration 0012)
-BUSY_RETRY_S = 10
-
-
-def quota_refusal(exc: DBAPIError, now: datetime) -> LimitReached | None:
-    """The 429 a start refused by a quota answers (None: another database error). The limit
-    is named; Retry-After is a guess for concurrent runs, the next UTC midnight for a day's."""
-    error = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-    if not isinstance(error, dict) or error.get("C") != QUOTA_SQLSTATE:
-        return None
-    limit, _, value = str(error.get("M", "")).partition(" ")
-    if limit == "max_concurrent_runs":
-        message = f"you have {value} runs unfinished, your limit; wait for one to end"
-        retry_s = BUSY_RETRY_S
-    else:
-        message = (
-            f"you have used today's {limit.replace('_', ' ')} ({value}); it resets at 00:00 UTC"
-        )
-        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
-        retry_s = max(1, int((midnight - now).total_seconds()))
-    return LimitReached(
-        message,
-        code="quota_exceeded",
-        details=[field_error(["quota", limit], message, "quota_exceeded")],
-        headers={"Retry-After": str(retry_s)},
-    )
-
-
 def _why_not(
     db: Session,
     *,
@@ -214,7 +188,7 @@ def _why_not(
     user = account_of(db, caller)
     if agent_id is None:
         assert data.session_id is not None
-        agent_id = owned_session(db, user, data.session_id).agent_id
+        agent_id = own_session(db, user.id, data.session_id).agent_id
     # access first: a reused key must not reveal anything about an agent the caller cannot see
     agent = agent_for(db, user, agent_id, Access.execute)
     if data.idempotency_key is not None:
@@ -223,7 +197,7 @@ def _why_not(
         if existing is not None:
             return same_request(existing, agent.id)
     if data.session_id is not None:
-        session_for_turn(db, user=user, session_id=data.session_id, agent_id=agent.id)
+        session_for_turn(db, user_id=user.id, session_id=data.session_id, agent_id=agent.id)
     if not agent.is_active:
         raise Conflict("the agent is deactivated", code="agent_inactive")
     if data.webhook_url is not None:
@@ -387,46 +361,6 @@ def same_request(existing: AgentExecution, agent_id: uuid.UUID) -> AgentExecutio
             "this idempotency_key was already used for another agent", code="idempotency_conflict"
         )
     return existing
-
-
-def owned_session(db: Session, user: User, session_id: uuid.UUID) -> AgentSession:
-    """The caller's session; 404 for anyone else's."""
-    session = db.scalar(
-        select(AgentSession).where(AgentSession.id == session_id, AgentSession.user_id == user.id)
-    )
-    if session is None:
-        raise NotFound("no such session", code="session_not_found")
-    return session
-
-
-def session_for_turn(
-    db: Session, *, user: User, session_id: uuid.UUID, agent_id: uuid.UUID | None = None
-) -> AgentSession:
-    """The caller's session, locked, with no run in flight (a second turn would interleave
-    the history)."""
-    session = db.scalar(
-        select(AgentSession)
-        .where(AgentSession.id == session_id, AgentSession.user_id == user.id)
-        .with_for_update()
-    )
-    if session is None:
-        raise NotFound("no such session", code="session_not_found")
-    if agent_id is not None and session.agent_id != agent_id:
-        raise Conflict("the session belongs to another agent", code="session_agent_mismatch")
-    if session.status == SessionStatus.archived:
-        raise Conflict("the session is archived; reopen it first", code="session_archived")
-    busy = db.scalar(
-        select(AgentExecution.id)
-        .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(ACTIVE))
-        .limit(1)
-    )
-    if busy is not None:
-        raise Conflict(
-            f"execution {busy} is still running in this session; wait for it to finish or "
-            "cancel it before sending another message",
-            code="session_busy",
-        )
-    return session
 
 
 class _SessionAgents:

@@ -151,7 +151,7 @@ class RunStore(Protocol):
         ...
 
     # -- delegation (core.runs.agent_step) ------------------------------------------------------
-    # -- approvals (core.runs.approvals) ----------------------------------------------------
+    # -- approvals (core.runs.approvals) ---------------------------------------------------------
     def pending_approvals_of(self, execution_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
         """The calls these (waiting) runs wait on, each naming its run (`execution_id`)."""
         ...
@@ -166,6 +166,11 @@ class RunStore(Protocol):
     def wake_parent(self, child_id: uuid.UUID) -> tuple[uuid.UUID, int] | None:
         """The workflow that waits on this step, queued again (its id and attempt) once none of
         its steps waits any more; None when there is nothing to wake."""
+        ...
+
+    def expire_waits(self) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+        """End the waits past their deadline (`approval_expired`): the runs ended, and those of
+        them with a webhook to send."""
         ...
 
     # -- tool calls (core.runs.tool_journal): fenced, LeaseLost when the fence holds no more --

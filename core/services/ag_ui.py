@@ -116,7 +116,8 @@ def run_turn(
             "this runId's run is still going: retry once it ended, or follow it at "
             f"/executions/{execution.id}",
             code="run_in_progress",
-            headers={"Location": f"/executions/{execution.id}", "Retry-After": "2"},
+            location=f"/executions/{execution.id}",
+            retry_after_s=2,
         )
     return _encoded(run_input, live, _Earlier.of(execution)), execution.id
 

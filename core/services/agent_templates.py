@@ -21,8 +21,7 @@ _IS_TEMPLATE = Agent.deleted_at.is_(None) & or_(
 
 def list_templates(db: Session, *, query: PageQuery) -> Page[Agent]:
     stmt = select(Agent).where(_IS_TEMPLATE)
-    rows = db.scalars(TEMPLATES_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return TEMPLATES_ORDER.page(rows, query.limit, key=lambda a: (a.created_at, a.id))
+    return TEMPLATES_ORDER.fetch(db, stmt, query.cursor, query.limit)
 
 
 def template_for(db: Session, template_id: uuid.UUID) -> Agent:

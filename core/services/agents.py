@@ -26,6 +26,7 @@ from core.models.agents import (
 )
 from core.models.users import Role, User
 from core.pagination import Keyset, Page, escape_like
+from core.patch import patch
 from core.runs.workflow_checks import check_steps
 from core.schemas.agents import AgentCreate, AgentsQuery, AgentUpdate, PermissionGrant
 
@@ -114,8 +115,7 @@ def add_first_version(db: Session, agent: Agent, *, created_by: uuid.UUID, note:
 def list_agents(db: Session, *, user: User, query: AgentsQuery) -> Page[Agent]:
     # the built-in templates are listed by GET /agents/templates
     stmt = select(Agent).where(listed_agents_clause(user), Agent.agent_kind != AgentKind.template)
-    if query.scope is not None:
-        stmt = stmt.where(Agent.scope == query.scope)
+    where = {Agent.scope: query.scope}
     if query.owned:
         stmt = stmt.where(Agent.owner_id == user.id)
     if query.q:
@@ -127,8 +127,7 @@ def list_agents(db: Session, *, user: User, query: AgentsQuery) -> Page[Agent]:
                 func.lower(Agent.description).like(pattern, escape="\\"),
             )
         )
-    rows = db.scalars(AGENTS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return AGENTS_ORDER.page(rows, query.limit, key=lambda a: (a.created_at, a.id))
+    return AGENTS_ORDER.fetch(db, stmt, query.cursor, query.limit, where=where)
 
 
 def get_agent(db: Session, *, user: User, agent_id: uuid.UUID) -> Agent:
@@ -151,14 +150,7 @@ def update_agent(
         if AgentScope.system in (data.scope, agent.scope) and user.role != Role.admin:
             raise Forbidden("only admins manage system agents", code="admin_only")
         agent.scope = data.scope
-    if data.display_name is not None:
-        agent.display_name = data.display_name
-    if data.description is not None:
-        agent.description = data.description
-    if data.metadata is not None:
-        agent.metadata_ = data.metadata
-    if data.is_active is not None:
-        agent.is_active = data.is_active
+    patch(agent, data, "display_name", "description", "is_active", metadata="metadata_")
     if data.definition is not None:
         definition = checked_definition(data.definition, settings, loc=("body", "definition"))
         check_steps(

@@ -59,8 +59,7 @@ def create_key(db: Session, *, user: User, data: ApiKeyCreate, now: datetime) ->
 
 def list_keys(db: Session, *, user: User, query: PageQuery) -> Page[ApiKey]:
     stmt = select(ApiKey).where(ApiKey.user_id == user.id)
-    rows = db.scalars(API_KEYS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return API_KEYS_ORDER.page(rows, query.limit, key=lambda k: (k.created_at, k.id))
+    return API_KEYS_ORDER.fetch(db, stmt, query.cursor, query.limit)
 
 
 def delete_key(db: Session, *, user: User, key_id: uuid.UUID) -> None:

@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 from core.artifacts import storage_errors, store_artifact
 from core.errors import Invalid, NotFound, PayloadTooLarge, field_error
 from core.models.executions import AgentExecution
-from core.models.sessions import AgentSession, Artifact
+from core.models.sessions import Artifact
 from core.models.users import User
 from core.pagination import Keyset, Page
+from core.runs.session_rules import own_session
 from core.schemas.artifacts import ArtifactsQuery
 from core.storage.media import (
     SNIFF_BYTES,
-    content_disposition,
     content_type_for,
     display_name,
     key_name,
@@ -75,7 +75,7 @@ def upload_artifact(
     stream: IO[bytes],
 ) -> Artifact:
     """Store an uploaded file as an artifact of one of the caller's sessions (and runs)."""
-    session = _own_session(db, user, session_id)
+    session = own_session(db, user.id, session_id)
     if execution_id is not None:
         execution = _own_execution(db, user, execution_id)
         if execution.session_id != session.id:
@@ -140,12 +140,8 @@ def list_artifacts(db: Session, *, user: User, query: ArtifactsQuery) -> Page[Ar
     """The caller's artifacts, newest first. A filter naming someone else's session or run
     simply matches nothing, as in the other lists."""
     stmt = select(Artifact).where(Artifact.user_id == user.id)
-    if query.session_id is not None:
-        stmt = stmt.where(Artifact.session_id == query.session_id)
-    if query.execution_id is not None:
-        stmt = stmt.where(Artifact.execution_id == query.execution_id)
-    rows = db.scalars(ARTIFACTS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return ARTIFACTS_ORDER.page(rows, query.limit, key=lambda a: (a.created_at, a.id))
+    where = {Artifact.session_id: query.session_id, Artifact.execution_id: query.execution_id}
+    return ARTIFACTS_ORDER.fetch(db, stmt, query.cursor, query.limit, where=where)
 
 
 def get_artifact(db: Session, *, user: User, artifact_id: uuid.UUID) -> Artifact:
@@ -162,18 +158,6 @@ class Download:
     artifact: Artifact
     url: str | None = None
     chunks: Iterator[bytes] | None = None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
-        if self.url is not None:
-            return headers | {"Location": self.url}
-        return headers | {
-            "Content-Type": self.artifact.content_type,
-            "Content-Length": str(self.artifact.size_bytes),
-            "Content-Disposition": content_disposition(display_name(self.artifact.name)),
-            "ETag": f'"{self.artifact.sha256}"',
-        }
 
 
 def artifact_download(
@@ -219,13 +203,6 @@ def delete_session_artifacts(db: Session, *, store: ArtifactStore, session_id: u
     for key in keys:
         store.delete(key)
     return len(keys)
-
-
-def _own_session(db: Session, user: User, session_id: uuid.UUID) -> AgentSession:
-    session = db.get(AgentSession, session_id)
-    if session is None or session.user_id != user.id:
-        raise NotFound("no such session", code="session_not_found")
-    return session
 
 
 def _own_execution(db: Session, user: User, execution_id: uuid.UUID) -> AgentExecution:

@@ -45,7 +45,7 @@ def login(
         raise LimitReached(
             "too many failed logins for this username; try again later",
             code="too_many_attempts",
-            headers={"Retry-After": str(settings.login_window_s)},
+            retry_after_s=settings.login_window_s,
         )
     if user is None:
         burn_verification_time(password)

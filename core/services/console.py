@@ -13,13 +13,6 @@ from core.errors import NotFound, Unavailable
 
 _BESIDE_CORE = Path(__file__).resolve().parents[2]
 PLACES = (_BESIDE_CORE / "console_dist", _BESIDE_CORE / "console" / "dist")
-# what the page may load and talk to: only this origin (images and downloads also from the
-# blob: URLs it makes of files it fetched with the bearer token)
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "form-action 'self'"
-)
 _TYPES = {
     ".js": "text/javascript",
     ".css": "text/css",
@@ -32,7 +25,7 @@ _TYPES = {
 class ConsoleFile:
     body: bytes
     content_type: str
-    headers: dict[str, str]
+    page: bool  # the page itself (it may change); else an asset named by its content hash
 
 
 def built_dir() -> Path | None:
@@ -53,12 +46,4 @@ def console_file(path: str) -> ConsoleFile:
         raise NotFound("nothing is found at this path", code="not_found")
     page = wanted.name == "index.html"
     kind = _TYPES.get(wanted.suffix) or mimetypes.guess_type(wanted.name)[0]
-    headers = {
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        # the page names its assets by content hash: they never change, the page always may
-        "Cache-Control": "no-cache" if page else "public, max-age=31536000, immutable",
-    }
-    if page:
-        headers["Content-Security-Policy"] = CSP
-    return ConsoleFile(wanted.read_bytes(), kind or "application/octet-stream", headers)
+    return ConsoleFile(wanted.read_bytes(), kind or "application/octet-stream", page)

@@ -19,6 +19,7 @@ from core.models.agents import Agent
 from core.models.credentials import Credential, CredentialSend
 from core.models.users import User
 from core.pagination import Keyset, Page
+from core.patch import patch
 from core.schemas.credentials import CredentialCreate, CredentialsQuery, CredentialUpdate
 from core.sealing import KeyRing, credential_context, key_ring, sealing_key
 
@@ -101,8 +102,7 @@ def update_credential(
         key = sealing_key(settings)
         row.sealed_value = key.seal(data.value, credential_context(user.id, row.name))
         row.key_id = key.key_id
-    if data.allowed_hosts is not None:
-        row.allowed_hosts = data.allowed_hosts
+    patch(row, data, "allowed_hosts")
     db.flush()
     return _with_sends(db, [_view(row, key_ring(settings))])[0]
 
@@ -122,8 +122,7 @@ def list_credentials(
     db: Session, *, user: User, query: CredentialsQuery, settings: Settings
 ) -> Page[CredentialView]:
     stmt = select(Credential).where(Credential.user_id == user.id)
-    rows = db.scalars(CREDENTIALS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    page = CREDENTIALS_ORDER.page(rows, query.limit, key=lambda c: (c.created_at, c.id))
+    page = CREDENTIALS_ORDER.fetch(db, stmt, query.cursor, query.limit)
     ring = key_ring(settings)
     return Page(_with_sends(db, [_view(row, ring) for row in page.items]), page.next_cursor)
 

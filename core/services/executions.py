@@ -80,7 +80,7 @@ def cancel_execution(
     cancel_descendants(db, execution.id, now)
     if execution.parent_execution_id is not None and execution.status.is_terminal:
         # a workflow waiting on this step for approvals goes on (and finds it cancelled)
-        from core.runs.approval_rows import wake_parent_row
+        from core.runs.approvals.rows import wake_parent_row
 
         woken = wake_parent_row(db, execution.id, now)
         if woken is not None:
@@ -91,14 +91,12 @@ def cancel_execution(
 
 def list_executions(db: Session, *, user: User, query: ExecutionsQuery) -> Page[AgentExecution]:
     stmt = select(AgentExecution).where(AgentExecution.user_id == user.id)
-    if query.agent_id is not None:
-        stmt = stmt.where(AgentExecution.agent_id == query.agent_id)
-    if query.session_id is not None:
-        stmt = stmt.where(AgentExecution.session_id == query.session_id)
-    if query.status is not None:
-        stmt = stmt.where(AgentExecution.status == query.status)
-    rows = db.scalars(EXECUTIONS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return EXECUTIONS_ORDER.page(rows, query.limit, key=lambda e: (e.created_at, e.id))
+    where = {
+        AgentExecution.agent_id: query.agent_id,
+        AgentExecution.session_id: query.session_id,
+        AgentExecution.status: query.status,
+    }
+    return EXECUTIONS_ORDER.fetch(db, stmt, query.cursor, query.limit, where=where)
 
 
 def get_execution(db: Session, *, user: User, execution_id: uuid.UUID) -> AgentExecution:
@@ -119,8 +117,7 @@ def list_events(
 ) -> Page[Event]:
     get_execution(db, user=user, execution_id=execution_id)
     stmt = select(Event).where(Event.execution_id == execution_id)
-    rows = db.scalars(EVENTS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return EVENTS_ORDER.page(rows, query.limit, key=lambda e: (e.seq,))
+    return EVENTS_ORDER.fetch(db, stmt, query.cursor, query.limit)
 
 
 def follow_events(

@@ -23,12 +23,12 @@ def readiness(db: Session, settings: Settings) -> dict[str, Any]:
         raise Unavailable(
             "the database does not answer or has no schema",
             code="not_ready",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
+            retry_after_s=RETRY_AFTER_S,
         ) from None
     if revision != SCHEMA_HEAD:
         raise Unavailable(
             f"database schema is at {revision}, this code needs {SCHEMA_HEAD}: run migrations",
             code="not_ready",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
+            retry_after_s=RETRY_AFTER_S,
         )
     return {"status": "ready", "version": settings.service_version, "schema_revision": revision}

@@ -49,12 +49,6 @@ class Verdict:
     remaining: int
     reset_s: int
 
-    def headers(self) -> dict[str, str]:
-        return {
-            "RateLimit-Policy": f'"{POLICY}";q={self.limit};w={WINDOW_S}',
-            "RateLimit": f'"{POLICY}";r={self.remaining};t={self.reset_s}',
-        }
-
 
 @dataclass(slots=True)
 class _Window:
@@ -142,12 +136,20 @@ class RateLimiter:
             self._synced_at = float("-inf")
 
 
-def _refused(limit: int, reset_s: int) -> LimitReached:
-    return LimitReached(
-        f"more than {limit} requests this minute; retry in {reset_s} s",
-        code="rate_limited",
-        headers={"Retry-After": str(reset_s), **Verdict(limit, 0, reset_s).headers()},
-    )
+class RateLimited(LimitReached):
+    """The caller's minute is spent: what is left of it (none) goes with the error."""
+
+    code = "rate_limited"
+
+    def __init__(self, limit: int, reset_s: int) -> None:
+        super().__init__(
+            f"more than {limit} requests this minute; retry in {reset_s} s", retry_after_s=reset_s
+        )
+        self.verdict = Verdict(limit, 0, reset_s)
+
+
+def _refused(limit: int, reset_s: int) -> RateLimited:
+    return RateLimited(limit, reset_s)
 
 
 _ADD = text(

@@ -25,9 +25,10 @@ from core.access.agents import Access, agent_for
 from core.config import Settings
 from core.errors import Conflict, DomainError, Invalid, NotFound, field_error
 from core.models.schedules import Schedule
-from core.models.sessions import AgentSession, SessionStatus
+from core.models.sessions import AgentSession
 from core.models.users import User
 from core.pagination import Keyset, Page
+from core.patch import patch
 from core.runs.backends import Backends
 from core.schemas.agents import ExecuteRequest
 from core.schemas.common import PageQuery
@@ -87,8 +88,7 @@ def list_schedules(
     """The caller's own schedules of an agent they can see."""
     agent_for(db, user, agent_id, Access.read)
     stmt = select(Schedule).where(Schedule.user_id == user.id, Schedule.agent_id == agent_id)
-    rows = db.scalars(SCHEDULES_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return SCHEDULES_ORDER.page(rows, query.limit, key=lambda s: (s.created_at, s.id))
+    return SCHEDULES_ORDER.fetch(db, stmt, query.cursor, query.limit)
 
 
 def get_schedule(db: Session, *, user: User, schedule_id: uuid.UUID) -> Schedule:
@@ -115,8 +115,6 @@ def update_schedule(
     given = data.model_fields_set
     if data.cron is not None:
         schedule.cron = _spaced(data.cron)
-    if data.timezone is not None:
-        schedule.timezone = data.timezone
     if data.input is not None:
         if isinstance(data.input, list):
             from core.runs.input_files import check_input_files
@@ -125,8 +123,7 @@ def update_schedule(
         schedule.input = data.input
     if "session_id" in given:
         schedule.session_id = data.session_id
-    if data.enabled is not None:
-        schedule.enabled = data.enabled
+    patch(schedule, data, "timezone", "enabled")
     if {"cron", "timezone"} & given:  # checked when given, enabled or not
         _first_slot(schedule.cron, schedule.timezone, now)
     if data.session_id is not None and not schedule.enabled:
@@ -284,10 +281,10 @@ def _session_of(
     """The caller's session of the agent, open for turns (a schedule's runs are its turns).
     The body names it: one that is not the caller's is a 409 naming `session_id`, as one of
     another agent or archived is (the schedule's own URL was found: not a 404)."""
-    from core.runs.starting import owned_session
+    from core.runs.session_rules import check_open, own_session
 
     try:
-        session = owned_session(db, user, session_id)
+        session = own_session(db, user.id, session_id)
     except NotFound:
         raise Conflict(
             "no such session of yours",
@@ -296,8 +293,5 @@ def _session_of(
                 field_error(["body", "session_id"], "not one of your sessions", "session_not_found")
             ],
         ) from None
-    if session.agent_id != agent_id:
-        raise Conflict("the session belongs to another agent", code="session_agent_mismatch")
-    if session.status == SessionStatus.archived:
-        raise Conflict("the session is archived; reopen it first", code="session_archived")
+    check_open(session, agent_id)
     return session

@@ -12,15 +12,16 @@ from sqlalchemy.orm import Session
 
 from core.access.agents import Access, agent_for
 from core.config import Settings
-from core.errors import Conflict, NotFound
+from core.errors import Conflict
 from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Event
 from core.models.users import User
 from core.pagination import Keyset, Page
+from core.patch import patch
 from core.runs.backends import Backends
 from core.runs.following import Log, follow, resume_after
-from core.runs.leases import ACTIVE
 from core.runs.session_history import forget_session
+from core.runs.session_rules import check_agent, own_session, turn_in_flight
 from core.runs.starting import start_run
 from core.schemas.agents import ExecuteRequest
 from core.schemas.executions import EventsQuery
@@ -63,47 +64,29 @@ def session_of_thread(
         .values(id=session_id, user_id=user.id, agent_id=agent_id, title=title, state={})
         .on_conflict_do_nothing(index_elements=["id"])
     )
-    session = db.get(AgentSession, session_id)
-    if session is None or session.user_id != user.id:
-        raise NotFound("no such session", code="session_not_found")
-    if session.agent_id != agent_id:
-        raise Conflict("the session belongs to another agent", code="session_agent_mismatch")
+    session = own_session(db, user.id, session_id)
+    check_agent(session, agent_id)
     return session
 
 
 def list_sessions(db: Session, *, user: User, query: SessionsQuery) -> Page[AgentSession]:
     stmt = select(AgentSession).where(AgentSession.user_id == user.id)
-    if query.agent_id is not None:
-        stmt = stmt.where(AgentSession.agent_id == query.agent_id)
-    if query.status is not None:
-        stmt = stmt.where(AgentSession.status == query.status)
-    rows = db.scalars(SESSIONS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return SESSIONS_ORDER.page(rows, query.limit, key=lambda s: (s.created_at, s.id))
+    where = {AgentSession.agent_id: query.agent_id, AgentSession.status: query.status}
+    return SESSIONS_ORDER.fetch(db, stmt, query.cursor, query.limit, where=where)
 
 
 def get_session(
     db: Session, *, user: User, session_id: uuid.UUID, for_update: bool = False
 ) -> AgentSession:
     """The caller's own session; anyone else's is a 404."""
-    stmt = select(AgentSession).where(
-        AgentSession.id == session_id, AgentSession.user_id == user.id
-    )
-    session = db.scalar(stmt.with_for_update() if for_update else stmt)
-    if session is None:
-        raise NotFound("no such session", code="session_not_found")
-    return session
+    return own_session(db, user.id, session_id, for_update=for_update)
 
 
 def update_session(
     db: Session, *, user: User, session_id: uuid.UUID, data: SessionUpdate
 ) -> AgentSession:
     session = get_session(db, user=user, session_id=session_id, for_update=True)
-    if data.title is not None:
-        session.title = data.title
-    if data.state is not None:
-        session.state = data.state
-    if data.status is not None:
-        session.status = data.status
+    patch(session, data, "title", "state", "status")
     db.flush()
     return session
 
@@ -119,12 +102,7 @@ def delete_session(
     """Deletes the session with its events, artifacts and workspace; its executions stay
     (without the session)."""
     session = get_session(db, user=user, session_id=session_id, for_update=True)
-    busy = db.scalar(
-        select(AgentExecution.id)
-        .where(AgentExecution.session_id == session.id, AgentExecution.status.in_(ACTIVE))
-        .limit(1)
-    )
-    if busy is not None:
+    if turn_in_flight(db, session.id) is not None:
         raise Conflict("a run is in flight in this session; cancel it first", code="session_busy")
     from core.services.artifacts import delete_session_artifacts
     from core.storage.workspace import delete_workspace
@@ -161,8 +139,7 @@ def list_events(
 ) -> Page[Event]:
     get_session(db, user=user, session_id=session_id)
     stmt = select(Event).where(Event.session_id == session_id)
-    rows = db.scalars(EVENTS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return EVENTS_ORDER.page(rows, query.limit, key=lambda e: (e.seq,))
+    return EVENTS_ORDER.fetch(db, stmt, query.cursor, query.limit)
 
 
 def follow_events(

@@ -18,6 +18,7 @@ from core.config import Settings
 from core.errors import Conflict, NotFound, Unauthorized
 from core.models.users import RefreshToken, Role, UsageDay, User
 from core.pagination import Keyset, Page, escape_like
+from core.patch import patch
 from core.schemas.users import AdminUpdate, RegisterRequest, SelfUpdate, UsersQuery
 from core.services.api_keys import refuse_key_management
 
@@ -63,11 +64,7 @@ def update_self(
         revoke_refresh_tokens(db, user_id=user.id)
     if data.email is not None and data.email.lower() != user.email.lower():
         _ensure_free(db, email=data.email)
-        user.email = data.email
-    elif data.email is not None:
-        user.email = data.email
-    if data.profile is not None:
-        user.profile = data.profile
+    patch(user, data, "email", "profile")
     _flush_unique(db)
     return user
 
@@ -87,12 +84,9 @@ def admin_update(db: Session, *, actor: User, user_id: uuid.UUID, data: AdminUpd
             "an admin cannot demote or deactivate themselves; ask another admin",
             code="self_lockout",
         )
-    if data.role is not None:
-        user.role = data.role
-    if data.is_active is not None:
-        user.is_active = data.is_active
-        if not data.is_active:
-            revoke_refresh_tokens(db, user_id=user.id)
+    patch(user, data, "role", "is_active")
+    if data.is_active is False:
+        revoke_refresh_tokens(db, user_id=user.id)
     if data.limits is not None:
         user.limits = data.limits.model_dump(exclude_none=True)
     db.flush()
@@ -102,10 +96,7 @@ def admin_update(db: Session, *, actor: User, user_id: uuid.UUID, data: AdminUpd
 def admin_list(db: Session, *, actor: User, query: UsersQuery) -> Page[User]:
     require_admin(actor)
     stmt = select(User)
-    if query.role is not None:
-        stmt = stmt.where(User.role == query.role)
-    if query.is_active is not None:
-        stmt = stmt.where(User.is_active == query.is_active)
+    where = {User.role: query.role, User.is_active: query.is_active}
     if query.q:
         pattern = f"%{escape_like(query.q.lower())}%"
         stmt = stmt.where(
@@ -114,8 +105,7 @@ def admin_list(db: Session, *, actor: User, query: UsersQuery) -> Page[User]:
                 func.lower(User.email).like(pattern, escape="\\"),
             )
         )
-    rows = db.scalars(USERS_ORDER.apply(stmt, query.cursor, query.limit)).all()
-    return USERS_ORDER.page(rows, query.limit, key=lambda u: (u.created_at, u.id))
+    return USERS_ORDER.fetch(db, stmt, query.cursor, query.limit, where=where)
 
 
 def create_admin(db: Session, *, username: str, email: str, password: str) -> User:

@@ -19,11 +19,10 @@ from sqlalchemy import select
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.runs import leases
-from core.runs.approval_rows import expire_waiting, webhooks_of
-from core.runs.approvals import wake_parent
+from core.runs.approvals.suspending import expire_undecided
 from core.runs.backends import Backends
 from core.runs.engine import run_claimed
-from core.runs.queueing import enqueue_execution, enqueue_webhook
+from core.runs.queueing import enqueue_execution
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +146,7 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     from core.services.schedules import fire_due
 
     counts.update(fire_due(backends))
-    with transaction() as db:
-        expired = expire_waiting(db, now)
-        hooks = webhooks_of(db, expired)
-    counts["approvals_expired"] = len(expired)
-    for execution_id in hooks:
-        enqueue_webhook(backends, execution_id)
-    for execution_id in expired:  # a workflow waiting on an expired step ends too
-        wake_parent(backends, execution_id)
+    counts["approvals_expired"] = expire_undecided(backends)
     for execution_id, attempts, cancel_requested in stale:
         if cancel_requested:
             with transaction() as db:

@@ -71,12 +71,10 @@ def disk_errors(what: str) -> Iterator[None]:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull(f"{what}: the storage is full") from exc
         if exc.errno == errno.EROFS:
-            raise StorageReadOnly(
-                f"{what}: the storage is read-only", headers={"Retry-After": "30"}
-            ) from exc
+            raise StorageReadOnly(f"{what}: the storage is read-only", retry_after_s=30) from exc
         if exc.errno == errno.EIO:
             raise StoreUnavailable(
-                f"{what}: the storage failed to write", headers={"Retry-After": "30"}
+                f"{what}: the storage failed to write", retry_after_s=30
             ) from exc
         raise
 

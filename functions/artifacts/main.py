@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.http import RouteGroup
 from core.http.app import function_entry
+from core.http.files import download_response
 from core.http.routes import Upload
 from core.models.sessions import Artifact
 from core.models.users import User
@@ -83,9 +84,7 @@ def download_artifact(
         settings=settings,
         artifact_id=artifact_id,
     )
-    if download.url is not None:
-        return Response(status=302, headers=download.headers)
-    return Response(download.chunks, status=200, headers=download.headers, direct_passthrough=True)
+    return download_response(download)
 
 
 @routes.delete("/<uuid:artifact_id>", status=204)

@@ -7,6 +7,7 @@ from flask import Response
 
 from core.http import RouteGroup
 from core.http.app import function_entry
+from core.http.files import console_response
 from core.services.console import console_file
 
 routes = RouteGroup("console", description="the web console", documented=False)
@@ -25,8 +26,7 @@ def asset(asset: str) -> Response:
 
 
 def _answer(path: str) -> Response:
-    found = console_file(path)
-    return Response(found.body, 200, found.headers, content_type=found.content_type)
+    return console_response(console_file(path))
 
 
 entry = function_entry(lambda: routes)

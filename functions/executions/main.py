@@ -88,7 +88,7 @@ def decide_approvals(
     """Approve or deny every tool call the run waits on (status waiting_approval), in one
     request: the run's owner or an editor of its agent. The run resumes through the queue; a
     denial reaches the model with its reason."""
-    from core.services.approvals import decide_approvals
+    from core.runs.approvals.deciding import decide_approvals
 
     return decide_approvals(db, user=user, execution_id=execution_id, data=body, backends=backends)
 

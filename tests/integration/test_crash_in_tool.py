@@ -208,8 +208,8 @@ def test_an_approved_call_interrupted_and_then_denied_is_not_run_again(
     from core.db import transaction
     from core.models.executions import AgentExecution
     from core.models.users import User
+    from core.runs.approvals.deciding import decide_approvals
     from core.schemas.executions import ApprovalsRequest
-    from core.services.approvals import decide_approvals
     from tests.support.queues import recording_queue
 
     execution_id = interrupted_after_approval(monkeypatch)

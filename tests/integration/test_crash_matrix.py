@@ -191,8 +191,8 @@ def approve_pending(execution_id: uuid.UUID) -> str:
     """The run's owner approves its one pending call (committed); returns the call's id."""
     from core.db import transaction
     from core.models.users import User
+    from core.runs.approvals.deciding import decide_approvals
     from core.schemas.executions import ApprovalsRequest
-    from core.services.approvals import decide_approvals
     from tests.support.queues import recording_queue
 
     with transaction() as db, recording_queue() as queue:

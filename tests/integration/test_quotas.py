@@ -1,4 +1,4 @@
-"""Quotas, enforced by the database as a run starts (migration 0012): unfinished runs per user
+"""Quotas, enforced by the database as a run starts (core.runs.quotas): unfinished runs per user
 exactly under parallel starts, a day's tokens, admin overrides; a run that ends gives its slot
 back; a refused start writes nothing and answers 429 `quota_exceeded` naming the limit."""
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core.models.executions import AgentExecution
 from tests.integration.test_async_runs import start_async
@@ -244,3 +244,23 @@ def test_a_runs_cost_stops_at_what_is_left_of_the_days_budget(client, db):
     refused = execute(client, headers, agent["id"])
     body = assert_error(refused, 429, "quota_exceeded")
     assert body["details"][0]["loc"] == ["quota", "daily_cost_usd"]
+
+
+def test_the_database_holds_the_quota_functions_core_runs_quotas_states(db):
+    """The module is the quota rule's one home: a body changed there without a migration, or in
+    a migration without the module, fails here."""
+    from core.runs.quotas import FUNCTIONS
+
+    held = {
+        name: " ".join(body.split())
+        for name, body in db.execute(
+            select(
+                func.format("%s(%s)", text("proname"), text("pg_get_function_arguments(oid)")),
+                text("prosrc"),
+            )
+            .select_from(text("pg_proc"))
+            .where(text("pronamespace = 'public'::regnamespace"))
+        )
+    }
+    for name, (_, _, _, body) in FUNCTIONS.items():
+        assert held.get(name) == " ".join(body.split()), name

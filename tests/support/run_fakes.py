@@ -65,6 +65,7 @@ class Run:
     events: list[tuple[int, EventType, dict[str, Any]]] = field(default_factory=list)
     pending_approvals: list[dict[str, Any]] | None = None
     approval_decisions: dict[str, Any] | None = None
+    approval_expires_at: datetime | None = None
     tool_calls: dict[str, ToolCallRow] = field(default_factory=dict)
 
     def unowned(self, now: datetime) -> bool:
@@ -283,7 +284,26 @@ class MemoryRunStore:
             parent.status, parent.pending_approvals = ExecutionStatus.queued, None
             return parent.id, parent.attempt
 
-    # -- deciding (what core.services.approvals does to the row) --------------------------------
+    def expire_waits(self) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+        from core.runs.approvals.rows import APPROVAL_EXPIRED
+
+        now = self.clock.now()
+        with self._lock:
+            expired = [
+                run
+                for run in self.runs.values()
+                if run.status == ExecutionStatus.waiting_approval
+                and run.approval_expires_at is not None
+                and run.approval_expires_at < now
+            ]
+            for run in expired:
+                run.pending_approvals = None
+                self._end(run, ExecutionStatus.cancelled, APPROVAL_EXPIRED)
+        for run in expired:  # a workflow's waiting steps end with it
+            self.cancel_descendants(run.id)
+        return [r.id for r in expired], [r.id for r in expired if r.webhook_url]
+
+    # -- deciding (what core.runs.approvals.deciding does to the row) -------------------------
     def decide(self, execution_id: uuid.UUID, approvals: dict[str, bool]) -> None:
         with self._lock:
             run = self.runs[execution_id]
@@ -397,6 +417,7 @@ class MemoryRunStore:
             "finished_at",
             "pending_approvals",
             "approval_decisions",
+            "approval_expires_at",
         ):
             if name in values:
                 setattr(run, name, values[name])

@@ -114,6 +114,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "cron",
             "json_schema",
             "lazy",
+            "patch",
             "replies",
             "secret_names",
             "warmup",

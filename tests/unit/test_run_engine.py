@@ -19,6 +19,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from core.agents.factory import model_override
 from core.config import Settings
 from core.models.executions import ExecutionStatus
+from core.runs.approvals.suspending import expire_undecided
 from core.runs.backends import Backends
 from core.runs.engine import run_claimed
 from core.services.worker import UNEXPECTED, Delivery, deliver_execution
@@ -292,6 +293,25 @@ def test_a_run_that_needs_approval_waits_without_a_lease_and_resumes_with_the_de
     hooks = [t.name for t in fakes.queue.tasks if t.path.startswith("/tasks/webhooks/")]
     assert len(hooks) == 3  # approval needed twice, then the end: three distinct tasks
     assert len(set(hooks)) == 3
+
+
+def test_a_wait_nobody_decided_ends_at_its_deadline_and_not_before(fakes: Fakes) -> None:
+    approved = [{"name": "count", "enabled": True, "config": {}, "requires_approval": True}]
+    run = fakes.queued(agent_id=fakes.agent(tools=approved), webhook_url="https://h.example/x")
+    with model_override(scripted_model()):
+        assert fakes.deliver(run) == Delivery("waiting_approval")
+    ttl = fakes.backends.settings.approval_ttl_s
+    fakes.clock.advance(ttl - 1)
+    assert expire_undecided(fakes.backends) == 0
+    assert run.status == ExecutionStatus.waiting_approval
+    fakes.clock.advance(2)
+    assert expire_undecided(fakes.backends) == 1
+    assert run.status == ExecutionStatus.cancelled
+    assert (run.error or {}).get("code") == "approval_expired"
+    assert expire_undecided(fakes.backends) == 0  # a second sweep finds nothing
+    assert fakes.counted() == []
+    hooks = [t.name for t in fakes.queue.tasks if t.path.startswith("/tasks/webhooks/")]
+    assert len(set(hooks)) == 2  # the wait, then its end
 
 
 def test_spent_decisions_are_not_applied_again_after_a_takeover(fakes: Fakes) -> None:

@@ -21,6 +21,7 @@ from core.models.marketplace import (
 )
 from core.models.users import Role, User
 from core.pagination import Keyset, Page
+from core.patch import patch
 from core.schemas.marketplace import (
     ListingCreate,
     ListingDetail,
@@ -76,14 +77,7 @@ def update_listing(
         raise Forbidden(
             "only the owner or an editor of the agent changes a listing", code="not_listing_owner"
         )
-    if data.status is not None:
-        listing.status = data.status
-    if data.summary is not None:
-        listing.summary = data.summary
-    if data.category is not None:
-        listing.category = data.category
-    if data.tags is not None:
-        listing.tags = data.tags
+    patch(listing, data, "status", "summary", "category", "tags")
     if data.republish:
         agent = agent_for(db, user, listing.agent_id, Access.edit)
         check_workflow_shareable(db, agent)
@@ -112,5 +106,4 @@ def list_versions(
 ) -> Page[ListingVersion]:
     listing_for(db, user, listing_id)
     stmt = select(ListingVersion).where(ListingVersion.listing_id == listing_id)
-    rows = db.scalars(VERSIONS_ORDER.apply(stmt, cursor, limit)).all()
-    return VERSIONS_ORDER.page(rows, limit, key=lambda v: (v.published_at, v.id))
+    return VERSIONS_ORDER.fetch(db, stmt, cursor, limit)

@@ -1,13 +1,6 @@
-"""Tool calls that wait for a person: how a run stops for them, how decisions reach the resumed
-run exactly once, and how an undecided wait ends.
-
-A run whose model calls a tool that requires approval ends its delivery with pydantic-ai's
-DeferredToolRequests: the execution is saved `waiting_approval` with its pending calls, its lease
-given up, events `approval_requested` written and its webhook queued. A decision
-(core.services.approvals) stores the decisions, sets it `queued` and enqueues it; the delivery
-that claims it resumes from the saved messages with DeferredToolResults. Once the decided calls'
-results are saved in the messages, the decisions are spent: a redelivery after a crash resumes
-from the messages and never applies (runs) them again."""
+"""How a run stops for a person (`suspend`), how decisions reach the resumed run
+(`deferred_results`), how a workflow learns its step may go on (`wake_parent`) and how a wait
+nobody decided ends (`expire_undecided`). The whole story: core.runs.approvals."""
 
 from __future__ import annotations
 
@@ -133,3 +126,15 @@ def wake_parent(backends: Backends, child_id: uuid.UUID) -> None:
     if woken is not None:
         parent_id, attempt = woken
         enqueue_execution(backends, parent_id, attempt + 1, suffix="woken")
+
+
+def expire_undecided(backends: Backends) -> int:
+    """End the waits past their deadline (the sweeper's): each run ends `cancelled`
+    (approval_expired),
+    its webhook goes, and a workflow waiting on it ends too. Returns how many ended."""
+    expired, hooks = backends.store.expire_waits()
+    for execution_id in hooks:
+        enqueue_webhook(backends, execution_id)
+    for execution_id in expired:
+        wake_parent(backends, execution_id)
+    return len(expired)

@@ -1,0 +1,219 @@
+"""Quotas, in one place: each user's concurrent runs, the day's tokens and the day's cost.
+
+Per-user overrides live in users.limits; the service's defaults (USER_MAX_CONCURRENT_RUNS,
+USER_DAILY_TOKENS, USER_DAILY_COST_USD) reach the database as the session settings agents.* that
+core.db.engine sets on each new connection.
+
+Why triggers hold the counts: a run's slot must be taken by the row actually inserted and given
+back by the update that ends it, whoever writes it (a start, a worker, the sweeper, a cancel, an
+expired approval), in the same transaction, with parallel starts of one user queued on that
+user's row. A trigger is the one place every such write passes; Python beside each writer would
+be five copies racing each other. So the SQL below is the rule, and this module owns it:
+- `take_run_slot` (AFTER INSERT of a top-level unfinished run) refuses with SQLSTATE AQ001 when
+  the user is at their concurrent runs or has spent the day's tokens or cost, and counts the run;
+- `hold_run_slot` gives the slot back while a run waits for a person, and takes it again when the
+  run goes on;
+- `count_usage` adds an ended run to usage_days and gives its slot back;
+- `daily_tokens_left`, `daily_cost_left`: what a run may still spend today (null: no limit).
+A change here is a migration calling `create_functions` (as 0021 does);
+tests/integration/test_quotas.py checks the database holds exactly these bodies.
+
+In Python: the 429 a refusal answers (`quota_refusal`) and a run's cost limit under a budget
+(`cost_limit_of`, `unpriced_refusal`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from core.agents.pricing import unpriced_models
+from core.definition import AgentDefinition
+from core.errors import LimitReached, field_error
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+
+    from core.agents.runner import RunOutcome
+
+
+def unpriced_refusal(definition: AgentDefinition, cost_left: Decimal | None) -> RunOutcome | None:
+    """The failed outcome of a run whose models cannot all be priced while a cost budget applies
+    (None: it may run). Workflows run no model of their own: their steps are checked."""
+    if cost_left is None or definition.workflow is not None:
+        return None
+    unpriced = unpriced_models(definition.model)
+    if not unpriced:
+        return None
+    from core.agents.runner import RunOutcome
+
+    return RunOutcome(
+        "failed",
+        error={
+            "code": "quota_exceeded",
+            "message": f"a daily cost budget applies to you, and {', '.join(unpriced)} has no "
+            "known price, so its cost could not be counted: choose a priced model, or ask an "
+            "admin to lift your daily_cost_usd",
+        },
+    )
+
+
+def cost_limit_of(definition: AgentDefinition, cost_left: Decimal | None) -> Decimal | None:
+    """The run's cost limit: what is left of the day's budget. None without a budget, and for the
+    offline test provider, whose responses carry no price to hold to a limit."""
+    if cost_left is None or definition.model.provider == "test":
+        return None
+    return cost_left
+
+
+QUOTA_SQLSTATE = "AQ001"  # raised by the trigger that takes a run's slot (migration 0012)
+BUSY_RETRY_S = 10
+
+
+def quota_refusal(exc: DBAPIError, now: datetime) -> LimitReached | None:
+    """The 429 a start refused by a quota answers (None: another database error). The limit
+    is named; Retry-After is a guess for concurrent runs, the next UTC midnight for a day's."""
+    error = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    if not isinstance(error, dict) or error.get("C") != QUOTA_SQLSTATE:
+        return None
+    limit, _, value = str(error.get("M", "")).partition(" ")
+    if limit == "max_concurrent_runs":
+        message = f"you have {value} runs unfinished, your limit; wait for one to end"
+        retry_s = BUSY_RETRY_S
+    else:
+        message = (
+            f"you have used today's {limit.replace('_', ' ')} ({value}); it resets at 00:00 UTC"
+        )
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
+        retry_s = max(1, int((midnight - now).total_seconds()))
+    return LimitReached(
+        message,
+        code="quota_exceeded",
+        details=[field_error(["quota", limit], message, "quota_exceeded")],
+        retry_after_s=retry_s,
+    )
+
+
+TERMINAL = "('succeeded', 'failed', 'cancelled', 'timed_out')"
+
+# name(arguments) -> (returns, language, volatility, body)
+FUNCTIONS: dict[str, tuple[str, str, str, str]] = {
+    "take_run_slot()": (
+        "trigger",
+        "plpgsql",
+        "",
+        """
+        DECLARE
+            lim jsonb;
+            used record;
+            max_runs int;
+            max_tokens bigint;
+            max_cost numeric;
+        BEGIN
+            SELECT limits INTO lim FROM users WHERE id = NEW.user_id;
+            max_runs := coalesce((lim->>'max_concurrent_runs')::int,
+                nullif(current_setting('agents.max_concurrent_runs', true), '')::int);
+            max_tokens := coalesce((lim->>'daily_tokens')::bigint,
+                nullif(current_setting('agents.daily_tokens', true), '')::bigint);
+            max_cost := coalesce((lim->>'daily_cost_usd')::numeric,
+                nullif(current_setting('agents.daily_cost_usd', true), '')::numeric);
+            IF max_tokens IS NOT NULL OR max_cost IS NOT NULL THEN
+                SELECT input_tokens + output_tokens AS tokens, cost_usd INTO used
+                FROM usage_days
+                WHERE user_id = NEW.user_id AND day = (now() AT TIME ZONE 'UTC')::date;
+                IF max_tokens IS NOT NULL AND coalesce(used.tokens, 0) >= max_tokens THEN
+                    RAISE EXCEPTION 'daily_tokens %', max_tokens USING ERRCODE = 'AQ001';
+                END IF;
+                IF max_cost IS NOT NULL AND coalesce(used.cost_usd, 0) >= max_cost THEN
+                    RAISE EXCEPTION 'daily_cost_usd %', max_cost USING ERRCODE = 'AQ001';
+                END IF;
+            END IF;
+            UPDATE users SET active_runs = active_runs + 1
+            WHERE id = NEW.user_id AND (max_runs IS NULL OR active_runs < max_runs);
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'max_concurrent_runs %', max_runs USING ERRCODE = 'AQ001';
+            END IF;
+            RETURN NULL;
+        END
+        """,
+    ),
+    "hold_run_slot()": (
+        "trigger",
+        "plpgsql",
+        "",
+        """
+        BEGIN
+            IF NEW.status = 'waiting_approval' THEN
+                UPDATE users SET active_runs = greatest(active_runs - 1, 0)
+                WHERE id = NEW.user_id;
+            ELSE
+                UPDATE users SET active_runs = active_runs + 1 WHERE id = NEW.user_id;
+            END IF;
+            RETURN NULL;
+        END
+        """,
+    ),
+    "count_usage()": (
+        "trigger",
+        "plpgsql",
+        "",
+        """
+        BEGIN
+            INSERT INTO usage_days AS u
+                (user_id, day, executions, input_tokens, output_tokens, cost_usd)
+            VALUES (NEW.user_id, (coalesce(NEW.finished_at, now()) AT TIME ZONE 'UTC')::date, 1,
+                    NEW.input_tokens, NEW.output_tokens, coalesce(NEW.cost, 0))
+            ON CONFLICT (user_id, day) DO UPDATE SET
+                executions = u.executions + 1,
+                input_tokens = u.input_tokens + EXCLUDED.input_tokens,
+                output_tokens = u.output_tokens + EXCLUDED.output_tokens,
+                cost_usd = u.cost_usd + EXCLUDED.cost_usd;
+            IF OLD.status <> 'waiting_approval' THEN
+                UPDATE users SET active_runs = greatest(active_runs - 1, 0) WHERE id = NEW.user_id;
+            END IF;
+            RETURN NULL;
+        END
+        """,
+    ),
+    "daily_tokens_left(uid uuid)": (
+        "bigint",
+        "sql",
+        "STABLE",
+        """
+            SELECT CASE WHEN budget IS NULL THEN NULL ELSE greatest(0, budget - coalesce((
+                SELECT input_tokens + output_tokens FROM usage_days
+                WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date), 0)) END
+            FROM (
+                SELECT coalesce((limits->>'daily_tokens')::bigint,
+                                nullif(current_setting('agents.daily_tokens', true), '')::bigint)
+                    AS budget
+                FROM users WHERE id = uid
+            ) AS limits
+        """,
+    ),
+    "daily_cost_left(uid uuid)": (
+        "numeric",
+        "sql",
+        "STABLE",
+        """
+            SELECT CASE WHEN budget IS NULL THEN NULL ELSE greatest(0, budget - coalesce((
+                SELECT cost_usd FROM usage_days
+                WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date), 0)) END
+            FROM (
+                SELECT coalesce((limits->>'daily_cost_usd')::numeric,
+                                nullif(current_setting('agents.daily_cost_usd', true), '')::numeric)
+                    AS budget
+                FROM users WHERE id = uid
+            ) AS limits
+        """,
+    ),
+}
+
+
+def create_functions() -> list[str]:
+    """The statements that make the database hold these functions (a migration runs them)."""
+    return [
+        f"CREATE OR REPLACE FUNCTION {name} RETURNS {returns} LANGUAGE {language} {volatility}"
+        f" AS $${body}$$"
+        for name, (returns, language, volatility, body) in FUNCTIONS.items()
+    ]
