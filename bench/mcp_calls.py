@@ -70,13 +70,16 @@ async def run_agent(
 ) -> list[float]:
     from pydantic_ai.usage import UsageLimits
 
-    from core.agents.factory import RunDeps, build_agent, model_override
+    from core.agents.factory import RunDeps, build_agent
     from core.definition import AgentDefinition
     from core.storage.local_workspace import LocalWorkspace
 
     marks: list[float] = []
-    with model_override(stepping_model(tool, calls, marks)):
-        agent = build_agent(AgentDefinition.model_validate(definition), settings)
+    agent = build_agent(
+        AgentDefinition.model_validate(definition),
+        settings,
+        model=stepping_model(tool, calls, marks),
+    )
     if tool == "noop":
 
         @agent.tool_plain(name="noop")

@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,6 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
 from core.errors import Unavailable
 from core.models.sessions import Artifact
 from core.storage.media import SNIFF_BYTES, content_type_for, display_name, key_name
@@ -44,6 +44,7 @@ def store_artifact(
     name: str,
     data: bytes,
     content_type: str,
+    now: datetime,
 ) -> Artifact:
     artifact_id = uuid.uuid4()
     key = f"artifacts/{user_id}/{artifact_id}/{key_name(display_name(name))}"
@@ -58,7 +59,7 @@ def store_artifact(
         size_bytes=stored.size,
         sha256=stored.sha256,
         storage_key=key,
-        created_at=utcnow(),
+        created_at=now,
     )
     db.add(artifact)
     try:
@@ -90,6 +91,7 @@ def record_workspace_files(
     session_id: uuid.UUID | None,
     execution_id: uuid.UUID,
     workspace: Workspace,
+    now: datetime,
     paths: Iterable[str] | None = None,
 ) -> list[Artifact]:
     """Make the run's workspace files artifacts of its execution (and session).
@@ -150,6 +152,7 @@ def record_workspace_files(
                 name=path,
                 data=data,
                 content_type=content_type_for(path, None, data[:SNIFF_BYTES]),
+                now=now,
             )
         )
     return created

@@ -26,6 +26,7 @@ from core.config import Settings, get_settings, reset_settings
 from core.errors import ConfigError
 from core.http.app import create_app, largest_body
 from core.http.routes import RouteGroup
+from core.runs.backends import Backends
 from core.services.worker import STALE_QUEUED_S
 
 DOCS_PAGE = """<!doctype html>
@@ -54,10 +55,16 @@ def route_groups() -> list[RouteGroup]:
     return [importlib.import_module(f"functions.{name}.main").routes for name in GROUPS]
 
 
-def local_app(*, docs: bool = True) -> Flask:
+def local_app(*, docs: bool = True, backends: Backends | None = None) -> Flask:
+    """Every group under its prefix; `backends`: what handlers are given (tests give fakes)."""
     groups = route_groups()
     default = get_settings().max_body_bytes
-    app = create_app(groups, serve_unprefixed=False, max_body_bytes=largest_body(groups, default))
+    app = create_app(
+        groups,
+        serve_unprefixed=False,
+        max_body_bytes=largest_body(groups, default),
+        backends=backends,
+    )
     if docs:
         _add_docs(app)
     return app

@@ -111,10 +111,24 @@ def db(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(db: Session) -> Any:
+def backends(request: pytest.FixtureRequest) -> Any:
+    """What the test's apps give their handlers: the process's own, but for the fakes the test
+    asks for: `queue` (tasks recorded, not delivered), `artifact_store` (a store of its own)."""
+    from core.runs.backends import Backends
+
+    given: dict[str, Any] = {}
+    if "queue" in request.fixturenames:
+        given["queue"] = request.getfixturevalue("queue")
+    if "artifact_store" in request.fixturenames:
+        given["artifacts"] = request.getfixturevalue("artifact_store")
+    return Backends(**given)
+
+
+@pytest.fixture
+def app(db: Session, backends: Any) -> Any:
     from core.devserver import local_app
 
-    return local_app(docs=False)
+    return local_app(docs=False, backends=backends)
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,23 +45,6 @@ class RunDeps:
     journal: Journal | None = None
 
 
-_override: Model | None = None
-_override_lock = threading.Lock()
-
-
-@contextmanager
-def model_override(model: Model) -> Iterator[None]:
-    """Make every agent built meanwhile use `model` (tests: FunctionModel scripts)."""
-    global _override
-    with _override_lock:
-        previous, _override = _override, model
-    try:
-        yield
-    finally:
-        with _override_lock:
-            _override = previous
-
-
 # built agents kept per thread: a version's definition never changes, and building costs about
 # as much as a third of a short run
 AGENTS_PER_THREAD = 64
@@ -71,12 +52,16 @@ _built = threading.local()
 
 
 def agent_of_version(
-    version: tuple[Any, str], definition: AgentDefinition, settings: Settings
+    version: tuple[Any, str],
+    definition: AgentDefinition,
+    settings: Settings,
+    *,
+    model: Model | None = None,
 ) -> Agent[RunDeps, Any]:
     """The agent of (agent id, version), built once per thread (a model's client belongs to the
-    thread's event loop) and settings object; `model_override` bypasses the cache."""
-    if _override is not None:
-        return build_agent(definition, settings)
+    thread's event loop) and settings object; a given `model` (Backends.model) is not cached."""
+    if model is not None:
+        return build_agent(definition, settings, model=model)
     cache: OrderedDict[tuple[Any, str], tuple[Settings, Agent[RunDeps, Any]]] = (
         _built.__dict__.setdefault("agents", OrderedDict())
     )
@@ -92,14 +77,20 @@ def agent_of_version(
 
 
 def build_agent(
-    definition: AgentDefinition, settings: Settings, *, approvals_granted: bool = False
+    definition: AgentDefinition,
+    settings: Settings,
+    *,
+    model: Model | None = None,
+    approvals_granted: bool = False,
 ) -> Agent[RunDeps, Any]:
-    """`approvals_granted`: a person approved the run as a whole (an approved delegation): no
+    """`model`: answers instead of the definition's provider (Backends.model).
+    `approvals_granted`: a person approved the run as a whole (an approved delegation): no
     tool waits for approval."""
     from pydantic_ai import Agent
 
     configs = check_definition(definition, loc=("definition",))
-    model = _override or build_run_model(definition.model, settings)
+    given = model
+    model = given or build_run_model(definition.model, settings)
     from core.agents.tool_calls import journaled_tool_calls
 
     tools: list[Any] = []
@@ -115,7 +106,7 @@ def build_agent(
         config = configs[ref.name]
         if not spec.native:
             tools.append(spec.build(config, requires_approval=ask(ref.requires_approval)))
-        elif definition.model.provider == "test" or _override is not None:
+        elif definition.model.provider == "test" or given is not None:
             tools.append(
                 offline_web_search_tool(config, requires_approval=ask(ref.requires_approval))
             )

@@ -8,16 +8,20 @@ import asyncio
 import gc
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response
 
 from core.http.asgi import AsgiFront
 from core.http.cors import install_cors
+from core.http.dispatch import BACKENDS
 from core.http.errors import install_error_handlers
 from core.http.routes import RouteGroup
 from core.http.security_headers import install_security_headers
 from core.lazy import Lazy
+
+if TYPE_CHECKING:
+    from core.runs.backends import Backends
 
 DEFAULT_MAX_BODY = 1024 * 1024
 # a request allocates thousands of container objects that die young (their reference counts
@@ -31,10 +35,14 @@ def create_app(
     serve_unprefixed: bool,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     title: str = "Agents service",
+    backends: Backends | None = None,
 ) -> Flask:
+    """`backends`: what every handler that asks is given (None: the process's own, made on the
+    first request that needs them)."""
     app = Flask("agents_service")
     app.config.update(MAX_CONTENT_LENGTH=max_body_bytes, JSON_SORT_KEYS=False)
     app.extensions["route_groups"] = list(groups)
+    app.extensions[BACKENDS] = backends or _process_backends()
     install_error_handlers(app)
     install_cors(app)
     install_security_headers(app)
@@ -59,6 +67,14 @@ def create_app(
                 f"{group.path}/openapi.json", endpoint=f"openapi:{group.name}", view_func=openapi
             )
     return app
+
+
+def _process_backends() -> Backends:
+    """The process's own: PostgreSQL, the configured queue and store, the settings of the
+    moment."""
+    from core.runs.backends import Backends
+
+    return Backends()
 
 
 def _tune_collector() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from core.errors import DomainError, Forbidden, NotFound
 from core.http.endpoint import Endpoint
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from core.config import Settings
     from core.models.users import User
     from core.services.rate_limits import Verdict
+
+
+# where an app keeps the Backends its handlers are given (core.http.app.create_app)
+BACKENDS = "core.backends"
 
 
 def view(endpoint: Endpoint) -> Callable[..., Response]:
@@ -88,13 +93,9 @@ def _serve(endpoint: Endpoint, kwargs: dict[str, Any], rate: list[Verdict]) -> R
         if "settings" in wants:
             kwargs["settings"] = settings
         if "backends" in wants:
-            from core.runs.backends import Backends
-
-            kwargs["backends"] = Backends(settings)
+            kwargs["backends"] = current_app.extensions[BACKENDS]
     if "now" in wants:
-        from core.clock import utcnow
-
-        kwargs["now"] = utcnow()
+        kwargs["now"] = _now()
     if "headers" in wants:
         kwargs["headers"] = request.headers
     with ExitStack() as stack:
@@ -110,7 +111,7 @@ def _serve(endpoint: Endpoint, kwargs: dict[str, Any], rate: list[Verdict]) -> R
                 from core.services.auth import verify_bearer
 
                 assert settings is not None
-                caller = kwargs["caller"] = verify_bearer(settings, _bearer())
+                caller = kwargs["caller"] = verify_bearer(settings, _bearer(), _now())
                 _count_request(settings, caller.user_id, rate)
                 _check_key(endpoint, caller.key)
                 if "api_key" in wants:
@@ -154,7 +155,7 @@ def _authenticate(
     if endpoint.preload is not None:
         param, model = endpoint.preload
         also = (model, path[param])
-    caller = verify_bearer(settings, _bearer())
+    caller = verify_bearer(settings, _bearer(), _now())
     _count_request(settings, caller.user_id, rate)
     _check_key(endpoint, caller.key)
     if "api_key" in endpoint.wants:
@@ -186,6 +187,12 @@ def _check_key(endpoint: Endpoint, key: KeyUse | None) -> None:
             + ("" if need == "never" else f"; it needs {need}"),
             code="api_key_scope",
         )
+
+
+def _now() -> datetime:
+    """The time by the clock the app was given."""
+    now: datetime = current_app.extensions[BACKENDS].clock.now()
+    return now
 
 
 def _bearer() -> str | None:

@@ -61,7 +61,7 @@ def run_agent_step(
 
     settings = backends.settings
     try:
-        built = agent_of_version(agent_version, definition, settings)
+        built = agent_of_version(agent_version, definition, settings, model=backends.model)
         credentials = backends.store.open_credentials(user_id, definition.credential_names())
     except ProviderNotConfigured as exc:
         return RunOutcome("failed", error={"code": "provider_not_configured", "message": str(exc)})
@@ -155,7 +155,9 @@ def _delegator(
         except CredentialMissing as exc:
             message = credential_missing(exc)["message"]
             raise ModelRetry(f"agent {agent_id} cannot run: {message}") from None
-        child = build_agent(definition, backends.settings, approvals_granted=approved)
+        child = build_agent(
+            definition, backends.settings, model=backends.model, approvals_granted=approved
+        )
         deps = RunDeps(
             workspace=parent.workspace,
             repo=parent.repo,

@@ -1,10 +1,13 @@
-"""What the run engine and the services that start runs are given to work with: the run store,
-the task queue, the artifact store and the clock (`Backends`). Handlers ask for `backends`
-(core.http.dispatch); tests of the engine build one from fakes (tests/support/run_fakes.py)."""
+"""What the run engine and the services are given to work with: the run store, the task queue,
+the artifact store, the clock and, for tests, the model every agent answers with (`Backends`).
+An app is built with one (core.http.app.create_app; the process's own when none is given) and
+hands it to every handler that asks for `backends` (core.http.dispatch); tests give one of fakes
+(tests/support/run_fakes.py, tests/support/queues.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.config import Settings
@@ -17,43 +20,63 @@ if TYPE_CHECKING:
 
 class Backends:
     """The collaborators of a run. Those not given are the process's own (PostgreSQL, the
-    configured queue and bucket), resolved on first use: a sync run never builds a queue."""
+    configured queue and bucket, each made once per process), for the settings of the moment
+    when no settings are given. `model`: a pydantic-ai model every agent built for these runs
+    answers with instead of its definition's provider (tests give FunctionModel scripts)."""
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | None = None,
         *,
         store: RunStore | None = None,
         queue: TaskQueue | None = None,
         artifacts: ArtifactStore | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        model: Any = None,
     ) -> None:
-        self.settings = settings
+        self._settings = settings
         self.clock = clock
+        self.model = model
         self._store = store
         self._queue = queue
         self._artifacts = artifacts
+        self._lock = threading.Lock()
+        self._made_store: tuple[Settings, ArtifactStore, RunStore] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is not None:
+            return self._settings
+        from core.config import get_settings
+
+        return get_settings()
 
     @property
     def store(self) -> RunStore:
-        if self._store is None:
+        if self._store is not None:
+            return self._store
+        settings, artifacts = self.settings, self.artifacts
+        made = self._made_store
+        if made is None or made[0] is not settings or made[1] is not artifacts:
             from core.runs.sql_store import SqlRunStore
 
-            self._store = SqlRunStore(self.settings, self.artifacts, self.clock)
-        return self._store
+            with self._lock:
+                made = (settings, artifacts, SqlRunStore(settings, artifacts, self.clock))
+                self._made_store = made
+        return made[2]
 
     @property
     def queue(self) -> TaskQueue:
-        if self._queue is None:
-            from core.tasks.queue import get_task_queue
+        if self._queue is not None:
+            return self._queue
+        from core.tasks.queue import get_task_queue
 
-            self._queue = get_task_queue(self.settings)
-        return self._queue
+        return get_task_queue(self.settings)
 
     @property
     def artifacts(self) -> ArtifactStore:
-        if self._artifacts is None:
-            from core.storage.backend import get_artifact_store
+        if self._artifacts is not None:
+            return self._artifacts
+        from core.storage.backend import get_artifact_store
 
-            self._artifacts = get_artifact_store(self.settings)
-        return self._artifacts
+        return get_artifact_store(self.settings)

@@ -49,7 +49,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.access.agents import may_execute_clause
-from core.clock import utcnow
 from core.models.agents import Agent
 from core.models.executions import (
     AgentExecution,
@@ -225,13 +224,12 @@ def hold(
     events: list[dict[str, Any]] | None = None,
     trace: dict[str, Any] | None = None,
     commit: dict[str, Any] | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> datetime | None:
     """The fenced write, one statement: set `values` and extend the lease only while `attempt`
     still owns the running execution, and only then add `events` (`EventLog.rows`) and the
     `trace` row. `commit` (`core.db.then_commit`) ends the transaction with it. Returns
     cancel_requested_at; raises LeaseLost when the fence holds no more."""
-    now = now or utcnow()
     # no parameter may be named like a column of agent_executions: SQLAlchemy would add it to
     # the UPDATE's SET list, hence the prefixes
     params = {f"set_{name}": value for name, value in values.items()}

@@ -19,7 +19,6 @@ from sqlalchemy import or_, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
 from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import EventType
@@ -70,10 +69,7 @@ class ClaimResult:
     busy_for_s: int = 0
 
 
-def claim(
-    db: Session, execution_id: uuid.UUID, settings: Settings, now: datetime | None = None
-) -> ClaimResult:
-    now = now or utcnow()
+def claim(db: Session, execution_id: uuid.UUID, settings: Settings, now: datetime) -> ClaimResult:
     lease_until = now + timedelta(seconds=settings.execution_lease_s)
     claimed = db.execute(
         update(AgentExecution)

@@ -304,5 +304,6 @@ class SqlRunStore:
             workspace=workspace_for(
                 self.settings, self.artifacts, session_id=session_id, execution_id=execution_id
             ),
+            now=self.clock.now(),
             paths=paths,
         )

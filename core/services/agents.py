@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.access.agents import Access, agent_for, listed_agents_clause
-from core.clock import utcnow
+from core.clock import Clock
 from core.config import Settings
 from core.definition import AgentDefinition, check_definition
 from core.errors import Conflict, Forbidden, Invalid, NotFound, field_error
@@ -135,7 +135,13 @@ def get_agent(db: Session, *, user: User, agent_id: uuid.UUID) -> Agent:
 
 
 def update_agent(
-    db: Session, *, user: User, agent_id: uuid.UUID, data: AgentUpdate, settings: Settings
+    db: Session,
+    *,
+    user: User,
+    agent_id: uuid.UUID,
+    data: AgentUpdate,
+    settings: Settings,
+    clock: Clock,
 ) -> Agent:
     agent = editable(agent_for(db, user, agent_id, Access.edit, for_update=True))
     changes = data.model_fields_set
@@ -158,7 +164,9 @@ def update_agent(
         )
         _check_servers(db, user, data.definition, settings, ("body", "definition"))
         if definition != agent.definition:
-            new_version(db, agent, definition, user=user, note=data.change_note or "updated")
+            new_version(
+                db, agent, definition, user=user, note=data.change_note or "updated", clock=clock
+            )
             agent.agent_type = type_of(data.definition)
     db.flush()
     return agent
@@ -195,7 +203,7 @@ def get_version(db: Session, *, user: User, agent_id: uuid.UUID, version: str) -
 
 
 def rollback(
-    db: Session, *, user: User, agent_id: uuid.UUID, version: str, settings: Settings
+    db: Session, *, user: User, agent_id: uuid.UUID, version: str, settings: Settings, clock: Clock
 ) -> Agent:
     agent = editable(agent_for(db, user, agent_id, Access.edit, for_update=True))
     try:
@@ -209,7 +217,7 @@ def rollback(
         ) from None
     definition = AgentDefinition.model_validate(target.definition)
     checked = checked_definition(definition, settings, loc=("definition",))
-    new_version(db, agent, checked, user=user, note=f"rollback to {version}")
+    new_version(db, agent, checked, user=user, note=f"rollback to {version}", clock=clock)
     agent.agent_type = type_of(definition)
     db.flush()
     return agent
@@ -323,7 +331,7 @@ def _next_version(version: str) -> str:
 
 
 def new_version(
-    db: Session, agent: Agent, definition: dict[str, Any], *, user: User, note: str
+    db: Session, agent: Agent, definition: dict[str, Any], *, user: User, note: str, clock: Clock
 ) -> None:
     agent.version = _next_version(agent.version)
     agent.definition = definition
@@ -336,7 +344,7 @@ def new_version(
             created_by=user.id,
             # taken under the agent's row lock, so versions order by it (now() would be the
             # transaction's start, which a writer queued on the lock may have before its rival)
-            created_at=utcnow(),
+            created_at=clock.now(),
         )
     )
 

@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, TYPE_CHECKING
 
 from sqlalchemy import select
@@ -73,6 +74,7 @@ def upload_artifact(
     filename: str,
     content_type: str | None,
     stream: IO[bytes],
+    now: datetime,
 ) -> Artifact:
     """Store an uploaded file as an artifact of one of the caller's sessions (and runs)."""
     session = own_session(db, user.id, session_id)
@@ -102,6 +104,7 @@ def upload_artifact(
             name=name,
             data=data,
             content_type=content_type_for(name, content_type, data[:SNIFF_BYTES]),
+            now=now,
         )
         try:
             with disk_errors("copying the file into the session's workspace"):

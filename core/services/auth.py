@@ -96,16 +96,15 @@ def logout(
 # every authenticated request runs this: built once (Session.get builds its query each time)
 
 
-def verify_bearer(settings: Settings, bearer: str | None) -> Caller:
+def verify_bearer(settings: Settings, bearer: str | None, now: datetime) -> Caller:
     """The caller a bearer access token (signature, expiry, audience and type checked) or API
     key (core.services.api_keys) names; 401 without one. The account itself is not looked at."""
     if not bearer:
         raise Unauthorized("missing bearer token", code="missing_token")
     if is_api_key(bearer):
-        from core.clock import utcnow
         from core.services.api_keys import resolve_key
 
-        user_id, key = resolve_key(bearer, utcnow())
+        user_id, key = resolve_key(bearer, now)
         return Caller(user_id, key)
     return Caller(decode_token(settings, bearer, expected="access").user_id)
 

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.agents.builtin import BUILTIN_AGENTS, BuiltinAgent
-from core.clock import utcnow
+from core.clock import SYSTEM_CLOCK, Clock
 from core.config import Settings
 from core.definition import AgentDefinition
 from core.models.agents import Agent, AgentKind, AgentScope
@@ -34,7 +34,11 @@ _LOCK = "core.services.builtin_agents"
 
 
 def sync_builtin_agents(
-    db: Session, settings: Settings, builtins: Iterable[BuiltinAgent] = BUILTIN_AGENTS
+    db: Session,
+    settings: Settings,
+    builtins: Iterable[BuiltinAgent] = BUILTIN_AGENTS,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> dict[str, int]:
     """Create, update (a changed definition is a new version) or retire the built-in agents."""
     db.execute(select(func.pg_advisory_xact_lock(func.hashtext(_LOCK))))
@@ -76,11 +80,18 @@ def sync_builtin_agents(
         agent.display_name, agent.description = builtin.display_name, builtin.description
         agent.agent_kind = AgentKind(builtin.kind)
         if definition != agent.definition:
-            new_version(db, agent, definition, user=system, note="synced from core/agents/builtin")
+            new_version(
+                db,
+                agent,
+                definition,
+                user=system,
+                note="synced from core/agents/builtin",
+                clock=clock,
+            )
             agent.agent_type = type_of(given)
             changed = True
         counts["updated" if changed else "unchanged"] += 1
-    now = utcnow()
+    now = clock.now()
     for retired in live.values():  # no longer in the code
         retired.deleted_at, retired.is_active = now, False
         counts["retired"] += 1

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
 from core.errors import Conflict, NotFound
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import Event, EventType
@@ -66,7 +65,7 @@ def cancel_execution(
         raise Conflict(
             f"the execution already ended ({execution.status.value})", code="already_finished"
         )
-    now = utcnow()
+    now = backends.clock.now()
     execution.cancel_requested_at = execution.cancel_requested_at or now
     if execution.status in (ExecutionStatus.queued, ExecutionStatus.waiting_approval):
         execution.status = ExecutionStatus.cancelled

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from core.access.callers import KeyUse
 from core.access.roles import require_admin
 from core.auth.passwords import hash_password, verify_password
-from core.clock import utcnow
 from core.config import Settings
 from core.errors import Conflict, NotFound, Unauthorized
 from core.models.users import RefreshToken, Role, UsageDay, User
@@ -52,7 +51,7 @@ def find_by_login(db: Session, identifier: str) -> User | None:
 
 
 def update_self(
-    db: Session, *, user: User, data: SelfUpdate, api_key: KeyUse | None = None
+    db: Session, *, user: User, data: SelfUpdate, now: datetime, api_key: KeyUse | None = None
 ) -> User:
     """The caller's own email, profile or password; the password only when signed in (never
     with an API key: 403)."""
@@ -61,7 +60,7 @@ def update_self(
         if not verify_password(user.password_hash, data.current_password or ""):
             raise Unauthorized("current_password is wrong", code="wrong_password")
         user.password_hash = hash_password(data.password)
-        revoke_refresh_tokens(db, user_id=user.id)
+        revoke_refresh_tokens(db, user_id=user.id, now=now)
     if data.email is not None and data.email.lower() != user.email.lower():
         _ensure_free(db, email=data.email)
     patch(user, data, "email", "profile")
@@ -74,7 +73,9 @@ def admin_get(db: Session, *, actor: User, user_id: uuid.UUID) -> User:
     return get_user(db, user_id)
 
 
-def admin_update(db: Session, *, actor: User, user_id: uuid.UUID, data: AdminUpdate) -> User:
+def admin_update(
+    db: Session, *, actor: User, user_id: uuid.UUID, data: AdminUpdate, now: datetime
+) -> User:
     require_admin(actor)
     user = get_user(db, user_id)
     if user.id == actor.id and (
@@ -86,7 +87,7 @@ def admin_update(db: Session, *, actor: User, user_id: uuid.UUID, data: AdminUpd
         )
     patch(user, data, "role", "is_active")
     if data.is_active is False:
-        revoke_refresh_tokens(db, user_id=user.id)
+        revoke_refresh_tokens(db, user_id=user.id, now=now)
     if data.limits is not None:
         user.limits = data.limits.model_dump(exclude_none=True)
     db.flush()
@@ -122,11 +123,11 @@ def create_admin(db: Session, *, username: str, email: str, password: str) -> Us
     return register(db, data=data, role=Role.admin)
 
 
-def revoke_refresh_tokens(db: Session, *, user_id: uuid.UUID) -> None:
+def revoke_refresh_tokens(db: Session, *, user_id: uuid.UUID, now: datetime) -> None:
     db.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
     )
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.config import Settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.runs import leases
 from core.runs.approvals.suspending import expire_undecided
@@ -65,13 +64,13 @@ def deliver_execution(execution_id: uuid.UUID, backends: Backends) -> Delivery:
     return Delivery(outcome.status)
 
 
-def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Delivery:
-    from core.clock import utcnow
+def deliver_webhook(execution_id: uuid.UUID, backends: Backends) -> Delivery:
     from core.db import transaction
     from core.models.users import User
     from core.schemas.executions import ExecutionPublic
     from core.webhooks import deliver, signing_secrets
 
+    settings, now = backends.settings, backends.clock.now()
     with transaction() as db:
         execution = db.get(AgentExecution, execution_id)
         if execution is None or not execution.webhook_url:
@@ -89,7 +88,7 @@ def deliver_webhook(execution_id: uuid.UUID, settings: Settings) -> Delivery:
         if user is None:
             return Delivery("nothing to deliver")
         secrets = signing_secrets(
-            settings, user.id, user.webhook_secret_version, user.webhook_secret_rotated_at, utcnow()
+            settings, user.id, user.webhook_secret_version, user.webhook_secret_rotated_at, now
         )
     # one message per state a run reports (each wait for approval, then its end): its retries
     # carry the same id

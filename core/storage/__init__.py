@@ -3,7 +3,7 @@
 Importing this package is cheap: the Cloud Storage client is imported by its backend on first
 use only."""
 
-from core.storage.backend import get_artifact_store, use_artifact_store
+from core.storage.backend import get_artifact_store
 from core.storage.store import (
     ArtifactStore,
     InvalidKey,
@@ -23,5 +23,4 @@ __all__ = [
     "StoreUnavailable",
     "StoredObject",
     "get_artifact_store",
-    "use_artifact_store",
 ]

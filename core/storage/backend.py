@@ -12,15 +12,12 @@ from core.storage.store import ArtifactStore, LocalArtifactStore
 
 _lock = threading.Lock()
 _cached: tuple[tuple[str | None, str, str | None], ArtifactStore] | None = None
-_override: ArtifactStore | None = None
 
 
 def get_artifact_store(settings: Settings) -> ArtifactStore:
     """The process-wide store for these settings, created on first use: the GCS bucket when
     ARTIFACTS_BUCKET is set, else DATA_DIR/artifacts."""
     global _cached
-    if _override is not None:
-        return _override
     identity = (
         settings.artifacts_bucket,
         os.path.abspath(settings.data_dir),
@@ -40,9 +37,3 @@ def get_artifact_store(settings: Settings) -> ArtifactStore:
                 store = LocalArtifactStore(settings.data_dir / "artifacts")
             _cached = (identity, store)
         return _cached[1]
-
-
-def use_artifact_store(store: ArtifactStore | None) -> None:
-    """Make get_artifact_store return `store` (tests); None goes back to configuration."""
-    global _override
-    _override = store

@@ -28,7 +28,6 @@ log = logging.getLogger("core.tasks")
 _lock = threading.Lock()
 _queue: TaskQueue | None = None
 _queue_pid: int | None = None
-_override: TaskQueue | None = None
 _local_base_url: str | None = None
 
 
@@ -37,8 +36,6 @@ def get_task_queue(settings: Settings | None = None) -> TaskQueue:
     POSTing to the URL given to `set_local_worker_base_url` (falling back to
     TASKS_WORKER_URL). Created on first use, again after a fork."""
     global _queue, _queue_pid
-    if _override is not None:
-        return _override
     queue = _queue
     if queue is not None and _queue_pid == os.getpid():
         return queue
@@ -81,13 +78,6 @@ def set_local_worker_base_url(url: str | None) -> None:
         if isinstance(_queue, LocalDispatcher) and _queue.base_url != _local_base_url:
             _queue.close()
             _queue = None
-
-
-def use_task_queue(queue: TaskQueue | None) -> None:
-    """Make `get_task_queue` return this queue (tests swap in a recording fake); None restores
-    the configured backend."""
-    global _override
-    _override = queue
 
 
 def reset_task_queue() -> None:

@@ -128,10 +128,17 @@ def get_agent(agent_id: uuid.UUID, user: User, db: Session) -> Agent:
     },
 )
 def update_agent(
-    agent_id: uuid.UUID, body: AgentUpdate, user: User, db: Session, settings: Settings
+    agent_id: uuid.UUID, body: AgentUpdate, user: User, db: Session, backends: Backends
 ) -> Agent:
     """Change an agent (edit access); a changed definition becomes a new version."""
-    return service.update_agent(db, user=user, agent_id=agent_id, data=body, settings=settings)
+    return service.update_agent(
+        db,
+        user=user,
+        agent_id=agent_id,
+        data=body,
+        settings=backends.settings,
+        clock=backends.clock,
+    )
 
 
 @routes.delete("/<uuid:agent_id>", status=204)
@@ -163,11 +170,16 @@ def get_version(agent_id: uuid.UUID, version: str, user: User, db: Session) -> A
     responses={409: "the agent has no such version, or that definition no longer holds"},
 )
 def rollback(
-    agent_id: uuid.UUID, body: RollbackRequest, user: User, db: Session, settings: Settings
+    agent_id: uuid.UUID, body: RollbackRequest, user: User, db: Session, backends: Backends
 ) -> Agent:
     """Make an earlier version's definition current again (recorded as a new version)."""
     return service.rollback(
-        db, user=user, agent_id=agent_id, version=body.version, settings=settings
+        db,
+        user=user,
+        agent_id=agent_id,
+        version=body.version,
+        settings=backends.settings,
+        clock=backends.clock,
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from flask import Response
 from sqlalchemy.orm import Session
 
-from core.config import Settings
 from core.http import RouteGroup
 from core.http.app import function_entry
 from core.http.files import download_response
@@ -15,10 +15,10 @@ from core.http.routes import Upload
 from core.models.sessions import Artifact
 from core.models.users import User
 from core.pagination import Page
+from core.runs.backends import Backends
 from core.schemas.artifacts import ArtifactPublic, ArtifactsQuery, ArtifactUploadForm
 from core.schemas.common import PageOf
 from core.services import artifacts as service
-from core.storage import get_artifact_store
 
 routes = RouteGroup("artifacts", description="files uploaded into sessions and written by runs")
 
@@ -37,20 +37,26 @@ routes = RouteGroup("artifacts", description="files uploaded into sessions and w
     },
 )
 def upload_artifact(
-    form: ArtifactUploadForm, upload: Upload, user: User, db: Session, settings: Settings
+    form: ArtifactUploadForm,
+    upload: Upload,
+    user: User,
+    db: Session,
+    backends: Backends,
+    now: datetime,
 ) -> Artifact:
     """Upload a file (multipart: file, session_id, execution_id?) into one of your sessions;
     larger than ARTIFACT_MAX_BYTES (25 MiB by default) → 413."""
     return service.upload_artifact(
         db,
         user=user,
-        store=get_artifact_store(settings),
-        settings=settings,
+        store=backends.artifacts,
+        settings=backends.settings,
         session_id=form.session_id,
         execution_id=form.execution_id,
         filename=upload.filename,
         content_type=upload.content_type,
         stream=upload.stream,
+        now=now,
     )
 
 
@@ -74,25 +80,23 @@ def get_artifact(artifact_id: uuid.UUID, user: User, db: Session) -> Artifact:
     },
 )
 def download_artifact(
-    artifact_id: uuid.UUID, user: User, db: Session, settings: Settings
+    artifact_id: uuid.UUID, user: User, db: Session, backends: Backends
 ) -> Response:
     """The artifact's bytes: streamed, or a redirect to a short-lived signed URL."""
     download = service.artifact_download(
         db,
         user=user,
-        store=get_artifact_store(settings),
-        settings=settings,
+        store=backends.artifacts,
+        settings=backends.settings,
         artifact_id=artifact_id,
     )
     return download_response(download)
 
 
 @routes.delete("/<uuid:artifact_id>", status=204)
-def delete_artifact(artifact_id: uuid.UUID, user: User, db: Session, settings: Settings) -> None:
+def delete_artifact(artifact_id: uuid.UUID, user: User, db: Session, backends: Backends) -> None:
     """Delete the artifact: its stored bytes, then its record."""
-    service.delete_artifact(
-        db, user=user, store=get_artifact_store(settings), artifact_id=artifact_id
-    )
+    service.delete_artifact(db, user=user, store=backends.artifacts, artifact_id=artifact_id)
 
 
 entry = function_entry(lambda: routes)

@@ -48,10 +48,10 @@ def run_execution(execution_id: uuid.UUID, headers: Headers, backends: Backends)
         503: "the receiver failed transiently: retry later",
     },
 )
-def send_webhook(execution_id: uuid.UUID, headers: Headers, settings: Settings) -> Reply:
+def send_webhook(execution_id: uuid.UUID, headers: Headers, backends: Backends) -> Reply:
     """POST the finished execution, signed, to its webhook_url."""
-    verify_task_request(headers, settings)
-    return delivered(worker.deliver_webhook(execution_id, settings))
+    verify_task_request(headers, backends.settings)
+    return delivered(worker.deliver_webhook(execution_id, backends))
 
 
 @routes.post(

@@ -41,10 +41,12 @@ def me(user: User) -> User:
     response=UserPublic,
     responses={409: "the email is taken"},
 )
-def update_me(body: SelfUpdate, user: User, db: Session, api_key: KeyUse | None) -> User:
+def update_me(
+    body: SelfUpdate, user: User, db: Session, api_key: KeyUse | None, now: datetime
+) -> User:
     """Change the caller's email, profile or password (the latter needs current_password, and
     a sign-in: never an API key)."""
-    return service.update_self(db, user=user, data=body, api_key=api_key)
+    return service.update_self(db, user=user, data=body, now=now, api_key=api_key)
 
 
 @routes.get("/me/webhook-secret", response=WebhookSecretPublic, keys="full", secret=True)
@@ -105,9 +107,11 @@ def get_user(user_id: uuid.UUID, user: User, db: Session) -> User:
     response=UserPublic,
     responses={409: "an admin may not demote or deactivate themselves"},
 )
-def update_user(user_id: uuid.UUID, body: AdminUpdate, user: User, db: Session) -> User:
+def update_user(
+    user_id: uuid.UUID, body: AdminUpdate, user: User, db: Session, now: datetime
+) -> User:
     """Change an account's role or activate/deactivate it (admins only)."""
-    return service.admin_update(db, actor=user, user_id=user_id, data=body)
+    return service.admin_update(db, actor=user, user_id=user_id, data=body, now=now)
 
 
 entry = function_entry(lambda: routes)

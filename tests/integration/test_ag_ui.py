@@ -19,9 +19,9 @@ from ag_ui.core import (
 )
 from pydantic import TypeAdapter
 
-from core.agents.factory import model_override
 from tests.integration.test_streaming import scripted_model, writer_agent
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 
 try:
     from ag_ui.core import Event
@@ -57,7 +57,7 @@ def test_a_turn_over_ag_ui_streams_the_protocol_events_and_is_a_session_turn(liv
     _, headers = signed_up(live)
     agent = writer_agent(live, headers)
     thread = str(uuid.uuid4())
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         response = live.post(
             f"/agents/{agent['id']}/ag-ui",
             headers={**headers, "Accept": "text/event-stream"},
@@ -102,7 +102,7 @@ def test_a_turn_over_ag_ui_streams_the_protocol_events_and_is_a_session_turn(liv
     assert run["output"] == "Wrote a.txt: done."
 
     # the next turn continues the session (the client's history is not replayed)
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         again = live.post(
             f"/agents/{agent['id']}/ag-ui",
             headers=headers,
@@ -123,7 +123,7 @@ def test_the_same_run_id_does_not_run_twice(live):
     agent = writer_agent(live, headers)
     thread = str(uuid.uuid4())
     body = run_input(thread, UserMessage(id="u1", content="go"), run_id="run-1")
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         first = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
         second = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
     assert first[-1].type == second[-1].type == EventType.RUN_FINISHED
@@ -141,7 +141,7 @@ def test_a_run_id_that_is_no_idempotency_key_as_it_is_still_runs_once(live, run_
     agent = writer_agent(live, headers)
     thread = str(uuid.uuid4())
     body = run_input(thread, UserMessage(id="u1", content="go"), run_id=run_id)
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         first = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
         second = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))
     assert first[-1].type == second[-1].type == EventType.RUN_FINISHED
@@ -199,7 +199,7 @@ def test_a_failed_run_ends_with_run_error(live):
 
     _, headers = signed_up(live)
     agent = writer_agent(live, headers)
-    with model_override(FunctionModel(broken, stream_function=broken_stream)):
+    with answering(live, FunctionModel(broken, stream_function=broken_stream)):
         events = events_of(
             live.post(
                 f"/agents/{agent['id']}/ag-ui",
@@ -255,7 +255,7 @@ def test_a_retried_run_id_tells_how_its_run_ended(live, queue):
     _, headers = signed_up(live)
     agent = writer_agent(live, headers)
     failed = run_input(str(uuid.uuid4()), UserMessage(id="u1", content="hi"), run_id="r-failed")
-    with model_override(FunctionModel(broken, stream_function=broken_stream)):
+    with answering(live, FunctionModel(broken, stream_function=broken_stream)):
         first = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=failed))
     again = events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=failed))
     assert first[-1].type == again[-1].type == EventType.RUN_ERROR
@@ -263,7 +263,7 @@ def test_a_retried_run_id_tells_how_its_run_ended(live, queue):
 
     waits = create_agent(live, headers, definition=definition(tools=[WRITE]))["id"]
     waiting = run_input(str(uuid.uuid4()), UserMessage(id="u1", content="go"), run_id="r-wait")
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         events_of(live.post(f"/agents/{waits}/ag-ui", headers=headers, json=waiting))
         replay = events_of(live.post(f"/agents/{waits}/ag-ui", headers=headers, json=waiting))
     said = "".join(e.delta for e in replay if e.type == EventType.TEXT_MESSAGE_CONTENT)
@@ -296,7 +296,7 @@ def test_the_same_run_id_on_another_thread_is_a_run_of_that_thread(live):
     _, headers = signed_up(live)
     agent = writer_agent(live, headers)
     one, two = str(uuid.uuid4()), str(uuid.uuid4())
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         for thread in (one, two):
             body = run_input(thread, UserMessage(id="u1", content="go"), run_id="same")
             events_of(live.post(f"/agents/{agent['id']}/ag-ui", headers=headers, json=body))

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from core.agents.factory import model_override
 from tests.integration.test_approvals import WRITE, team_model
 from tests.support.agents import create_agent, definition
+from tests.support.backends import answering
 from tests.support.concurrency import at_once, committing_app, own_database, users  # noqa: F401
 
 ROUNDS = 8
@@ -42,7 +42,7 @@ def test_a_call_decided_at_its_step_and_its_workflow_at_once_is_decided_once(
     )
     answers: Counter[int] = Counter()
     for _ in range(ROUNDS):
-        with model_override(team_model()):
+        with answering(app, team_model()):
             parent = client.post(
                 f"/agents/{flow['id']}/execute", headers=headers, json={"input": "go"}
             ).get_json()

@@ -14,11 +14,11 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import update
 
-from core.agents.factory import model_override
 from core.clock import utcnow
 from core.models.executions import AgentExecution
 from tests.support.agents import create_agent, definition, events_of
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 from tests.support.names import resolve_as
 
 HOOK = "https://hooks.example.com/hook"  # resolves to a public address here; never called
@@ -72,7 +72,7 @@ def agent_with_approvals(client: Any, headers: dict[str, str], **fields: Any) ->
 
 
 def execute(client: Any, headers: dict[str, str], agent_id: str, **body: Any) -> Any:
-    with model_override(model()):
+    with answering(client, model()):
         return client.post(
             f"/agents/{agent_id}/execute", headers=headers, json={"input": "go"} | body
         )
@@ -83,7 +83,7 @@ def deliver(client: Any, queue: Any, worker_headers: dict[str, str], seen: Any =
     answers = []
     tasks = [t for t in queue.tasks if t.path.startswith("/tasks/executions/")]
     queue.tasks.clear()
-    with model_override(model(seen)):
+    with answering(client, model(seen)):
         for task in tasks:
             answers.append(client.post(task.path, headers=worker_headers))
     return answers
@@ -249,7 +249,7 @@ def test_an_async_run_fires_its_webhook_when_approval_is_needed(
     hooks = [t for t in queue.tasks if t.path.startswith("/tasks/webhooks/")]
     assert len(hooks) == 1
     # a duplicate delivery of the waiting run does nothing
-    with model_override(model()):
+    with answering(client, model()):
         again = client.post(f"/tasks/executions/{started['id']}", headers=worker_headers)
     assert again.status_code == 200
     assert (
@@ -263,7 +263,7 @@ def test_a_session_stays_busy_until_its_turn_is_decided(
 ) -> None:
     agent_id = agent_with_approvals(client, owner)
     session = client.post("/sessions", headers=owner, json={"agent_id": agent_id}).get_json()
-    with model_override(model()):
+    with answering(client, model()):
         turn = client.post(
             f"/sessions/{session['id']}/messages", headers=owner, json={"content": "go"}
         )
@@ -278,7 +278,7 @@ def test_a_session_stays_busy_until_its_turn_is_decided(
         client.get(f"/executions/{turn.get_json()['id']}", headers=owner).get_json()["status"]
         == "succeeded"
     )
-    with model_override(FunctionModel(lambda m, i: ModelResponse(parts=[TextPart("next")]))):
+    with answering(client, FunctionModel(lambda m, i: ModelResponse(parts=[TextPart("next")]))):
         after = client.post(
             f"/sessions/{session['id']}/messages", headers=owner, json={"content": "more"}
         )
@@ -372,7 +372,7 @@ def team_model(delegate_to: str | None = None) -> FunctionModel:
 def run_tasks(client: Any, queue: Any, worker_headers: dict[str, str], model: FunctionModel) -> int:
     """Deliver queued execution tasks until none is left (a woken workflow enqueues more)."""
     delivered = 0
-    with model_override(model):
+    with answering(client, model):
         while tasks := [t for t in queue.tasks if t.path.startswith("/tasks/executions/")]:
             queue.tasks.clear()
             for task in tasks:
@@ -396,7 +396,7 @@ def test_a_sequential_workflow_waits_while_its_step_waits_and_goes_on_after(
     writer = agent_with_approvals(client, owner)
     plain = str(create_agent(client, owner)["id"])
     flow = workflow(client, owner, "sequential", writer, plain)
-    with model_override(team_model()):
+    with answering(client, team_model()):
         started = client.post(f"/agents/{flow}/execute", headers=owner, json={"input": "go"})
     parent = started.get_json()
     assert parent["status"] == "waiting_approval", parent
@@ -424,7 +424,7 @@ def test_a_parallel_workflow_waits_for_every_waiting_step(
     writer = agent_with_approvals(client, owner)
     other_writer = agent_with_approvals(client, owner)
     flow = workflow(client, owner, "parallel", writer, other_writer)
-    with model_override(team_model()):
+    with answering(live, team_model()):
         parent = client.post(
             f"/agents/{flow}/execute", headers=owner, json={"input": "go"}
         ).get_json()
@@ -461,7 +461,7 @@ def test_a_workflow_whose_step_expires_ends_cancelled(
 ) -> None:
     writer = agent_with_approvals(client, owner)
     flow = workflow(client, owner, "sequential", writer)
-    with model_override(team_model()):
+    with answering(client, team_model()):
         parent = client.post(
             f"/agents/{flow}/execute", headers=owner, json={"input": "go"}
         ).get_json()
@@ -492,7 +492,7 @@ def test_a_delegation_to_an_agent_whose_tools_need_approval_is_approved_as_a_who
             tools=[{"name": "delegate", "enabled": True, "config": {"agents": [writer]}}]
         ),
     )
-    with model_override(team_model(delegate_to=writer)):
+    with answering(client, team_model(delegate_to=writer)):
         waiting = client.post(
             f"/agents/{boss['id']}/execute", headers=owner, json={"input": "go"}
         ).get_json()
@@ -554,7 +554,7 @@ def test_a_step_that_asks_again_keeps_its_workflow_waiting_on_the_new_call(
 
     writer = agent_with_approvals(client, owner)
     flow = workflow(client, owner, "sequential", writer)
-    with model_override(twice_writer()):
+    with answering(client, twice_writer()):
         parent = client.post(
             f"/agents/{flow}/execute", headers=owner, json={"input": "go", "webhook_url": HOOK}
         ).get_json()

@@ -18,7 +18,7 @@ import pytest
 from core.config import Settings, get_settings, reset_settings
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import AgentSession, Artifact
-from core.storage import StoreUnavailable, use_artifact_store
+from core.storage import StoreUnavailable
 from core.storage.store import LocalArtifactStore
 from tests.support.agents import create_agent
 from tests.support.api import assert_error, signed_up
@@ -93,11 +93,14 @@ def upload(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[LocalArtifactStore]:
-    local = LocalArtifactStore(tmp_path / "artifacts")
-    use_artifact_store(local)
-    yield local
-    use_artifact_store(None)
+def artifact_store(tmp_path: Path) -> LocalArtifactStore:
+    return LocalArtifactStore(tmp_path / "artifacts")
+
+
+@pytest.fixture
+def store(artifact_store: LocalArtifactStore) -> LocalArtifactStore:
+    """The app's artifact store (the `backends` fixture gives it to the app)."""
+    return artifact_store
 
 
 @pytest.fixture
@@ -433,9 +436,11 @@ def test_a_failed_object_delete_keeps_the_row(client, db, owner, store, monkeypa
     assert client.get(f"/artifacts/{created['id']}/content", headers=headers).data == b"x"
 
 
-def test_the_default_store_is_a_directory_under_the_data_dir(tmp_path, client, owner):
+def test_the_default_store_is_a_directory_under_the_data_dir(tmp_path, owner):
+    from core.devserver import local_app
+
     _, headers, session_id = owner
-    use_artifact_store(None)
+    client = local_app(docs=False).test_client()  # given no store: the process's own
     with settings_env(DATA_DIR=str(tmp_path / "data")):
         created = upload(client, headers, b"on disk", session_id=session_id).get_json()
         stored = list((tmp_path / "data" / "artifacts").rglob("*.txt"))

@@ -20,9 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 
 from core.artifacts import record_workspace_files
+from core.clock import utcnow
 from core.config import Settings, get_settings
 from core.models.sessions import Artifact
-from core.storage import ObjectExists, ObjectNotFound, get_artifact_store, use_artifact_store
+from core.storage import ObjectExists, ObjectNotFound, get_artifact_store
 from core.storage.gcs import GcsArtifactStore
 from core.storage.paths import PathRefused
 from core.storage.store import CHUNK_BYTES
@@ -162,11 +163,15 @@ def test_signed_urls_live_at_most_fifteen_minutes(gcs):
 
 
 @pytest.fixture
-def gcs_mode(gcs, bucket) -> Iterator[GcsArtifactStore]:
-    use_artifact_store(gcs)
+def artifact_store(gcs, bucket) -> Iterator[GcsArtifactStore]:
     with settings_env(ARTIFACTS_BUCKET=bucket):
         yield gcs
-    use_artifact_store(None)
+
+
+@pytest.fixture
+def gcs_mode(artifact_store: GcsArtifactStore) -> GcsArtifactStore:
+    """The app's artifacts in the emulator's bucket (the `backends` fixture gives it)."""
+    return artifact_store
 
 
 def test_the_api_redirects_downloads_to_a_signed_url(gcs_mode, client, db, emulator, bucket):
@@ -201,7 +206,6 @@ def test_the_api_redirects_downloads_to_a_signed_url(gcs_mode, client, db, emula
 def test_the_configured_store_creates_its_client_on_first_use(emulator, bucket, client, db):
     """ARTIFACTS_BUCKET selects GCS; with STORAGE_EMULATOR_HOST the client is anonymous, so
     there is no key to sign with and the API streams the bytes itself."""
-    use_artifact_store(None)
     with settings_env(ARTIFACTS_BUCKET=bucket, STORAGE_EMULATOR_HOST=emulator.endpoint):
         store = get_artifact_store(get_settings())
         assert isinstance(store, GcsArtifactStore)
@@ -222,7 +226,7 @@ def test_file_tools_work_in_a_bucket_workspace(gcs_mode, emulator, bucket):
     session_id = uuid.uuid4()
     ws = workspace_for(
         get_settings(),
-        get_artifact_store(get_settings()),
+        gcs_mode,
         session_id=session_id,
         execution_id=uuid.uuid4(),
     )
@@ -253,13 +257,14 @@ def test_a_bucket_workspaces_files_become_artifacts(gcs_mode, client, db):
     session_id = new_session(db, client, headers, user)
     ws = workspace_for(
         get_settings(),
-        get_artifact_store(get_settings()),
+        gcs_mode,
         session_id=uuid.UUID(session_id),
         execution_id=uuid.uuid4(),
     )
     ws.write("report.md", b"# findings")
     created = record_workspace_files(
         db,
+        now=utcnow(),
         store=gcs_mode,
         settings=get_settings(),
         user_id=uuid.UUID(user["id"]),

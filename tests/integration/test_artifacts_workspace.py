@@ -16,12 +16,11 @@ from pydantic_ai.messages import (
     ToolReturnPart,
 )
 
-from core.agents.factory import model_override
 from core.artifacts import MAX_RECORDED_FILES, record_workspace_files, written_paths
+from core.clock import utcnow
 from core.config import get_settings
 from core.models.executions import AgentExecution
 from core.models.sessions import Artifact
-from core.storage import get_artifact_store
 from core.storage.local_workspace import LocalWorkspace
 from core.storage.store import LocalArtifactStore
 from core.storage.workspace import workspace_for
@@ -29,6 +28,7 @@ from tests.integration.test_artifacts_api import new_execution, new_session, set
 from tests.integration.test_execution_runs import call, scripted, text
 from tests.support.agents import create_agent, definition, execute, tools
 from tests.support.api import signed_up
+from tests.support.backends import answering
 
 
 @pytest.fixture
@@ -39,13 +39,19 @@ def owner(client, db):
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LocalArtifactStore:
+def artifact_store(tmp_path: Path) -> LocalArtifactStore:
     return LocalArtifactStore(tmp_path / "artifacts")
+
+
+@pytest.fixture
+def store(artifact_store: LocalArtifactStore) -> LocalArtifactStore:
+    return artifact_store
 
 
 def _record(db, store, user, session_id, execution_id, workspace, paths=None):
     return record_workspace_files(
         db,
+        now=utcnow(),
         store=store,
         settings=get_settings(),
         user_id=uuid.UUID(user["id"]),
@@ -173,6 +179,7 @@ def test_concurrent_recorders_of_one_session_add_each_file_once(engine, store, t
             barrier.wait()
             created = record_workspace_files(
                 db,
+                now=utcnow(),
                 store=store,
                 settings=get_settings(),
                 user_id=ids[0],
@@ -221,49 +228,41 @@ def test_written_paths_come_from_the_runs_file_write_calls():
 
 
 def test_a_real_runs_file_writes_become_downloadable_artifacts_of_the_run(
-    client, db, store, tmp_path
+    client, db, artifact_store, tmp_path
 ):
     """The runner records what file_write wrote (and only inside the workspace) as artifacts of
     the run, without being asked; recording again adds nothing."""
-    from core.storage import use_artifact_store
-
+    store = artifact_store
     _, headers = signed_up(client)
     model = scripted(
         call("file_write", {"path": "out/summary.md", "content": "# Summary\nall good\n"}, "w1"),
         call("file_write", {"path": "../outside.txt", "content": "nope"}, "w2"),
         text("done"),
     )
-    use_artifact_store(store)
-    try:
-        with settings_env(WORKSPACE_DIR=str(tmp_path / "workspaces")) as settings:
-            agent = create_agent(client, headers, definition=definition(tools=tools("file_write")))
-            with model_override(model):
-                execution = execute(client, headers, agent["id"]).get_json()
-            assert execution["status"] == "succeeded", execution
-            row = db.get(AgentExecution, uuid.UUID(execution["id"]))
-            paths = written_paths(ModelMessagesTypeAdapter.validate_python(row.messages))
-            assert paths == ["out/summary.md"]
-            again = record_workspace_files(
-                db,
-                store=store,
-                settings=settings,
-                user_id=row.user_id,
-                session_id=None,
-                execution_id=row.id,
-                workspace=workspace_for(
-                    settings, get_artifact_store(settings), session_id=None, execution_id=row.id
-                ),
-                paths=paths,
-            )
-            assert again == []
-        page = client.get(
-            "/artifacts", headers=headers, query_string={"execution_id": execution["id"]}
-        ).get_json()
-        assert [a["name"] for a in page["items"]] == ["out/summary.md"]
-        content = client.get(page["items"][0]["content_url"], headers=headers)
-        assert content.data == b"# Summary\nall good\n"
-        assert content.headers["Content-Disposition"].startswith(
-            'attachment; filename="summary.md"'
+    with settings_env(WORKSPACE_DIR=str(tmp_path / "workspaces")) as settings:
+        agent = create_agent(client, headers, definition=definition(tools=tools("file_write")))
+        with answering(client, model):
+            execution = execute(client, headers, agent["id"]).get_json()
+        assert execution["status"] == "succeeded", execution
+        row = db.get(AgentExecution, uuid.UUID(execution["id"]))
+        paths = written_paths(ModelMessagesTypeAdapter.validate_python(row.messages))
+        assert paths == ["out/summary.md"]
+        again = record_workspace_files(
+            db,
+            now=utcnow(),
+            store=store,
+            settings=settings,
+            user_id=row.user_id,
+            session_id=None,
+            execution_id=row.id,
+            workspace=workspace_for(settings, store, session_id=None, execution_id=row.id),
+            paths=paths,
         )
-    finally:
-        use_artifact_store(None)
+        assert again == []
+    page = client.get(
+        "/artifacts", headers=headers, query_string={"execution_id": execution["id"]}
+    ).get_json()
+    assert [a["name"] for a in page["items"]] == ["out/summary.md"]
+    content = client.get(page["items"][0]["content_url"], headers=headers)
+    assert content.data == b"# Summary\nall good\n"
+    assert content.headers["Content-Disposition"].startswith('attachment; filename="summary.md"')

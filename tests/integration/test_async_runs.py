@@ -13,7 +13,6 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import select, update
 
-from core.agents.factory import model_override
 from core.clock import utcnow
 from core.config import get_settings
 from core.models.executions import AgentExecution
@@ -21,6 +20,7 @@ from core.models.sessions import Event
 from core.runs.backends import Backends
 from tests.support.agents import create_agent, definition, events_of, tools
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 
 
 class Crash(BaseException):
@@ -124,7 +124,7 @@ def test_a_crashed_worker_resumes_without_repeating_a_saved_tool_call(
     read = ModelResponse(parts=[ToolCallPart("file_read", {"path": "a.txt"})])
 
     # attempt 1: writes the file (saved), then dies while asking the model for its next step
-    with model_override(scripted(write, Crash())), pytest.raises(Crash):
+    with answering(client, scripted(write, Crash())), pytest.raises(Crash):
         client.post(path, headers=worker_headers)
     # the lease of the dead worker runs out
     db.execute(
@@ -132,7 +132,7 @@ def test_a_crashed_worker_resumes_without_repeating_a_saved_tool_call(
         .where(AgentExecution.id == uuid.UUID(execution["id"]))
         .values(lease_expires_at=utcnow() - timedelta(seconds=1))
     )
-    with model_override(scripted(read, ModelResponse(parts=[TextPart("all done")]))):
+    with answering(client, scripted(read, ModelResponse(parts=[TextPart("all done")]))):
         assert client.post(path, headers=worker_headers).status_code == 200
 
     done = client.get(f"/executions/{execution['id']}", headers=headers).get_json()
@@ -154,14 +154,14 @@ def test_a_worker_dying_before_anything_was_saved_starts_over_cleanly(
     agent = create_agent(client, headers, definition=definition(tools=tools("file_write")))
     execution = start_async(client, headers, agent["id"]).get_json()
     path = queue.tasks[0].path
-    with model_override(scripted(Crash())), pytest.raises(Crash):
+    with answering(client, scripted(Crash())), pytest.raises(Crash):
         client.post(path, headers=worker_headers)
     db.execute(
         update(AgentExecution)
         .where(AgentExecution.id == uuid.UUID(execution["id"]))
         .values(lease_expires_at=utcnow() - timedelta(seconds=1))
     )
-    with model_override(scripted(ModelResponse(parts=[TextPart("fresh start")]))):
+    with answering(client, scripted(ModelResponse(parts=[TextPart("fresh start")]))):
         assert client.post(path, headers=worker_headers).status_code == 200
     events = events_of(client, headers, execution["id"])
     assert [e["type"] for e in events] == ["user_message", "model_response", "status"]
@@ -180,13 +180,13 @@ def test_a_transient_model_failure_asks_for_a_retry_and_keeps_the_run(
     agent = create_agent(client, headers)
     execution = start_async(client, headers, agent["id"]).get_json()
     path = queue.tasks[0].path
-    with model_override(scripted(ModelHTTPError(503, "m", body="overloaded"))):
+    with answering(client, scripted(ModelHTTPError(503, "m", body="overloaded"))):
         assert client.post(path, headers=worker_headers).status_code == 503
     assert (
         client.get(f"/executions/{execution['id']}", headers=headers).get_json()["status"]
         == "running"
     )
-    with model_override(scripted(ModelResponse(parts=[TextPart("second time lucky")]))):
+    with answering(client, scripted(ModelResponse(parts=[TextPart("second time lucky")]))):
         assert client.post(path, headers=worker_headers).status_code == 200
     done = client.get(f"/executions/{execution['id']}", headers=headers).get_json()
     assert (done["status"], done["output"]) == ("succeeded", "second time lucky")
@@ -224,7 +224,7 @@ def test_cancel_during_a_run_stops_it_at_the_next_step(client, queue, worker_hea
                 )
         return ModelResponse(parts=[ToolCallPart("find", {}, tool_call_id=f"f{calls}")])
 
-    with model_override(FunctionModel(respond)):
+    with answering(client, FunctionModel(respond)):
         assert client.post(queue.tasks[0].path, headers=worker_headers).status_code == 200
     done = client.get(f"/executions/{execution['id']}", headers=headers).get_json()
     assert done["status"] == "cancelled"
@@ -316,15 +316,15 @@ def test_fifty_concurrent_deliveries_run_the_model_once(engine):
 
     def deliver() -> None:
         start.wait()
-        delivery = deliver_execution(execution_id, Backends(settings))
+        delivery = deliver_execution(execution_id, backends)
         statuses.append(200 if delivery.retry_after_s is None else 503)
 
-    with model_override(FunctionModel(respond)):
-        threads = [threading.Thread(target=deliver) for _ in range(50)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    backends = Backends(settings, model=FunctionModel(respond))
+    threads = [threading.Thread(target=deliver) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
     assert model_calls == 1
     assert set(statuses) <= {200, 503}
@@ -412,7 +412,7 @@ def test_the_heartbeat_extends_the_lease_during_a_long_model_call(
             leases.append(await asyncio.to_thread(lease))
             return ModelResponse(parts=[TextPart("slow answer")])
 
-        with model_override(FunctionModel(think)):
+        with answering(client, FunctionModel(think)):
             assert client.post(queue.tasks[0].path, headers=worker_headers).status_code == 200
         assert leases[1] > leases[0]
     finally:

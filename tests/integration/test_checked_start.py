@@ -14,12 +14,12 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import Table, select
 
 from core.access.agents import Access, access_of, may_execute_clause
-from core.agents.factory import model_override
 from core.models.agents import Agent, AgentPermission, AgentScope, PermissionLevel
 from core.models.users import Role, User
 from core.runs import known_definitions
 from tests.support.agents import create_agent, definition, execute
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 from tests.support.rows import new_run, user_row
 
 
@@ -106,7 +106,7 @@ def test_a_changed_definition_runs_at_once(client):
     )
     assert patched.status_code == 200, patched.get_json()
     prompts: list[str] = []
-    with model_override(_saw_prompt(prompts)):
+    with answering(client, _saw_prompt(prompts)):
         ran = execute(client, headers, agent["id"]).get_json()
     assert ran["agent_version"] == patched.get_json()["version"] != "1.0.0"
     assert prompts == ["second"]

@@ -26,13 +26,12 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import func, select
 
-from core.agents.factory import model_override
 from core.models.executions import AgentExecution
-from core.storage import use_artifact_store
 from core.storage.store import LocalArtifactStore
 from tests.integration.test_artifacts_api import settings_env, upload
 from tests.support.agents import create_agent, definition, tools
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 
 
 def png_pixel(rgb: tuple[int, int, int] = (255, 0, 0)) -> bytes:
@@ -50,12 +49,9 @@ def png_pixel(rgb: tuple[int, int, int] = (255, 0, 0)) -> bytes:
 
 
 @pytest.fixture(autouse=True)
-def store(tmp_path: Path) -> Iterator[LocalArtifactStore]:
-    local = LocalArtifactStore(tmp_path / "artifacts")
-    use_artifact_store(local)
+def artifact_store(tmp_path: Path) -> Iterator[LocalArtifactStore]:
     with settings_env(WORKSPACE_DIR=str(tmp_path / "workspaces")):
-        yield local
-    use_artifact_store(None)
+        yield LocalArtifactStore(tmp_path / "artifacts")
 
 
 def session_of(client: Any, headers: dict[str, str], **agent: Any) -> dict[str, Any]:
@@ -92,7 +88,7 @@ def test_a_png_uploaded_to_a_session_reaches_the_model_as_an_image(client):
         assert image.is_image
         return ModelResponse(parts=[TextPart("a single red pixel")])
 
-    with model_override(FunctionModel(describe)):
+    with answering(client, FunctionModel(describe)):
         response = client.post(
             f"/sessions/{session['id']}/messages",
             headers=headers,
@@ -114,7 +110,7 @@ def test_a_png_uploaded_to_a_session_reaches_the_model_as_an_image(client):
         replayed.extend(user_content(messages))
         return ModelResponse(parts=[TextPart("still red")])
 
-    with model_override(FunctionModel(again)):
+    with answering(client, FunctionModel(again)):
         client.post(
             f"/sessions/{session['id']}/messages", headers=headers, json={"content": "and now?"}
         )
@@ -135,7 +131,7 @@ def test_an_upload_is_in_the_session_workspace_for_the_file_tools(client):
             )
         return ModelResponse(parts=[TextPart(str(results[0].content))])
 
-    with model_override(FunctionModel(read_it)):
+    with answering(client, FunctionModel(read_it)):
         response = client.post(
             f"/sessions/{session['id']}/messages",
             headers=headers,
@@ -159,7 +155,7 @@ def test_execute_takes_text_files_and_pdfs_as_documents(client):
         received.extend(user_content(messages))
         return ModelResponse(parts=[TextPart("ok")])
 
-    with model_override(FunctionModel(look)):
+    with answering(client, FunctionModel(look)):
         response = client.post(
             f"/agents/{agent['id']}/execute",
             headers=headers,

@@ -28,7 +28,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.agents.factory import model_override
 from core.config import get_settings, reset_settings
 from core.models.executions import ToolCallRecord
 from core.runs.backends import Backends
@@ -86,8 +85,8 @@ def plan(monkeypatch: pytest.MonkeyPatch, tool: str, args: dict[str, Any]) -> No
 def deliver(execution_id: uuid.UUID) -> Any:
     from core.services.worker import deliver_execution
 
-    with model_override(crash_worker.one_call_model()):
-        return deliver_execution(execution_id, Backends(get_settings()))
+    backends = Backends(get_settings(), model=crash_worker.one_call_model())
+    return deliver_execution(execution_id, backends)
 
 
 def counted(counter: Path, label: str) -> int:
@@ -210,10 +209,10 @@ def test_an_approved_call_interrupted_and_then_denied_is_not_run_again(
     from core.models.users import User
     from core.runs.approvals.deciding import decide_approvals
     from core.schemas.executions import ApprovalsRequest
-    from tests.support.queues import recording_queue
+    from tests.support.queues import RecordingQueue
 
     execution_id = interrupted_after_approval(monkeypatch)
-    with transaction() as db, recording_queue():
+    with transaction() as db:
         execution = db.get(AgentExecution, execution_id)
         assert execution is not None
         user = db.get(User, execution.user_id)
@@ -225,7 +224,7 @@ def test_an_approved_call_interrupted_and_then_denied_is_not_run_again(
             data=ApprovalsRequest.model_validate(
                 {"decisions": [{"tool_call_id": "call-x", "approved": False, "reason": "no"}]}
             ),
-            backends=Backends(get_settings()),
+            backends=Backends(get_settings(), queue=RecordingQueue()),
         )
     assert deliver(execution_id).status == "succeeded"
     answer = told(execution_id)

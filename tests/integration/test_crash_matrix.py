@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from core.agents.factory import model_override
 from core.clock import utcnow
 from core.config import get_settings
 from core.models.agents import Agent, AgentVersion
@@ -105,8 +104,8 @@ def kill_worker_at(execution_id: uuid.UUID, boundary: str) -> None:
 def deliver(execution_id: uuid.UUID) -> Any:
     from core.services.worker import deliver_execution
 
-    with model_override(crash_worker.scripted_model()):
-        return deliver_execution(execution_id, Backends(get_settings()))
+    backends = Backends(get_settings(), model=crash_worker.scripted_model())
+    return deliver_execution(execution_id, backends)
 
 
 def recorded(execution_id: uuid.UUID) -> tuple[AgentExecution, list[Event]]:
@@ -193,9 +192,10 @@ def approve_pending(execution_id: uuid.UUID) -> str:
     from core.models.users import User
     from core.runs.approvals.deciding import decide_approvals
     from core.schemas.executions import ApprovalsRequest
-    from tests.support.queues import recording_queue
+    from tests.support.queues import RecordingQueue
 
-    with transaction() as db, recording_queue() as queue:
+    queue = RecordingQueue()
+    with transaction() as db:
         execution = db.get(AgentExecution, execution_id)
         assert execution is not None
         assert execution.status.value == "waiting_approval"
@@ -206,7 +206,11 @@ def approve_pending(execution_id: uuid.UUID) -> str:
             {"decisions": [{"tool_call_id": pending["tool_call_id"], "approved": True}]}
         )
         decide_approvals(
-            db, user=user, execution_id=execution_id, data=data, backends=Backends(get_settings())
+            db,
+            user=user,
+            execution_id=execution_id,
+            data=data,
+            backends=Backends(get_settings(), queue=queue),
         )
         assert len(queue.tasks) == 1
         return str(pending["tool_call_id"])

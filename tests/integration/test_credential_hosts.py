@@ -16,12 +16,12 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from core.agents.factory import model_override
 from core.config import reset_settings
 from core.mcp.toolset import TOOL_LISTS
 from tests.integration.test_execution_runs import call, text
 from tests.support.agents import create_agent, definition, events_of, execute
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 from tests.support.mcp_server import McpServer, serving
 
 ALICE_TOKEN = "ghp_alice-real-token-0123456789"
@@ -82,7 +82,7 @@ def run_as(client: Any, headers: dict[str, str], agent_id: str) -> tuple[dict[st
             return call("gh_whoami", {})
         return text("done")
 
-    with model_override(FunctionModel(respond)):
+    with answering(client, FunctionModel(respond)):
         response = execute(client, headers, agent_id)
     assert response.status_code == 200, response.get_json()
     return dict(response.get_json()), seen

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from core.storage import use_artifact_store
 from core.storage.store import LocalArtifactStore
 from tests.support.agents import create_agent
 from tests.support.api import signed_up
@@ -44,10 +43,8 @@ PUBLIC_BY_DESIGN = ("/marketplace", "/tasks")  # listings are public; the worker
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    use_artifact_store(LocalArtifactStore(tmp_path / "artifacts"))
-    yield
-    use_artifact_store(None)
+def artifact_store(tmp_path: Path) -> LocalArtifactStore:
+    return LocalArtifactStore(tmp_path / "artifacts")
 
 
 def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
@@ -99,7 +96,9 @@ def operations(client: Any) -> list[tuple[str, str]]:
     ]
 
 
-def test_another_users_token_gets_nothing_from_any_private_object(client: Any, store: Any) -> None:
+def test_another_users_token_gets_nothing_from_any_private_object(
+    client: Any, artifact_store: Any
+) -> None:
     a_headers, ids = owned_by_a(client)
     _, b_headers = signed_up(client)
     before = {

@@ -18,15 +18,14 @@ import pytest
 from pydantic_ai.models.function import FunctionModel
 from sqlalchemy import func, select
 
-from core.agents.factory import model_override
 from core.config import reset_settings
 from core.models.sessions import Artifact
-from core.storage import use_artifact_store
 from core.storage.store import LocalArtifactStore
 from tests.integration.test_artifacts_api import new_session
 from tests.integration.test_execution_runs import call, text
 from tests.support.agents import create_agent, definition, tools
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 from tests.support.report import report
 
 DISK_BYTES = 512 * 1024
@@ -55,7 +54,18 @@ class Disk:
 
 
 @pytest.fixture
-def disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
+def disk(mounted: Disk, artifact_store: LocalArtifactStore) -> Disk:
+    """A small tmpfs holding the app's artifacts and workspaces."""
+    return mounted
+
+
+@pytest.fixture
+def artifact_store(mounted: Disk) -> LocalArtifactStore:
+    return LocalArtifactStore(mounted.root / "artifacts")
+
+
+@pytest.fixture
+def mounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
     root = tmp_path / "disk"
     root.mkdir()
     mounted = subprocess.run(
@@ -70,12 +80,10 @@ def disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
     try:
         (root / "artifacts").mkdir()
         (root / "workspaces").mkdir()
-        use_artifact_store(LocalArtifactStore(root / "artifacts"))
         monkeypatch.setenv("WORKSPACE_DIR", str(root / "workspaces"))
         reset_settings()
         yield Disk(root)
     finally:
-        use_artifact_store(None)
         reset_settings()
         subprocess.run(["umount", "-l", str(root)], check=False)
 
@@ -136,7 +144,7 @@ def test_a_run_whose_files_cannot_be_recorded_fails_saying_why(
     _, headers = signed_up(client)
     agent = create_agent(client, headers, definition=definition(tools=tools("file_write")))
     disk.fill(leave_bytes=4096)
-    with model_override(writer_model()):
+    with answering(client, writer_model()):
         ran = client.post(f"/agents/{agent['id']}/execute", headers=headers, json={"input": "go"})
     assert ran.status_code == 200
     execution = ran.get_json()
@@ -159,7 +167,7 @@ def test_an_async_run_whose_files_cannot_be_recorded_fails_at_once_saying_why(
         f"/agents/{agent['id']}/execute", headers=headers, json={"input": "go", "mode": "async"}
     ).get_json()
     [task] = [t for t in queue.tasks if t.path.startswith("/tasks/executions/")]
-    with model_override(writer_model()):
+    with answering(client, writer_model()):
         assert client.post(task.path, headers=worker_headers).status_code == 200
     execution = client.get(f"/executions/{started['id']}", headers=headers).get_json()
     assert (execution["status"], execution["error"]["code"]) == (

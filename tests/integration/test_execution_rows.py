@@ -109,6 +109,7 @@ def test_the_fenced_write_adds_events_and_trace_while_the_fence_holds(db, starte
         {"status": ExecutionStatus.succeeded, "output": "hi"},
         events=rows,
         trace=trace,
+        now=utcnow(),
     )
     assert cancel is None
     db.expire_all()
@@ -140,6 +141,7 @@ def test_a_fenced_write_of_another_attempt_writes_nothing(db, started, attempt):
             {"status": ExecutionStatus.failed},
             events=rows,
             trace=trace,
+            now=utcnow(),
         )
     db.expire_all()
     assert db.get(AgentExecution, execution.id).status == ExecutionStatus.running
@@ -155,4 +157,4 @@ def test_a_fenced_write_returns_a_pending_cancel_request(db, started):
         .where(AgentExecution.__table__.c.id == execution.id)
         .values(cancel_requested_at=asked)
     )
-    assert execution_rows.hold(db, execution.id, 1, 60, {}) == asked
+    assert execution_rows.hold(db, execution.id, 1, 60, {}, now=utcnow()) == asked

@@ -22,10 +22,10 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from core.agents.factory import model_override
 from core.config import get_settings
 from tests.support.agents import create_agent, definition, events_of, execute, tools
 from tests.support.api import signed_up
+from tests.support.backends import answering
 
 Script = list[ModelResponse]
 
@@ -55,7 +55,7 @@ def run(
     client: Any, headers: dict[str, str], model: FunctionModel, **fields: Any
 ) -> dict[str, Any]:
     agent = create_agent(client, headers, definition=definition(**fields))
-    with model_override(model):
+    with answering(client, model):
         response = execute(client, headers, agent["id"])
     assert response.status_code == 200, response.get_json()
     return dict(response.get_json())
@@ -140,7 +140,7 @@ def test_an_injected_instruction_cannot_reach_a_tool_the_agent_lacks(client, use
         text("finished"),
     )
     agent = create_agent(client, headers, definition=definition(tools=tools("file_read")))
-    with model_override(model):
+    with answering(client, model):
         execution = execute(client, headers, agent["id"]).get_json()
 
     events = events_of(client, headers, execution["id"])

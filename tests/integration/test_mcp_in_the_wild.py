@@ -17,7 +17,6 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from core.agents.factory import model_override
 from core.agents.loop import run_on_agent_loop
 from core.agents.providers import build_model
 from core.config import Settings, reset_settings
@@ -26,6 +25,7 @@ from core.mcp.toolset import TOOL_LISTS, model_tool_names
 from tests.integration.test_execution_runs import call, text
 from tests.support.agents import create_agent, definition, events_of, execute
 from tests.support.api import signed_up
+from tests.support.backends import answering
 from tests.support.fake_vertex import FakeVertex, fake_credentials, tool_call
 from tests.support.fake_vertex import text as vertex_text
 from tests.support.mcp_server import LONG_NAME, serving
@@ -91,7 +91,7 @@ def test_odd_mcp_tool_names_reach_the_model_renamed_and_map_back(
         )
         http = httpx2.AsyncClient(timeout=600)
         try:
-            with model_override(vertex_model(fake, provider, model, http)):
+            with answering(client, vertex_model(fake, provider, model, http)):
                 ran = execute(client, headers, agent["id"]).get_json()
         finally:  # on the loop the run used (this thread's), as its connections are
             run_on_agent_loop(http.aclose())
@@ -139,7 +139,7 @@ def test_a_mounts_slash_redirect_keeps_the_credential_and_the_host_name(
         }
         agent = create_agent(client, headers, definition=definition(mcp_servers=[server]))
         steps = [call("svc_whoami", {}), text("done")]
-        with model_override(FunctionModel(lambda m, i: steps[min(len(m) // 2, 1)])):
+        with answering(client, FunctionModel(lambda m, i: steps[min(len(m) // 2, 1)])):
             ran = execute(client, headers, agent["id"]).get_json()
         assert ran["status"] == "succeeded"
         [result] = [
@@ -206,7 +206,7 @@ def test_a_hanging_server_costs_one_bounded_try_and_the_model_is_told(
     took = []
     for _ in range(2):
         started = time.monotonic()
-        with model_override(FunctionModel(respond)):
+        with answering(client, FunctionModel(respond)):
             ran = execute(client, headers, agent["id"]).get_json()
         took.append(time.monotonic() - started)
         assert ran["status"] == "succeeded"

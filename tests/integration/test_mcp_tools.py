@@ -14,12 +14,12 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, RetryPromptPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from core.agents.factory import model_override
 from core.config import reset_settings
 from core.mcp.toolset import TOOL_LISTS
 from tests.integration.test_execution_runs import call, text
 from tests.support.agents import create_agent, definition, events_of, execute
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 from tests.support.mcp_server import McpServer, serving
 from tests.support.names import resolve_as
 
@@ -88,7 +88,7 @@ def run_script(
             seen.append((messages, info))
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
-    with model_override(FunctionModel(respond)):
+    with answering(client, FunctionModel(respond)):
         response = execute(client, headers, agent_id)
     assert response.status_code == 200, response.get_json()
     return dict(response.get_json())
@@ -357,7 +357,7 @@ def test_an_mcp_tool_that_needs_approval_runs_once_after_it(
     )
     assert decided.status_code == 202
     [task] = [t for t in queue.tasks if t.path.startswith("/tasks/executions/")]
-    with model_override(FunctionModel(lambda m, i: text("done"))):
+    with answering(client, FunctionModel(lambda m, i: text("done"))):
         assert client.post(task.path, headers=worker_headers).status_code == 200
         assert client.post(task.path, headers=worker_headers).status_code == 200  # a duplicate
     done = client.get(f"/executions/{waiting['id']}", headers=headers).get_json()

@@ -20,31 +20,25 @@ def scratch_engine(engine: Engine, database_url: str) -> Iterator[Engine]:
     yield from own_database(engine, database_url, pool_size=24)
 
 
-def test_twenty_parallel_starts_against_a_limit_of_four_start_exactly_four(app):
+def test_twenty_parallel_starts_against_a_limit_of_four_start_exactly_four(app, queue):
     from core.db import transaction
     from core.models.users import User
-    from core.tasks.queue import use_task_queue
-    from tests.support.queues import RecordingQueue
 
     [(user_id, headers)] = users(1)
     with transaction() as db:
         db.get(User, user_id).limits = {"max_concurrent_runs": 4}
     agent = create_agent(app.test_client(), headers)
-    use_task_queue(RecordingQueue())
-    try:
-        answers = at_once(
-            app,
-            [
-                lambda client: client.post(
-                    f"/agents/{agent['id']}/execute",
-                    headers=headers,
-                    json={"input": "go", "mode": "async"},
-                )
-            ]
-            * 20,
-        )
-    finally:
-        use_task_queue(None)
+    answers = at_once(
+        app,
+        [
+            lambda client: client.post(
+                f"/agents/{agent['id']}/execute",
+                headers=headers,
+                json={"input": "go", "mode": "async"},
+            )
+        ]
+        * 20,
+    )
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [202] * 4 + [429] * 16
     with transaction() as db:

@@ -37,10 +37,10 @@ def service_engine(engine: Any) -> Iterator[Any]:
     built.dispose()
 
 
-def test_the_default_allows_four_unfinished_runs(service_engine, queue):
+def test_the_default_allows_four_unfinished_runs(service_engine, queue, backends):
     from core.devserver import local_app
 
-    client = local_app(docs=False).test_client()
+    client = local_app(docs=False, backends=backends).test_client()
     _, headers = signed_up(client)
     agent = create_agent(client, headers)
     answers = [start_async(client, headers, agent["id"]) for _ in range(5)]
@@ -178,7 +178,7 @@ def costing(cost: str | None, calls: list[int]) -> Any:
 
 
 def test_a_model_without_a_price_is_refused_under_a_cost_budget(client, db, queue, worker_headers):
-    from core.agents.factory import model_override
+    from tests.support.backends import answering
 
     user, headers = signed_up(client)
     _, admin = signed_up_with_role(client, db, "admin")
@@ -187,7 +187,7 @@ def test_a_model_without_a_price_is_refused_under_a_cost_budget(client, db, queu
         client, headers, definition=definition(model=unknown, tools=tools("file_write"))
     )
     calls: list[int] = []
-    with model_override(costing(None, calls)):
+    with answering(client, costing(None, calls)):
         # no budget: an unpriced model runs (its cost is unknown, not zero)
         free = execute(client, headers, agent["id"]).get_json()
         assert free["status"] == "succeeded", free
@@ -224,7 +224,7 @@ def test_a_model_without_a_price_is_refused_under_a_cost_budget(client, db, queu
 def test_a_runs_cost_stops_at_what_is_left_of_the_days_budget(client, db):
     from decimal import Decimal
 
-    from core.agents.factory import model_override
+    from tests.support.backends import answering
 
     user, headers = signed_up(client)
     _, admin = signed_up_with_role(client, db, "admin")
@@ -234,7 +234,7 @@ def test_a_runs_cost_stops_at_what_is_left_of_the_days_budget(client, db):
     )
     limit(client, admin, user["id"], daily_cost_usd=0.0025)
     calls: list[int] = []
-    with model_override(costing("0.001", calls)):
+    with answering(client, costing("0.001", calls)):
         stopped = execute(client, headers, agent["id"]).get_json()
     assert stopped["status"] == "failed", stopped
     assert stopped["error"]["code"] == "quota_exceeded"

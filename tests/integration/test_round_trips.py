@@ -15,7 +15,6 @@ from core.access.agents import Access, agent_for
 from core.models.agents import Agent
 from tests.support.agents import create_agent, execute
 from tests.support.api import signed_up
-from tests.support.queues import recording_queue
 
 
 @pytest.fixture
@@ -52,12 +51,11 @@ def test_a_sync_execute_sends_two_statements(client, statements):
     assert "INSERT INTO observability_traces" in finish
 
 
-def test_an_async_execute_sends_one_statement(client, statements):
+def test_an_async_execute_sends_one_statement(client, statements, queue):
     _, headers = signed_up(client)
     agent = create_agent(client, headers)
     statements.clear()
-    with recording_queue() as queue:
-        response = execute(client, headers, agent["id"], mode="async")
+    response = execute(client, headers, agent["id"], mode="async")
     assert len(queue.tasks) == 1
     assert response.status_code == 202, response.get_json()
     assert len(statements) == 1, statements
@@ -116,13 +114,12 @@ def test_a_session_turn_sends_at_most_four_statements(client, statements):
     assert max(counts) <= 4, (counts, statements)
 
 
-def test_an_async_turn_sends_one_statement(client, statements):
+def test_an_async_turn_sends_one_statement(client, statements, queue):
     _, headers = signed_up(client)
     agent = create_agent(client, headers)
     session = client.post("/sessions", headers=headers, json={"agent_id": agent["id"]})
     statements.clear()
-    with recording_queue():
-        response = turn(client, headers, session.get_json()["id"], mode="async")
+    response = turn(client, headers, session.get_json()["id"], mode="async")
     assert response.status_code == 202, response.get_json()
     assert len(statements) == 1, statements
 

@@ -20,13 +20,12 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 from sqlalchemy import update
 
-from core.agents.factory import model_override
 from core.clock import utcnow
 from core.config import get_settings
 from core.models.executions import AgentExecution
-from core.runs.backends import Backends
 from tests.support.agents import create_agent, definition, events_of, execute, tools
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 
 
 def worker_died(db: Any, execution_id: str) -> None:
@@ -91,7 +90,7 @@ def test_a_delivery_of_a_cancelled_run_whose_worker_died_ends_it(client, db, que
     )
 
 
-def test_the_first_sweep_after_a_restart_requeues_runs_queued_just_now(client, queue):
+def test_the_first_sweep_after_a_restart_requeues_runs_queued_just_now(client, queue, backends):
     from core.services.worker import sweep
 
     _, headers = signed_up(client)
@@ -101,8 +100,8 @@ def test_the_first_sweep_after_a_restart_requeues_runs_queued_just_now(client, q
     ).get_json()
     queue.tasks.clear()
     # a periodic sweep leaves fresh runs alone
-    assert sweep(Backends(get_settings()))["requeued"] == 0
-    assert sweep(Backends(get_settings()), queued_after_s=0)["requeued"] >= 1
+    assert sweep(backends)["requeued"] == 0
+    assert sweep(backends, queued_after_s=0)["requeued"] >= 1
     assert any(task.path.endswith(started["id"]) for task in queue.tasks)
 
 
@@ -125,7 +124,7 @@ def test_a_fallback_chain_that_is_overloaded_everywhere_is_retried(client, queue
     ).get_json()
     chain = FallbackModel(FunctionModel(overloaded), FunctionModel(overloaded))
 
-    with model_override(chain):
+    with answering(client, chain):
         delivered = client.post(f"/tasks/executions/{started['id']}", headers=worker_headers)
 
     assert delivered.status_code == 503  # the queue brings it back
@@ -138,7 +137,7 @@ def test_a_fallback_chain_that_fails_for_good_is_a_model_error(client):
     agent = create_agent(client, headers)
     chain = FallbackModel(FunctionModel(overloaded), FunctionModel(refused))
 
-    with model_override(chain):
+    with answering(client, chain):
         run = execute(client, headers, agent["id"]).get_json()
 
     assert (run["status"], run["error"]["code"]) == ("failed", "model_error")
@@ -229,7 +228,7 @@ def test_a_session_turn_after_a_patch_hears_the_new_prompt(client):
         )
         assert turn.get_json()["status"] == "succeeded"
 
-    with model_override(FunctionModel(respond)):
+    with answering(client, FunctionModel(respond)):
         say("one")
         patched = client.patch(
             f"/agents/{agent['id']}",
@@ -260,7 +259,7 @@ def test_a_workflow_costs_what_its_steps_cost(client):
         headers,
         definition=definition(workflow={"type": "sequential", "steps": steps}),
     )
-    with model_override(FunctionModel(priced)):
+    with answering(client, FunctionModel(priced)):
         run = execute(client, headers, flow["id"]).get_json()
     assert run["status"] == "succeeded"
     assert Decimal(str(run["cost"])) == Decimal("0.002")

@@ -19,13 +19,13 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from core.agents.factory import model_override
 from core.clock import utcnow
 from core.models.executions import AgentExecution, ExecutionStatus
 from core.models.sessions import AgentSession
 from core.runs import session_history as history
 from tests.support.agents import create_agent
 from tests.support.api import signed_up
+from tests.support.backends import answering
 from tests.support.rows import session_row
 
 
@@ -142,7 +142,7 @@ def test_a_failed_turn_stays_out_of_the_conversation(client):
         assert response.status_code == 200, response.get_json()
         return dict(response.get_json())
 
-    with model_override(FunctionModel(respond)):
+    with answering(client, FunctionModel(respond)):
         assert say("one")["output"] == "one"
         assert say("fail")["status"] == "failed"
         assert say("two")["output"] == "one | two"

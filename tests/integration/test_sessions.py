@@ -10,9 +10,9 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from core.agents.factory import model_override
 from tests.support.agents import create_agent
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def echo_history() -> FunctionModel:
 def test_a_conversation_replays_its_history(client, owner):
     _, headers = owner
     session = new_session(client, headers, title="chat")
-    with model_override(echo_history()):
+    with answering(client, echo_history()):
         first = say(client, headers, session["id"], "one").get_json()
         second = say(client, headers, session["id"], "two").get_json()
     assert first["output"] == "one"

@@ -18,10 +18,10 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
-from core.agents.factory import model_override
 from tests.integration.test_async_runs import sse_events
 from tests.support.agents import create_agent, definition, events_of, tools
 from tests.support.api import assert_error, signed_up
+from tests.support.backends import answering
 
 SSE = {"Accept": "text/event-stream"}
 # each step: the text chunks the model sends, then the tool calls it makes
@@ -80,7 +80,7 @@ SAME_FIELDS = ("status", "output", "error", "mode", "workflow_type", "input")
 def test_a_streamed_run_sends_text_calls_and_results_and_is_recorded_like_a_sync_one(live):
     _, headers = signed_up(live)
     agent = writer_agent(live, headers)
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         sync = live.post(f"/agents/{agent['id']}/execute", headers=headers, json={"input": "go"})
         streamed = live.post(
             f"/agents/{agent['id']}/execute", headers={**headers, **SSE}, json={"input": "go"}
@@ -138,7 +138,7 @@ def test_a_session_turn_streams_and_its_history_carries_on(live):
     _, headers = signed_up(live)
     agent = writer_agent(live, headers)
     session = live.post("/sessions", headers=headers, json={"agent_id": agent["id"]}).get_json()
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         streamed = live.post(
             f"/sessions/{session['id']}/messages",
             headers={**headers, **SSE},
@@ -156,7 +156,7 @@ def test_a_session_turn_streams_and_its_history_carries_on(live):
         if "id" in f:
             assert by_seq[int(f["id"])] == f["event"]
     # the next turn sees the streamed turn's messages
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         nxt = live.post(
             f"/sessions/{session['id']}/messages", headers=headers, json={"content": "again"}
         )
@@ -194,7 +194,7 @@ def test_an_async_run_asked_for_a_stream_is_still_accepted_with_202(live, queue)
 def test_a_caller_that_goes_away_does_not_stop_the_run(live):
     _, headers = signed_up(live)
     agent = writer_agent(live, headers)
-    with model_override(scripted_model(pause_s=0.2)):
+    with answering(live, scripted_model(pause_s=0.2)):
         response = live.post(
             f"/agents/{agent['id']}/execute",
             headers={**headers, **SSE},
@@ -225,7 +225,7 @@ def test_a_streamed_run_that_needs_an_approval_says_so_and_ends_waiting(live):
     _, headers = signed_up(live)
     write = {"name": "file_write", "enabled": True, "config": {}, "requires_approval": True}
     agent = create_agent(live, headers, definition=definition(tools=[write]))
-    with model_override(scripted_model()):
+    with answering(live, scripted_model()):
         streamed = live.post(
             f"/agents/{agent['id']}/execute", headers={**headers, **SSE}, json={"input": "go"}
         )
@@ -272,7 +272,7 @@ def test_a_stream_beyond_the_instances_threads_is_refused_before_its_run_is_writ
     _, headers = signed_up(live)
     agent = create_agent(live, headers)
     entered, go = threading.Event(), threading.Event()
-    with model_override(held_model(entered, go)):
+    with answering(live, held_model(entered, go)):
         first = live.post(
             f"/agents/{agent['id']}/execute",
             headers={**headers, **SSE},
@@ -329,7 +329,7 @@ def test_a_stream_whose_run_another_delivery_took_over_ends_naming_it_not_half_d
     _, headers = signed_up(live)
     agent = create_agent(live, headers)
     entered, go = threading.Event(), threading.Event()
-    with model_override(held_model(entered, go)):
+    with answering(live, held_model(entered, go)):
         response = live.post(
             f"/agents/{agent['id']}/execute",
             headers={**headers, **SSE},

@@ -17,7 +17,6 @@ from google.api_core import exceptions as api_exceptions
 
 from core.config import Settings
 from core.errors import ConfigError, Unavailable
-from core.tasks import queue as queue_module
 from core.tasks.auth import tasks_shared_secret, verify_task_request
 from core.tasks.cloud_tasks import CloudTasksQueue
 from core.tasks.local_dispatcher import LocalDispatcher
@@ -25,7 +24,6 @@ from core.tasks.queue import (
     get_task_queue,
     reset_task_queue,
     set_local_worker_base_url,
-    use_task_queue,
 )
 from core.tasks.task import MAX_TASK_BYTES, Task
 from tests.support.tasks_emulator import (
@@ -411,7 +409,6 @@ def fresh_accessor() -> Iterator[None]:
     reset_task_queue()
     set_local_worker_base_url(None)
     yield
-    use_task_queue(None)
     set_local_worker_base_url(None)
     reset_task_queue()
 
@@ -457,8 +454,10 @@ def test_tasks_queue_setting_selects_cloud_tasks_lazily() -> None:
     assert queue._client is None
 
 
-@pytest.mark.usefixtures("fresh_accessor")
-def test_tests_can_swap_in_their_own_queue() -> None:
+def test_a_queue_given_to_the_backends_is_the_one_its_runs_use() -> None:
+    """Tests give their queue to the app's Backends; the process's own is not built for it."""
+    from core.runs.backends import Backends
+
     class Recording:
         def __init__(self) -> None:
             self.tasks: list[Task] = []
@@ -467,9 +466,5 @@ def test_tests_can_swap_in_their_own_queue() -> None:
             self.tasks.append(task)
 
     fake = Recording()
-    use_task_queue(fake)
-    get_task_queue(PRODUCTION).enqueue(execution_task())
+    Backends(PRODUCTION, queue=fake).queue.enqueue(execution_task())
     assert len(fake.tasks) == 1
-    use_task_queue(None)
-    assert get_task_queue(PRODUCTION) is not fake
-    assert queue_module._override is None

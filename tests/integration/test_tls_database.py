@@ -34,6 +34,8 @@ def tls_app(engine: Any) -> Iterator[Any]:
     from core.db.migrate import upgrade_to_head
     from core.db.notices import reset_notices as forget_listener
     from core.devserver import local_app
+    from core.runs.backends import Backends
+    from tests.support.queues import RecordingQueue
 
     saved = os.environ["DATABASE_URL"]
     with postgres_instance(tls=True) as pg:
@@ -50,7 +52,8 @@ def tls_app(engine: Any) -> Iterator[Any]:
                 assert conn.scalar(
                     sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
                 )
-            yield local_app(docs=False).test_client()
+            # its own recorded queue: the app outlives any one test's `queue`
+            yield local_app(docs=False, backends=Backends(queue=RecordingQueue())).test_client()
         finally:
             reset_notices()
             tls_engine.dispose()
@@ -95,12 +98,12 @@ def test_the_listener_keeps_one_connection_while_idle_over_tls(
     assert notices().connections - connections == 0
 
 
-def test_a_run_is_recorded_and_followed_over_tls(
-    tls_app: Any, queue: Any, worker_headers: Any
-) -> None:
+def test_a_run_is_recorded_and_followed_over_tls(tls_app: Any, worker_headers: Any) -> None:
     from tests.integration.test_async_runs import start_async
+    from tests.support.backends import backends_of
 
     client = tls_app
+    queue: Any = backends_of(client).queue
     _, headers = signed_up(client)
     agent = create_agent(client, headers)
     execution = start_async(client, headers, agent["id"]).get_json()

@@ -22,13 +22,12 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import select, update
 
-from core.agents.factory import model_override
 from core.clock import utcnow
 from core.config import get_settings
 from core.models.executions import AgentExecution
 from tests.support.agents import create_agent, definition, events_of, tools
 from tests.support.api import assert_error, signed_up
-from tests.support.queues import recording_queue
+from tests.support.backends import answering
 
 Script = Callable[[str, list[ModelMessage]], ModelResponse]
 
@@ -84,7 +83,7 @@ def test_sequential_feeds_each_output_to_the_next_step(client, user):
     _, headers = user
     a, b, c = (step(client, headers, name) for name in ("a", "b", "c"))
     flow = workflow(client, headers, "sequential", [a, b, c])
-    with model_override(by_prompt({"a": append("+a"), "b": append("+b"), "c": append("+c")})):
+    with answering(client, by_prompt({"a": append("+a"), "b": append("+b"), "c": append("+c")})):
         execution = run(client, headers, flow, "start")
 
     assert execution["status"] == "succeeded", execution["error"]
@@ -104,7 +103,7 @@ def test_the_parents_usage_is_the_sum_of_its_steps(client, user):
     _, headers = user
     a, b = step(client, headers, "a"), step(client, headers, "b")
     flow = workflow(client, headers, "sequential", [a, b])
-    with model_override(by_prompt({"a": say("1"), "b": say("2")})):
+    with answering(client, by_prompt({"a": say("1"), "b": say("2")})):
         execution = run(client, headers, flow)
     total = {
         key: sum(child["usage"][key] for child in execution["children"])
@@ -134,7 +133,7 @@ def test_loop_ends_when_a_step_says_done(client, user):
         args = {"n": rounds, "done": rounds == 3}
         return ModelResponse(parts=[ToolCallPart("final_result", args)])
 
-    with model_override(by_prompt({"count": count})):
+    with answering(client, by_prompt({"count": count})):
         execution = run(client, headers, flow)
     assert execution["status"] == "succeeded", execution["error"]
     assert execution["output"] == {"n": 3, "done": True}
@@ -145,7 +144,7 @@ def test_loop_stops_after_max_iterations(client, user):
     _, headers = user
     a, b = step(client, headers, "a"), step(client, headers, "b")
     flow = workflow(client, headers, "loop", [a, b], max_iterations=2)
-    with model_override(by_prompt({"a": append("a"), "b": append("b")})):
+    with answering(client, by_prompt({"a": append("a"), "b": append("b")})):
         execution = run(client, headers, flow, "")
     assert execution["output"] == "abab"
     assert len(execution["children"]) == 4
@@ -166,7 +165,7 @@ def test_a_failing_step_fails_the_workflow(client, user):
             )
         },
     )
-    with model_override(by_prompt(a_with_tool)):
+    with answering(client, by_prompt(a_with_tool)):
         execution = run(client, headers, flow)
     assert execution["status"] == "failed"
     assert execution["error"]["code"] == "step_failed"
@@ -241,7 +240,7 @@ def test_delegation_runs_another_agent_and_counts_its_usage(client, user):
             )
         return ModelResponse(parts=[TextPart("boss got: " + str(messages[-1].parts[0].content))])
 
-    with model_override(by_prompt({"boss": lead, "helper": say("helped")})):
+    with answering(client, by_prompt({"boss": lead, "helper": say("helped")})):
         execution = run(client, headers, boss)
     assert execution["status"] == "succeeded", execution["error"]
     assert execution["output"] == "boss got: helped"
@@ -267,7 +266,7 @@ def test_delegation_to_an_agent_not_configured_is_a_retry(client, user):
             ModelResponse(parts=[TextPart("fine")]),
         ]
     )
-    with model_override(by_prompt({"boss": lambda p, m: next(attempts)})):
+    with answering(client, by_prompt({"boss": lambda p, m: next(attempts)})):
         execution = run(client, headers, boss)
     results = [e for e in events_of(client, headers, execution["id"]) if e["type"] == "tool_result"]
     assert results[0]["payload"]["outcome"] == "retry"
@@ -290,7 +289,7 @@ def test_parallel_steps_overlap_and_key_their_outputs_by_step(live):
     steps = [step(live, headers, name) for name in ("p0", "p1", "p2")]
     flow = workflow(live, headers, "parallel", steps)
     calls: list[tuple[str, float]] = []
-    with model_override(by_prompt({n: meet(n) for n in ("p0", "p1", "p2")}, calls)):
+    with answering(live, by_prompt({n: meet(n) for n in ("p0", "p1", "p2")}, calls)):
         execution = run(live, headers, flow)
     assert execution["status"] == "succeeded", execution["error"]
     assert execution["output"] == {"0": "p0", "1": "p1", "2": "p2"}
@@ -321,7 +320,7 @@ def test_a_failed_parallel_step_cancels_the_others(live):
         return ModelResponse(parts=[ToolCallPart("find", {}, tool_call_id=f"s{slow_calls}")])
 
     scripts = {"fail": lambda p, m: ModelResponse(parts=[ToolCallPart("find", {})]), "slow": slowly}
-    with model_override(by_prompt(scripts)):
+    with answering(live, by_prompt(scripts)):
         execution = run(live, headers, flow)
     assert execution["status"] == "failed"
     statuses = sorted(child["status"] for child in execution["children"])
@@ -333,47 +332,46 @@ class Crash(BaseException):
     """The worker process dying."""
 
 
-def test_a_crash_mid_workflow_resumes_without_rerunning_finished_steps(live):
+def test_a_crash_mid_workflow_resumes_without_rerunning_finished_steps(live, queue):
     from core.db import transaction
     from core.tasks.auth import tasks_shared_secret
 
-    with recording_queue() as queue:
-        _, headers = signed_up(live)
-        a, b = step(live, headers, "a"), step(live, headers, "b")
-        flow = workflow(live, headers, "sequential", [a, b])
-        accepted = live.post(
-            f"/agents/{flow['id']}/execute",
-            headers=headers,
-            json={"input": "go", "mode": "async"},
-        ).get_json()
-        worker = {"X-Tasks-Secret": tasks_shared_secret(get_settings())}
-        a_runs = 0
+    _, headers = signed_up(live)
+    a, b = step(live, headers, "a"), step(live, headers, "b")
+    flow = workflow(live, headers, "sequential", [a, b])
+    accepted = live.post(
+        f"/agents/{flow['id']}/execute",
+        headers=headers,
+        json={"input": "go", "mode": "async"},
+    ).get_json()
+    worker = {"X-Tasks-Secret": tasks_shared_secret(get_settings())}
+    a_runs = 0
 
-        def run_a(prompt: str, messages: list[ModelMessage]) -> ModelResponse:
-            nonlocal a_runs
-            a_runs += 1
-            return ModelResponse(parts=[TextPart("A")])
+    def run_a(prompt: str, messages: list[ModelMessage]) -> ModelResponse:
+        nonlocal a_runs
+        a_runs += 1
+        return ModelResponse(parts=[TextPart("A")])
 
-        def crash(prompt: str, messages: list[ModelMessage]) -> ModelResponse:
-            raise Crash()
+    def crash(prompt: str, messages: list[ModelMessage]) -> ModelResponse:
+        raise Crash()
 
-        with model_override(by_prompt({"a": run_a, "b": crash})), pytest.raises(Crash):
-            live.post(queue.tasks[0].path, headers=worker)
-        with transaction() as db:  # the dead worker's leases run out
-            db.execute(
-                update(AgentExecution)
-                .where(
-                    (AgentExecution.id == uuid.UUID(accepted["id"]))
-                    | (AgentExecution.parent_execution_id == uuid.UUID(accepted["id"]))
-                )
-                .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+    with answering(live, by_prompt({"a": run_a, "b": crash})), pytest.raises(Crash):
+        live.post(queue.tasks[0].path, headers=worker)
+    with transaction() as db:  # the dead worker's leases run out
+        db.execute(
+            update(AgentExecution)
+            .where(
+                (AgentExecution.id == uuid.UUID(accepted["id"]))
+                | (AgentExecution.parent_execution_id == uuid.UUID(accepted["id"]))
             )
-        with model_override(by_prompt({"a": run_a, "b": append("+B")})):
-            assert live.post(queue.tasks[0].path, headers=worker).status_code == 200
-        done = live.get(f"/executions/{accepted['id']}", headers=headers).get_json()
-        assert (done["status"], done["output"]) == ("succeeded", "A+B")
-        assert a_runs == 1
-        assert len(done["children"]) == 2
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    with answering(live, by_prompt({"a": run_a, "b": append("+B")})):
+        assert live.post(queue.tasks[0].path, headers=worker).status_code == 200
+    done = live.get(f"/executions/{accepted['id']}", headers=headers).get_json()
+    assert (done["status"], done["output"]) == ("succeeded", "A+B")
+    assert a_runs == 1
+    assert len(done["children"]) == 2
 
 
 def test_cancelling_the_parent_cancels_its_running_step(live):
@@ -407,7 +405,7 @@ def test_cancelling_the_parent_cancels_its_running_step(live):
                 cancel_descendants(db, child, utcnow())
         return ModelResponse(parts=[ToolCallPart("find", {}, tool_call_id=f"w{calls}")])
 
-    with model_override(by_prompt({"work": work})):
+    with answering(live, by_prompt({"work": work})):
         execution = run(live, headers, flow)
     assert execution["id"] == str(parent_id[0])
     assert execution["status"] == "cancelled"

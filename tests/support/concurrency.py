@@ -44,13 +44,13 @@ def own_database(engine: Engine, database_url: str, *, pool_size: int) -> Iterat
 
 
 @pytest.fixture(name="app")
-def committing_app(scratch_engine: Engine) -> Any:
+def committing_app(scratch_engine: Engine, backends: Any) -> Any:
     """The local app without the rolled-back `db` fixture: every request commits."""
     from core.db import use_sessions
     from core.devserver import local_app
 
     use_sessions(None)
-    return local_app(docs=False)
+    return local_app(docs=False, backends=backends)
 
 
 def users(count: int) -> list[tuple[uuid.UUID, dict[str, str]]]:

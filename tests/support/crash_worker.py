@@ -158,7 +158,6 @@ def _die() -> None:
 
 
 def main(execution_id: str, boundary: str) -> None:
-    from core.agents.factory import model_override
     from core.config import get_settings
     from core.runs import engine, progress
     from core.runs.backends import Backends
@@ -219,8 +218,8 @@ def main(execution_id: str, boundary: str) -> None:
         if kind == "before_model" and call == at:
             _die()
 
-    with model_override(model(before_call)):
-        delivery = worker.deliver_execution(uuid.UUID(execution_id), Backends(get_settings()))
+    backends = Backends(get_settings(), model=model(before_call))
+    delivery = worker.deliver_execution(uuid.UUID(execution_id), backends)
     print("finished without crashing:", delivery)
 
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
 
-from core.tasks.queue import use_task_queue
 from core.tasks.task import Task
 
 
@@ -19,22 +15,11 @@ class RecordingQueue:
         self.tasks.append(task)
 
 
-@contextlib.contextmanager
-def recording_queue() -> Iterator[RecordingQueue]:
-    """Every task enqueued meanwhile lands in the yielded queue."""
-    recording = RecordingQueue()
-    use_task_queue(recording)
-    try:
-        yield recording
-    finally:
-        use_task_queue(None)
-
-
 @pytest.fixture
-def queue() -> Iterator[RecordingQueue]:
-    """Tasks enqueued during the test are recorded, not delivered (the test delivers them)."""
-    with recording_queue() as recording:
-        yield recording
+def queue() -> RecordingQueue:
+    """Tasks enqueued by the test's apps are recorded, not delivered (the test delivers them):
+    the `backends` fixture gives it to them."""
+    return RecordingQueue()
 
 
 @pytest.fixture

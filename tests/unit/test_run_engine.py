@@ -16,7 +16,6 @@ from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from core.agents.factory import model_override
 from core.config import Settings
 from core.models.executions import ExecutionStatus
 from core.runs.approvals.suspending import expire_undecided
@@ -25,6 +24,7 @@ from core.runs.engine import run_claimed
 from core.services.worker import UNEXPECTED, Delivery, deliver_execution
 from core.storage.store import LocalArtifactStore
 from core.tools.registry import TOOL_SPECS
+from tests.support.backends import answering
 from tests.support.crash_worker import count_tool, scripted_model
 from tests.support.queues import RecordingQueue
 from tests.support.run_fakes import FakeClock, MemoryRunStore, Run
@@ -86,7 +86,7 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
 def test_a_delivered_run_runs_its_tools_saves_each_step_and_records_its_end(fakes: Fakes) -> None:
     run = fakes.queued(webhook_url="https://hooks.example.com/done")
 
-    with model_override(scripted_model()):
+    with answering(fakes.backends, scripted_model()):
         delivery = fakes.deliver(run)
 
     assert delivery == Delivery("succeeded")
@@ -118,7 +118,7 @@ def test_a_run_taken_over_stops_writing_and_the_new_owner_resumes_without_rerunn
             fakes.clock.advance(LEASE_S + 1)
             assert fakes.store.claim(run.id).attempt == 2
 
-    with model_override(scripted_model(worker_stalls)):
+    with answering(fakes.backends, scripted_model(worker_stalls)):
         first = fakes.deliver(run)
         assert first == Delivery("abandoned")
         assert fakes.counted() == ["a"]  # count("b") was asked for, but its save was refused
@@ -139,7 +139,7 @@ def test_a_cancel_requested_mid_run_ends_it_at_the_next_step(fakes: Fakes) -> No
         if call == 2:
             run.cancel_requested_at = fakes.clock.now()
 
-    with model_override(scripted_model(user_cancels)):
+    with answering(fakes.backends, scripted_model(user_cancels)):
         assert fakes.deliver(run) == Delivery("cancelled")
 
     assert fakes.counted() == ["a"]
@@ -153,7 +153,7 @@ def test_the_timeout_counts_from_the_first_attempt(fakes: Fakes) -> None:
     fakes.clock.advance(LEASE_S + 1)
     calls: list[int] = []
 
-    with model_override(scripted_model(calls.append)):
+    with answering(fakes.backends, scripted_model(calls.append)):
         assert fakes.deliver(run) == Delivery("timed_out")
 
     assert calls == []  # the time was spent before the model was ever called
@@ -167,7 +167,7 @@ def test_a_transient_model_failure_is_retried_until_the_attempts_run_out(fakes: 
     def overloaded(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         raise ModelHTTPError(503, "test", {"error": "overloaded"})
 
-    with model_override(FunctionModel(overloaded)):
+    with answering(fakes.backends, FunctionModel(overloaded)):
         deliveries = [fakes.deliver(run) for _ in range(MAX_ATTEMPTS + 1)]
 
     retried = deliveries[: MAX_ATTEMPTS - 1]
@@ -189,7 +189,7 @@ def test_a_retried_run_is_claimable_at_once_not_after_its_lease(fakes: Fakes) ->
             raise failures.pop()
         return ModelResponse(parts=[TextPart("fine")])
 
-    with model_override(FunctionModel(once_rate_limited)):
+    with answering(fakes.backends, FunctionModel(once_rate_limited)):
         assert fakes.deliver(run).status == "retrying"
         assert fakes.deliver(run) == Delivery("succeeded")  # same instant: no lease to wait out
     assert run.attempt == 2
@@ -213,7 +213,7 @@ def test_a_delivery_that_fails_unexpectedly_gives_its_lease_up(
         raise ConnectionError("the store went away")
 
     monkeypatch.setattr(fakes.store, "write", store_down)
-    with model_override(scripted_model()):
+    with answering(fakes.backends, scripted_model()):
         assert fakes.deliver(run) == Delivery("retrying", UNEXPECTED, retry_after_s=5)
 
     assert run.status == ExecutionStatus.running
@@ -233,7 +233,7 @@ def test_a_sequential_workflow_runs_each_step_as_a_child_and_sums_their_usage(
         prompt = messages[0].parts[-1].content  # type: ignore[union-attr]
         return ModelResponse(parts=[TextPart(f"{prompt}+{info.instructions}")])
 
-    with model_override(FunctionModel(respond)):
+    with answering(fakes.backends, FunctionModel(respond)):
         assert fakes.deliver(run) == Delivery("succeeded")
 
     children = fakes.store.children(run.id)
@@ -262,7 +262,7 @@ def test_a_workflow_redelivered_reuses_the_steps_it_finished(fakes: Fakes) -> No
             fakes.store.claim(run.id)
         return ModelResponse(parts=[TextPart(str(info.instructions))])
 
-    with model_override(FunctionModel(respond)):
+    with answering(fakes.backends, FunctionModel(respond)):
         assert fakes.deliver(run) == Delivery("abandoned")
         fakes.clock.advance(LEASE_S + 1)  # the stalled step's lease runs out too
         assert run_claimed(run.id, 2, fakes.backends) is not None
@@ -277,7 +277,7 @@ def test_a_run_that_needs_approval_waits_without_a_lease_and_resumes_with_the_de
 ) -> None:
     approved = [{"name": "count", "enabled": True, "config": {}, "requires_approval": True}]
     run = fakes.queued(agent_id=fakes.agent(tools=approved), webhook_url="https://h.example/x")
-    with model_override(scripted_model()):
+    with answering(fakes.backends, scripted_model()):
         assert fakes.deliver(run) == Delivery("waiting_approval")
         assert (run.status, run.lease_expires_at) == (ExecutionStatus.waiting_approval, None)
         assert [c["tool_call_id"] for c in run.pending_approvals or []] == ["call-a"]
@@ -298,7 +298,7 @@ def test_a_run_that_needs_approval_waits_without_a_lease_and_resumes_with_the_de
 def test_a_wait_nobody_decided_ends_at_its_deadline_and_not_before(fakes: Fakes) -> None:
     approved = [{"name": "count", "enabled": True, "config": {}, "requires_approval": True}]
     run = fakes.queued(agent_id=fakes.agent(tools=approved), webhook_url="https://h.example/x")
-    with model_override(scripted_model()):
+    with answering(fakes.backends, scripted_model()):
         assert fakes.deliver(run) == Delivery("waiting_approval")
     ttl = fakes.backends.settings.approval_ttl_s
     fakes.clock.advance(ttl - 1)
@@ -317,12 +317,12 @@ def test_a_wait_nobody_decided_ends_at_its_deadline_and_not_before(fakes: Fakes)
 def test_spent_decisions_are_not_applied_again_after_a_takeover(fakes: Fakes) -> None:
     approved = [{"name": "count", "enabled": True, "config": {}, "requires_approval": True}]
     run = fakes.queued(agent_id=fakes.agent(tools=approved))
-    with model_override(scripted_model()):
+    with answering(fakes.backends, scripted_model()):
         fakes.deliver(run)
         fakes.store.decide(run.id, {"call-a": True})
         fakes.deliver(run)  # runs count("a"), then waits on count("b")
     # a stale redelivery carrying the old decisions changes nothing: the call was answered
     run.status, run.approval_decisions = ExecutionStatus.queued, {"call-a": {"approved": True}}
-    with model_override(scripted_model()):
+    with answering(fakes.backends, scripted_model()):
         assert fakes.deliver(run) == Delivery("waiting_approval")
     assert fakes.counted() == ["a"]

@@ -19,7 +19,6 @@ from core.storage import (
     ObjectNotFound,
     StoredObject,
     get_artifact_store,
-    use_artifact_store,
 )
 from core.storage.store import CHUNK_BYTES, LocalArtifactStore
 
@@ -175,13 +174,6 @@ def test_get_artifact_store_is_local_by_default_and_reused(tmp_path):
     store = get_artifact_store(settings)
     assert isinstance(store, LocalArtifactStore)
     assert store.root == tmp_path / "artifacts"
-    assert get_artifact_store(settings) is store
-    other = LocalArtifactStore(tmp_path / "other")
-    use_artifact_store(other)
-    try:
-        assert get_artifact_store(settings) is other
-    finally:
-        use_artifact_store(None)
     assert get_artifact_store(settings) is store
 
 

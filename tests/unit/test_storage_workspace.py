@@ -19,7 +19,6 @@ from core.storage import (
     ObjectNotFound,
     StoredObject,
     get_artifact_store,
-    use_artifact_store,
 )
 from core.storage.local_workspace import FileInfo, LocalWorkspace, Workspace
 from core.storage.paths import PathRefused
@@ -239,22 +238,14 @@ def test_workspace_for_a_local_deployment_is_a_directory_per_session_or_run(tmp_
 
 def test_workspace_for_a_bucket_deployment_is_a_prefix_of_the_store():
     store = MemoryStore()
-    use_artifact_store(store)
-    try:
-        settings = Settings(artifacts_bucket="bucket")
-        session_id, execution_id = uuid.uuid4(), uuid.uuid4()
-        ws = workspace_for(
-            settings, get_artifact_store(settings), session_id=session_id, execution_id=execution_id
-        )
-        assert isinstance(ws, StoreWorkspace)
-        assert ws.prefix == f"workspaces/{session_id}/"
-        ws.write("f.txt", b"x")
-        alone = workspace_for(
-            settings, get_artifact_store(settings), session_id=None, execution_id=execution_id
-        )
-        assert isinstance(alone, StoreWorkspace)
-        assert alone.prefix == f"workspaces/executions/{execution_id}/"
-        delete_workspace(settings, get_artifact_store(settings), session_id=session_id)
-        assert store.objects == {}
-    finally:
-        use_artifact_store(None)
+    settings = Settings(artifacts_bucket="bucket")
+    session_id, execution_id = uuid.uuid4(), uuid.uuid4()
+    ws = workspace_for(settings, store, session_id=session_id, execution_id=execution_id)
+    assert isinstance(ws, StoreWorkspace)
+    assert ws.prefix == f"workspaces/{session_id}/"
+    ws.write("f.txt", b"x")
+    alone = workspace_for(settings, store, session_id=None, execution_id=execution_id)
+    assert isinstance(alone, StoreWorkspace)
+    assert alone.prefix == f"workspaces/executions/{execution_id}/"
+    delete_workspace(settings, store, session_id=session_id)
+    assert store.objects == {}
