@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from typing import Literal, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -186,12 +187,7 @@ def _fire(schedule_id: uuid.UUID, backends: Backends, now: datetime) -> str | No
         )
         if schedule is None:  # another sweeper has it, or fired it already
             return None
-        assert schedule.next_run_at is not None
-        slot = max(
-            cron.latest_due(schedule.cron, schedule.timezone, now) or schedule.next_run_at,
-            schedule.next_run_at,
-        )
-        following = _following_slot(schedule, now)
+        slot, following, key = firing(schedule, now)
         user_id, agent_id, session_id = schedule.user_id, schedule.agent_id, schedule.session_id
         # sent now, committed with the run's INSERT
         schedule.next_run_at = following
@@ -201,7 +197,7 @@ def _fire(schedule_id: uuid.UUID, backends: Backends, now: datetime) -> str | No
         request = ExecuteRequest(
             input=schedule.input,
             mode="async",
-            idempotency_key=f"schedule:{schedule_id}:{slot:%Y-%m-%dT%H:%MZ}",
+            idempotency_key=key,
             **({} if session_id is None else {"session_id": session_id}),
         )
         try:
@@ -239,7 +235,7 @@ def _refused(
         schedule = db.get(Schedule, schedule_id, with_for_update=True)
         if schedule is None:
             return "skipped"
-        if refused.code in PASSING:
+        if outcome_of_refusal(refused.code) == "skipped":
             schedule.next_run_at = following
             schedule.last_error = {**reason, "slot": slot.isoformat()}
             outcome = "skipped"
@@ -250,6 +246,30 @@ def _refused(
         schedule.updated_at = now
     log.info("schedule %s %s at %s: %s", schedule_id, outcome, slot, refused.code)
     return outcome
+
+
+class Firing(NamedTuple):
+    slot: datetime  # the time this run stands for
+    following: datetime | None  # the next time to fire (None: the cron no longer reads)
+    idempotency_key: str  # one run per slot, however many sweepers see it due
+
+
+def firing(schedule: Schedule, now: datetime) -> Firing:
+    """A due schedule fires once for the latest slot that went by (slots missed while the
+    service was down are not run one by one), and next fires after `now`."""
+    assert schedule.next_run_at is not None
+    slot = max(
+        cron.latest_due(schedule.cron, schedule.timezone, now) or schedule.next_run_at,
+        schedule.next_run_at,
+    )
+    key = f"schedule:{schedule.id}:{slot:%Y-%m-%dT%H:%MZ}"
+    return Firing(slot, _following_slot(schedule, now), key)
+
+
+def outcome_of_refusal(code: str) -> Literal["skipped", "stopped"]:
+    """A slot refused for a passing reason (a quota, a busy session) is skipped and the schedule
+    goes on; any other refusal (the agent gone, access lost) stops it, saying why."""
+    return "skipped" if code in PASSING else "stopped"
 
 
 def _following_slot(schedule: Schedule, now: datetime) -> datetime | None:
