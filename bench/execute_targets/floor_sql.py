@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from pydantic_ai import Agent
 from pydantic_ai.models.test import TestModel
 
-from core.db.engine import pg8000_url, then_commit
+from core.db.engine import pg8000_url
+from core.db.options import then_commit
 
 agent = Agent(TestModel(), system_prompt="be brief")
 engine = sa.create_engine(pg8000_url(os.environ["DATABASE_URL"]), pool_size=10)

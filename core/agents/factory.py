@@ -94,7 +94,7 @@ def build_agent(
     from core.agents.tool_calls import journaled_tool_calls
 
     tools: list[Any] = []
-    capabilities: list[Any] = [journaled_tool_calls()]
+    capabilities: list[Any] = []
 
     def ask(required: bool) -> bool:
         return required and not approvals_granted
@@ -120,6 +120,8 @@ def build_agent(
             mcp_toolset(spec, settings, TOOL_RETRIES, approvals=not approvals_granted)
             for spec in definition.mcp_servers
         ]
+    if tools or toolsets:  # an agent without tools calls none: nothing to journal
+        capabilities.insert(0, journaled_tool_calls())
     agent: Agent[RunDeps, Any] = Agent(
         model,
         deps_type=RunDeps,

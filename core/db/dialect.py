@@ -38,7 +38,7 @@ from pg8000.dbapi import IntegrityError, ProgrammingError, convert_paramstyle
 from pg8000.exceptions import DatabaseError, InterfaceError
 from sqlalchemy.dialects.postgresql.pg8000 import PGDialect_pg8000
 
-from core.db.options import CUSTOM_PLAN, THEN_COMMIT
+from core.db.options import COMMITS, CUSTOM_PLAN, THEN_COMMIT
 
 # distinct statements kept prepared per connection; SQLAlchemy's statements are few, but
 # expanded IN lists make new ones
@@ -176,20 +176,13 @@ def _simple(conn: Any, statement: str) -> None:
         conn._core_last_used = time.monotonic()
 
 
-_COMMITS = {
-    "durable": "commit",
-    # for rows whose loss in a database crash nobody could notice
-    "relaxed": "SET LOCAL synchronous_commit = off; commit",
-}
-
-
 def _commit_after(cursor: Any, context: Any) -> str | None:
     """The COMMIT to send with this statement, when the `then_commit` execution option asks
     for one and this is a transaction of its own (not a savepoint, as in the tests)."""
     wanted = context.execution_options.get(THEN_COMMIT) if context is not None else None
     if wanted is None or cursor._c.autocommit or context.root_connection.in_nested_transaction():
         return None
-    return _COMMITS[wanted]
+    return COMMITS[wanted]
 
 
 _TIMESTAMP, _TIMESTAMPTZ = 1114, 1184

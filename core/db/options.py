@@ -24,3 +24,10 @@ def custom_plan() -> dict[str, Any]:
     skewed data): the server plans it for its own parameters every time, where a prepared
     statement would settle on one generic plan after five executions."""
     return {CUSTOM_PLAN: True}
+
+
+COMMITS = {
+    "durable": "commit",
+    # for rows whose loss in a database crash nobody could notice
+    "relaxed": "SET LOCAL synchronous_commit = off; commit",
+}

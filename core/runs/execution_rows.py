@@ -49,6 +49,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.access.agents import may_execute_clause
+from core.db.direct import DirectStatement
+from core.db.options import COMMITS, THEN_COMMIT
 from core.models.agents import Agent
 from core.models.executions import (
     AgentExecution,
@@ -208,9 +210,10 @@ def insert_checked_execution(
     if key_hash is not None:
         params["key_hash"] = key_hash
     statement = _checked_start_statement(kind, key_hash is not None)
-    row = db.execute(statement, params, execution_options=commit or {}).first()
-    if row is None:
+    rows = _run(db, statement, params, commit)
+    if not rows:
         return None
+    row = rows[0]
     return CheckedStart(row[0], WorkflowType(row[1]), row[2], row[3], row[4], row[5])
 
 
@@ -247,10 +250,28 @@ def hold(
     if trace is not None:
         params |= {f"trace_row_{name}": value for name, value in trace.items()}
     statement = _fenced_statement(frozenset(values), bool(events), trace is not None)
-    row = db.execute(statement, params, execution_options=commit or {}).one_or_none()
-    if row is None:
+    rows = _run(db, statement, params, commit)
+    if not rows:
         raise LeaseLost(str(execution_id))
+    row = rows[0]
     return cast(datetime | None, row[0])
+
+
+def _run(
+    db: Session | Connection, statement: Any, params: dict[str, Any], commit: Any
+) -> list[tuple[Any, ...]]:
+    """A hot statement on the unit of work's connection (the session's own, the same
+    transaction), sent directly (core.db.direct); `commit` (`then_commit()`) ends it."""
+    connection = db.connection() if isinstance(db, Session) else db
+    wanted = (commit or {}).get(THEN_COMMIT)
+    return _direct(statement, connection.dialect).rows(
+        connection, params, commit=None if wanted is None else COMMITS[wanted]
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _direct(statement: Any, dialect: Any) -> DirectStatement:
+    return DirectStatement(statement, dialect)
 
 
 def _event_rows(execution: Any, seq_base: Any = None) -> tuple[list[str], Select[Any]]:

@@ -175,36 +175,49 @@ FUNCTIONS: dict[str, tuple[str, str, str, str]] = {
         END
         """,
     ),
+    # plpgsql, not sql: a SQL function that reads a table is planned again at every call (it
+    # cannot be inlined), where plpgsql keeps its plans for the connection; and no budget (the
+    # usual case) answers without reading usage_days
     "daily_tokens_left(uid uuid)": (
         "bigint",
-        "sql",
+        "plpgsql",
         "STABLE",
         """
-            SELECT CASE WHEN budget IS NULL THEN NULL ELSE greatest(0, budget - coalesce((
-                SELECT input_tokens + output_tokens FROM usage_days
-                WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date), 0)) END
-            FROM (
-                SELECT coalesce((limits->>'daily_tokens')::bigint,
-                                nullif(current_setting('agents.daily_tokens', true), '')::bigint)
-                    AS budget
-                FROM users WHERE id = uid
-            ) AS limits
+        DECLARE
+            budget bigint;
+            used bigint;
+        BEGIN
+            SELECT coalesce((limits->>'daily_tokens')::bigint,
+                nullif(current_setting('agents.daily_tokens', true), '')::bigint)
+            INTO budget FROM users WHERE id = uid;
+            IF budget IS NULL THEN
+                RETURN NULL;
+            END IF;
+            SELECT input_tokens + output_tokens INTO used FROM usage_days
+            WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date;
+            RETURN greatest(0, budget - coalesce(used, 0));
+        END
         """,
     ),
     "daily_cost_left(uid uuid)": (
         "numeric",
-        "sql",
+        "plpgsql",
         "STABLE",
         """
-            SELECT CASE WHEN budget IS NULL THEN NULL ELSE greatest(0, budget - coalesce((
-                SELECT cost_usd FROM usage_days
-                WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date), 0)) END
-            FROM (
-                SELECT coalesce((limits->>'daily_cost_usd')::numeric,
-                                nullif(current_setting('agents.daily_cost_usd', true), '')::numeric)
-                    AS budget
-                FROM users WHERE id = uid
-            ) AS limits
+        DECLARE
+            budget numeric;
+            used numeric;
+        BEGIN
+            SELECT coalesce((limits->>'daily_cost_usd')::numeric,
+                nullif(current_setting('agents.daily_cost_usd', true), '')::numeric)
+            INTO budget FROM users WHERE id = uid;
+            IF budget IS NULL THEN
+                RETURN NULL;
+            END IF;
+            SELECT cost_usd INTO used FROM usage_days
+            WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date;
+            RETURN greatest(0, budget - coalesce(used, 0));
+        END
         """,
     ),
 }

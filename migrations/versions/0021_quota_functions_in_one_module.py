@@ -1,5 +1,7 @@
 """quota functions from core.runs.quotas: the module that owns the quota rule holds their SQL;
-this revision makes the database hold it (the same bodies 0011-0020 left, now from one home)
+this revision makes the database hold it (the triggers' bodies as 0011-0020 left them; the day's
+tokens and cost left in plpgsql, which keeps its plans, where the SQL functions were planned at
+every run's start)
 
 Revision ID: 0021
 Revises: 0020
@@ -24,4 +26,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass  # the bodies are those 0020 left: nothing to undo
+    pass  # the same answers as 0015 and 0020 gave: nothing to undo
