@@ -35,6 +35,7 @@ MAX_REQUEST_LINE = 8190
 MAX_HEADER_BYTES = 8190
 MAX_HEADERS = 100
 DRAIN_LIMIT = 64 * 1024 * 1024  # a refused body is read (and dropped) up to this much
+WHOLE_BODY_BYTES = 256 * 1024  # an answer up to this size is read whole on its request thread
 
 
 class AsgiFront:
@@ -98,6 +99,10 @@ class AsgiFront:
             await _error(send, 500, "internal_error", "the service failed to handle this request")
             return
         status, headers, body_iter = started
+        if isinstance(body_iter, bytes):  # read whole on its thread: sent from here at once
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body_iter, "more_body": False})
+            return
         stream = environ.get("agents.event_stream")
         if stream is not None:
             frames = stream.__aiter__()  # served here: the WSGI body's close leaves it open
@@ -237,6 +242,15 @@ def _start(app: WsgiApp, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes
         body_iter = _chain(first, body_iter)
     status, headers = head
     encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    length = next((value for name, value in encoded if name == b"content-length"), None)
+    if length is not None and length.isdigit() and int(length) <= WHOLE_BODY_BYTES:
+        # a body of a known, small size (a JSON answer) is read here, on the request thread:
+        # the loop then sends it without coming back to this thread for each chunk
+        try:
+            whole = b"".join(body_iter)
+        finally:
+            _close(body_iter)
+        return int(status.split(" ", 1)[0]), encoded, whole
     return int(status.split(" ", 1)[0]), encoded, body_iter
 
 

@@ -153,11 +153,14 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     audit(page, "execution", screenshots)
 
     page.get_by_role("link", name="API keys").click()
+    page.get_by_role("heading", name="API keys").wait_for()  # not the last page's Name field
     page.get_by_label("Name").fill("ci")
     page.get_by_role("button", name="Create key").click()
     assert page.locator("code.secret").inner_text().startswith("ak_")
     audit(page, "api-keys", screenshots)
     page.get_by_role("link", name="Credentials").click()
+    # the API keys page has a Name field too: filled before the route changed, it was lost
+    page.get_by_role("heading", name="Credentials").wait_for()
     page.get_by_label("Name").fill("docs-key")
     page.get_by_label("Value").fill("tok-ann")
     page.get_by_label("Sent only to hosts").fill("127.0.0.1")
@@ -208,6 +211,7 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     # the agent's MCP server takes its token from a credential named docs-key: the installer
     # needs one of their own by that name (the install says so otherwise)
     other.get_by_role("link", name="Credentials").click()
+    other.get_by_role("heading", name="Credentials").wait_for()
     other.get_by_label("Name").fill("docs-key")
     other.get_by_label("Value").fill("tok-bob")
     other.get_by_label("Sent only to hosts").fill("127.0.0.1")
