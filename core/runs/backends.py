@@ -7,12 +7,16 @@ hands it to every handler that asks for `backends` (core.http.dispatch); tests g
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.config import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from core.runs.store import RunStore
     from core.storage.store import ArtifactStore
     from core.tasks.task import TaskQueue
@@ -33,8 +37,10 @@ class Backends:
         artifacts: ArtifactStore | None = None,
         clock: Clock = SYSTEM_CLOCK,
         model: Any = None,
+        unit_of_work: Callable[[], AbstractContextManager[Session]] | None = None,
     ) -> None:
         self._settings = settings
+        self._unit_of_work = unit_of_work
         self.clock = clock
         self.model = model
         self._store = store
@@ -42,6 +48,15 @@ class Backends:
         self._artifacts = artifacts
         self._lock = threading.Lock()
         self._made_store: tuple[Settings, ArtifactStore, RunStore] | None = None
+
+    def unit_of_work(self) -> AbstractContextManager[Session]:
+        """A transaction of the database (core.db.transaction unless one was given), for the
+        work a request's own unit of work does not cover: deliveries, sweeps, schedules."""
+        if self._unit_of_work is not None:
+            return self._unit_of_work()
+        from core.db import transaction
+
+        return transaction()
 
     @property
     def settings(self) -> Settings:

@@ -152,11 +152,10 @@ def delete_schedule(db: Session, *, user: User, schedule_id: uuid.UUID) -> None:
 
 def fire_due(backends: Backends) -> dict[str, int]:
     """Start one async execution for every due schedule (the sweeper's part)."""
-    from core.db import transaction
 
     now = backends.clock.now()
     counts = {"fired": 0, "skipped": 0, "stopped": 0}
-    with transaction() as db:
+    with backends.unit_of_work() as db:
         due = db.scalars(
             select(Schedule.id)
             .where(Schedule.enabled, Schedule.next_run_at <= now)
@@ -176,10 +175,9 @@ def fire_due(backends: Backends) -> dict[str, int]:
 
 def _fire(schedule_id: uuid.UUID, backends: Backends, now: datetime) -> str | None:
     from core.access.callers import Caller
-    from core.db import transaction
     from core.runs.starting import start_run
 
-    with transaction() as db:
+    with backends.unit_of_work() as db:
         schedule = db.scalar(
             select(Schedule)
             .where(Schedule.id == schedule_id, Schedule.enabled, Schedule.next_run_at <= now)
@@ -211,9 +209,9 @@ def _fire(schedule_id: uuid.UUID, backends: Backends, now: datetime) -> str | No
             )
         except DomainError as refused:
             db.rollback()
-            return _refused(schedule_id, refused, slot, following, now)
+            return _refused(backends, schedule_id, refused, slot, following, now)
         execution_id = execution.id
-    with transaction() as db:  # the run is started whatever happens here
+    with backends.unit_of_work() as db:  # the run is started whatever happens here
         schedule = db.get(Schedule, schedule_id)
         if schedule is not None:
             schedule.next_run_at = following if schedule.enabled else None
@@ -222,16 +220,16 @@ def _fire(schedule_id: uuid.UUID, backends: Backends, now: datetime) -> str | No
 
 
 def _refused(
+    backends: Backends,
     schedule_id: uuid.UUID,
     refused: DomainError,
     slot: datetime,
     following: datetime | None,
     now: datetime,
 ) -> str:
-    from core.db import transaction
 
     reason = {"code": refused.code, "message": refused.message, "at": now.isoformat()}
-    with transaction() as db:
+    with backends.unit_of_work() as db:
         schedule = db.get(Schedule, schedule_id, with_for_update=True)
         if schedule is None:
             return "skipped"

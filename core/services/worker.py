@@ -65,13 +65,12 @@ def deliver_execution(execution_id: uuid.UUID, backends: Backends) -> Delivery:
 
 
 def deliver_webhook(execution_id: uuid.UUID, backends: Backends) -> Delivery:
-    from core.db import transaction
     from core.models.users import User
     from core.schemas.executions import ExecutionPublic
     from core.webhooks import deliver, signing_secrets
 
     settings, now = backends.settings, backends.clock.now()
-    with transaction() as db:
+    with backends.unit_of_work() as db:
         execution = db.get(AgentExecution, execution_id)
         if execution is None or not execution.webhook_url:
             return Delivery("nothing to deliver")
@@ -111,18 +110,17 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     expired refresh tokens and past minutes' request counts, and fires the schedules that are
     due (core.services.schedules). Enqueueing a run twice is harmless: its claim is
     conditional."""
-    from core.db import transaction
     from core.services.auth import prune_expired_refresh_tokens, prune_login_failures
     from core.services.rate_limits import prune_request_counts
 
     settings = backends.settings
     now = backends.clock.now()
     counts = {"requeued": 0, "failed": 0, "cancelled": 0}
-    with transaction() as db:
+    with backends.unit_of_work() as db:
         counts["login_failures_pruned"] = prune_login_failures(db, settings=settings, now=now)
         counts["refresh_tokens_pruned"] = prune_expired_refresh_tokens(db, now=now)
         counts["request_counts_pruned"] = prune_request_counts(db, now=now)
-    with transaction() as db:
+    with backends.unit_of_work() as db:
         stale = db.execute(
             select(
                 AgentExecution.id,
@@ -148,11 +146,11 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     counts["approvals_expired"] = expire_undecided(backends)
     for execution_id, attempts, cancel_requested in stale:
         if cancel_requested:
-            with transaction() as db:
+            with backends.unit_of_work() as db:
                 counts["cancelled"] += leases.end_cancelled(db, execution_id, now)
             continue
         if attempts >= settings.execution_max_attempts:
-            with transaction() as db:
+            with backends.unit_of_work() as db:
                 leases.fail_exhausted(db, execution_id, attempts, settings, now)
             counts["failed"] += 1
             continue
