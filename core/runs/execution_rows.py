@@ -184,7 +184,7 @@ def insert_checked_execution(
     """The one way a run starts: a plain run, a session's turn (`session_id` set) or a
     workflow's step (`parent_execution_id` set), in one statement that checks what nothing was
     read about yet: the user is active and may execute the live, active agent (the rule of
-    `agent_access.may_execute_clause`); for a turn, the session is the user's, of that agent,
+    `core.access.agents.may_execute_clause`); for a turn, the session is the user's, of that agent,
     not archived and not busy (the index of one active turn per session), and its next seqs are
     taken for the opening `events` (numbered from 1 by `EventLog.opening`); with `key_hash`
     (a caller with an API key), the key still exists and has not expired. It takes the
