@@ -82,6 +82,7 @@ class DirectStatement:
                 values,
                 exc,
                 self.dialect.loaded_dbapi.Error,
+                hide_parameters=connection.engine.hide_parameters,
                 connection_invalidated=broken,
                 dialect=self.dialect,
             ) from exc

@@ -154,6 +154,8 @@ def _engine_for(settings: Settings) -> Engine:
         "pool_pre_ping": True,
         "pool_recycle": settings.db_pool_recycle_s,
         "pool_timeout": settings.db_pool_timeout_s,
+        # an error names its statement, never the values sent with it (they reach the logs)
+        "hide_parameters": True,
     }
     if settings.database_url:
         url, connect_args = tls_of(pg8000_url(settings.database_url))
