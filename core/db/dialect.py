@@ -177,10 +177,20 @@ def _simple(conn: Any, statement: str) -> None:
 
 
 def _commit_after(cursor: Any, context: Any) -> str | None:
-    """The COMMIT to send with this statement, when the `then_commit` execution option asks
-    for one and this is a transaction of its own (not a savepoint, as in the tests)."""
-    wanted = context.execution_options.get(THEN_COMMIT) if context is not None else None
-    if wanted is None or cursor._c.autocommit or context.root_connection.in_nested_transaction():
+    if context is None:
+        return None
+    return commit_to_send(
+        context.execution_options,
+        autocommit=cursor._c.autocommit,
+        nested=context.root_connection.in_nested_transaction(),
+    )
+
+
+def commit_to_send(options: Mapping[str, Any], *, autocommit: bool, nested: bool) -> str | None:
+    """The COMMIT to send with a statement, when its `then_commit` execution option asks for
+    one and this is a transaction of its own (not a savepoint, as in the tests)."""
+    wanted = options.get(THEN_COMMIT)
+    if wanted is None or autocommit or nested:
         return None
     return COMMITS[wanted]
 

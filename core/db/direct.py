@@ -12,6 +12,7 @@ found broken is invalidated, as `Connection.execute` would."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +21,12 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+
+
+@functools.lru_cache(maxsize=64)
+def direct(statement: ClauseElement, dialect: Any) -> DirectStatement:
+    """The statement compiled for this dialect, once (statements built once are its keys)."""
+    return DirectStatement(statement, dialect)
 
 
 class DirectStatement:
@@ -43,13 +50,17 @@ class DirectStatement:
         ]
 
     def rows(
-        self, connection: Connection, params: Mapping[str, Any], *, commit: str | None = None
+        self,
+        connection: Connection,
+        params: Mapping[str, Any],
+        *,
+        options: Mapping[str, Any] | None = None,
     ) -> list[tuple[Any, ...]]:
-        """The statement's rows; `commit` (core.db.dialect's COMMIT text) ends the transaction
-        with it, unless the connection is inside a savepoint (the tests' transaction)."""
+        """The statement's rows; `options` are its execution options (`then_commit()` ends the
+        transaction with it, as through `Connection.execute`)."""
         from pg8000.exceptions import DatabaseError, InterfaceError
 
-        from core.db.dialect import execute_prepared
+        from core.db.dialect import commit_to_send, execute_prepared
 
         given = {**self.literals, **params}
         values = [
@@ -58,9 +69,13 @@ class DirectStatement:
         ]
         if not connection.in_transaction():
             connection.begin()  # so that the connection's commit (or rollback) ends it
-        then = None if commit is None or connection.in_nested_transaction() else commit
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
+        then = commit_to_send(
+            options or {},
+            autocommit=dbapi.autocommit,
+            nested=connection.in_nested_transaction(),
+        )
         cursor = dbapi.cursor()
         # the engine's listeners (a span per statement, the tests' statement counts) see it
         events = connection.dispatch

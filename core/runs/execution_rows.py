@@ -49,8 +49,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.access.agents import may_execute_clause
-from core.db.direct import DirectStatement
-from core.db.options import COMMITS, THEN_COMMIT
+from core.db.direct import direct
 from core.models.agents import Agent
 from core.models.executions import (
     AgentExecution,
@@ -263,15 +262,7 @@ def _run(
     """A hot statement on the unit of work's connection (the session's own, the same
     transaction), sent directly (core.db.direct); `commit` (`then_commit()`) ends it."""
     connection = db.connection() if isinstance(db, Session) else db
-    wanted = (commit or {}).get(THEN_COMMIT)
-    return _direct(statement, connection.dialect).rows(
-        connection, params, commit=None if wanted is None else COMMITS[wanted]
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _direct(statement: Any, dialect: Any) -> DirectStatement:
-    return DirectStatement(statement, dialect)
+    return direct(statement, connection.dialect).rows(connection, params, options=commit)
 
 
 def _event_rows(execution: Any, seq_base: Any = None) -> tuple[list[str], Select[Any]]:
