@@ -15,8 +15,8 @@ be five copies racing each other. So the SQL below is the rule, and this module 
   run goes on;
 - `count_usage` adds an ended run to usage_days and gives its slot back;
 - `daily_tokens_left`, `daily_cost_left`: what a run may still spend today (null: no limit).
-A change here is a migration calling `create_functions` (as 0021 does);
-tests/integration/test_quotas.py checks the database holds exactly these bodies.
+A change here needs a migration holding the new bodies (as 0021 does);
+tests/integration/test_quotas.py checks that a freshly migrated database holds exactly these.
 
 In Python: the 429 a refusal answers (`quota_refusal`) and a run's cost limit under a budget
 (`cost_limit_of`, `unpriced_refusal`)."""
@@ -66,7 +66,7 @@ def cost_limit_of(definition: AgentDefinition, cost_left: Decimal | None) -> Dec
     return cost_left
 
 
-QUOTA_SQLSTATE = "AQ001"  # raised by the trigger that takes a run's slot (migration 0012)
+QUOTA_SQLSTATE = "AQ001"  # raised by take_run_slot (below)
 BUSY_RETRY_S = 10
 
 
@@ -94,7 +94,33 @@ def quota_refusal(exc: DBAPIError, now: datetime) -> LimitReached | None:
     )
 
 
-TERMINAL = "('succeeded', 'failed', 'cancelled', 'timed_out')"
+def _limit(limits: str, name: str, kind: str) -> str:
+    """SQL for one of a user's limits: their own override (`limits`, a users.limits value), else
+    the service's default (the session setting agents.<name>), else none (NULL)."""
+    return (
+        f"coalesce(({limits}->>'{name}')::{kind}, "
+        f"nullif(current_setting('agents.{name}', true), '')::{kind})"
+    )
+
+
+def _daily_left(name: str, kind: str, used: str) -> str:
+    """plpgsql for what is left today of a daily limit (NULL: no limit), `used` being the
+    usage_days expression it counts against."""
+    return f"""
+        DECLARE
+            budget {kind};
+            spent {kind};
+        BEGIN
+            SELECT {_limit("limits", name, kind)} INTO budget FROM users WHERE id = uid;
+            IF budget IS NULL THEN
+                RETURN NULL;
+            END IF;
+            SELECT {used} INTO spent FROM usage_days
+            WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date;
+            RETURN greatest(0, budget - coalesce(spent, 0));
+        END
+        """  # noqa: S608 (module constants, no input)
+
 
 # name(arguments) -> (returns, language, volatility, body)
 FUNCTIONS: dict[str, tuple[str, str, str, str]] = {
@@ -102,7 +128,7 @@ FUNCTIONS: dict[str, tuple[str, str, str, str]] = {
         "trigger",
         "plpgsql",
         "",
-        """
+        f"""
         DECLARE
             lim jsonb;
             used record;
@@ -111,31 +137,29 @@ FUNCTIONS: dict[str, tuple[str, str, str, str]] = {
             max_cost numeric;
         BEGIN
             SELECT limits INTO lim FROM users WHERE id = NEW.user_id;
-            max_runs := coalesce((lim->>'max_concurrent_runs')::int,
-                nullif(current_setting('agents.max_concurrent_runs', true), '')::int);
-            max_tokens := coalesce((lim->>'daily_tokens')::bigint,
-                nullif(current_setting('agents.daily_tokens', true), '')::bigint);
-            max_cost := coalesce((lim->>'daily_cost_usd')::numeric,
-                nullif(current_setting('agents.daily_cost_usd', true), '')::numeric);
+            max_runs := {_limit("lim", "max_concurrent_runs", "int")};
+            max_tokens := {_limit("lim", "daily_tokens", "bigint")};
+            max_cost := {_limit("lim", "daily_cost_usd", "numeric")};
             IF max_tokens IS NOT NULL OR max_cost IS NOT NULL THEN
                 SELECT input_tokens + output_tokens AS tokens, cost_usd INTO used
                 FROM usage_days
                 WHERE user_id = NEW.user_id AND day = (now() AT TIME ZONE 'UTC')::date;
                 IF max_tokens IS NOT NULL AND coalesce(used.tokens, 0) >= max_tokens THEN
-                    RAISE EXCEPTION 'daily_tokens %', max_tokens USING ERRCODE = 'AQ001';
+                    RAISE EXCEPTION 'daily_tokens %', max_tokens USING ERRCODE = '{QUOTA_SQLSTATE}';
                 END IF;
                 IF max_cost IS NOT NULL AND coalesce(used.cost_usd, 0) >= max_cost THEN
-                    RAISE EXCEPTION 'daily_cost_usd %', max_cost USING ERRCODE = 'AQ001';
+                    RAISE EXCEPTION 'daily_cost_usd %', max_cost USING ERRCODE = '{QUOTA_SQLSTATE}';
                 END IF;
             END IF;
             UPDATE users SET active_runs = active_runs + 1
             WHERE id = NEW.user_id AND (max_runs IS NULL OR active_runs < max_runs);
             IF NOT FOUND THEN
-                RAISE EXCEPTION 'max_concurrent_runs %', max_runs USING ERRCODE = 'AQ001';
+                RAISE EXCEPTION 'max_concurrent_runs %', max_runs
+                    USING ERRCODE = '{QUOTA_SQLSTATE}';
             END IF;
             RETURN NULL;
         END
-        """,
+        """,  # noqa: S608 (module constants, no input)
     ),
     "hold_run_slot()": (
         "trigger",
@@ -182,51 +206,12 @@ FUNCTIONS: dict[str, tuple[str, str, str, str]] = {
         "bigint",
         "plpgsql",
         "STABLE",
-        """
-        DECLARE
-            budget bigint;
-            used bigint;
-        BEGIN
-            SELECT coalesce((limits->>'daily_tokens')::bigint,
-                nullif(current_setting('agents.daily_tokens', true), '')::bigint)
-            INTO budget FROM users WHERE id = uid;
-            IF budget IS NULL THEN
-                RETURN NULL;
-            END IF;
-            SELECT input_tokens + output_tokens INTO used FROM usage_days
-            WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date;
-            RETURN greatest(0, budget - coalesce(used, 0));
-        END
-        """,
+        _daily_left("daily_tokens", "bigint", "input_tokens + output_tokens"),
     ),
     "daily_cost_left(uid uuid)": (
         "numeric",
         "plpgsql",
         "STABLE",
-        """
-        DECLARE
-            budget numeric;
-            used numeric;
-        BEGIN
-            SELECT coalesce((limits->>'daily_cost_usd')::numeric,
-                nullif(current_setting('agents.daily_cost_usd', true), '')::numeric)
-            INTO budget FROM users WHERE id = uid;
-            IF budget IS NULL THEN
-                RETURN NULL;
-            END IF;
-            SELECT cost_usd INTO used FROM usage_days
-            WHERE user_id = uid AND day = (now() AT TIME ZONE 'UTC')::date;
-            RETURN greatest(0, budget - coalesce(used, 0));
-        END
-        """,
+        _daily_left("daily_cost_usd", "numeric", "cost_usd"),
     ),
 }
-
-
-def create_functions() -> list[str]:
-    """The statements that make the database hold these functions (a migration runs them)."""
-    return [
-        f"CREATE OR REPLACE FUNCTION {name} RETURNS {returns} LANGUAGE {language} {volatility}"
-        f" AS $${body}$$"
-        for name, (returns, language, volatility, body) in FUNCTIONS.items()
-    ]
