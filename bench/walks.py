@@ -128,25 +128,29 @@ def summary(name: str, traced: Tracer, ranks: dict[str, int], show: bool) -> str
     return line
 
 
-def _queue_recorder(app: Any) -> Any:
-    """Tasks land in a list whatever the commit's way of giving a queue."""
+class _Recording:
+    """A queue that keeps its tasks (the approval's resume is not delivered)."""
 
-    class Recording:
-        def __init__(self) -> None:
-            self.tasks: list[Any] = []
+    def __init__(self) -> None:
+        self.tasks: list[Any] = []
 
-        def enqueue(self, task: Any) -> None:
-            self.tasks.append(task)
+    def enqueue(self, task: Any) -> None:
+        self.tasks.append(task)
 
-    recording = Recording()
-    backends = app.extensions.get("core.backends")
-    if backends is not None:
-        backends._queue = recording
-    else:  # before apps held their Backends
+
+def _app_with_recorded_tasks() -> Any:
+    """The local app, its tasks recorded, whatever the commit's way of giving a queue."""
+    from core.devserver import local_app
+
+    try:
+        from core.runs.backends import Backends
+
+        return local_app(docs=False, backends=Backends(queue=_Recording()))
+    except TypeError:  # before apps were given their Backends
         from core.tasks.queue import use_task_queue  # type: ignore[attr-defined]
 
-        use_task_queue(recording)
-    return recording
+        use_task_queue(_Recording())
+        return local_app(docs=False)
 
 
 def main() -> None:
@@ -156,11 +160,9 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database(args.database_url) as url:
         bench_environment(url)
-        from core.devserver import local_app
 
         headers = bench_user_headers()
-        app = local_app(docs=False)
-        _queue_recorder(app)
+        app = _app_with_recorded_tasks()
         client = app.test_client()
         ranks = _layers()
         model = {"provider": "test", "name": "test"}
