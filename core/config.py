@@ -106,6 +106,11 @@ class Settings(BaseModel):
     # the files (artifacts) one message or execute input sends the model, together
     input_files_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     signed_url_ttl_s: int = Field(default=900, ge=60, le=900)
+    # knowledge bases: one document's size, and what one user may store in all of theirs
+    knowledge_document_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    knowledge_max_documents: int = Field(default=1000, ge=1)
+    knowledge_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
+    knowledge_max_chunks: int = Field(default=200_000, ge=1)
     signing_service_account: str | None = None  # signs URLs through IAM when no key is at hand
 
     # observability: OpenTelemetry traces and JSON logs

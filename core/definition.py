@@ -17,6 +17,7 @@ from core.egress import PUBLIC_URL_PATTERN
 from core.errors import Conflict, Invalid, field_error
 from core.json_schema import NESTS_FREELY
 from core.secret_names import is_secret_key
+from core.tools.configs import KNOWLEDGE_SEARCH
 
 Provider = Literal["google-vertex", "anthropic-vertex", "test"]
 
@@ -338,6 +339,16 @@ def _gemini_search_rules(schema: dict[str, Any]) -> None:
     )
 
 
+MAX_KNOWLEDGE_BASES = 10
+
+
+class KnowledgeRef(_Strict):
+    """A knowledge base of the agent's owner that its `knowledge_search` tool reads."""
+
+    knowledge_base_id: uuid.UUID = Field(description="one of your knowledge bases")
+    top_k: int = Field(default=5, ge=1, le=20, description="passages one search returns")
+
+
 class AgentDefinition(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_gemini_search_rules)
 
@@ -370,8 +381,22 @@ class AgentDefinition(_Strict):
         max_length=MAX_MCP_SERVERS,
         description="MCP servers whose tools the agent may call; each name once",
     )
+    knowledge: list[KnowledgeRef] = Field(
+        default_factory=list,
+        max_length=MAX_KNOWLEDGE_BASES,
+        description="knowledge bases (yours) the agent searches with its knowledge_search tool; "
+        "anyone who may execute the agent searches them through it, never directly",
+    )
     limits: Limits = Field(default_factory=Limits)
     workflow: WorkflowSpec | None = None
+
+    @field_validator("knowledge")
+    @classmethod
+    def _knowledge_bases_once(cls, refs: list[KnowledgeRef]) -> list[KnowledgeRef]:
+        ids = [ref.knowledge_base_id for ref in refs]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each knowledge base may appear once")
+        return refs
 
     @field_validator("tools")
     @classmethod
@@ -389,7 +414,8 @@ class AgentDefinition(_Strict):
 
         names = [server.name for server in servers]  # each once: check_definition (409)
         for name in names:
-            clash = next((tool for tool in TOOL_SPECS if tool.startswith(f"{name}_")), None)
+            reserved = [*TOOL_SPECS, KNOWLEDGE_SEARCH]
+            clash = next((tool for tool in reserved if tool.startswith(f"{name}_")), None)
             if clash is not None:
                 raise ValueError(f"MCP server name {name!r} would clash with the {clash} tool")
         return servers

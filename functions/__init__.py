@@ -14,5 +14,6 @@ GROUPS: tuple[str, ...] = (
     "credentials",
     "api_keys",
     "schedules",
+    "knowledge_bases",
     "console",
 )

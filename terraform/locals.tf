@@ -30,16 +30,20 @@ locals {
     artifacts   = { public = true, models = false, storage = true, enqueues = false, credentials = false, signs = true, database = true, max_instances = 2, concurrency = 8, threads = 8, db_pool_size = 8, db_max_overflow = 0, memory = "1Gi", timeout_s = 120 }
     tasks       = { public = false, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 5, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 1, memory = "1Gi", timeout_s = 900 }
     credentials = { public = true, models = false, storage = false, enqueues = false, credentials = true, signs = false, database = true, max_instances = 2, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 3, concurrency = 8, threads = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 8, threads = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     api_keys    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     schedules   = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 1, concurrency = 3, threads = 3, db_pool_size = 3, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    # embeds queries (Vertex AI user) and enqueues ingestions; its 8 connections came from
+    # marketplace's third instance (searches are short reads)
+    knowledge_bases = { public = true, models = true, storage = true, enqueues = true, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 3, threads = 3, db_pool_size = 3, db_max_overflow = 1, memory = "1Gi", timeout_s = 120 }
     # static files only: it never opens a database connection; Cloud CDN serves its hashed assets
     console = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = false, max_instances = 2, concurrency = 16, threads = 16, db_pool_size = 1, db_max_overflow = 0, memory = "256Mi", timeout_s = 30 }
   }
 
   # the URL path of each group: "/<group>", but for the one whose name is not a valid path
-  # spelling of it (a group's name is also a Python package: functions/api_keys serves /api-keys)
-  group_paths = { for group, fn in local.functions : group => group == "api_keys" ? "/api-keys" : "/${group}" }
+  # spelling of it (a group's name is also a Python package: functions/api_keys serves /api-keys,
+  # functions/knowledge_bases /knowledge-bases)
+  group_paths = { for group, fn in local.functions : group => lookup({ "api_keys" = "/api-keys", "knowledge_bases" = "/knowledge-bases" }, group, "/${group}") }
 
   public_functions = { for group, fn in local.functions : group => fn if fn.public }
   worker_functions = { for group, fn in local.functions : group => fn if !fn.public }

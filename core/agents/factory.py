@@ -43,6 +43,8 @@ class RunDeps:
     credentials_sent: Callable[[list[uuid.UUID], str], Awaitable[None]] | None = None
     # where each tool call is recorded as it starts and returns (core.agents.tool_calls)
     journal: Journal | None = None
+    # the `knowledge_search` tool's search: a query to the passages the agent may read
+    knowledge: Callable[[str], list[dict[str, Any]]] | None = None
 
 
 # built agents kept per thread: a version's definition never changes, and building costs about
@@ -112,6 +114,10 @@ def build_agent(
             )
         else:
             capabilities.append(_native_web_search(config))
+    if definition.knowledge:
+        from core.tools.knowledge import knowledge_search_tool
+
+        tools.append(knowledge_search_tool())
     toolsets: list[Any] = []
     if definition.mcp_servers:
         from core.mcp.toolset import mcp_toolset

@@ -173,6 +173,11 @@ def build_run_model(spec: ModelSpec, settings: Settings, **client_overrides: Any
     return FallbackModel(primary, *fallbacks)
 
 
+def google_cloud_provider(settings: Settings) -> Any:
+    """The Google Cloud (Vertex AI) provider the agents' Gemini models use, shared."""
+    return _google_provider(settings, None, None)
+
+
 def _google_provider(settings: Settings, credentials: Any, http_client: Any) -> Any:
     from pydantic_ai.providers.google_cloud import GoogleCloudProvider
 

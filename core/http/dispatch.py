@@ -127,10 +127,15 @@ def _serve(endpoint: Endpoint, kwargs: dict[str, Any], rate: list[Verdict]) -> R
         try:
             if endpoint.query is not None:
                 kwargs["query"] = parse_query(endpoint)
-            if endpoint.body is not None:
-                kwargs["body"] = parse_body(endpoint)
-            if endpoint.multipart:
+            if endpoint.multipart and (
+                endpoint.body is None or request.mimetype == "multipart/form-data"
+            ):
                 kwargs.update(parse_multipart(endpoint))
+                if "body" in wants:  # a route that takes JSON or a form was sent the form
+                    kwargs["body"] = None
+            elif endpoint.body is not None:
+                kwargs["body"] = parse_body(endpoint)
+                kwargs.update({name: None for name in ("form", "upload") if name in wants})
         except DomainError:
             if caller is not None:  # a closed account hears 401, as on every other route
                 from core.access.callers import account_of

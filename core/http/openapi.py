@@ -328,16 +328,13 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["security"] = [{}, {"bearer": []}]
     else:
         operation["security"] = [{"bearer": []}]
+    content: dict[str, Any] = {}
     if endpoint.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(endpoint.body)}},
-        }
-    if endpoint.multipart:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"multipart/form-data": {"schema": _multipart_schema(endpoint)}},
-        }
+        content["application/json"] = {"schema": _ref(endpoint.body)}
+    if endpoint.multipart:  # beside JSON when a route takes either
+        content["multipart/form-data"] = {"schema": _multipart_schema(endpoint)}
+    if content:
+        operation["requestBody"] = {"required": True, "content": content}
     return operation
 
 
@@ -424,6 +421,10 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
         response: dict[str, Any] = {"description": description}
         if status >= 400:  # every error answers the one error body
             response["content"] = error_body
+        elif status < 300 and str(endpoint.status) in responses:  # another success, same body
+            success = responses[str(endpoint.status)]
+            if "content" in success:
+                response["content"] = copy.deepcopy(success["content"])
         responses.setdefault(str(status), response)
     has_body = endpoint.body is not None or endpoint.multipart
     errors = {400, 404, 408, 413, 414, 415, 422, 503} if has_body else {404, 414, 422, 503}

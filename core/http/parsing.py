@@ -51,6 +51,12 @@ def parse_body(endpoint: Endpoint) -> BaseModel:
     except (TimeoutError, ClientDisconnected):  # a WSGI server whose body reads time out
         raise RequestTimeout() from None
     if not _is_json(request.mimetype):
+        if endpoint.multipart:
+            raise UnsupportedMediaType(
+                "the body must be JSON (Content-Type: application/json) or "
+                "multipart/form-data",
+                code="json_or_multipart_required",
+            )
         raise UnsupportedMediaType(
             "the body must be JSON (Content-Type: application/json)", code="json_required"
         )

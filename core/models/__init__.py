@@ -15,6 +15,7 @@ def all_models() -> MetaData:
         agents,
         credentials,
         executions,
+        knowledge,
         marketplace,
         schedules,
         sessions,

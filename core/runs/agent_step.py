@@ -83,6 +83,7 @@ def run_agent_step(
         journal=ToolJournal(backends.store, recorder.fence, backends.clock, approval_marks or {}),
     )
     deps.delegate = _delegator(user_id, deps, backends, execution_id)
+    deps.knowledge = _knowledge(definition, agent_version[0], backends)
     try:
         outcome = run_on_agent_loop(
             run_agent(
@@ -166,10 +167,24 @@ def _delegator(
             credentials_sent=_sends_recorder(backends, uuid.UUID(agent_id), execution_id),
         )
         deps.delegate = _delegator(user_id, deps, backends, execution_id, granted=approved)
+        deps.knowledge = _knowledge(definition, uuid.UUID(agent_id), backends)
         result = await child.run(prompt, deps=deps, usage=usage)
         return result.output
 
     return delegate
+
+
+def _knowledge(
+    definition: AgentDefinition, agent_id: uuid.UUID, backends: Backends
+) -> Callable[[str], list[dict[str, Any]]] | None:
+    """The agent's knowledge search: the knowledge bases it names that its owner owns."""
+    if not definition.knowledge:
+        return None
+    from core.knowledge.retrieval import agent_knowledge_search
+
+    return agent_knowledge_search(
+        backends.unit_of_work, backends.settings, agent_id, definition.knowledge
+    )
 
 
 def skipped_server_events(

@@ -81,6 +81,7 @@ def create_agent(db: Session, *, user: User, data: AgentCreate, settings: Settin
     definition = checked_definition(given, settings, loc=loc)
     check_steps(db, user=user, definition=given, agent_id=None, loc=loc)
     _check_servers(db, user, given, settings, loc)
+    _check_knowledge(db, user, user.id, given, None, loc)
     agent = Agent(
         name=data.name,
         display_name=display_name,
@@ -163,6 +164,9 @@ def update_agent(
             db, user=user, definition=data.definition, agent_id=agent.id, loc=("body", "definition")
         )
         _check_servers(db, user, data.definition, settings, ("body", "definition"))
+        _check_knowledge(
+            db, user, agent.owner_id, data.definition, agent.definition, ("body", "definition")
+        )
         if definition != agent.definition:
             new_version(
                 db, agent, definition, user=user, note=data.change_note or "updated", clock=clock
@@ -319,6 +323,49 @@ def _check_servers(
 
     hosts = credential_hosts(db, user_id=user.id, among=definition.credential_names())
     check_mcp_servers(definition, settings, credentials=hosts, loc=loc)
+
+
+def _check_knowledge(
+    db: Session,
+    user: User,
+    owner_id: uuid.UUID,
+    definition: AgentDefinition,
+    previous: dict[str, Any] | None,
+    loc: tuple[str | int, ...],
+) -> None:
+    """Only the agent's owner attaches knowledge bases, and only their own: 422 naming each
+    other one (another user's is no different from none)."""
+    kept = {str(ref.get("knowledge_base_id")) for ref in (previous or {}).get("knowledge", [])}
+    added = [
+        (index, ref.knowledge_base_id)
+        for index, ref in enumerate(definition.knowledge)
+        if str(ref.knowledge_base_id) not in kept
+    ]
+    if not added:
+        return
+    from core.models.knowledge import KnowledgeBase
+
+    owned = set(
+        db.scalars(
+            select(KnowledgeBase.id).where(
+                KnowledgeBase.owner_id == owner_id,
+                KnowledgeBase.id.in_([kb_id for _, kb_id in added]),
+            )
+        )
+    )
+    details = [
+        field_error(
+            [*loc, "knowledge", index, "knowledge_base_id"],
+            "only the agent's owner attaches knowledge bases"
+            if user.id != owner_id
+            else "no knowledge base of yours has this id",
+            "knowledge_base",
+        )
+        for index, kb_id in added
+        if user.id != owner_id or kb_id not in owned
+    ]
+    if details:
+        raise Invalid("invalid agent definition", details=details)
 
 
 def type_of(definition: AgentDefinition) -> AgentType:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,22 +21,13 @@ from core.runs.approvals.suspending import expire_undecided
 from core.runs.backends import Backends
 from core.runs.engine import run_claimed
 from core.runs.queueing import enqueue_execution
+from core.services.delivery import Delivery
 
 log = logging.getLogger(__name__)
 
 # a queued execution this old has probably lost its task (enqueue failed after commit)
 STALE_QUEUED_S = 60
 UNEXPECTED = {"code": "internal_error", "message": "the delivery failed unexpectedly"}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How a delivery went: `retry_after_s` set when the queue should bring it back (the tasks
-    function answers 503 with Retry-After then, 200 otherwise)."""
-
-    status: str
-    error: Any = None
-    retry_after_s: int | None = None
 
 
 def deliver_execution(execution_id: uuid.UUID, backends: Backends) -> Delivery:
@@ -144,6 +134,9 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
 
     counts.update(fire_due(backends))
     counts["approvals_expired"] = expire_undecided(backends)
+    from core.services.knowledge_ingestion import sweep_ingestions
+
+    counts["ingestions_requeued"] = sweep_ingestions(backends)
     for execution_id, attempts, cancel_requested in stale:
         if cancel_requested:
             with backends.unit_of_work() as db:

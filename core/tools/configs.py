@@ -19,6 +19,8 @@ GREP_MAX_TOTAL_BYTES = 20 * MiB
 FIND_MAX_RESULTS = 1000
 WEB_SEARCH_MAX_USES = 20
 WEB_SEARCH_MAX_DOMAINS = 50
+# the tool an agent with `knowledge` in its definition has (core.tools.knowledge)
+KNOWLEDGE_SEARCH = "knowledge_search"
 
 
 class ToolConfig(BaseModel):

@@ -13,6 +13,7 @@ from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.runs.backends import Backends
 from core.services import worker
+from core.services.delivery import Delivery
 
 routes = RouteGroup("tasks", description="the task worker (Cloud Tasks and Cloud Scheduler)")
 
@@ -37,6 +38,24 @@ def run_execution(execution_id: uuid.UUID, headers: Headers, backends: Backends)
     """Run (or resume) one execution; duplicate deliveries are harmless."""
     verify_task_request(headers, backends.settings)
     return delivered(worker.deliver_execution(execution_id, backends))
+
+
+@routes.post(
+    "/ingest/<uuid:document_id>",
+    auth="none",
+    response=dict,
+    responses={
+        401: "not the queue (no valid OIDC token or shared secret)",
+        503: "another delivery holds the document, or the embedding model failed: retry later",
+    },
+)
+def ingest_document(document_id: uuid.UUID, headers: Headers, backends: Backends) -> Reply:
+    """Read, chunk, embed and store one knowledge-base document; duplicate deliveries are
+    harmless."""
+    verify_task_request(headers, backends.settings)
+    from core.services.knowledge_ingestion import deliver_ingestion
+
+    return delivered(deliver_ingestion(document_id, backends))
 
 
 @routes.post(
@@ -66,7 +85,7 @@ def sweep(headers: Headers, backends: Backends) -> dict[str, int]:
     return worker.sweep(backends)
 
 
-def delivered(delivery: worker.Delivery) -> Reply:
+def delivered(delivery: Delivery) -> Reply:
     """200 acknowledges the task; 503 with Retry-After makes the queue bring it back."""
     body: dict[str, object] = {"status": delivery.status}
     if delivery.error is not None:

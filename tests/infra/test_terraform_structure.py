@@ -51,6 +51,10 @@ DELIBERATELY_DEFAULTED = {
     "USER_MAX_STREAMS": "20 open streams per user per instance: a console and a few followers",
     "CREDENTIALS_OLD_KEYS": "empty until a key rotation, set for its length through extra_env",
     "SIGNED_URL_TTL_S": "15 min, the longest the service allows",
+    "KNOWLEDGE_DOCUMENT_MAX_BYTES": "20 MiB per document, under Cloud Run's 32 MiB request limit",
+    "KNOWLEDGE_MAX_DOCUMENTS": "1,000 documents per user; extra_env overrides",
+    "KNOWLEDGE_MAX_BYTES": "500 MiB of documents per user; extra_env overrides",
+    "KNOWLEDGE_MAX_CHUNKS": "200,000 chunks per user (~400 MB of 256-d vectors and text)",
     "WEBHOOK_ALLOWED_HOSTS": "empty: webhooks may only target public addresses",
     "WEBHOOK_TIMEOUT_S": "10 s per delivery attempt; Cloud Tasks retries",
     "REQUEST_BODY_TIMEOUT_S": "10 s: a client that stops sending its body frees its thread",
@@ -81,6 +85,8 @@ CAPABILITIES = {
     "api_keys": set(),  # keys are rows in the database
     "schedules": set(),  # schedules are rows; the sweeper (tasks) starts their runs
     "console": set(),  # static files of the web console
+    # embeds queries (Vertex), reads artifacts into documents, enqueues their ingestion
+    "knowledge_bases": {"models", "storage", "enqueues"},
 }
 # the functions that seal or open users' credentials, hence hold CREDENTIALS_KEY
 CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials"}

@@ -90,6 +90,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("http: Flask, routes, dispatch, streams, the document", {"http"}),
     ("services: one concept per module, as the routes serve it", {"services"}),
     ("runs: the run engine", {"runs"}),
+    ("knowledge: documents, chunks, embeddings and retrieval", {"knowledge"}),
     ("agents: one pydantic-ai agent built and run", {"agents"}),
     ("mcp: MCP servers as an agent's toolsets", {"mcp"}),
     ("shapes: the API's bodies and pages", {"schemas", "pagination"}),

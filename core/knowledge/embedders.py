@@ -1,0 +1,191 @@
+"""Text to vectors. A knowledge base names its embedder (`provider`, `model`, `dimensions`);
+every vector stored or asked for is unit length, so cosine distance is one minus a dot product.
+
+- `test`: offline, deterministic and lexical. Each word is stemmed (a few English suffixes),
+  stop words are dropped, and the stems, the pairs of neighbouring stems and each long word's
+  first five letters are hashed (CRC-32, signed) into the vector's dimensions, weighted by
+  1 + log of their count. Texts that share words, word pairs or word beginnings are close: local
+  retrieval is meaningful, and it errs differently from full-text search.
+- `vertex`: Google's embedding models on Vertex AI through pydantic-ai (`GoogleEmbeddingModel`,
+  the agents' Google Cloud provider), asked for the knowledge base's dimensions, documents and
+  queries embedded as such."""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, Literal, Protocol
+
+from core.config import Settings
+from core.schemas.knowledge import DIMENSIONS, VERTEX_MODELS
+
+__all__ = ["DIMENSIONS", "VERTEX_MODELS", "Embedder", "EmbeddingSpec", "embedder_for"]
+
+DEFAULT_MODELS = {"test": "hashed-ngrams", "vertex": "gemini-embedding-001"}
+DEFAULT_DIMENSIONS = {"test": 256, "vertex": 768}
+# texts per request to the provider
+BATCH = 64
+
+Purpose = Literal["document", "query"]
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    provider: str
+    model: str
+    dimensions: int
+
+
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str], purpose: Purpose) -> list[list[float]]: ...
+
+
+def embedder_for(spec: EmbeddingSpec, settings: Settings) -> Embedder:
+    if spec.provider == "test":
+        return HashingEmbedder(spec.dimensions)
+    if spec.provider == "vertex":
+        return VertexEmbedder(spec, settings)
+    raise ValueError(f"no embedder {spec.provider!r}")
+
+
+# -- test -------------------------------------------------------------------------------------
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ness", "ment", "ers", "er", "es",
+            "ed", "ly", "s")  # fmt: skip
+
+
+def stem(word: str) -> str:
+    for suffix in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+class HashingEmbedder:
+    def __init__(self, dimensions: int) -> None:
+        self.dimensions = dimensions
+        self._slots: dict[str, tuple[int, float]] = {}
+
+    def embed(self, texts: Sequence[str], purpose: Purpose) -> list[list[float]]:
+        return [self._one(text) for text in texts]
+
+    def _slot(self, feature: str) -> tuple[int, float]:
+        slot = self._slots.get(feature)
+        if slot is None:
+            h = zlib.crc32(feature.encode())
+            slot = (h % self.dimensions, 1.0 if h & 0x80000000 else -1.0)
+            if len(self._slots) < 200_000:
+                self._slots[feature] = slot
+        return slot
+
+    def _one(self, text: str) -> list[float]:
+        words = [w for w in WORD.findall(text.lower()) if w not in STOP]
+        stems = [stem(w) for w in words]
+        features: Counter[str] = Counter(stems)
+        features.update(f"{a} {b}" for a, b in pairwise(stems))
+        features.update(f"{w[:5]}~" for w in words if len(w) > 6)
+        vector = [0.0] * self.dimensions
+        for feature, count in features.items():
+            index, sign = self._slot(feature)
+            weight = 1.0 + math.log(count)
+            if " " in feature:
+                weight *= 0.7
+            elif feature.endswith("~"):
+                weight *= 0.5
+            vector[index] += sign * weight
+        return unit(vector)
+
+
+def unit(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0.0:
+        return vector
+    return [x / norm for x in vector]
+
+
+# -- vertex -----------------------------------------------------------------------------------
+
+
+class VertexEmbedder:
+    def __init__(self, spec: EmbeddingSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+
+    def embed(self, texts: Sequence[str], purpose: Purpose) -> list[list[float]]:
+        from core.agents.loop import run_on_agent_loop
+
+        return run_on_agent_loop(self._embed(list(texts), purpose))
+
+    async def _embed(self, texts: list[str], purpose: Purpose) -> list[list[float]]:
+        from pydantic_ai.embeddings import EmbeddingSettings
+        from pydantic_ai.embeddings.google import GoogleEmbeddingModel
+
+        from core.agents.providers import google_cloud_provider
+
+        model: Any = GoogleEmbeddingModel(
+            self.spec.model,
+            provider=google_cloud_provider(self.settings),
+            settings=EmbeddingSettings(dimensions=self.spec.dimensions),
+        )
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), BATCH):
+            batch = texts[start : start + BATCH]
+            result = await model.embed(batch, input_type=purpose)
+            if len(result.embeddings) != len(batch):
+                raise RuntimeError("the embedding model answered for fewer texts than asked")
+            vectors += [unit([float(x) for x in v]) for v in result.embeddings]
+        return vectors
