@@ -62,7 +62,8 @@ def main() -> int:
             db.execute(
                 sa.text(
                     "INSERT INTO knowledge_bases (id, owner_id, name, embedding_provider, "
-                    "embedding_model, dimensions) VALUES (:id, :o, 'docs', 'test', 'hashed-ngrams', 256)"
+                    "embedding_model, dimensions) "
+                    "VALUES (:id, :o, 'docs', 'test', 'hashed-ngrams', 256)"
                 ),
                 {"id": kb_id, "o": owner},
             )

@@ -53,8 +53,7 @@ def parse_body(endpoint: Endpoint) -> BaseModel:
     if not _is_json(request.mimetype):
         if endpoint.multipart:
             raise UnsupportedMediaType(
-                "the body must be JSON (Content-Type: application/json) or "
-                "multipart/form-data",
+                "the body must be JSON (Content-Type: application/json) or multipart/form-data",
                 code="json_or_multipart_required",
             )
         raise UnsupportedMediaType(

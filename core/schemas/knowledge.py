@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from core.schemas.common import PageQuery, RequestModel, ResponseModel
+from core.schemas.common import PageQuery, RequestModel, ResponseModel, absent_not_null
 
 # the dimensions a knowledge base may choose: each has its HNSW index (migration 0022); pgvector
 # indexes at most 2,000 dimensions
@@ -31,29 +31,29 @@ MAX_TEXT_CHARS = 2_000_000
 MAX_TOP_K = 50
 
 
-class EmbeddingChoice(RequestModel):
-    provider: Literal["test", "vertex"] = Field(
-        description="`test`: offline and lexical (hashed words, local development and tests); "
-        "`vertex`: Google's embedding models on Vertex AI"
-    )
-    model: str | None = Field(
-        default=None,
-        max_length=100,
-        description="vertex: " + " or ".join(VERTEX_MODELS) + " (default the first); "
-        "test: hashed-ngrams",
-    )
-    dimensions: Literal[256, 768, 1536] | None = Field(
-        default=None,
-        description="the vector's length: " + ", ".join(map(str, DIMENSIONS)) + " (default 256 "
-        "for test, 768 for vertex)",
-    )
+Dimensions = Literal[256, 768, 1536]
+DIMENSIONS_DOC = "the vector's length: " + ", ".join(map(str, DIMENSIONS))
 
-    @model_validator(mode="after")
-    def _known_model(self) -> EmbeddingChoice:
-        allowed = VERTEX_MODELS if self.provider == "vertex" else ("hashed-ngrams",)
-        if self.model is not None and self.model not in allowed:
-            raise ValueError(f"model must be one of {', '.join(allowed)} for {self.provider}")
-        return self
+
+class TestEmbedding(RequestModel):
+    """The offline embedder: lexical (hashed words), for local development and tests."""
+
+    provider: Literal["test"]
+    model: Literal["hashed-ngrams"] | None = None
+    dimensions: Dimensions | None = Field(default=None, description=DIMENSIONS_DOC + " (256)")
+
+
+class VertexEmbedding(RequestModel):
+    """Google's embedding models on Vertex AI."""
+
+    provider: Literal["vertex"]
+    model: Literal["gemini-embedding-001", "gemini-embedding-2"] | None = Field(
+        default=None, description="default gemini-embedding-001"
+    )
+    dimensions: Dimensions | None = Field(default=None, description=DIMENSIONS_DOC + " (768)")
+
+
+EmbeddingChoice = Annotated[TestEmbedding | VertexEmbedding, Field(discriminator="provider")]
 
 
 class KnowledgeBaseCreate(RequestModel):
@@ -70,7 +70,7 @@ class KnowledgeBaseCreate(RequestModel):
     name: KnowledgeBaseName
     description: Description | None = None
     embedding: EmbeddingChoice = Field(
-        default_factory=lambda: EmbeddingChoice(provider="test"),
+        default_factory=lambda: TestEmbedding(provider="test"),
         description="how chunks are embedded (default: the offline test embedder)",
     )
 
@@ -105,14 +105,23 @@ class KnowledgeBasePublic(ResponseModel):
     updated_at: datetime
 
 
+def _one_source(schema: dict[str, Any], model: Any) -> None:
+    absent_not_null(schema, model)
+    schema["oneOf"] = [
+        {"required": ["title", "text"], "not": {"required": ["artifact_id"]}},
+        {"required": ["artifact_id"], "not": {"required": ["text"]}},
+    ]
+    schema["example"] = {"title": "Refunds", "text": "Refunds are paid within 14 days."}
+
+
 class DocumentText(RequestModel):
     """A document given as JSON: text with a title, or one of your artifacts."""
 
     model_config = RequestModel.model_config | {
-        "json_schema_extra": {
-            "example": {"title": "Refunds", "text": "Refunds are paid within 14 days."}
-        }
+        "json_schema_extra": lambda schema, model: _one_source(schema, model)
     }
+
+    NOT_NULL: ClassVar[tuple[str, ...]] = ("title", "text", "artifact_id")
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)

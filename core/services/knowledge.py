@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -44,10 +44,11 @@ from core.schemas.common import PageQuery
 from core.schemas.knowledge import (
     DocumentsQuery,
     DocumentText,
-    EmbeddingChoice,
     KnowledgeBaseCreate,
     KnowledgeBaseUpdate,
     KnowledgeQuery,
+    TestEmbedding,
+    VertexEmbedding,
 )
 from core.tasks.task import Task
 
@@ -76,7 +77,7 @@ class AddedDocument:
     created: bool
 
 
-def spec_of(choice: EmbeddingChoice) -> EmbeddingSpec:
+def spec_of(choice: TestEmbedding | VertexEmbedding) -> EmbeddingSpec:
     return EmbeddingSpec(
         provider=choice.provider,
         model=choice.model or DEFAULT_MODELS[choice.provider],
@@ -167,7 +168,7 @@ def update_knowledge_base(
                     .returning(KnowledgeDocument.id)
                 )
             )
-    kb.updated_at = func.now()  # type: ignore[assignment]
+    kb.updated_at = func.now()
     db.flush()
     db.refresh(kb)
     view = _views(db, [kb])[0]
@@ -181,7 +182,7 @@ def update_knowledge_base(
 def delete_knowledge_base(db: Session, *, user: User, kb_id: uuid.UUID) -> None:
     """The knowledge base, its documents and their chunks (the foreign keys cascade)."""
     deleted = db.execute(
-        KnowledgeBase.__table__.delete()
+        delete(KnowledgeBase)
         .where(KnowledgeBase.id == kb_id, KnowledgeBase.owner_id == user.id)
         .returning(KnowledgeBase.id)
     ).first()

@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_ai import ModelRetry, RunContext, Tool
 
 from core.tools.configs import KNOWLEDGE_SEARCH
+
 DESCRIPTION = (
     "Search the knowledge bases you were given for passages about a question or topic. "
     "Returns the best passages, each with its document title, position and score: answer from "

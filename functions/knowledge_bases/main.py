@@ -147,9 +147,7 @@ def delete_document(kb_id: uuid.UUID, document_id: uuid.UUID, user: User, db: Se
     service.delete_document(db, user=user, kb_id=kb_id, document_id=document_id)
 
 
-@routes.post(
-    "/<uuid:kb_id>/query", body=KnowledgeQuery, response=KnowledgeAnswer, keys="read"
-)
+@routes.post("/<uuid:kb_id>/query", body=KnowledgeQuery, response=KnowledgeAnswer, keys="read")
 def query_knowledge_base(
     kb_id: uuid.UUID, body: KnowledgeQuery, user: User, db: Session, backends: Backends
 ) -> dict[str, Any]:

@@ -35,6 +35,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/agents/{agent_id}/schedules"): {"cron": "* * * * *", "input": "hi"},
     ("PATCH", "/schedules/{schedule_id}"): {"enabled": False},
     ("PATCH", "/credentials/{credential_id}"): {"allowed_hosts": ["b.example"]},
+    ("PATCH", "/knowledge-bases/{kb_id}"): {"name": "taken-over"},
+    ("POST", "/knowledge-bases/{kb_id}/documents"): {"title": "b's", "text": "planted"},
+    ("POST", "/knowledge-bases/{kb_id}/query"): {"query": "secret"},
     ("POST", "/executions/{execution_id}/approvals"): {
         "decisions": [{"tool_call_id": "c1", "approved": True}]
     },
@@ -72,8 +75,16 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
         headers=headers,
         json={"cron": "0 9 * * *", "input": "x"},
     ).get_json()
+    kb = client.post("/knowledge-bases", headers=headers, json={"name": "kb"}).get_json()
+    document = client.post(
+        f"/knowledge-bases/{kb['id']}/documents",
+        headers=headers,
+        json={"title": "secret", "text": "the secret plan"},
+    ).get_json()
     ids = {
         "user_id": a["id"],
+        "kb_id": kb["id"],
+        "document_id": document["id"],
         "agent_id": agent["id"],
         "version": "1.0.0",
         "session_id": session["id"],
@@ -108,6 +119,9 @@ def test_another_users_token_gets_nothing_from_any_private_object(
         "artifact": client.get(f"/artifacts/{ids['artifact_id']}", headers=a_headers).get_json(),
         "credentials": client.get("/credentials", headers=a_headers).get_json(),
         "schedule": client.get(f"/schedules/{ids['schedule_id']}", headers=a_headers).get_json(),
+        "knowledge": client.get(
+            f"/knowledge-bases/{ids['kb_id']}/documents", headers=a_headers
+        ).get_json(),
     }
 
     answers: dict[str, int] = {}
@@ -133,6 +147,9 @@ def test_another_users_token_gets_nothing_from_any_private_object(
         "artifact": client.get(f"/artifacts/{ids['artifact_id']}", headers=a_headers).get_json(),
         "credentials": client.get("/credentials", headers=a_headers).get_json(),
         "schedule": client.get(f"/schedules/{ids['schedule_id']}", headers=a_headers).get_json(),
+        "knowledge": client.get(
+            f"/knowledge-bases/{ids['kb_id']}/documents", headers=a_headers
+        ).get_json(),
     }
     assert after == before  # nothing changed: no partial write either
     assert client.get(f"/agents/{ids['agent_id']}/permissions", headers=a_headers).get_json() == []

@@ -15,6 +15,7 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import func, select
+from sqlalchemy import text as sa_text
 
 from core.config import reset_settings
 from core.models.knowledge import KnowledgeChunk, KnowledgeDocument
@@ -22,6 +23,7 @@ from tests.support.agents import create_agent, events_of, execute
 from tests.support.api import assert_error, signed_up
 from tests.support.backends import answering
 from tests.support.documents import pdf_with_pages
+from tests.support.report import report
 
 REFUNDS = (
     "Refund policy. Refunds are paid within 14 days of the return reaching our warehouse. "
@@ -133,7 +135,7 @@ def test_a_text_document_is_queued_ingested_and_found(
     added = add_text(client, owner, kb["id"], "Refunds", REFUNDS)
     assert added.status_code == 202
     doc = added.get_json()
-    assert doc["status"] == "queued" and doc["source"] == "text" and len(doc["content_sha256"]) == 64
+    assert (doc["status"], doc["source"], len(doc["content_sha256"])) == ("queued", "text", 64)
     add_text(client, owner, kb["id"], "Shipping", SHIPPING)
     assert [t.path for t in queue.tasks] == [
         f"/tasks/ingest/{doc['id']}",
@@ -141,19 +143,25 @@ def test_a_text_document_is_queued_ingested_and_found(
     ]
     assert [a["status"] for a in deliver_all(client, queue, worker_headers)] == ["ready"] * 2
     ready = document(client, owner, kb["id"], doc["id"])
-    assert ready["status"] == "ready" and ready["chunks"] >= 1 and ready["tokens"] > 20
-    assert ready["error"] is None and ready["attempts"] == 1
+    assert ready["status"] == "ready"
+    assert ready["chunks"] >= 1
+    assert ready["tokens"] > 20
+    assert ready["error"] is None
+    assert ready["attempts"] == 1
 
     for mode in ("hybrid", "vector", "text"):
         passages = query(client, owner, kb["id"], "how long until my refund is paid?", mode=mode)
         assert passages.status_code == 200, passages.get_json()
         best = passages.get_json()["passages"][0]
         assert best["document_id"] == doc["id"], (mode, best)
-        assert best["title"] == "Refunds" and best["position"] == 0 and best["score"] > 0
+        assert best["title"] == "Refunds"
+        assert best["position"] == 0
+        assert best["score"] > 0
     shipping = query(client, owner, kb["id"], "when do parcels leave the warehouse").get_json()
     assert shipping["passages"][0]["title"] == "Shipping"
     counts = client.get(f"/knowledge-bases/{kb['id']}", headers=owner).get_json()
-    assert counts["documents"] == 2 and counts["chunks"] >= 2
+    assert counts["documents"] == 2
+    assert counts["chunks"] >= 2
 
 
 def test_the_same_content_twice_is_one_document(
@@ -223,7 +231,8 @@ def test_uploads_of_markdown_html_and_pdf_are_read(
     assert found["passages"][0]["title"] == "guide.pdf"
     assert "Visitors sign in" in found["passages"][0]["text"]
     lasagne = query(client, owner, kb["id"], "lasagne").get_json()["passages"][0]
-    assert lasagne["title"] == "page.html" and "zebra" not in lasagne["text"]
+    assert lasagne["title"] == "page.html"
+    assert "zebra" not in lasagne["text"]
     assert query(client, owner, kb["id"], "zebra", mode="text").get_json()["passages"] == []
 
 
@@ -258,7 +267,8 @@ def test_documents_that_cannot_be_read_are_refused_or_fail_with_the_reason(
     for doc in (broken.get_json(), blank.get_json()):
         failed = document(client, owner, kb["id"], doc["id"])
         assert failed["status"] == "failed"
-        assert failed["error"]["code"] == "document_unreadable" and failed["error"]["message"]
+        assert failed["error"]["code"] == "document_unreadable"
+        assert failed["error"]["message"]
 
 
 def test_quotas_refuse_documents_past_them(
@@ -311,11 +321,14 @@ def test_deleting_a_document_or_a_knowledge_base_removes_its_chunks(
     assert 0 < chunks() < before
     assert client.delete(f"/knowledge-bases/{kb['id']}", headers=owner).status_code == 204
     assert chunks() == 0
-    assert db.scalar(
-        select(func.count())
-        .select_from(KnowledgeDocument)
-        .where(KnowledgeDocument.knowledge_base_id == uuid.UUID(kb["id"]))
-    ) == 0
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(KnowledgeDocument)
+            .where(KnowledgeDocument.knowledge_base_id == uuid.UUID(kb["id"]))
+        )
+        == 0
+    )
 
 
 def test_a_new_embedder_embeds_every_document_again_through_the_queue(
@@ -337,7 +350,8 @@ def test_a_new_embedder_embeds_every_document_again_through_the_queue(
     deliver_all(client, queue, worker_headers)
     assert document(client, owner, kb["id"], doc["id"])["status"] == "ready"
     best = query(client, owner, kb["id"], "refund paid", mode="vector").get_json()["passages"]
-    assert best and best[0]["document_id"] == doc["id"]
+    assert best
+    assert best[0]["document_id"] == doc["id"]
 
 
 def searching_model(question: str) -> FunctionModel:
@@ -393,7 +407,8 @@ def test_an_agent_searches_its_owners_knowledge_base_for_whoever_runs_it(
             ]
             assert results, "the tool_result event records what the model saw"
             seen = json.loads(results[0]["payload"]["content"])["passages"]
-            assert seen[0]["document_id"] == doc["id"] and isinstance(seen[0]["chunk_id"], int)
+            assert seen[0]["document_id"] == doc["id"]
+            assert isinstance(seen[0]["chunk_id"], int)
             assert len(seen) <= 2
     # the other user still cannot read the knowledge base directly
     assert_error(query(client, other, kb["id"], "refund"), 404)
@@ -428,3 +443,90 @@ def test_only_the_owner_attaches_knowledge_bases_and_only_their_own(
         },
     )
     assert_error(twice, 422)
+
+
+def test_ingestion_killed_and_restarted_leaves_no_document_stuck_and_no_chunk_twice(
+    live: Any, engine: Any, queue: Any
+) -> None:
+    """50 documents; a worker process ingests them and is SIGKILLed in the middle; the next
+    sweep (once the dead worker's lease ran out) hands the rest out again and they end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from core.config import get_settings
+    from core.runs.backends import Backends
+    from core.services.knowledge_ingestion import LEASE_S, deliver_ingestion, sweep_ingestions
+    from tests.conftest import ROOT
+
+    owner = signed_up(live)[1]
+    kb = make_kb(live, owner)
+    text = "\n\n".join(f"{REFUNDS} Paragraph {i}. {SHIPPING}" for i in range(60))
+    ids = [
+        add_text(live, owner, kb["id"], f"doc {n}", f"Document {n}.\n\n{text}").get_json()["id"]
+        for n in range(50)
+    ]
+    queue.tasks.clear()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.ingest_worker", *ids],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    done = [worker.stdout.readline() for _ in range(5)]  # well into the list
+    assert all(line.endswith(" ready\n") for line in done), done
+    time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    worker.stdout.close()
+    with engine.connect() as conn:
+        at_kill = dict(
+            conn.execute(
+                sa_text(
+                    "SELECT status, count(*) FROM knowledge_documents "
+                    "WHERE knowledge_base_id = :kb GROUP BY status"
+                ),
+                {"kb": kb["id"]},
+            ).all()
+        )
+
+    class Later:
+        def now(self) -> datetime:
+            return datetime.now(UTC) + timedelta(seconds=LEASE_S + 1)
+
+    restarted = Backends(get_settings(), queue=queue, clock=Later())
+    assert sweep_ingestions(restarted) >= 1
+    for task in list(queue.tasks):
+        deliver_ingestion(uuid.UUID(task.payload["document_id"]), restarted)
+    with engine.connect() as conn:
+        statuses = dict(
+            conn.execute(
+                sa_text(
+                    "SELECT status, count(*) FROM knowledge_documents "
+                    "WHERE knowledge_base_id = :kb GROUP BY status"
+                ),
+                {"kb": kb["id"]},
+            ).all()
+        )
+        chunks, distinct, expected = conn.execute(
+            sa_text(
+                "SELECT count(*), count(DISTINCT (document_id, position)), "
+                "(SELECT sum(chunk_count) FROM knowledge_documents WHERE knowledge_base_id = :kb) "
+                "FROM knowledge_chunks WHERE knowledge_base_id = :kb"
+            ),
+            {"kb": kb["id"]},
+        ).one()
+    assert set(statuses) <= {"ready", "failed"}, statuses
+    assert sum(statuses.values()) == 50, statuses
+    assert chunks == distinct == expected > 50
+    report(
+        "knowledge ingestion killed",
+        f"50 documents, worker SIGKILLed at {at_kill}; after a sweep: {statuses}, "
+        f"{chunks} chunks, {distinct} distinct",
+    )
+    live.delete(f"/knowledge-bases/{kb['id']}", headers=owner)

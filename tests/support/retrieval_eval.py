@@ -36,7 +36,7 @@ def corpus() -> list[tuple[str, str]]:
             continue
         try:
             module = importlib.import_module(name)
-        except BaseException:  # noqa: BLE001 (a module that will not import here is left out)
+        except BaseException:  # a module that will not import here is left out
             continue
         parts = [module.__doc__ or ""]
         for member, value in sorted(vars(module).items()):
@@ -68,9 +68,7 @@ def _reform(word: str, rng: random.Random) -> str:
     return word + ("s" if rng.random() < 0.5 else "ing")
 
 
-def questions(
-    chunks: Sequence[tuple[int, Chunk]], count: int, *, seed: int = 7
-) -> list[Question]:
+def questions(chunks: Sequence[tuple[int, Chunk]], count: int, *, seed: int = 7) -> list[Question]:
     rng = random.Random(seed)
     picked: list[Question] = []
     order = list(chunks)
@@ -85,8 +83,7 @@ def questions(
         words = [w for w in WORD.findall(sentence) if w.lower() not in STOP]
         keep = sorted(rng.sample(range(len(words)), k=min(len(words), rng.randint(4, 7))))
         terms = [
-            _reform(words[i].lower(), rng) if rng.random() < 0.4 else words[i].lower()
-            for i in keep
+            _reform(words[i].lower(), rng) if rng.random() < 0.4 else words[i].lower() for i in keep
         ]
         answers = frozenset(cid for cid, c in chunks if sentence in c.text)
         picked.append(Question(" ".join(terms), sentence, answers))
