@@ -17,7 +17,7 @@ from core.egress import PUBLIC_URL_PATTERN
 from core.errors import Conflict, Invalid, field_error
 from core.json_schema import NESTS_FREELY
 from core.secret_names import is_secret_key
-from core.tools.configs import KNOWLEDGE_SEARCH
+from core.tools.configs import KNOWLEDGE_SEARCH, MEMORY_TOOLS
 
 Provider = Literal["google-vertex", "anthropic-vertex", "test"]
 
@@ -349,6 +349,22 @@ class KnowledgeRef(_Strict):
     top_k: int = Field(default=5, ge=1, le=20, description="passages one search returns")
 
 
+class MemorySpec(_Strict):
+    """What the agent remembers about each person who talks to it (their memories, not the
+    owner's): the memory_save and memory_search tools, and the most relevant memories recalled
+    into its instructions at the start of every run."""
+
+    enabled: bool = False
+    recall_tokens: int = Field(
+        default=500, ge=0, le=4000, description="memories recalled at start, in tokens at most"
+    )
+    extract: bool = Field(
+        default=False,
+        description="after each session turn, the agent's model proposes durable facts from it "
+        "(in the background)",
+    )
+
+
 class AgentDefinition(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_gemini_search_rules)
 
@@ -387,6 +403,7 @@ class AgentDefinition(_Strict):
         description="knowledge bases (yours) the agent searches with its knowledge_search tool; "
         "anyone who may execute the agent searches them through it, never directly",
     )
+    memory: MemorySpec = Field(default_factory=MemorySpec)
     limits: Limits = Field(default_factory=Limits)
     workflow: WorkflowSpec | None = None
 
@@ -414,7 +431,7 @@ class AgentDefinition(_Strict):
 
         names = [server.name for server in servers]  # each once: check_definition (409)
         for name in names:
-            reserved = [*TOOL_SPECS, KNOWLEDGE_SEARCH]
+            reserved = [*TOOL_SPECS, KNOWLEDGE_SEARCH, *MEMORY_TOOLS]
             clash = next((tool for tool in reserved if tool.startswith(f"{name}_")), None)
             if clash is not None:
                 raise ValueError(f"MCP server name {name!r} would clash with the {clash} tool")

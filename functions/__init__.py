@@ -15,5 +15,6 @@ GROUPS: tuple[str, ...] = (
     "api_keys",
     "schedules",
     "knowledge_bases",
+    "memories",
     "console",
 )

@@ -33,9 +33,10 @@ locals {
     marketplace = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 8, threads = 8, db_pool_size = 8, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     api_keys    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 4, threads = 4, db_pool_size = 4, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     schedules   = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 1, concurrency = 3, threads = 3, db_pool_size = 3, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
-    # embeds queries (Vertex AI user) and enqueues ingestions; its 8 connections came from
-    # marketplace's third instance (searches are short reads)
-    knowledge_bases = { public = true, models = true, storage = true, enqueues = true, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 3, threads = 3, db_pool_size = 3, db_max_overflow = 1, memory = "1Gi", timeout_s = 120 }
+    memories    = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 1, concurrency = 2, threads = 2, db_pool_size = 2, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    # embeds queries (Vertex AI user) and enqueues ingestions; its connections, and those of
+    # memories (a person's own rows), came from marketplace's third instance (short reads)
+    knowledge_bases = { public = true, models = true, storage = true, enqueues = true, credentials = false, signs = false, database = true, max_instances = 2, concurrency = 2, threads = 2, db_pool_size = 2, db_max_overflow = 1, memory = "1Gi", timeout_s = 120 }
     # static files only: it never opens a database connection; Cloud CDN serves its hashed assets
     console = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = false, max_instances = 2, concurrency = 16, threads = 16, db_pool_size = 1, db_max_overflow = 0, memory = "256Mi", timeout_s = 30 }
   }

@@ -45,6 +45,10 @@ class RunDeps:
     journal: Journal | None = None
     # the `knowledge_search` tool's search: a query to the passages the agent may read
     knowledge: Callable[[str], list[dict[str, Any]]] | None = None
+    # the memory tools' store (core.knowledge.memories.RunMemory), and what was recalled from
+    # it at the start of the run (added to the instructions)
+    memory: Any = None
+    recalled: str | None = None
 
 
 # built agents kept per thread: a version's definition never changes, and building costs about
@@ -118,6 +122,10 @@ def build_agent(
         from core.tools.knowledge import knowledge_search_tool
 
         tools.append(knowledge_search_tool())
+    if definition.memory.enabled:
+        from core.tools.memory import memory_tools
+
+        tools += memory_tools()
     toolsets: list[Any] = []
     if definition.mcp_servers:
         from core.mcp.toolset import mcp_toolset
@@ -143,7 +151,17 @@ def build_agent(
     )
     if definition.output_schema is not None:
         _validate_output_against(agent, definition.output_schema)
+    if definition.memory.enabled:
+        _recall_into_instructions(agent)
     return agent
+
+
+def _recall_into_instructions(agent: Agent[RunDeps, Any]) -> None:
+    from pydantic_ai import RunContext
+
+    @agent.instructions
+    def _recalled(ctx: RunContext[RunDeps]) -> str | None:
+        return ctx.deps.recalled
 
 
 def _output_type(definition: AgentDefinition, approvals_granted: bool = False) -> Any:

@@ -28,8 +28,8 @@ __all__ = ["DIMENSIONS", "VERTEX_MODELS", "Embedder", "EmbeddingSpec", "embedder
 
 DEFAULT_MODELS = {"test": "hashed-ngrams", "vertex": "gemini-embedding-001"}
 DEFAULT_DIMENSIONS = {"test": 256, "vertex": 768}
-# texts per request to the provider
-BATCH = 64
+# requests in flight to the provider while embedding a document
+CONCURRENT_REQUESTS = 8
 
 Purpose = Literal["document", "query"]
 
@@ -161,9 +161,15 @@ def unit(vector: list[float]) -> list[float]:
 
 
 class VertexEmbedder:
-    def __init__(self, spec: EmbeddingSpec, settings: Settings) -> None:
+    """Vertex takes one text per request for its Gemini embedding models (gemini-embedding-001
+    refuses a batch: "batchSize must be 1"; embedContent takes one content), so a batch is
+    sent as that many requests, CONCURRENT_REQUESTS at a time."""
+
+    def __init__(self, spec: EmbeddingSpec, settings: Settings, provider: Any = None) -> None:
+        """`provider`: a Google Cloud provider of the caller's (default: the agents' own)."""
         self.spec = spec
         self.settings = settings
+        self.provider = provider
 
     def embed(self, texts: Sequence[str], purpose: Purpose) -> list[list[float]]:
         from core.agents.loop import run_on_agent_loop
@@ -171,6 +177,8 @@ class VertexEmbedder:
         return run_on_agent_loop(self._embed(list(texts), purpose))
 
     async def _embed(self, texts: list[str], purpose: Purpose) -> list[list[float]]:
+        import asyncio
+
         from pydantic_ai.embeddings import EmbeddingSettings
         from pydantic_ai.embeddings.google import GoogleEmbeddingModel
 
@@ -178,14 +186,22 @@ class VertexEmbedder:
 
         model: Any = GoogleEmbeddingModel(
             self.spec.model,
-            provider=google_cloud_provider(self.settings),
+            provider=self.provider or google_cloud_provider(self.settings),
             settings=EmbeddingSettings(dimensions=self.spec.dimensions),
         )
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), BATCH):
-            batch = texts[start : start + BATCH]
-            result = await model.embed(batch, input_type=purpose)
-            if len(result.embeddings) != len(batch):
-                raise RuntimeError("the embedding model answered for fewer texts than asked")
-            vectors += [unit([float(x) for x in v]) for v in result.embeddings]
-        return vectors
+        gate = asyncio.Semaphore(CONCURRENT_REQUESTS)
+
+        async def one(text: str) -> list[float]:
+            async with gate:
+                result = await model.embed([text], input_type=purpose)
+            if len(result.embeddings) != 1:
+                raise RuntimeError("the embedding model answered without a vector")
+            vector = [float(x) for x in result.embeddings[0]]
+            if len(vector) != self.spec.dimensions:
+                raise RuntimeError(
+                    f"the embedding model answered {len(vector)} dimensions, not "
+                    f"{self.spec.dimensions}"
+                )
+            return unit(vector)
+
+        return list(await asyncio.gather(*(one(text) for text in texts)))

@@ -17,6 +17,7 @@ def all_models() -> MetaData:
         executions,
         knowledge,
         marketplace,
+        memories,
         schedules,
         sessions,
         users,

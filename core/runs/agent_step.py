@@ -84,6 +84,11 @@ def run_agent_step(
     )
     deps.delegate = _delegator(user_id, deps, backends, execution_id)
     deps.knowledge = _knowledge(definition, agent_version[0], backends)
+    if definition.memory.enabled:
+        from core.knowledge.memories import RunMemory
+
+        deps.memory = RunMemory(backends.unit_of_work, user_id, agent_version[0], execution_id)
+        deps.recalled = deps.memory.recall(_text_of(prompt), definition.memory.recall_tokens)
     try:
         outcome = run_on_agent_loop(
             run_agent(
@@ -172,6 +177,15 @@ def _delegator(
         return result.output
 
     return delegate
+
+
+def _text_of(prompt: str | Sequence[UserContent] | None) -> str:
+    """The words of a run's input (its text parts), what memories are recalled for."""
+    if prompt is None:
+        return ""
+    if isinstance(prompt, str):
+        return prompt
+    return " ".join(part for part in prompt if isinstance(part, str))
 
 
 def _knowledge(

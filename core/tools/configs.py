@@ -21,6 +21,8 @@ WEB_SEARCH_MAX_USES = 20
 WEB_SEARCH_MAX_DOMAINS = 50
 # the tool an agent with `knowledge` in its definition has (core.tools.knowledge)
 KNOWLEDGE_SEARCH = "knowledge_search"
+# the tools an agent whose definition enables memory has (core.tools.memory)
+MEMORY_TOOLS = ("memory_save", "memory_search")
 
 
 class ToolConfig(BaseModel):

@@ -18,6 +18,7 @@ from core.http.runs import live_run, run_answer
 from core.http.streams import event_stream
 from core.models.agents import Agent, AgentPermission, AgentVersion
 from core.models.executions import AgentExecution
+from core.models.memories import Memory
 from core.models.schedules import Schedule
 from core.models.users import User
 from core.pagination import Page
@@ -40,6 +41,7 @@ from core.schemas.agents import (
 )
 from core.schemas.common import PageOf, PageQuery
 from core.schemas.executions import ExecutionPublic
+from core.schemas.memories import MemoryCreate, MemoryPublic
 from core.schemas.schedules import ScheduleCreate, SchedulePublic
 from core.services import agents as service
 from core.services import executions
@@ -296,6 +298,32 @@ def create_schedule(
     from core.services.schedules import create_schedule
 
     return create_schedule(db, user=user, agent_id=agent_id, data=body, settings=settings, now=now)
+
+
+@routes.get(
+    "/<uuid:agent_id>/memories", query=PageQuery, response=PageOf[MemoryPublic], keys="never"
+)
+def list_memories(agent_id: uuid.UUID, query: PageQuery, user: User, db: Session) -> Page[Memory]:
+    """What the agent remembers about you (your memories with it, newest first); nobody else,
+    the agent's owner included, sees them."""
+    from core.services.memories import list_memories
+
+    return list_memories(db, user=user, agent_id=agent_id, query=query)
+
+
+@routes.post(
+    "/<uuid:agent_id>/memories",
+    body=MemoryCreate,
+    response=MemoryPublic,
+    status=201,
+    keys="never",
+    responses={429: "you keep 1,000 memories with this agent already"},
+)
+def add_memory(agent_id: uuid.UUID, body: MemoryCreate, user: User, db: Session) -> Memory:
+    """Tell the agent something to remember about you."""
+    from core.services.memories import add_memory
+
+    return add_memory(db, user=user, agent_id=agent_id, data=body)
 
 
 @routes.get("/<uuid:agent_id>/schedules", query=PageQuery, response=PageOf[SchedulePublic])

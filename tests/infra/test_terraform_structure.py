@@ -84,6 +84,7 @@ CAPABILITIES = {
     "credentials": set(),  # stores sealed credentials: the database and the credentials key
     "api_keys": set(),  # keys are rows in the database
     "schedules": set(),  # schedules are rows; the sweeper (tasks) starts their runs
+    "memories": set(),  # a person's memories are rows
     "console": set(),  # static files of the web console
     # embeds queries (Vertex), reads artifacts into documents, enqueues their ingestion
     "knowledge_bases": {"models", "storage", "enqueues"},

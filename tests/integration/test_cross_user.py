@@ -38,6 +38,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/knowledge-bases/{kb_id}"): {"name": "taken-over"},
     ("POST", "/knowledge-bases/{kb_id}/documents"): {"title": "b's", "text": "planted"},
     ("POST", "/knowledge-bases/{kb_id}/query"): {"query": "secret"},
+    ("POST", "/agents/{agent_id}/memories"): {"text": "planted"},
+    ("PATCH", "/memories/{memory_id}"): {"text": "rewritten"},
     ("POST", "/executions/{execution_id}/approvals"): {
         "decisions": [{"tool_call_id": "c1", "approved": True}]
     },
@@ -81,8 +83,12 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
         headers=headers,
         json={"title": "secret", "text": "the secret plan"},
     ).get_json()
+    memory = client.post(
+        f"/agents/{agent['id']}/memories", headers=headers, json={"text": "likes tea"}
+    ).get_json()
     ids = {
         "user_id": a["id"],
+        "memory_id": memory["id"],
         "kb_id": kb["id"],
         "document_id": document["id"],
         "agent_id": agent["id"],

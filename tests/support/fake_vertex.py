@@ -138,6 +138,8 @@ class FakeVertex:
         self.gemini = Script()
         self.claude = Script()
         self.requests: list[RecordedRequest] = []
+        # statuses the next embedding requests answer instead of vectors (a 429, a 500)
+        self.embedding_failures: deque[int] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -183,9 +185,16 @@ class FakeVertex:
     # -- request handling (runs on the server's threads) -----------------------------------
 
     def _handle(self, request: RecordedRequest) -> tuple[int, str, bytes]:
+        route = request.route
+        if route.get("publisher") == "google" and route.get("method") in EMBEDDING_METHODS:
+            with self._lock:
+                self.requests.append(request)
+                failure = self.embedding_failures.popleft() if self.embedding_failures else None
+            if failure is not None:
+                return _json(failure, _google_error(Turn(status=failure, error_message="busy")))
+            return _embeddings(route["model"], route["method"], request.body)
         with self._lock:
             self.requests.append(request)
-            route = request.route
             script = {"google": self.gemini, "anthropic": self.claude}.get(
                 route.get("publisher", "")
             )
@@ -243,6 +252,72 @@ class FakeVertex:
 
 
 # -- wire formats ---------------------------------------------------------------------------
+
+# Gemini embeddings on Vertex: gemini-embedding-001 through `:predict` (one instance per
+# request: "batchSize must be 1"), the newer models through `:embedContent` (one content). The
+# vectors are the offline test embedder's of the text (lexical, so retrieval means something),
+# at the requested outputDimensionality (default 3072) and, as Vertex's below 3072, not
+# normalized to unit length.
+EMBEDDING_METHODS = ("predict", "embedContent")
+
+
+def _embeddings(model: str, method: str, body: Any) -> tuple[int, str, bytes]:
+    from core.knowledge.embedders import HashingEmbedder
+
+    def vector(text: str, dims: int) -> list[float]:
+        unit = HashingEmbedder(dims).embed([text], "document")[0]
+        return [2.5 * x for x in unit] if dims < 3072 else unit
+
+    def text_of(content: Any) -> str:
+        if isinstance(content, str):
+            return content
+        return "".join(str(part.get("text", "")) for part in (content or {}).get("parts", []))
+
+    body = body if isinstance(body, dict) else {}
+    if method == "predict":
+        if model != "gemini-embedding-001":
+            return _json(
+                400, _google_error(Turn(status=400, error_message=f"{model}: use embedContent"))
+            )
+        instances = body.get("instances") or []
+        if len(instances) != 1:
+            return _json(
+                400,
+                _google_error(
+                    Turn(
+                        status=400,
+                        error_message="Unable to submit request because it included too many "
+                        f"instances. batchSize must be 1 but the entered value was {len(instances)}.",
+                    )
+                ),
+            )
+        dims = int((body.get("parameters") or {}).get("outputDimensionality") or 3072)
+        text = text_of(instances[0].get("content"))
+        values = vector(text, dims)
+        return _json(
+            200,
+            {
+                "predictions": [
+                    {
+                        "embeddings": {
+                            "values": values,
+                            "statistics": {"token_count": len(text.split()), "truncated": False},
+                        }
+                    }
+                ],
+                "metadata": {"billableCharacterCount": len(text)},
+            },
+        )
+    config = body.get("embedContentConfig") or {}
+    dims = int(config.get("outputDimensionality") or 3072)
+    text = text_of(body.get("content"))
+    return _json(
+        200,
+        {
+            "embedding": {"values": vector(text, dims)},
+            "usageMetadata": {"promptTokenCount": len(text.split())},
+        },
+    )
 
 
 CLAUDE_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
