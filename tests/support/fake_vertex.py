@@ -287,7 +287,8 @@ def _embeddings(model: str, method: str, body: Any) -> tuple[int, str, bytes]:
                     Turn(
                         status=400,
                         error_message="Unable to submit request because it included too many "
-                        f"instances. batchSize must be 1 but the entered value was {len(instances)}.",
+                        "instances. batchSize must be 1 but the entered value was "
+                        f"{len(instances)}.",
                     )
                 ),
             )
