@@ -103,6 +103,29 @@ def session_turns_ms(
     )
 
 
+def budgeted_turns_ms(
+    sessions_port: int, agent_id: str, headers: dict[str, str], turns: int
+) -> tuple[str, list[float]]:
+    """`turns` sequential turns of ~60 words each on one new session of an agent with a
+    context budget: its session id and the latencies."""
+    client = Client(sessions_port, headers)
+    status, session = client.post("/", {"agent_id": agent_id})
+    if status != 201:
+        raise RuntimeError(f"creating a session answered {status}: {session}")
+    samples = []
+    for i in range(turns):
+        started = time.perf_counter()
+        status, body = client.post(f"/{session['id']}/messages", {"content": f"turn {i}: {TALK}"})
+        samples.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise RuntimeError(f"a turn answered {status}: {body}")
+    return str(session["id"]), samples
+
+
+BUDGET_TOKENS = 1000
+TALK = "Tell me more about the river, the bridge and the old mill we talked about. " * 4
+
+
 def interleaved_throughput(
     targets: dict[str, tuple[int, str, dict[str, str]]],
     seconds: float,
@@ -202,6 +225,24 @@ def main() -> int:
             key_lat = latency_ms(agents_port, execute_path, key_headers, args.requests)
             session_turns_ms(sessions_port, agent["id"], headers, 20)  # warm-up
             turn_lat = session_turns_ms(sessions_port, agent["id"], headers, args.turns)
+            status, budgeted = Client(agents_port, headers).post(
+                "/",
+                {
+                    "name": "bench-budget",
+                    "display_name": "Bench, with a context budget",
+                    "definition": {
+                        "model": {"provider": "test", "name": "test"},
+                        "system_prompt": "be brief",
+                        "context": {"max_history_tokens": BUDGET_TOKENS},
+                    },
+                },
+            )
+            if status != 201:
+                raise RuntimeError(f"creating the agent answered {status}: {budgeted}")
+            session_turns_ms(sessions_port, budgeted["id"], headers, 20)  # warm-up
+            budget_session, budget_lat = budgeted_turns_ms(
+                sessions_port, budgeted["id"], headers, args.turns
+            )
             latency_ms(floor_turn_port, "/warm-up", {}, 20, field="content", warm=0)
             floor_turn_lat = latency_ms(
                 floor_turn_port, "/conversation", {}, args.turns, field="content", warm=0
@@ -235,6 +276,18 @@ def main() -> int:
                 .where(AgentExecution.status == "succeeded", AgentExecution.requests >= 1)
             )
             events = db.scalar(select(func.count()).select_from(Event))
+            sent_tokens = list(
+                db.scalars(
+                    select(AgentExecution.input_tokens)
+                    .where(AgentExecution.session_id == budget_session)
+                    .order_by(AgentExecution.created_at)
+                )
+            )
+            summaries = db.scalar(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.session_id == budget_session, Event.type == "context_summarized")
+            )
         from core.db import reset_engine
 
         reset_engine()
@@ -285,6 +338,16 @@ def main() -> int:
         f"= {pct(turn_lat, 50) / (pct(service_lat, 50) + history_cost):.2f} (target <= 1.3); "
         f"the service's own ms per turn: first 20 {own_first:.2f}, last 20 {own_last:.2f} "
         f"= {own_last / own_first:.2f}x (target <= 1.2)"
+    )
+    b_first, b_last = statistics.mean(budget_lat[:20]), statistics.mean(budget_lat[-20:])
+    print(
+        f"session turns with a context budget ({BUDGET_TOKENS} tokens, summarize): turns 1-20 "
+        f"mean {b_first:.2f} ms, turns {args.turns - 19}-{args.turns} mean {b_last:.2f} ms = "
+        f"{b_last / b_first:.2f}x (target <= 1.2); input tokens per turn (each turn's model "
+        f"requests, the summaries' included): first 20 mean "
+        f"{statistics.mean(sent_tokens[:20]):.0f}, last 20 mean "
+        f"{statistics.mean(sent_tokens[-20:]):.0f}, max {max(sent_tokens)}; "
+        f"{summaries} summaries in {len(sent_tokens)} turns"
     )
     print(f"persisted: {runs} executions ({succeeded} succeeded with usage), {events} events")
     print(

@@ -365,6 +365,16 @@ class MemorySpec(_Strict):
     )
 
 
+class ContextSpec(_Strict):
+    """How much of a session's history the model is sent. Past the budget, the oldest turns are
+    folded (whole turns: a tool call and its result stay together) into a running summary kept
+    with the session (`summarize`, a model call counted in the turn's usage) or dropped
+    (`truncate`). The event log keeps every turn either way."""
+
+    max_history_tokens: int = Field(ge=200, le=1_000_000, description="tokens of earlier turns")
+    strategy: Literal["summarize", "truncate"] = "summarize"
+
+
 class AgentDefinition(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_gemini_search_rules)
 
@@ -404,6 +414,9 @@ class AgentDefinition(_Strict):
         "anyone who may execute the agent searches them through it, never directly",
     )
     memory: MemorySpec = Field(default_factory=MemorySpec)
+    context: ContextSpec | None = Field(
+        default=None, description="a budget for the session history sent (default: all of it)"
+    )
     limits: Limits = Field(default_factory=Limits)
     workflow: WorkflowSpec | None = None
 

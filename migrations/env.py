@@ -6,13 +6,19 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from core.db.migrate import include_object
 from core.models import all_models
 
 target_metadata = all_models()
 
 
 def run_with(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_object=include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -37,6 +37,7 @@ from pg8000.core import DESCRIBE, NULL_BYTE, PORTAL, SYNC_MSG, Context, _flush, 
 from pg8000.dbapi import IntegrityError, ProgrammingError, convert_paramstyle
 from pg8000.exceptions import DatabaseError, InterfaceError
 from sqlalchemy.dialects.postgresql.pg8000 import PGDialect_pg8000
+from sqlalchemy.types import NullType
 
 from core.db.options import COMMITS, CUSTOM_PLAN, THEN_COMMIT
 
@@ -221,6 +222,10 @@ class PreparedPG8000Dialect(PGDialect_pg8000):
     supports_statement_cache = True
     # an executemany of an INSERT becomes one multi-row INSERT (one round trip), as with RETURNING
     use_insertmanyvalues_wo_returning = True
+    # pgvector's `vector` (knowledge_chunks.embedding where the extension is installed): opaque
+    # here, as core.knowledge.search writes and compares it in SQL; known, so reflecting the
+    # schema does not warn
+    ischema_names = {**PGDialect_pg8000.ischema_names, "vector": NullType}
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         if (

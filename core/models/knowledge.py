@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, created_at, str_enum, updated_at, uuid_pk
 
@@ -96,7 +96,7 @@ class KnowledgeDocument(Base):
     source: Mapped[DocumentSource] = mapped_column(str_enum(DocumentSource, "document_source"))
     media_type: Mapped[str] = mapped_column(String(100))
     artifact_id: Mapped[uuid.UUID | None]
-    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, deferred=True)
     content_sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[DocumentStatus] = mapped_column(

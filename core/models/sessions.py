@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, created_at, str_enum, updated_at, uuid_pk
@@ -27,6 +27,10 @@ class EventType(enum.StrEnum):
     approval_decided = "approval_decided"
     # an MCP server left out of the run (its credential may not go to its host)
     mcp_server_skipped = "mcp_server_skipped"
+    # older turns folded into the session's running summary (core.runs.context_budget)
+    context_summarized = "context_summarized"
+    # durable facts drawn from a turn into the caller's memories
+    memory_extracted = "memory_extracted"
 
 
 class AgentSession(Base):
@@ -45,6 +49,10 @@ class AgentSession(Base):
     status: Mapped[SessionStatus] = mapped_column(
         str_enum(SessionStatus, "session_status"), default=SessionStatus.active
     )
+    # what the model is told of the first `summary_turns` succeeded turns instead of them, once
+    # the definition's context budget folded them (core.runs.context_budget)
+    summary: Mapped[str] = mapped_column(Text, default="", server_default="")
+    summary_turns: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # the conversation itself is the messages of the session's succeeded turns, in turn order
     # (agent_executions.messages; core.runs.session_history)
     # the last seq handed to an event of this session

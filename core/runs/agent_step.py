@@ -90,6 +90,17 @@ def run_agent_step(
         deps.memory = RunMemory(backends.unit_of_work, user_id, agent_version[0], execution_id)
         deps.recalled = deps.memory.recall(_text_of(prompt), definition.memory.recall_tokens)
     try:
+        if definition.context is not None and session_id is not None:
+            from core.runs.context_budget import fit_history, summarized_event
+
+            earlier = history[: len(history) - len(resumed)]
+            fitted = run_on_agent_loop(
+                fit_history(definition.context, backends, session_id, earlier, built.model)
+            )
+            history = [*fitted.messages, *resumed]
+            usage_so_far = usage_so_far + fitted.usage
+            if fitted.event is not None:
+                recorder.pending.append(summarized_event(fitted.event))
         outcome = run_on_agent_loop(
             run_agent(
                 built,

@@ -130,7 +130,7 @@ def test_the_planner_uses_the_hnsw_index_and_applies_the_filter(
     big, _small = topics
     with Session(pgvector) as db:
         vector_plan = plan(db, [big], None)
-        hybrid_plan = plan(db, [big], "generator | yield | value")
+        hybrid_plan = plan(db, [big], "generators yield values")
     for shown in (vector_plan, hybrid_plan):
         assert "ix_knowledge_chunks_embedding_256" in shown, shown
         assert "knowledge_base_id = ANY" in shown, shown

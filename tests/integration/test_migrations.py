@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
-from core.db.migrate import downgrade_to_base, head_revision, upgrade_to_head
+from core.db.migrate import downgrade_to_base, head_revision, include_object, upgrade_to_head
 from core.db.revision import SCHEMA_HEAD
 from core.models import all_models
 
@@ -40,7 +40,9 @@ def test_upgrade_head_then_models_match_then_downgrade_base(empty_database):
     assert set(all_models().tables) <= _tables(empty_database)
 
     with empty_database.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
         differences = compare_metadata(context, all_models())
     assert differences == []
 
