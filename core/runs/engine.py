@@ -186,6 +186,12 @@ def _run(
             return None
         return outcome
     finished = _finished(backends, fence, run.events, outcome, run.webhook_url, trace)
+    memory = run.definition.memory
+    extracts = memory.enabled and memory.extract and run.session_id is not None
+    if extracts and finished is not None and finished.status == "succeeded":
+        from core.runs.queueing import enqueue_memory_extraction
+
+        enqueue_memory_extraction(backends, fence.execution_id)
     if finished is not None and run.parent_id is not None and run.approval_decisions:
         # a workflow step resumed after approvals: its workflow waits for it
         wake_parent(backends, fence.execution_id)

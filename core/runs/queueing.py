@@ -34,3 +34,17 @@ def enqueue_webhook(backends: Backends, execution_id: uuid.UUID, *, suffix: str 
         )
     except Exception:  # the run is recorded; a lost webhook must not fail it
         log.exception("could not enqueue the webhook of execution %s", execution_id)
+
+
+def enqueue_memory_extraction(backends: Backends, execution_id: uuid.UUID) -> None:
+    """After a session turn of an agent whose memory extracts: its facts, in the background."""
+    try:
+        backends.queue.enqueue(
+            Task(
+                path=f"/tasks/memories/{execution_id}",
+                name=f"memories-{execution_id}",
+                payload={"execution_id": str(execution_id)},
+            )
+        )
+    except Exception:  # the turn is recorded; a lost extraction must not fail it
+        log.exception("could not enqueue the memory extraction of execution %s", execution_id)

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.agents.pricing import unpriced_models
+from core.agents.usage import Usage
 from core.definition import AgentDefinition
 from core.errors import LimitReached, field_error
 
@@ -215,3 +216,34 @@ FUNCTIONS: dict[str, tuple[str, str, str, str]] = {
         _daily_left("daily_cost_usd", "numeric", "cost_usd"),
     ),
 }
+
+
+def count_late_usage(db: Any, *, execution_id: Any, usage: Usage) -> None:
+    """Usage spent for a run after it ended (the memories drawn from a turn): added to the run's
+    own columns and to its user's day, as `count_usage` counted the rest (not as another run)."""
+    from sqlalchemy import text
+
+    db.execute(
+        text(
+            "WITH run AS (UPDATE agent_executions SET requests = requests + :requests, "
+            "input_tokens = input_tokens + :input, output_tokens = output_tokens + :output, "
+            "cost = CASE WHEN CAST(:cost AS numeric) IS NULL THEN cost "
+            "ELSE coalesce(cost, 0) + CAST(:cost AS numeric) END "
+            "WHERE id = :id RETURNING user_id, finished_at) "
+            "INSERT INTO usage_days AS u "
+            "(user_id, day, executions, input_tokens, output_tokens, cost_usd) "
+            "SELECT user_id, (coalesce(finished_at, now()) AT TIME ZONE 'UTC')::date, 0, "
+            ":input, :output, coalesce(CAST(:cost AS numeric), 0) FROM run "
+            "ON CONFLICT (user_id, day) DO UPDATE SET "
+            "input_tokens = u.input_tokens + EXCLUDED.input_tokens, "
+            "output_tokens = u.output_tokens + EXCLUDED.output_tokens, "
+            "cost_usd = u.cost_usd + EXCLUDED.cost_usd"
+        ),
+        {
+            "id": execution_id,
+            "requests": usage.requests,
+            "input": usage.input_tokens,
+            "output": usage.output_tokens,
+            "cost": usage.cost,
+        },
+    )

@@ -59,6 +59,25 @@ def ingest_document(document_id: uuid.UUID, headers: Headers, backends: Backends
 
 
 @routes.post(
+    "/memories/<uuid:execution_id>",
+    auth="none",
+    response=dict,
+    responses={
+        401: "not the queue (no valid OIDC token or shared secret)",
+        503: "the model failed: retry later",
+    },
+    needs=AGENT_RUNTIME,
+)
+def extract_memories(execution_id: uuid.UUID, headers: Headers, backends: Backends) -> Reply:
+    """Draw durable facts about its user from a finished session turn into their memories;
+    duplicate deliveries are harmless."""
+    verify_task_request(headers, backends.settings)
+    from core.services.memory_extraction import deliver_extraction
+
+    return delivered(deliver_extraction(execution_id, backends))
+
+
+@routes.post(
     "/webhooks/<uuid:execution_id>",
     auth="none",
     response=dict,

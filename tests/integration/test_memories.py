@@ -143,3 +143,46 @@ def test_recall_puts_the_most_relevant_memories_first_within_the_budget(client: 
     assert 1 <= len(lines) < len(facts)
     assert sum(count_tokens(line[2:]) + 2 for line in lines) <= 40
     assert "peanuts" in lines[0]
+
+
+def test_facts_are_drawn_from_a_turn_in_the_background_once(
+    client: Any, queue: Any, worker_headers: dict[str, str]
+) -> None:
+    _, owner = signed_up(client)
+    agent = memory_agent(client, owner, extract=True)
+    _, alice = signed_up(client)
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if info.instructions and "worth remembering" in info.instructions:
+            facts = ["Is a vegetarian.", "Lives in Oslo."]
+            return ModelResponse(
+                parts=[ToolCallPart(info.output_tools[0].name, {"response": facts})]
+            )
+        return ModelResponse(parts=[TextPart("Noted!")])
+
+    session = client.post("/sessions", headers=alice, json={"agent_id": agent["id"]}).get_json()
+    with answering(client, FunctionModel(respond)):
+        turn = client.post(
+            f"/sessions/{session['id']}/messages",
+            headers=alice,
+            json={"content": "I'm a vegetarian and I live in Oslo. Any dinner ideas?"},
+        ).get_json()
+        assert turn["status"] == "succeeded"
+        before = turn["usage"]["requests"]
+        [task] = [t for t in queue.tasks if t.path.startswith("/tasks/memories/")]
+        assert task.path == f"/tasks/memories/{turn['id']}"
+        first = client.post(task.path, headers=worker_headers, json=task.payload)
+        again = client.post(task.path, headers=worker_headers, json=task.payload)
+    assert first.status_code == 200, first.get_json()
+    assert (first.get_json()["status"], again.get_json()["status"]) == ("extracted", "done")
+    memories = client.get(f"/agents/{agent['id']}/memories", headers=alice).get_json()["items"]
+    assert sorted(m["text"] for m in memories) == ["Is a vegetarian.", "Lives in Oslo."]
+    assert {m["source"] for m in memories} == {"extracted"}
+    assert {m["execution_id"] for m in memories} == {turn["id"]}
+    events = client.get(f"/sessions/{session['id']}/events", headers=alice).get_json()["items"]
+    [extracted] = [e for e in events if e["type"] == "memory_extracted"]
+    assert extracted["payload"]["count"] == 2
+    after = client.get(f"/executions/{turn['id']}", headers=alice).get_json()
+    assert after["usage"]["requests"] == before + 1
+    # the agent's owner sees none of them
+    assert client.get(f"/agents/{agent['id']}/memories", headers=owner).get_json()["items"] == []
