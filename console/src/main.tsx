@@ -9,6 +9,7 @@ import { Agents, NewAgent } from "./pages/Agents";
 import { ArtifactDetail, Artifacts } from "./pages/Artifacts";
 import { Chat } from "./pages/Chat";
 import { ExecutionDetail, Executions } from "./pages/Executions";
+import { KnowledgeBaseDetail, KnowledgeBases } from "./pages/Knowledge";
 import { ListingDetail, Marketplace } from "./pages/Marketplace";
 import { SignIn } from "./pages/SignIn";
 
@@ -28,6 +29,8 @@ function Content({ route }: { route: string[] }) {
       return id ? <ExecutionDetail id={id} /> : <Executions />;
     case "artifacts":
       return id ? <ArtifactDetail id={id} /> : <Artifacts />;
+    case "knowledge":
+      return id ? <KnowledgeBaseDetail id={id} /> : <KnowledgeBases />;
     case "marketplace":
       return id ? <ListingDetail id={id} /> : <Marketplace />;
     case "keys":
@@ -47,6 +50,7 @@ const NAV: [string, string][] = [
   ["agents", "Agents"],
   ["executions", "Executions"],
   ["artifacts", "Artifacts"],
+  ["knowledge", "Knowledge"],
   ["marketplace", "Marketplace"],
   ["keys", "API keys"],
   ["credentials", "Credentials"],

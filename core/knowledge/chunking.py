@@ -56,7 +56,12 @@ def split_into_chunks(
 
 
 def _chunk(position: int, pieces: list[tuple[str, int]]) -> Chunk:
-    return Chunk(position, " ".join(text for text, _ in pieces), sum(n for _, n in pieces))
+    # a paragraph's first sentence carries its break ("\n\n" ahead of it): kept between pieces
+    text = "".join(
+        piece if i == 0 or piece.startswith("\n\n") else " " + piece
+        for i, (piece, _) in enumerate(pieces)
+    )
+    return Chunk(position, text.strip(), sum(n for _, n in pieces))
 
 
 def _tail(
@@ -77,9 +82,12 @@ def _pieces(text: str, size: int) -> list[tuple[str, int]]:
     """Sentences (with their token counts), a sentence over `size` cut between words."""
     out: list[tuple[str, int]] = []
     for paragraph in PARAGRAPH.split(text):
+        first = True
         for sentence in SENTENCE.split(paragraph.strip()):
             sentence = " ".join(sentence.split())
             n = count_tokens(sentence)
+            if first and sentence:
+                sentence, first = "\n\n" + sentence, False
             if n <= size:
                 out.append((sentence, n))
                 continue

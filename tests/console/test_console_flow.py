@@ -427,3 +427,89 @@ def test_a_chat_decides_each_call_on_its_own_and_follows_the_run_across_approval
     assert failed == 3  # round one twice, round two once: only what was approved
     assert errors == []
     context.close()
+
+
+def test_knowledge_bases_memories_and_the_sources_of_an_answer(
+    browser, console_url, screenshots, tmp_path
+):
+    """A knowledge base made in the console: two files uploaded, one read and one failing with
+    its reason, both followed to their end; a query shows ranked passages. An agent that
+    searches it answers in a chat that lists the passages it was given; what the agent
+    remembers about the person is listed, corrected and forgotten on the agent's page."""
+    import requests
+
+    name = f"kno{uuid.uuid4().hex[:6]}"
+    user = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+    assert requests.post(f"{console_url}/auth/register", json=user, timeout=10).status_code == 201
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{console_url}/console")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Knowledge").click()
+    page.get_by_label("Name", exact=True).fill("handbook")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("heading", name="handbook").wait_for()
+
+    policy = tmp_path / "refunds.md"
+    policy.write_text("# Refunds\n\nRefunds are paid within 14 days of the return arriving.\n")
+    broken = tmp_path / "scan.pdf"
+    broken.write_bytes(b"%PDF-1.4\nnot really a pdf")
+    page.get_by_label("Upload files").set_input_files([str(policy), str(broken)])
+    rows = page.locator("table.documents tbody tr")
+    rows.filter(has_text="refunds.md").locator(".doc-status.ready").wait_for(timeout=30_000)
+    failed = rows.filter(has_text="scan.pdf")
+    failed.locator(".doc-status.failed").wait_for(timeout=30_000)
+    expect(failed).to_contain_text("the PDF cannot be read")
+    page.get_by_label("Query").fill("when are refunds paid")
+    page.get_by_role("button", name="Search").click()
+    passages = page.get_by_role("list", name="Ranked passages")
+    expect(passages.locator("li").first).to_contain_text("14 days")
+    audit(page, "knowledge-base", screenshots)
+    kb_id = page.locator("p.muted code").first.inner_text()
+
+    login = {"username": name, "password": PASSWORD}
+    token = requests.post(f"{console_url}/auth/login", json=login, timeout=10).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    agent = requests.post(
+        f"{console_url}/agents",
+        json={
+            "name": "helpdesk",
+            "display_name": "Helpdesk",
+            "definition": {
+                "model": {"provider": "test", "name": "test"},
+                "knowledge": [{"knowledge_base_id": kb_id}],
+                "memory": {"enabled": True},
+            },
+        },
+        headers=headers,
+        timeout=10,
+    )
+    assert agent.status_code == 201, agent.text
+    page.goto(f"{console_url}/console#/agents/{agent.json()['id']}")
+    page.get_by_role("button", name="New chat").click()
+    page.get_by_label("Message").fill("When are refunds paid?")
+    page.get_by_role("button", name="Send").click()
+    sources = page.get_by_role("list", name="Passages the agent was given")
+    sources.locator("summary").first.wait_for()
+    expect(sources).to_contain_text("refunds.md")
+    audit(page, "chat-sources", screenshots)
+
+    page.get_by_role("link", name="The agent").click()
+    page.get_by_text("What this agent remembers about you").click()
+    page.get_by_label("Tell it something to remember").fill("Prefers answers in French.")
+    page.get_by_role("button", name="Remember").click()
+    mine = page.get_by_role("list", name="Your memories with this agent")
+    expect(mine).to_contain_text("Prefers answers in French.")
+    page.get_by_role("button", name="Edit: Prefers answers in French.").click()
+    page.get_by_label("Memory", exact=True).fill("Prefers answers in Portuguese.")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(mine).to_contain_text("Prefers answers in Portuguese.")
+    audit(page, "agent-memories", screenshots)
+    page.get_by_role("button", name="Forget: Prefers answers in Portuguese.").click()
+    expect(mine).not_to_contain_text("Portuguese")
+    context.close()
+    assert errors == []

@@ -5,6 +5,7 @@ import { go } from "../router";
 import { Alert, Field, Page, useLoad, when, type PageOf } from "../ui";
 import type { Agent } from "./Agents";
 import { DefinitionForm, type Catalog } from "./definitionForm";
+import { Memories } from "./Memories";
 
 interface Version {
   version: string;
@@ -49,6 +50,7 @@ export function AgentDetail({ id }: { id: string }) {
       <p role="status" class="status">{message}</p>
       <Alert message={error} />
       <Sessions agentId={id} />
+      <Memories agentId={id} />
       <details open>
         <summary><h2>Definition</h2></summary>
         {catalog.data && (

@@ -3,6 +3,7 @@
 // uploaded into the session (the agent's file tools see them under uploads/).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, describeError } from "../api";
+import { sourcesOf } from "../knowledge";
 import { Alert, Field, Page, useLoad, when, type PageOf } from "../ui";
 
 export interface RunEvent {
@@ -50,8 +51,27 @@ function EventItem({ event }: { event: RunEvent }) {
       return p.text ? <li class="msg agent"><span class="who">Agent</span><div>{String(p.text)}</div></li> : null;
     case "tool_call":
       return <li class="tool-call"><span class="who">Tool call</span> <code>{String(p.tool_name)}</code> <code class="args">{JSON.stringify(p.args)}</code></li>;
-    case "tool_result":
+    case "tool_result": {
+      const sources = sourcesOf(p.tool_name, p.content);
+      if (sources.length > 0) {
+        return (
+          <li class="sources">
+            <span class="who">Sources</span>
+            <ol aria-label="Passages the agent was given">
+              {sources.map((s) => (
+                <li key={s.chunk_id}>
+                  <details>
+                    <summary>{s.title} <small class="muted">passage {s.position + 1}</small></summary>
+                    <p>{s.text}</p>
+                  </details>
+                </li>
+              ))}
+            </ol>
+          </li>
+        );
+      }
       return <li class="tool-result"><span class="who">Result</span> <code>{String(p.tool_name)}</code> ({String(p.outcome)}): {String(p.content)}</li>;
+    }
     case "approval_requested":
       return <li class="approval"><span class="who">Approval requested</span> <code>{String(p.tool_name)}</code> <code class="args">{JSON.stringify(p.args)}</code></li>;
     case "approval_decided":
