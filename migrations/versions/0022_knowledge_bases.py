@@ -40,6 +40,14 @@ def _vector_available(bind: sa.Connection) -> bool:
 def upgrade() -> None:
     bind = op.get_bind()
     vector = _vector_available(bind)
+    if not vector:  # say so where an operator reads: knowledge search works, without an index
+        import logging
+
+        logging.getLogger("alembic.runtime.migration").warning(
+            "0022: the `vector` extension is not available to this database user: knowledge "
+            "chunks get real[] vectors searched exactly, without an HNSW index (on Cloud SQL, "
+            "run the migration as a user with cloudsqlsuperuser, or CREATE EXTENSION vector)"
+        )
     op.execute(
         """
         CREATE TABLE knowledge_bases (
