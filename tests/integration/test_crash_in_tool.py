@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -261,13 +262,25 @@ def test_a_lease_lost_while_a_tool_runs_does_not_run_it_twice(
             assert time.monotonic() < deadline
             assert worker_a.poll() is None, worker_a.communicate()[0]
             time.sleep(0.05)
-        time.sleep(5.2)  # A's lease (5 s) runs out while its tool still runs
+        # A's lease (5 s from its last write) runs out while its tool still runs (9 s): wait
+        # for the lease the database holds, not a fixed time a loaded machine may outrun
+        while True:
+            with transaction() as db:
+                expires = db.scalar(
+                    select(AgentExecution.lease_expires_at).where(AgentExecution.id == execution_id)
+                )
+            left = (expires - datetime.now(UTC)).total_seconds() if expires else 0.0
+            if left < -0.1:
+                break
+            assert time.monotonic() < deadline + 15
+            time.sleep(min(max(left + 0.15, 0.05), 1.0))
         assert deliver(execution_id).status == "succeeded"
         assert told(execution_id) == INTERRUPTED
         out, _ = worker_a.communicate(timeout=60)
     finally:
         if worker_a.poll() is None:
             worker_a.kill()
+            worker_a.communicate()
     assert len(mcp.calls("slow")) - before == 1, out
     assert "finished without crashing" in out  # A gave the run up when it found B had it
     with transaction() as db:
