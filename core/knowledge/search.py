@@ -152,13 +152,14 @@ def search(
     return [Passage(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
 
 
-# The words half's query: the question's lexemes (English stems, stop words out) that match
-# fewer than COMMON of the chunks, as PostgreSQL's statistics of the tsvector column have it (at
-# least the two rarest are kept), any of them matching. A question rarely holds every word of
-# its answer, so any word may match; a word in most chunks tells nothing (ts_rank has no inverse
-# document frequency) while ranking every chunk that has it is most of a query's time (88 ms
-# against 12 ms at 20,000 chunks).
-COMMON = 0.05
+# The words half's query: the question's lexemes (English stems, stop words out), rarest first,
+# as many as together match at most WORD_MATCHES chunks by PostgreSQL's statistics of the
+# tsvector column (its most common elements and their frequencies; a lexeme it does not list is
+# rarer than any it does), the two rarest always; any of them may match. A question rarely
+# holds every word of its answer, so any word may match; a word in many chunks tells little
+# (ts_rank has no inverse document frequency), and ranking every chunk that has it is most of
+# a query's time: 88 ms against 12 ms at 20,000 chunks when the words in over 5% of them went.
+WORD_MATCHES = 2000
 WORDED_QUERY = (
     "terms AS (SELECT lexeme FROM unnest(to_tsvector('english', :words)) "  # noqa: S608 (a constant)
     "AS v(lexeme, positions, weights)), "
@@ -166,10 +167,12 @@ WORDED_QUERY = (
     "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS m(e, f) "
     "WHERE s.schemaname = current_schema() AND s.tablename = 'knowledge_chunks' "
     "AND s.attname = 'search'), "
-    "frequency AS (SELECT t.lexeme, coalesce(c.f, 0) AS f FROM terms t "
-    "LEFT JOIN common c ON c.e = t.lexeme), "
-    "kept AS (SELECT lexeme FROM frequency ORDER BY f, lexeme "
-    f"LIMIT greatest(2, (SELECT count(*) FROM frequency WHERE f < {COMMON}))), "
+    "frequency AS (SELECT t.lexeme, coalesce(c.f, 0) AS f, "
+    "row_number() OVER (ORDER BY coalesce(c.f, 0), t.lexeme) AS n, "
+    "sum(coalesce(c.f, 0)) OVER (ORDER BY coalesce(c.f, 0), t.lexeme) AS together "
+    "FROM terms t LEFT JOIN common c ON c.e = t.lexeme), "
+    "kept AS (SELECT lexeme FROM frequency WHERE n <= 2 OR together * greatest((SELECT "
+    f"reltuples FROM pg_class WHERE oid = 'knowledge_chunks'::regclass), 0) <= {WORD_MATCHES}), "
     "worded_query AS (SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) "
     "AS q FROM kept), "
 )
@@ -197,7 +200,7 @@ def search_statement(kind: str, dimensions: int, *, vectors: bool, words: bool, 
     if words:
         parts.append(
             "SELECT id, row_number() OVER (ORDER BY r DESC, id) AS rank, r AS raw FROM ("
-            "SELECT c.id, ts_rank_cd(c.search, w.q, 1) AS r "
+            "SELECT c.id, ts_rank(c.search, w.q, 1) AS r "
             "FROM knowledge_chunks c, worded_query AS w "
             "WHERE c.knowledge_base_id = ANY(:kbs) AND c.search @@ w.q "
             "ORDER BY r DESC LIMIT :n) AS worded"

@@ -3,10 +3,11 @@ reference topics (`pydoc_data.topics`) and the docstrings of the standard librar
 and their public classes and functions, as documents; questions made from sentences of chunks
 picked at random (seeded), each answered by the chunks that hold its sentence.
 
-A question keeps some of its sentence's content words and changes the form of others (plural
-to singular, -ing and -ed forms to the stem, -ion to -e): what a person who half remembers a
-passage types. Neither half of hybrid search has it easy: full-text search stems but needs the
-words, the test embedder hashes words, pairs and word beginnings."""
+A question keeps some of its sentence's content words and changes others: their form (plural
+to singular, -ing and -ed forms to the stem, -ion to -e) or, in a long word, a letter past the
+fifth (dropped or swapped): what a person who half remembers a passage types, typos included.
+Neither half of hybrid search has it easy: full-text search stems but needs each word spelled
+right; the test embedder also matches word pairs and word beginnings, and ranks less sharply."""
 
 from __future__ import annotations
 
@@ -68,6 +69,23 @@ def _reform(word: str, rng: random.Random) -> str:
     return word + ("s" if rng.random() < 0.5 else "ing")
 
 
+def _typo(word: str, rng: random.Random) -> str:
+    """A letter dropped or two swapped, past the fifth (people misspell the ends of words)."""
+    at = rng.randrange(5, len(word) - 1)
+    if rng.random() < 0.5:
+        return word[:at] + word[at + 1 :]
+    return word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+
+
+def _vary(word: str, rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.3:
+        return _reform(word, rng)
+    if roll < 0.55 and len(word) > 6:
+        return _typo(word, rng)
+    return word
+
+
 def questions(chunks: Sequence[tuple[int, Chunk]], count: int, *, seed: int = 7) -> list[Question]:
     rng = random.Random(seed)
     picked: list[Question] = []
@@ -82,9 +100,7 @@ def questions(chunks: Sequence[tuple[int, Chunk]], count: int, *, seed: int = 7)
         sentence = rng.choice(sentences)
         words = [w for w in WORD.findall(sentence) if w.lower() not in STOP]
         keep = sorted(rng.sample(range(len(words)), k=min(len(words), rng.randint(4, 7))))
-        terms = [
-            _reform(words[i].lower(), rng) if rng.random() < 0.4 else words[i].lower() for i in keep
-        ]
+        terms = [_vary(words[i].lower(), rng) for i in keep]
         answers = frozenset(cid for cid, c in chunks if sentence in c.text)
         picked.append(Question(" ".join(terms), sentence, answers))
         if len(picked) == count:
