@@ -1,11 +1,12 @@
 """Text to vectors. A knowledge base names its embedder (`provider`, `model`, `dimensions`);
 every vector stored or asked for is unit length, so cosine distance is one minus a dot product.
 
-- `test`: offline, deterministic and lexical. Each word is stemmed (a few English suffixes),
-  stop words are dropped, and the stems, the pairs of neighbouring stems and each long word's
-  first five letters are hashed (CRC-32, signed) into the vector's dimensions, weighted by
-  1 + log of their count. Texts that share words, word pairs or word beginnings are close: local
-  retrieval is meaningful, and it errs differently from full-text search.
+- `test`: offline, deterministic and lexical. Stop words are dropped; each word's stem (a few
+  English suffixes off) and its character 4-grams (of `<word>`, as fastText hashes subwords)
+  are hashed (CRC-32, signed) into the vector's dimensions, a stem weighing 1 + log(1 + count),
+  a 4-gram 0.3 per occurrence. Texts that share words or most of a word's letters are close:
+  local retrieval is meaningful, and it errs differently from full-text search, which needs
+  each word spelled as its stem (a misspelled or oddly inflected word still shares 4-grams).
 - `vertex`: Google's embedding models on Vertex AI through pydantic-ai (`GoogleEmbeddingModel`,
   the agents' Google Cloud provider), asked for the knowledge base's dimensions, documents and
   queries embedded as such."""
@@ -18,7 +19,6 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any, Literal, Protocol
 
 from core.config import Settings
@@ -26,6 +26,9 @@ from core.schemas.knowledge import DIMENSIONS, VERTEX_MODELS
 
 __all__ = ["DIMENSIONS", "VERTEX_MODELS", "Embedder", "EmbeddingSpec", "embedder_for"]
 
+# the test embedder's subwords: character 4-grams, each occurrence weighing this against a stem's 1
+GRAM = 4
+GRAM_WEIGHT = 0.3
 DEFAULT_MODELS = {"test": "hashed-ngrams", "vertex": "gemini-embedding-001"}
 DEFAULT_DIMENSIONS = {"test": 256, "vertex": 768}
 # requests in flight to the provider while embedding a document
@@ -134,19 +137,16 @@ class HashingEmbedder:
 
     def _one(self, text: str) -> list[float]:
         words = [w for w in WORD.findall(text.lower()) if w not in STOP]
-        stems = [stem(w) for w in words]
-        features: Counter[str] = Counter(stems)
-        features.update(f"{a} {b}" for a, b in pairwise(stems))
-        features.update(f"{w[:5]}~" for w in words if len(w) > 6)
+        features: Counter[str] = Counter()
+        for word in words:
+            features[stem(word)] += 1.0
+            bounded = f"<{word}>"
+            for i in range(len(bounded) - GRAM + 1):
+                features["#" + bounded[i : i + GRAM]] += GRAM_WEIGHT
         vector = [0.0] * self.dimensions
         for feature, count in features.items():
             index, sign = self._slot(feature)
-            weight = 1.0 + math.log(count)
-            if " " in feature:
-                weight *= 0.7
-            elif feature.endswith("~"):
-                weight *= 0.5
-            vector[index] += sign * weight
+            vector[index] += sign * (1.0 + math.log(1.0 + count) if count >= 1 else count)
         return unit(vector)
 
 
