@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -137,7 +137,7 @@ class HashingEmbedder:
 
     def _one(self, text: str) -> list[float]:
         words = [w for w in WORD.findall(text.lower()) if w not in STOP]
-        features: Counter[str] = Counter()
+        features: defaultdict[str, float] = defaultdict(float)
         for word in words:
             features[stem(word)] += 1.0
             bounded = f"<{word}>"
