@@ -136,10 +136,10 @@ def test_a_text_document_is_queued_ingested_and_found(
     assert added.status_code == 202
     doc = added.get_json()
     assert (doc["status"], doc["source"], len(doc["content_sha256"])) == ("queued", "text", 64)
-    add_text(client, owner, kb["id"], "Shipping", SHIPPING)
+    second = add_text(client, owner, kb["id"], "Shipping", SHIPPING)
     assert [t.path for t in queue.tasks] == [
         f"/tasks/ingest/{doc['id']}",
-        queue.tasks[1].path,
+        f"/tasks/ingest/{second.get_json()['id']}",
     ]
     assert [a["status"] for a in deliver_all(client, queue, worker_headers)] == ["ready"] * 2
     ready = document(client, owner, kb["id"], doc["id"])
