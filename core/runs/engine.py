@@ -112,7 +112,7 @@ def _run(
         return _run_workflow(fence, backends, run, retry_transient, trace)
     from core.runs.approvals.suspending import deferred_results, suspend
 
-    saved = _messages(run.saved_messages)
+    saved = messages_of(run.saved_messages)
     recorder = DurableRecorder(fence, run.events, backends.store, resumed=saved)
     # time spent waiting for a person's decisions does not count against the timeout
     elapsed = (backends.clock.now() - run.started_at).total_seconds() - run.approval_wait_s
@@ -269,7 +269,8 @@ def _finished(
     return outcome
 
 
-def _messages(raw: list[Any]) -> list[ModelMessage]:
+def messages_of(raw: list[Any] | None) -> list[ModelMessage]:
+    """A run's stored messages (JSON) as pydantic-ai's."""
     if not raw:
         return []
     from pydantic_ai.messages import ModelMessagesTypeAdapter

@@ -1,4 +1,7 @@
-"""Handing work to the task queue: an execution to run (or resume), a webhook to deliver."""
+"""Handing work to the task queue: an execution to run (or resume), a webhook to deliver, a
+knowledge-base document to ingest, a turn to draw memories from. A task that cannot be enqueued
+after its row committed is found again by the sweeper (executions, documents) or is lost
+without failing what it follows (webhooks, memories)."""
 
 from __future__ import annotations
 
@@ -48,3 +51,18 @@ def enqueue_memory_extraction(backends: Backends, execution_id: uuid.UUID) -> No
         )
     except Exception:  # the turn is recorded; a lost extraction must not fail it
         log.exception("could not enqueue the memory extraction of execution %s", execution_id)
+
+
+def enqueue_ingestion(backends: Backends, document_id: uuid.UUID) -> None:
+    """A knowledge-base document to read, chunk and embed (its status says queued)."""
+    try:
+        backends.queue.enqueue(
+            Task(
+                path=f"/tasks/ingest/{document_id}",
+                # a new name each time: a document is queued again when its embedder changes
+                name=f"ingest-{document_id}-{uuid.uuid4().hex[:8]}",
+                payload={"document_id": str(document_id)},
+            )
+        )
+    except Exception:  # the sweeper hands out again what has been queued over a minute
+        log.exception("could not enqueue the ingestion of document %s", document_id)

@@ -40,6 +40,7 @@ from core.models.sessions import Artifact
 from core.models.users import User
 from core.pagination import Keyset, Page
 from core.runs.backends import Backends
+from core.runs.queueing import enqueue_ingestion
 from core.schemas.common import PageQuery
 from core.schemas.knowledge import (
     DocumentsQuery,
@@ -50,7 +51,6 @@ from core.schemas.knowledge import (
     TestEmbedding,
     VertexEmbedding,
 )
-from core.tasks.task import Task
 
 KB_ORDER = Keyset((KnowledgeBase.created_at, KnowledgeBase.id), descending=True)
 DOCUMENT_ORDER = Keyset((KnowledgeDocument.created_at, KnowledgeDocument.id), descending=True)
@@ -382,24 +382,6 @@ def _check_room(db: Session, user_id: uuid.UUID, size: int, settings: Settings) 
             f"your documents would take {stored + size} bytes, over your "
             f"{settings.knowledge_max_bytes}-byte limit: delete some first",
             code="knowledge_quota_exceeded",
-        )
-
-
-def enqueue_ingestion(backends: Backends, document_id: uuid.UUID) -> None:
-    """Hand the document to the worker; a lost task is found again by the sweeper."""
-    import logging
-
-    try:
-        backends.queue.enqueue(
-            Task(
-                path=f"/tasks/ingest/{document_id}",
-                name=f"ingest-{document_id}-{uuid.uuid4().hex[:8]}",
-                payload={"document_id": str(document_id)},
-            )
-        )
-    except Exception:
-        logging.getLogger(__name__).exception(
-            "could not enqueue the ingestion of document %s", document_id
         )
 
 

@@ -23,8 +23,8 @@ from core.knowledge.reading import Unreadable, read_text
 from core.knowledge.search import store_chunks
 from core.models.knowledge import DocumentStatus, KnowledgeBase, KnowledgeDocument
 from core.runs.backends import Backends
+from core.runs.queueing import enqueue_ingestion
 from core.services.delivery import Delivery
-from core.services.knowledge import enqueue_ingestion
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from core.models.memories import MemorySource
 from core.models.sessions import Event, EventType
 from core.runs.backends import Backends
 from core.runs.context_budget import transcript
+from core.runs.engine import messages_of
 from core.runs.events import EventLog
 from core.runs.quotas import count_late_usage
 from core.services.delivery import Delivery
@@ -62,7 +63,7 @@ def deliver_extraction(execution_id: uuid.UUID, backends: Backends) -> Delivery:
             return Delivery("done")
         user_id, agent_id = execution.user_id, execution.agent_id
         known = [m.text for m in memories_of(db, user_id, agent_id)[:50]]
-        messages = _messages(execution.messages)
+        messages = messages_of(execution.messages)
     if not messages:
         return Delivery("done")
     try:
@@ -124,14 +125,6 @@ def _extracted(db: Any, execution_id: uuid.UUID) -> bool:
         )
         is not None
     )
-
-
-def _messages(raw: list[Any] | None) -> list[Any]:
-    if not raw:
-        return []
-    from pydantic_ai.messages import ModelMessagesTypeAdapter
-
-    return list(ModelMessagesTypeAdapter.validate_python(raw))
 
 
 def _propose(
