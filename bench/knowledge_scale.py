@@ -18,7 +18,6 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +43,7 @@ def main() -> int:
     from core.knowledge.chunking import split_into_chunks
     from core.knowledge.embedders import HashingEmbedder
     from core.knowledge.search import search, search_statement, store_chunks
+    from tests.support import knowledge_rows
     from tests.support.retrieval_eval import corpus
 
     url = args.database_url
@@ -69,48 +69,14 @@ def main() -> int:
         reset_engine()
         engine = sa.create_engine(db_url)
         with Session(engine) as db:
-            owner = db.scalar(
-                sa.text(
-                    "INSERT INTO users (username, email, password_hash, role) "
-                    "VALUES ('bench', 'bench@example.com', 'x', 'user') RETURNING id"
+            owner = knowledge_rows.owner(db)
+            big = knowledge_rows.knowledge_base(db, owner)
+            queued = [
+                knowledge_rows.document(
+                    db, big, owner, f"doc {n}", content=text_of(330), status="queued"
                 )
-            )
-
-            def kb(name: str) -> uuid.UUID:
-                kb_id = uuid.uuid4()
-                db.execute(
-                    sa.text(
-                        "INSERT INTO knowledge_bases (id, owner_id, name, embedding_provider, "
-                        "embedding_model, dimensions) "
-                        "VALUES (:id, :o, :n, 'test', 'hashed-ngrams', 256)"
-                    ),
-                    {"id": kb_id, "o": owner, "n": name},
-                )
-                return kb_id
-
-            def document(kb_id: uuid.UUID, text: str, status: str) -> uuid.UUID:
-                doc_id = uuid.uuid4()
-                db.execute(
-                    sa.text(
-                        "INSERT INTO knowledge_documents (id, knowledge_base_id, owner_id, title, "
-                        "source, media_type, content, content_sha256, size_bytes, status) "
-                        "VALUES (:id, :kb, :o, :t, 'text', 'text/plain', :c, :sha, :n, :s)"
-                    ),
-                    {
-                        "id": doc_id,
-                        "kb": kb_id,
-                        "o": owner,
-                        "t": f"doc {doc_id.hex[:6]}",
-                        "c": text.encode(),
-                        "sha": doc_id.hex + doc_id.hex,
-                        "n": len(text),
-                        "s": status,
-                    },
-                )
-                return doc_id
-
-            big = kb("big")
-            queued = [document(big, text_of(330), "queued") for _ in range(args.documents)]
+                for n in range(args.documents)
+            ]
             db.commit()
 
         # 1. ingestion through the worker's path, the HNSW index in place
@@ -137,11 +103,11 @@ def main() -> int:
         started = time.perf_counter()
         with Session(engine) as db:
             targets = [(big, args.chunks - ingested)] + [
-                (kb(f"other {i}"), args.others) for i in range(10)
+                (knowledge_rows.knowledge_base(db, owner), args.others) for _ in range(10)
             ]
             for kb_id, wanted in targets:
                 while wanted > 0:
-                    doc_id = document(kb_id, "", "ready")
+                    doc_id = knowledge_rows.document(db, kb_id, owner, "filler")
                     chunks = split_into_chunks(text_of(350))[: min(wanted, 120)]
                     store_chunks(
                         db,

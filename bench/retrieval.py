@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,54 +40,22 @@ def main() -> int:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from core.knowledge.chunking import split_into_chunks
     from core.knowledge.embedders import HashingEmbedder
-    from core.knowledge.search import search, store_chunks, vector_kind
+    from core.knowledge.search import search, vector_kind
+    from tests.support import knowledge_rows
     from tests.support.retrieval_eval import corpus, questions, scores
 
     with scratch_database(server_url(args.database_url)) as url:
         engine = sa.create_engine(url)
         embedder = HashingEmbedder(256)
-        kb_id = uuid.uuid4()
         chunk_rows = []
         started = time.perf_counter()
         with Session(engine) as db:
-            owner = db.scalar(
-                sa.text(
-                    "INSERT INTO users (username, email, password_hash, role) "
-                    "VALUES ('bench', 'bench@example.com', 'x', 'user') RETURNING id"
-                )
+            owner = knowledge_rows.owner(db)
+            kb_id = knowledge_rows.knowledge_base(db, owner)
+            n_chunks = knowledge_rows.filled(
+                db, kb_id, owner, corpus(), embedder, size=128, overlap=24
             )
-            db.execute(
-                sa.text(
-                    "INSERT INTO knowledge_bases (id, owner_id, name, embedding_provider, "
-                    "embedding_model, dimensions) "
-                    "VALUES (:id, :o, 'docs', 'test', 'hashed-ngrams', 256)"
-                ),
-                {"id": kb_id, "o": owner},
-            )
-            n_chunks = 0
-            for title, text in corpus():
-                doc_id = uuid.uuid4()
-                db.execute(
-                    sa.text(
-                        "INSERT INTO knowledge_documents (id, knowledge_base_id, owner_id, title, "
-                        "source, media_type, content, content_sha256, size_bytes, status) VALUES "
-                        "(:id, :kb, :o, :t, 'text', 'text/plain', '', :sha, 0, 'ready')"
-                    ),
-                    {"id": doc_id, "kb": kb_id, "o": owner, "t": title, "sha": doc_id.hex},
-                )
-                chunks = split_into_chunks(text, size=128, overlap=24)
-                vectors = embedder.embed([c.text for c in chunks], "document")
-                store_chunks(
-                    db,
-                    knowledge_base_id=kb_id,
-                    document_id=doc_id,
-                    chunks=chunks,
-                    vectors=vectors,
-                    dimensions=256,
-                )
-                n_chunks += len(chunks)
             db.commit()
             ids = db.execute(
                 sa.text("SELECT id, position, text, token_count FROM knowledge_chunks")
