@@ -34,6 +34,7 @@ def main() -> int:
     parser.add_argument("--others", type=int, default=2_000)
     parser.add_argument("--documents", type=int, default=40)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--dimensions", type=int, default=None, help="the test embedder's (1536)")
     args = parser.parse_args()
 
     import sqlalchemy as sa
@@ -41,7 +42,7 @@ def main() -> int:
 
     from core.config import get_settings, reset_settings
     from core.knowledge.chunking import split_into_chunks
-    from core.knowledge.embedders import HashingEmbedder
+    from core.knowledge.embedders import DEFAULT_DIMENSIONS, HashingEmbedder
     from core.knowledge.search import search, search_statement, store_chunks
     from tests.support import knowledge_rows
     from tests.support.retrieval_eval import corpus
@@ -54,7 +55,8 @@ def main() -> int:
     documents = corpus()
     rng = random.Random(3)
     paragraphs = [p for _, text in documents for p in text.split("\n\n") if len(p) > 80]
-    embedder = HashingEmbedder(256)
+    dims = args.dimensions or DEFAULT_DIMENSIONS["test"]
+    embedder = HashingEmbedder(dims)
 
     def text_of(n_paragraphs: int) -> str:
         return "\n\n".join(rng.choice(paragraphs) for _ in range(n_paragraphs))
@@ -70,7 +72,7 @@ def main() -> int:
         engine = sa.create_engine(db_url)
         with Session(engine) as db:
             owner = knowledge_rows.owner(db)
-            big = knowledge_rows.knowledge_base(db, owner)
+            big = knowledge_rows.knowledge_base(db, owner, dims)
             queued = [
                 knowledge_rows.document(
                     db, big, owner, f"doc {n}", content=text_of(330), status="queued"
@@ -92,18 +94,19 @@ def main() -> int:
         with engine.connect() as conn:
             ingested = conn.scalar(sa.text("SELECT count(*) FROM knowledge_chunks"))
         print(
-            f"ingestion ({args.documents} documents through the worker's path, test embedder, "
+            f"ingestion ({args.documents} documents through the worker's path, test embedder "
+            f"at {dims} dimensions, "
             f"HNSW in place): {ingested} chunks in {ingest_s:.1f} s = "
             f"{ingested / ingest_s:.0f} chunks/s"
         )
 
         # 2. bulk fill: the big one to --chunks, 10 others beside it; then build the index
         with engine.begin() as conn:
-            conn.execute(sa.text("DROP INDEX ix_knowledge_chunks_embedding_256"))
+            conn.execute(sa.text(f"DROP INDEX ix_knowledge_chunks_embedding_{dims}"))
         started = time.perf_counter()
         with Session(engine) as db:
             targets = [(big, args.chunks - ingested)] + [
-                (knowledge_rows.knowledge_base(db, owner), args.others) for _ in range(10)
+                (knowledge_rows.knowledge_base(db, owner, dims), args.others) for _ in range(10)
             ]
             for kb_id, wanted in targets:
                 while wanted > 0:
@@ -115,7 +118,7 @@ def main() -> int:
                         document_id=doc_id,
                         chunks=chunks,
                         vectors=embedder.embed([c.text for c in chunks], "document"),
-                        dimensions=256,
+                        dimensions=dims,
                     )
                     wanted -= len(chunks)
                 db.commit()
@@ -132,9 +135,9 @@ def main() -> int:
             conn.execute(sa.text("SET maintenance_work_mem = '512MB'"))
             conn.execute(
                 sa.text(
-                    "CREATE INDEX ix_knowledge_chunks_embedding_256 ON knowledge_chunks "
-                    "USING hnsw ((embedding::vector(256)) vector_cosine_ops) "
-                    "WHERE dimensions = 256"
+                    f"CREATE INDEX ix_knowledge_chunks_embedding_{dims} ON knowledge_chunks "
+                    f"USING hnsw ((embedding::vector({dims})) vector_cosine_ops) "
+                    f"WHERE dimensions = {dims}"
                 )
             )
             conn.execute(sa.text("ANALYZE knowledge_chunks"))
@@ -152,7 +155,7 @@ def main() -> int:
                         knowledge_base_ids=[big],
                         query=q,
                         query_vector=embedder.embed([q], "query")[0],
-                        dimensions=256,
+                        dimensions=dims,
                         top_k=5,
                         mode=mode,  # type: ignore[arg-type]
                     )
@@ -170,7 +173,7 @@ def main() -> int:
             plan = db.execute(
                 sa.text(
                     "EXPLAIN ANALYZE "
-                    + search_statement("vector", 256, vectors=True, words=False, fused=False)
+                    + search_statement("vector", dims, vectors=True, words=False, fused=False)
                 ),
                 {"kbs": [big], "n": 50, "k": 5, "q": "[" + ",".join(map(str, vector)) + "]"},
             ).scalars()

@@ -40,14 +40,15 @@ def main() -> int:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from core.knowledge.embedders import HashingEmbedder
+    from core.knowledge.embedders import DEFAULT_DIMENSIONS, HashingEmbedder
     from core.knowledge.search import search, vector_kind
     from tests.support import knowledge_rows
     from tests.support.retrieval_eval import corpus, questions, scores
 
     with scratch_database(server_url(args.database_url)) as url:
         engine = sa.create_engine(url)
-        embedder = HashingEmbedder(256)
+        dimensions = DEFAULT_DIMENSIONS["test"]
+        embedder = HashingEmbedder(dimensions)
         chunk_rows = []
         started = time.perf_counter()
         with Session(engine) as db:
@@ -81,7 +82,7 @@ def main() -> int:
                         knowledge_base_ids=[kb_id],
                         query=query,
                         query_vector=vector,
-                        dimensions=256,
+                        dimensions=dimensions,
                         top_k=10,
                         mode=mode,  # type: ignore[arg-type]
                     )

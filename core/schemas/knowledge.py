@@ -40,7 +40,7 @@ class TestEmbedding(RequestModel):
 
     provider: Literal["test"]
     model: Literal["hashed-ngrams"] | None = None
-    dimensions: Dimensions | None = Field(default=None, description=DIMENSIONS_DOC + " (256)")
+    dimensions: Dimensions | None = Field(default=None, description=DIMENSIONS_DOC + " (1536)")
 
 
 class VertexEmbedding(RequestModel):

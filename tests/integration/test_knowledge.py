@@ -82,7 +82,7 @@ def test_a_knowledge_base_is_made_listed_renamed_and_deleted_by_its_owner(
     client: Any, owner: dict[str, str]
 ) -> None:
     kb = make_kb(client, owner, name="handbook", description="the team handbook")
-    assert kb["embedding"] == {"provider": "test", "model": "hashed-ngrams", "dimensions": 256}
+    assert kb["embedding"] == {"provider": "test", "model": "hashed-ngrams", "dimensions": 1536}
     assert (kb["documents"], kb["chunks"]) == (0, 0)
     assert_error(
         client.post("/knowledge-bases", headers=owner, json={"name": "handbook"}),

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.knowledge.chunking import Chunk
-from core.knowledge.embedders import HashingEmbedder
+from core.knowledge.embedders import DEFAULT_DIMENSIONS, HashingEmbedder
 from core.knowledge.search import search, search_statement, vector_kind
 from tests.support import knowledge_rows
 from tests.support.postgres_instance import postgres_instance
@@ -37,7 +37,8 @@ def pgvector() -> Iterator[sa.Engine]:
             engine.dispose()
 
 
-EMBEDDER = HashingEmbedder(256)
+DIMS = DEFAULT_DIMENSIONS["test"]
+EMBEDDER = HashingEmbedder(DIMS)
 
 
 def knowledge_base(db: Session, documents: list[tuple[str, str]], size: int = 128) -> uuid.UUID:
@@ -79,7 +80,7 @@ def test_vectors_are_pgvector_with_an_hnsw_index_per_dimension(pgvector: sa.Engi
 def plan(db: Session, kb_ids: list[uuid.UUID], words: str | None) -> str:
     vector = EMBEDDER.embed(["how do generators yield values"], "query")[0]
     statement = search_statement(
-        "vector", 256, vectors=True, words=words is not None, fused=words is not None
+        "vector", DIMS, vectors=True, words=words is not None, fused=words is not None
     )
     params: dict[str, Any] = {
         "kbs": kb_ids,
@@ -102,7 +103,7 @@ def test_the_planner_uses_the_hnsw_index_and_applies_the_filter(
         vector_plan = plan(db, [big], None)
         hybrid_plan = plan(db, [big], "generators yield values")
     for shown in (vector_plan, hybrid_plan):
-        assert "ix_knowledge_chunks_embedding_256" in shown, shown
+        assert f"ix_knowledge_chunks_embedding_{DIMS}" in shown, shown
         assert "knowledge_base_id = ANY" in shown, shown
     # the hybrid plan has its words half too (the vector-only one has none)
     assert "search @@" in hybrid_plan, hybrid_plan
@@ -120,7 +121,7 @@ def test_a_search_reads_only_the_knowledge_bases_it_is_given(
                 knowledge_base_ids=[small],
                 query="generator functions yield values",
                 query_vector=EMBEDDER.embed(["generator functions yield values"], "query")[0],
-                dimensions=256,
+                dimensions=DIMS,
                 top_k=10,
                 mode=mode,  # type: ignore[arg-type]
             )
@@ -136,7 +137,7 @@ def test_a_search_reads_only_the_knowledge_bases_it_is_given(
             assert kbs <= {small}, mode
 
 
-def test_hybrid_retrieval_lifts_the_test_embedder_and_words_find_most_answers(
+def test_hybrid_retrieval_beats_vectors_alone_and_words_alone(
     pgvector: sa.Engine, topics: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
     big, _small = topics
@@ -158,7 +159,7 @@ def test_hybrid_retrieval_lifts_the_test_embedder_and_words_find_most_answers(
                     knowledge_base_ids=[big],
                     query=query,
                     query_vector=EMBEDDER.embed([query], "query")[0],
-                    dimensions=256,
+                    dimensions=DIMS,
                     top_k=10,
                     mode=mode,  # type: ignore[arg-type]
                 )
@@ -173,10 +174,10 @@ def test_hybrid_retrieval_lifts_the_test_embedder_and_words_find_most_answers(
             f"{mode:<7} recall@5 {r:.3f} MRR {m:.3f} ({len(qs)} questions, {len(chunks)} chunks, "
             "pgvector HNSW)",
         )
-    # what holds on this lexical eval (see tests/support/retrieval_eval.py): fusing the words'
-    # ranks into the test embedder's lifts it well above its own, and full-text ranking alone
-    # finds most answers (the test embedder knows no meaning a question could add)
-    recall, mrr = measured["hybrid"]
-    assert recall > measured["vector"][0] + 0.05, measured
-    assert mrr > measured["vector"][1] + 0.05, measured
-    assert measured["text"][0] > 0.85, measured
+    # the two halves err differently (the words need each stem spelled right; the embedder
+    # shares 4-grams with a misspelled word but has no inverse document frequency): fused by
+    # reciprocal rank, they beat each alone
+    hybrid = measured["hybrid"]
+    for half in ("vector", "text"):
+        assert hybrid[0] >= measured[half][0], measured
+        assert hybrid[1] > measured[half][1], measured

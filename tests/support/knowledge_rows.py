@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.knowledge.chunking import split_into_chunks
-from core.knowledge.embedders import Embedder
+from core.knowledge.embedders import DEFAULT_DIMENSIONS, Embedder
 from core.knowledge.search import store_chunks
 
 
@@ -26,7 +26,9 @@ def owner(db: Session) -> uuid.UUID:
     return user_id
 
 
-def knowledge_base(db: Session, owner_id: uuid.UUID, dimensions: int = 256) -> uuid.UUID:
+def knowledge_base(
+    db: Session, owner_id: uuid.UUID, dimensions: int = DEFAULT_DIMENSIONS["test"]
+) -> uuid.UUID:
     kb_id = uuid.uuid4()
     db.execute(
         sa.text(
@@ -75,7 +77,7 @@ def filled(
     documents: Iterable[tuple[str, str]],
     embedder: Embedder,
     *,
-    dimensions: int = 256,
+    dimensions: int = DEFAULT_DIMENSIONS["test"],
     size: int = 128,
     overlap: int | None = None,
     most: int | None = None,

@@ -7,7 +7,8 @@ A question keeps some of its sentence's content words and changes others: their 
 to singular, -ing and -ed forms to the stem, -ion to -e) or, in a long word, a letter past the
 fifth (dropped or swapped): what a person who half remembers a passage types, typos included.
 Neither half of hybrid search has it easy: full-text search stems but needs each word spelled
-right; the test embedder also matches word pairs and word beginnings, and ranks less sharply."""
+right; the test embedder shares most of a word's 4-grams with its misspelling but knows no
+word's rarity."""
 
 from __future__ import annotations
 
