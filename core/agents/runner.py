@@ -28,7 +28,8 @@ Status = Literal["succeeded", "failed", "timed_out", "cancelled", "waiting_appro
 
 
 class RunStopped(Exception):
-    """Raised by an observer to end the run at a step boundary (cancel requested)."""
+    """Raised by an observer when a cancel was requested: at a step's save the run ends there;
+    at a heartbeat the step in flight is stopped (a streamed answer stops mid-sentence)."""
 
 
 class RunAbandoned(Exception):
@@ -157,11 +158,20 @@ async def run_agent(
             messages = run.all_messages()[len(history) :]
             return run.result.output
 
+    stopped = False
+    running = asyncio.current_task()
+
     async def beat() -> None:
+        nonlocal stopped
         while True:
             try:
                 await observer.heartbeat()
             except RunAbandoned:  # the next save finds out too, and ends the run
+                return
+            except RunStopped:  # a cancel: the step in flight (a model call, a tool) stops now
+                stopped = True
+                if running is not None:
+                    running.cancel()
                 return
             except Exception:
                 log.exception("the heartbeat of a run failed; it keeps trying")
@@ -189,6 +199,11 @@ async def run_agent(
     except (TimeoutError, RunTimedOut):
         return outcome("timed_out", error=_timed_out(limits))
     except RunStopped:
+        return outcome("cancelled", error=_error("cancelled", "cancelled on request"))
+    except asyncio.CancelledError:
+        if not stopped or running is None:
+            raise
+        running.uncancel()
         return outcome("cancelled", error=_error("cancelled", "cancelled on request"))
     except UsageLimitExceeded as exc:
         return outcome("failed", error=_error("limit_exceeded", str(exc)))

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from core.tools.delegate import Delegator
 
 log = logging.getLogger(__name__)
+# how often a streamed run extends its lease and looks for a cancel (a person is watching it)
+STREAMED_HEARTBEAT_S = 1.0
 
 
 def run_agent_step(
@@ -111,7 +113,10 @@ def run_agent_step(
                 message_history=history,
                 timeout_s=timeout_s,
                 usage_so_far=usage_so_far,
-                heartbeat_s=max(1.0, settings.execution_lease_s / 3),
+                # someone watching a streamed run hears a Stop within a second
+                heartbeat_s=STREAMED_HEARTBEAT_S
+                if on_event is not None
+                else max(1.0, settings.execution_lease_s / 3),
                 decisions=decisions,
                 on_event=on_event,
                 cost_limit=cost_limit,

@@ -58,6 +58,10 @@ class DurableRecorder:
 
     async def heartbeat(self) -> None:
         await asyncio.to_thread(self._write, None, None)
+        if self.cancel_seen:
+            from core.agents.runner import RunStopped
+
+            raise RunStopped()
 
     async def _save(self, usage: RunUsage, messages: list[ModelMessage]) -> None:
         await asyncio.to_thread(self._write, usage, messages)

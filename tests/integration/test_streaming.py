@@ -5,6 +5,7 @@ does not stop the run."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -352,3 +353,50 @@ def test_a_stream_whose_run_another_delivery_took_over_ends_naming_it_not_half_d
     assert error["code"] == "unavailable"
     assert error["execution_id"] == run_id
     assert "lost the run's lease" in error["message"]
+
+
+def test_a_cancel_stops_a_streamed_answer_mid_sentence(live):
+    """The console's Stop: the model is still writing when the cancel comes; the run ends
+    cancelled within about a heartbeat (a second) instead of at the end of the answer."""
+    import asyncio
+
+    sent: list[str] = []
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart("word " * 100)])
+
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        for n in range(100):  # 10 s of answer
+            await asyncio.sleep(0.1)
+            sent.append(f"word{n} ")
+            yield f"word{n} "
+
+    _, headers = signed_up(live)
+    agent = create_agent(live, headers)
+    with answering(live, FunctionModel(respond, stream_function=stream)):
+        response = live.post(
+            f"/agents/{agent['id']}/execute",
+            headers={**headers, **SSE},
+            json={"input": "go"},
+            buffered=False,
+        )
+        body = b""
+        chunks = iter(response.response)
+        while b"text_delta" not in body:
+            body += next(chunks)
+        [started] = [e for e in sse_events(body.decode()) if e["event"] == "execution_started"]
+        execution_id = json.loads(started["data"])["id"]
+        asked = time.monotonic()
+        cancel = live.post(f"/executions/{execution_id}/cancel", headers=headers)
+        assert cancel.status_code == 202, cancel.get_json()
+        for chunk in chunks:
+            body += chunk
+        stopped_s = time.monotonic() - asked
+    frames = sse_events(body.decode())
+    final = json.loads(frames[-1]["data"])
+    assert (frames[-1]["event"], final["status"]) == ("execution", "cancelled")
+    assert final["error"]["code"] == "cancelled"
+    assert stopped_s < 3.0, stopped_s
+    assert len(sent) < 50, sent
+    run = live.get(f"/executions/{execution_id}", headers=headers).get_json()
+    assert run["status"] == "cancelled"
