@@ -51,8 +51,9 @@ PROVIDERS: dict[str, ProviderInfo] = {
     ),
     "test": ProviderInfo(
         "test",
-        "offline stand-in (pydantic-ai TestModel): calls each offered tool once, then answers",
-        ("test",),
+        "offline stand-ins: `test` (pydantic-ai TestModel) calls each offered tool once, then "
+        "answers; `test-echo` streams the person's message back",
+        ("test", "test-echo"),
         native_web_search=False,
     ),
 }
@@ -132,6 +133,10 @@ def build_model(
             f"provider {ref.provider!r} is not configured here (set VERTEX_PROJECT)"
         )
     per_model = model_settings(ref.provider, settings_spec)
+    if ref.provider == "test" and ref.name == "test-echo":
+        from core.agents.echo import echo_model
+
+        return echo_model(per_model)
     if ref.provider == "test":
         from pydantic_ai.models.test import TestModel
 

@@ -637,7 +637,7 @@ def test_catalog_lists_providers_with_models_and_whether_each_is_configured(
     providers = {p["name"]: p for p in response.get_json()["providers"]}
     assert set(providers) == {"google-vertex", "anthropic-vertex", "test"}
     assert providers["test"]["configured"] is True
-    assert providers["test"]["models"] == ["test"]
+    assert providers["test"]["models"] == ["test", "test-echo"]
     assert providers["google-vertex"]["configured"] is False
     assert providers["anthropic-vertex"]["configured"] is False
     assert "gemini-2.5-flash" in providers["google-vertex"]["models"]

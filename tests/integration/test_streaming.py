@@ -400,3 +400,18 @@ def test_a_cancel_stops_a_streamed_answer_mid_sentence(live):
     assert len(sent) < 50, sent
     run = live.get(f"/executions/{execution_id}", headers=headers).get_json()
     assert run["status"] == "cancelled"
+
+
+def test_the_offline_echo_model_streams_the_message_back_word_by_word(live):
+    _, headers = signed_up(live)
+    echo = definition(model={"provider": "test", "name": "test-echo"})
+    agent = create_agent(live, headers, definition=echo)
+    message = "# Plan\n\n- **one**\n- `two`\n"
+    response = live.post(
+        f"/agents/{agent['id']}/execute", headers={**headers, **SSE}, json={"input": message}
+    )
+    frames = sse_events(response.get_data(as_text=True))
+    deltas = [json.loads(f["data"])["delta"] for f in frames if f["event"] == "text_delta"]
+    assert len(deltas) > 3
+    assert "".join(deltas) == message
+    assert json.loads(frames[-1]["data"])["output"] == message
