@@ -61,6 +61,7 @@ from core.models.sessions import AgentSession, SessionStatus
 from core.models.users import User
 from core.runs.events import EVENTS_TABLE as EVENTS
 from core.runs.leases import lease_holder
+from core.runs.session_rules import first_title
 
 EXECUTIONS = cast(Table, AgentExecution.__table__)
 TRACES = cast(Table, ObservabilityTrace.__table__)
@@ -206,6 +207,7 @@ def insert_checked_execution(
     params["known_version"] = known_version
     if kind == "turn":
         params["event_count"] = len(events)
+        params["turn_title"] = first_title(values["input"])
     if key_hash is not None:
         params["key_hash"] = key_hash
     statement = _checked_start_statement(kind, key_hash is not None)
@@ -354,7 +356,14 @@ def _checked_start_statement(kind: Kind, keyed: bool = False) -> Select[Any]:
                 sessions.c.agent_id == allowed.c.id,
                 sessions.c.status != SessionStatus.archived,
             )
-            .values(last_seq=sessions.c.last_seq + count)
+            .values(
+                last_seq=sessions.c.last_seq + count,
+                # an untitled session is named by its first message (session_rules.first_title)
+                title=case(
+                    (sessions.c.title == "", bindparam("turn_title", type_=sessions.c.title.type)),
+                    else_=sessions.c.title,
+                ),
+            )
             .returning((sessions.c.last_seq - count).label("seq_base"))
             .cte("turn")
         )

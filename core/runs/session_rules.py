@@ -64,3 +64,27 @@ def session_for_turn(
             code="session_busy",
         )
     return session
+
+
+TITLE_CHARS = 60
+
+
+def first_title(content: object) -> str:
+    """An untitled session's title, taken with its first turn: the first line of the message's
+    text, cut at a word within TITLE_CHARS (a message of no text: its JSON)."""
+    import json
+
+    if isinstance(content, list):
+        text = " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict)
+        ).strip()
+    elif isinstance(content, str):
+        text = content
+    else:
+        text = json.dumps(content, ensure_ascii=False)
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = " ".join(line.lstrip("#>-*` ").split()) or "Chat"
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line[: TITLE_CHARS - 1].rsplit(" ", 1)[0] or line[: TITLE_CHARS - 1]
+    return cut.rstrip(" ,.;:") + "…"

@@ -59,6 +59,7 @@ class SessionPublic(ResponseModel):
 class SessionsQuery(PageQuery):
     agent_id: uuid.UUID | None = None
     status: SessionStatus | None = None
+    q: str | None = Field(default=None, max_length=100, description="title contains (any case)")
 
 
 class MessageRequest(RequestModel):

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.access.agents import Access, agent_for
@@ -16,7 +16,7 @@ from core.errors import Conflict
 from core.models.executions import AgentExecution
 from core.models.sessions import AgentSession, Event
 from core.models.users import User
-from core.pagination import Keyset, Page
+from core.pagination import Keyset, Page, escape_like
 from core.patch import patch
 from core.runs.backends import Backends
 from core.runs.following import Log, follow, resume_after
@@ -71,6 +71,9 @@ def session_of_thread(
 
 def list_sessions(db: Session, *, user: User, query: SessionsQuery) -> Page[AgentSession]:
     stmt = select(AgentSession).where(AgentSession.user_id == user.id)
+    if query.q:
+        pattern = f"%{escape_like(query.q.lower())}%"
+        stmt = stmt.where(func.lower(AgentSession.title).like(pattern, escape="\\"))
     where = {AgentSession.agent_id: query.agent_id, AgentSession.status: query.status}
     return SESSIONS_ORDER.fetch(db, stmt, query.cursor, query.limit, where=where)
 

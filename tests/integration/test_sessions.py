@@ -164,3 +164,28 @@ def test_a_stranger_cannot_see_anothers_session_in_lists_or_runs(client, owner):
     assert_error(client.get(f"/executions/{execution['id']}", headers=stranger), 404)
     assert_error(client.get(f"/executions/{execution['id']}/events", headers=stranger), 404)
     assert_error(client.post(f"/executions/{execution['id']}/cancel", headers=stranger), 404)
+
+
+def test_an_untitled_session_is_named_by_its_first_message_and_found_by_its_title(client, owner):
+    _, headers = owner
+    untitled = new_session(client, headers)
+    named = new_session(client, headers, title="Quarterly numbers")
+    long = "## Plan the 50% launch_day: move it to Friday, then tell every customer and the press\n"
+    assert say(client, headers, untitled["id"], long).status_code == 200
+    assert say(client, headers, untitled["id"], "a second message").status_code == 200
+    assert say(client, headers, named["id"], "hello").status_code == 200
+    titles = {
+        s["id"]: s["title"] for s in client.get("/sessions", headers=headers).get_json()["items"]
+    }
+    assert titles[untitled["id"]] == "Plan the 50% launch_day: move it to Friday, then tell…"
+    assert titles[named["id"]] == "Quarterly numbers"
+
+    def found(q: str) -> list[str]:
+        page = client.get("/sessions", headers=headers, query_string={"q": q}).get_json()
+        return [s["id"] for s in page["items"]]
+
+    assert found("LAUNCH") == [untitled["id"]]
+    assert found("50%") == [untitled["id"]]
+    assert found("t_e") == []  # LIKE's wildcards are literal
+    assert found("launch_day") == [untitled["id"]]
+    assert found("quarterly") == [named["id"]]
