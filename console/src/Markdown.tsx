@@ -76,8 +76,8 @@ export function CodeBlock({ lang, code }: { lang: string; code: string }) {
     <div class="code-block">
       <div class="code-head">
         <span class="muted">{lang || "code"}</span>
-        <button type="button" class="secondary small" onClick={copy} aria-label={`Copy ${lang || "code"}`}>
-          {copied ? "Copied" : "Copy"}
+        <button type="button" class="secondary small" onClick={copy}>
+          {copied ? "Copied" : "Copy"}<span class="sr-only"> {lang || "code"}</span>
         </button>
       </div>
       <pre tabIndex={0}><code>{highlight(code, lang).map((t, n) => (t.kind === "plain" ? t.text : <span key={n} class={`tok-${t.kind}`}>{t.text}</span>))}</code></pre>

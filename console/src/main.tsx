@@ -8,6 +8,8 @@ import { AgentDetail } from "./pages/AgentDetail";
 import { Agents, NewAgent } from "./pages/Agents";
 import { ArtifactDetail, Artifacts } from "./pages/Artifacts";
 import { Chat } from "./pages/Chat";
+import { Conversations } from "./pages/Conversations";
+import { Shortcuts } from "./shortcuts";
 import { ExecutionDetail, Executions } from "./pages/Executions";
 import { KnowledgeBaseDetail, KnowledgeBases } from "./pages/Knowledge";
 import { ListingDetail, Marketplace } from "./pages/Marketplace";
@@ -24,7 +26,7 @@ function Content({ route }: { route: string[] }) {
     case "agents":
       return id === "new" ? <NewAgent /> : id ? <AgentDetail id={id} /> : <Agents />;
     case "sessions":
-      return <Chat id={id} />;
+      return id ? <Chat id={id} /> : <Conversations />;
     case "executions":
       return id ? <ExecutionDetail id={id} /> : <Executions />;
     case "artifacts":
@@ -48,6 +50,7 @@ function Content({ route }: { route: string[] }) {
 
 const NAV: [string, string][] = [
   ["agents", "Agents"],
+  ["sessions", "Chats"],
   ["executions", "Executions"],
   ["artifacts", "Artifacts"],
   ["knowledge", "Knowledge"],
@@ -92,6 +95,7 @@ function App() {
       <main id="main" tabIndex={-1}>
         <Content route={route} />
       </main>
+      <Shortcuts />
     </>
   );
 }

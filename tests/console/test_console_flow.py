@@ -97,7 +97,7 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     page.get_by_role("button", name="Send").click()
     chat = page.get_by_role("list", name="Conversation")
     chat.locator(".tool-call").filter(has_text="find").first.wait_for()
-    chat.locator(".tool-result").first.wait_for()
+    chat.locator(".tool-result").first.wait_for(state="attached")  # folded once done
     approve = page.get_by_role("button", name="Approve")
     approve.wait_for()
     audit(page, "chat-approval", screenshots)
@@ -417,7 +417,7 @@ def test_a_chat_decides_each_call_on_its_own_and_follows_the_run_across_approval
     answer.wait_for(timeout=20_000)
     expect(page.get_by_role("button", name="Send")).to_have_text("Send")
     expect(answer).to_be_in_viewport()
-    expect(page.get_by_role("group")).to_have_count(0)
+    expect(page.locator(".approval-box")).to_have_count(0)
     results = chat.locator(".tool-result")
     expect(results.filter(has_text="file_write").filter(has_text="denied")).to_have_count(1)
     expect(results.filter(has_text="beta_fail").filter(has_text="denied")).to_have_count(1)

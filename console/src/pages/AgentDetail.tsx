@@ -84,7 +84,7 @@ function Sessions({ agentId }: { agentId: string }) {
       <Alert message={error ?? sessions.error} />
       <ul>
         {sessions.data?.items.map((s) => (
-          <li key={s.id}><a href={`#/sessions/${s.id}`}>{s.title || "Chat"} · {when(s.created_at)}</a> ({s.status})</li>
+          <li key={s.id}><a href={`#/sessions/${s.id}`}>{s.title || "Untitled chat"} · {when(s.created_at)}</a> ({s.status})</li>
         ))}
       </ul>
     </div>
