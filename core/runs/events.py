@@ -9,12 +9,14 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from core.agents.usage import COST_QUANTUM
 from core.models.sessions import AgentSession, Event, EventType
 
 if TYPE_CHECKING:
@@ -34,18 +36,17 @@ def response_events(response: ModelResponse) -> list[tuple[EventType, dict[str, 
     from pydantic_ai.messages import TextPart, ToolCallPart
 
     text = "".join(part.content for part in response.parts if isinstance(part, TextPart))
-    events: list[tuple[EventType, dict[str, Any]]] = [
-        (
-            EventType.model_response,
-            {
-                "text": clip(text),
-                "model_name": response.model_name,
-                "input_tokens": response.usage.input_tokens,
-                "output_tokens": response.usage.output_tokens,
-                "finish_reason": response.finish_reason,
-            },
-        )
-    ]
+    said: dict[str, Any] = {
+        "text": clip(text),
+        "model_name": response.model_name,
+        "input_tokens": response.usage.input_tokens,
+        "output_tokens": response.usage.output_tokens,
+        "finish_reason": response.finish_reason,
+    }
+    cost = getattr(response.usage, "cost", None)  # pydantic-ai's price of this call, if known
+    if cost is not None:
+        said["cost_usd"] = str(Decimal(str(cost)).quantize(COST_QUANTUM))
+    events: list[tuple[EventType, dict[str, Any]]] = [(EventType.model_response, said)]
     for part in response.parts:
         if isinstance(part, ToolCallPart):
             events.append(

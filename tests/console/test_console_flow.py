@@ -123,6 +123,20 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     expect(deny).to_have_count(0)
     expect(page.get_by_label("Message")).to_be_enabled()
 
+    # the run's trace: its steps on one time axis, the write folded with its denial and result,
+    # names where there were ids
+    page.get_by_role("link", name="Executions").click()
+    page.get_by_role("table").get_by_role("link").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Run of Analyst")
+    steps = page.get_by_role("list", name="Steps")
+    write = steps.locator(".step.tool").filter(has_text="Tool · file_write")
+    expect(write).to_have_count(1)
+    expect(write).to_contain_text("denied: not before Friday")
+    expect(steps.locator(".step.model").first).to_contain_text("out tokens")
+    audit(page, "trace", screenshots)
+    page.get_by_role("link", name="Write the report.").click()
+    expect(page.get_by_label("Message")).to_be_enabled()
+
     # a file uploaded into the chat is listed there and in Artifacts, with its preview
     notes = tmp_path / "notes.txt"
     notes.write_text("The launch moved to Friday.\n")
@@ -149,7 +163,7 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     page.locator("table tbody tr").first.wait_for()
     audit(page, "executions", screenshots)
     page.locator("table tbody tr a").first.click()
-    page.get_by_role("heading", name="Event log").wait_for()
+    page.get_by_role("heading", name="Steps").wait_for()
     audit(page, "execution", screenshots)
 
     page.get_by_role("link", name="API keys").click()

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from core.models.executions import AgentExecution
 from tests.integration.test_async_runs import start_async
-from tests.support.agents import create_agent, definition, execute, tools
+from tests.support.agents import create_agent, definition, events_of, execute, tools
 from tests.support.api import assert_error, signed_up, signed_up_with_role
 
 
@@ -241,6 +241,12 @@ def test_a_runs_cost_stops_at_what_is_left_of_the_days_budget(client, db):
     assert "cost budget: 0.0025 USD" in stopped["error"]["message"]
     assert len(calls) == 3  # the fourth request would have gone past 0.0025
     assert Decimal(str(stopped["cost"])) == Decimal("0.003")
+    # each model call's own price is in its event (the console's trace shows it per call)
+    answers = [
+        e for e in events_of(client, headers, stopped["id"]) if e["type"] == "model_response"
+    ]
+    # (the third crossed the budget: its cost counts, but the run stopped before acting on it)
+    assert [Decimal(e["payload"]["cost_usd"]) for e in answers] == [Decimal("0.001")] * 2
     refused = execute(client, headers, agent["id"])
     body = assert_error(refused, 429, "quota_exceeded")
     assert body["details"][0]["loc"] == ["quota", "daily_cost_usd"]

@@ -16,6 +16,7 @@ export interface RunEvent {
   type: string;
   payload: Record<string, unknown>;
   execution_id?: string;
+  created_at?: string;
 }
 
 interface Artifact {
