@@ -61,11 +61,12 @@ function InlineView({ item }: { item: Inline }) {
   }
 }
 
-export function CodeBlock({ lang, code }: { lang: string; code: string }) {
+/** Copies `text`; says "Copied" for a moment. `label`: what the button says (visible). */
+export function CopyButton({ text, label = "Copy", hidden }: { text: string; label?: string; hidden?: string }) {
   const [copied, setCopied] = useState(false);
   async function copy() {
     try {
-      await navigator.clipboard.writeText(code);
+      await navigator.clipboard.writeText(text);
       setCopied(true);
       setTimeout(() => setCopied(false), 1500);
     } catch {
@@ -73,12 +74,18 @@ export function CodeBlock({ lang, code }: { lang: string; code: string }) {
     }
   }
   return (
+    <button type="button" class="secondary small" onClick={copy}>
+      {copied ? "Copied" : label}{hidden && <span class="sr-only"> {hidden}</span>}
+    </button>
+  );
+}
+
+export function CodeBlock({ lang, code }: { lang: string; code: string }) {
+  return (
     <div class="code-block">
       <div class="code-head">
         <span class="muted">{lang || "code"}</span>
-        <button type="button" class="secondary small" onClick={copy}>
-          {copied ? "Copied" : "Copy"}<span class="sr-only"> {lang || "code"}</span>
-        </button>
+        <CopyButton text={code} hidden={lang || "code"} />
       </div>
       <pre tabIndex={0}><code>{highlight(code, lang).map((t, n) => (t.kind === "plain" ? t.text : <span key={n} class={`tok-${t.kind}`}>{t.text}</span>))}</code></pre>
     </div>

@@ -14,11 +14,8 @@ import { ExecutionDetail, Executions } from "./pages/Executions";
 import { KnowledgeBaseDetail, KnowledgeBases } from "./pages/Knowledge";
 import { ListingDetail, Marketplace } from "./pages/Marketplace";
 import { SignIn } from "./pages/SignIn";
+import { MeContext, type Me } from "./ui";
 
-interface Me {
-  username: string;
-  role: string;
-}
 
 function Content({ route }: { route: string[] }) {
   const [section, id] = route;
@@ -76,7 +73,7 @@ function App() {
   }
   const nav = me.role === "admin" ? [...NAV, ["users", "Users"] as [string, string]] : NAV;
   return (
-    <>
+    <MeContext.Provider value={me}>
       <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById("main")?.focus(); }}>Skip to content</a>
       <header class="top">
         <strong class="brand">Agents</strong>
@@ -96,7 +93,7 @@ function App() {
         <Content route={route} />
       </main>
       <Shortcuts />
-    </>
+    </MeContext.Provider>
   );
 }
 

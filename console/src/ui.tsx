@@ -1,5 +1,5 @@
 // Small shared pieces: loading data, showing errors, labelled fields.
-import type { ComponentChildren } from "preact";
+import { createContext, type ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { describeError } from "./api";
 
@@ -80,3 +80,11 @@ export interface PageOf<T> {
   items: T[];
   next_cursor: string | null;
 }
+
+/** Who is signed in (the console's App provides it). */
+export interface Me {
+  id: string;
+  username: string;
+  role: string;
+}
+export const MeContext = createContext<Me | null>(null);

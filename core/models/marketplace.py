@@ -16,12 +16,14 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from core.models.base import Base, created_at, str_enum, updated_at, uuid_pk
+from core.models.users import User
 
 
 class ListingStatus(enum.StrEnum):
@@ -73,6 +75,10 @@ class Listing(Base):
         Numeric(3, 2), default=Decimal("0"), server_default="0"
     )
     install_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # who published it, by name: read with the listing (a listing names its publisher)
+    publisher: Mapped[str] = column_property(
+        select(User.username).where(User.id == owner_id).correlate_except(User).scalar_subquery()
+    )
     # when the current snapshot was published (a republish moves it)
     published_at: Mapped[datetime] = created_at()
     unpublished_at: Mapped[datetime | None]

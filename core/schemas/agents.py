@@ -37,6 +37,7 @@ from core.schemas.common import (
     within_free_json_levels,
 )
 from core.schemas.content import PARTS_SCHEMA
+from core.schemas.users import Username
 
 METADATA_MAX_BYTES = 16 * 1024
 
@@ -53,7 +54,8 @@ AgentName = Annotated[
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-        description="unique per owner: letters, digits, _ . -",
+        description="letters, digits, _ . and -, starting with a letter or digit; unique among "
+        "your agents",
     ),
 ]
 DisplayName = Annotated[str, Field(min_length=1, max_length=200)]
@@ -194,8 +196,15 @@ class PermissionGrant(RequestModel):
     level: PermissionLevel
 
 
+class PermissionShare(PermissionGrant):
+    """Share with a user named by their username."""
+
+    username: Username
+
+
 class PermissionPublic(ResponseModel):
     user_id: uuid.UUID
+    username: str
     level: PermissionLevel
     granted_by: uuid.UUID | None
     created_at: datetime

@@ -110,6 +110,7 @@ class ListingPublic(ResponseModel):
     agent_id: uuid.UUID
     agent_version: str
     owner_id: uuid.UUID
+    publisher: str = Field(description="the username of who published it")
     name: str
     display_name: str
     summary: str
@@ -127,6 +128,9 @@ class ListingPublic(ResponseModel):
 
 
 class ListingDetail(ListingPublic):
+    installed: bool = Field(
+        description="whether the caller installed it (rating needs that); false when anonymous"
+    )
     snapshot: dict[str, Any] = Field(
         description="the published agent: name, display_name, description, version, "
         "agent_type and definition (secret tool settings removed)"

@@ -41,9 +41,25 @@ def _profile(value: dict[str, Any]) -> dict[str, Any]:
 
 
 Email = Annotated[
-    str, Field(min_length=3, max_length=254, pattern=_EMAIL.pattern), AfterValidator(_email)
+    str,
+    Field(
+        min_length=3,
+        max_length=254,
+        pattern=_EMAIL.pattern,
+        description="an email address, like name@example.com",
+    ),
+    AfterValidator(_email),
 ]
-Username = Annotated[str, Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$")]
+USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+Username = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=50,
+        pattern=USERNAME_PATTERN,
+        description="letters, digits, _ . and - only",
+    ),
+]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 Profile = Annotated[
     dict[str, Any], AfterValidator(_profile), AfterValidator(within_free_json_levels)

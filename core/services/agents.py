@@ -4,6 +4,7 @@ versions, rollback and permissions."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from core.models.agents import (
     AgentScope,
     AgentType,
     AgentVersion,
+    PermissionLevel,
 )
 from core.models.users import Role, User
 from core.pagination import Keyset, Page, escape_like
@@ -227,37 +229,67 @@ def rollback(
     return agent
 
 
-def list_permissions(db: Session, *, user: User, agent_id: uuid.UUID) -> list[AgentPermission]:
+@dataclass(frozen=True)
+class SharedWith:
+    """A user the agent is shared with, by name."""
+
+    user_id: uuid.UUID
+    username: str
+    level: PermissionLevel
+    granted_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: AgentPermission, username: str) -> SharedWith:
+        return cls(row.user_id, username, row.level, row.granted_by, row.created_at, row.updated_at)
+
+
+def list_permissions(db: Session, *, user: User, agent_id: uuid.UUID) -> list[SharedWith]:
     agent_for(db, user, agent_id, Access.edit)
-    return list(
-        db.scalars(
-            select(AgentPermission)
-            .where(AgentPermission.agent_id == agent_id)
-            .order_by(AgentPermission.created_at, AgentPermission.user_id)
-        )
-    )
+    rows = db.execute(
+        select(AgentPermission, User.username)
+        .join(User, User.id == AgentPermission.user_id)
+        .where(AgentPermission.agent_id == agent_id)
+        .order_by(AgentPermission.created_at, AgentPermission.user_id)
+    ).all()
+    return [SharedWith.of(row, username) for row, username in rows]
 
 
 def grant_permission(
-    db: Session, *, user: User, agent_id: uuid.UUID, grantee_id: uuid.UUID, data: PermissionGrant
-) -> AgentPermission:
+    db: Session,
+    *,
+    user: User,
+    agent_id: uuid.UUID,
+    data: PermissionGrant,
+    grantee_id: uuid.UUID | None = None,
+    username: str | None = None,
+) -> SharedWith:
+    """Share the agent with a user, named by id or by username (an unknown or deactivated
+    user is a 404, like an agent the caller may not share)."""
     agent = editable(agent_for(db, user, agent_id, Access.owner))
-    grantee = db.get(User, grantee_id)
+    if grantee_id is not None:
+        grantee = db.get(User, grantee_id)
+    else:
+        grantee = db.scalar(
+            select(User).where(func.lower(User.username) == (username or "").lower())
+        )
     if grantee is None or not grantee.is_active:
         raise NotFound("no such user", code="user_not_found")
     if grantee.id == agent.owner_id:
         raise Conflict("the owner already holds every level", code="owner_permission")
-    row = db.get(AgentPermission, (agent_id, grantee_id), with_for_update=True)
+    row = db.get(AgentPermission, (agent_id, grantee.id), with_for_update=True)
     if row is None:
         row = AgentPermission(
-            agent_id=agent_id, user_id=grantee_id, level=data.level, granted_by=user.id
+            agent_id=agent_id, user_id=grantee.id, level=data.level, granted_by=user.id
         )
         db.add(row)
     else:
         row.level = data.level
         row.granted_by = user.id
     db.flush()
-    return row
+    db.refresh(row)
+    return SharedWith.of(row, grantee.username)
 
 
 def revoke_permission(

@@ -16,7 +16,7 @@ from core.http import Reply, RouteGroup
 from core.http.app import function_entry
 from core.http.runs import live_run, run_answer
 from core.http.streams import event_stream
-from core.models.agents import Agent, AgentPermission, AgentVersion
+from core.models.agents import Agent, AgentVersion
 from core.models.executions import AgentExecution
 from core.models.memories import Memory
 from core.models.schedules import Schedule
@@ -36,6 +36,7 @@ from core.schemas.agents import (
     McpInspectRequest,
     PermissionGrant,
     PermissionPublic,
+    PermissionShare,
     RollbackRequest,
     VersionsQuery,
 )
@@ -45,6 +46,7 @@ from core.schemas.memories import MemoryCreate, MemoryPublic
 from core.schemas.schedules import ScheduleCreate, SchedulePublic
 from core.services import agents as service
 from core.services import executions
+from core.services.agents import SharedWith
 
 if TYPE_CHECKING:  # jwt and argon2 load with the first authenticated request, not at start
     from core.access.callers import Caller
@@ -186,7 +188,7 @@ def rollback(
 
 
 @routes.get("/<uuid:agent_id>/permissions", response=list[PermissionPublic])
-def list_permissions(agent_id: uuid.UUID, user: User, db: Session) -> list[AgentPermission]:
+def list_permissions(agent_id: uuid.UUID, user: User, db: Session) -> list[SharedWith]:
     """Who the agent is shared with (edit access)."""
     return service.list_permissions(db, user=user, agent_id=agent_id)
 
@@ -199,9 +201,24 @@ def list_permissions(agent_id: uuid.UUID, user: User, db: Session) -> list[Agent
 )
 def grant_permission(
     agent_id: uuid.UUID, user_id: uuid.UUID, body: PermissionGrant, user: User, db: Session
-) -> AgentPermission:
+) -> SharedWith:
     """Share the agent with a user at a level (owner or admin)."""
     return service.grant_permission(db, user=user, agent_id=agent_id, grantee_id=user_id, data=body)
+
+
+@routes.post(
+    "/<uuid:agent_id>/permissions",
+    body=PermissionShare,
+    response=PermissionPublic,
+    responses={404: "no such agent, or no active user of that username", 409: "the owner"},
+)
+def share_with_username(
+    agent_id: uuid.UUID, body: PermissionShare, user: User, db: Session
+) -> SharedWith:
+    """Share the agent with a user named by username, at a level (owner or admin)."""
+    return service.grant_permission(
+        db, user=user, agent_id=agent_id, username=body.username, data=body
+    )
 
 
 @routes.delete("/<uuid:agent_id>/permissions/<uuid:user_id>", status=204)

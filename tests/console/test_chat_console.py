@@ -109,6 +109,12 @@ def test_markdown_answers_stop_regenerate_and_per_answer_usage(browser, console_
     expect(answer.locator(".turn-stats")).to_contain_text("cost unknown")  # no price: test model
     audit(page, "chat-markdown", screenshots)
 
+    # Regenerate sends the last message again, and a new answer comes
+    answers = chat.locator(".msg.agent").count()
+    page.get_by_role("button", name="Regenerate").click()
+    expect(chat.locator(".msg.agent")).to_have_count(answers + 1, timeout=20_000)
+    expect(page.get_by_role("button", name="Send")).to_be_visible(timeout=20_000)
+
     # Stop while the answer streams: the run ends cancelled within a couple of seconds
     box.fill("word " * 400)  # ~8 s of streaming
     box.press("Enter")
@@ -121,12 +127,6 @@ def test_markdown_answers_stop_regenerate_and_per_answer_usage(browser, console_
     expect(chat.locator(".turn-stats").last).to_contain_text("cancelled")
     runs = requests.get(f"{console_url}/executions", headers=headers, timeout=10).json()["items"]
     assert runs[0]["status"] == "cancelled"
-
-    # Regenerate sends the last message again, and a new answer comes
-    answers = chat.locator(".msg.agent").count()
-    page.get_by_role("button", name="Regenerate").click()
-    expect(chat.locator(".msg.agent")).to_have_count(answers + 1, timeout=20_000)
-    expect(page.get_by_role("button", name="Send")).to_be_visible(timeout=20_000)
     assert errors == []
     ctx.close()
 
@@ -231,4 +231,72 @@ def test_dark_mode_and_a_phone_screen_pass_axe(browser, console_url, screenshots
         page.goto(f"{console_url}/console#/{path}")
         page.get_by_role("heading", level=1).wait_for()
         audit(page, name, screenshots)
+    ctx.close()
+
+
+def test_forms_check_by_the_apis_rules_and_show_only_what_a_person_may_do(
+    browser, console_url, screenshots
+):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{console_url}/console")
+    page.get_by_role("button", name="Register").click()
+    # checked before sending, in plain words, the first wrong field in view with the cursor
+    expect(page.get_by_text("at least 8 characters")).to_be_visible()
+    page.get_by_label("Username").fill("a b")
+    page.get_by_label("Email").fill("nobody")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Username: letters, digits, _ . and - only.")).to_be_visible()
+    expect(page.get_by_text("Email: an email address, like name@example.com.")).to_be_visible()
+    expect(page.get_by_text("Password needs at least 8 characters.")).to_be_visible()
+    expect(page.get_by_label("Username")).to_be_focused()
+    audit(page, "register-errors", screenshots)
+    name = f"frm{uuid.uuid4().hex[:6]}"
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Email").fill(f"{name}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Agents", exact=True).wait_for()
+
+    # a new agent: its name checked the same way; a provider this deployment cannot call warned
+    page.get_by_role("link", name="New agent").click()
+    page.get_by_label("Name", exact=True).fill("-bad name")
+    page.get_by_label("Provider", exact=True).select_option("google-vertex")
+    expect(page.get_by_text("google-vertex is not configured on this deployment")).to_be_visible()
+    page.get_by_label("Provider", exact=True).select_option("test")
+    expect(page.get_by_text("is not configured on this deployment")).to_have_count(0)
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_text("Name: letters, digits, _ . and -, starting with")).to_be_visible()
+    expect(page.get_by_label("Name", exact=True)).to_be_focused()
+    audit(page, "new-agent-errors", screenshots)
+    page.get_by_label("Name", exact=True).fill("mine")
+    page.get_by_role("button", name="Create agent").click()
+    page.get_by_role("heading", name="mine").wait_for()
+
+    # shared by username; the list says who by name
+    friend = f"frd{uuid.uuid4().hex[:6]}"
+    user = {"username": friend, "email": f"{friend}@example.com", "password": PASSWORD}
+    assert requests.post(f"{console_url}/auth/register", json=user, timeout=10).status_code == 201
+    page.get_by_text("Sharing").click()
+    page.get_by_label("Username", exact=True).fill("nobody-at-all")
+    page.get_by_role("button", name="Share").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nobody is called “nobody-at-all” here.")
+    page.get_by_label("Username", exact=True).fill(friend)
+    page.get_by_label("Level").select_option("read")
+    page.get_by_role("button", name="Share").click()
+    expect(page.get_by_role("list", name="Shared with")).to_contain_text(f"{friend}: read")
+    audit(page, "agent-shared", screenshots)
+
+    # the built-in Assistant: no edit form that would fail, no sharing, no publishing
+    page.get_by_role("link", name="Agents", exact=True).click()
+    page.get_by_role("link", name="Assistant").first.click()
+    page.get_by_role("heading", name="Assistant").wait_for()
+    expect(page.get_by_text("Built in: it changes with the service.")).to_be_visible()
+    expect(page.get_by_role("button", name="Save as a new version")).to_have_count(0)
+    expect(page.get_by_text("Sharing")).to_have_count(0)
+    expect(page.get_by_text("Publish to the marketplace")).to_have_count(0)
+    assert errors == []
     ctx.close()

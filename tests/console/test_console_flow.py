@@ -56,7 +56,11 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     browser, console_url, screenshots, tmp_path, mcp_server
 ):
     # bypass_csp: axe-core is injected as an inline script, which the page's CSP refuses
-    owner = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    owner = browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        bypass_csp=True,
+        permissions=["clipboard-read", "clipboard-write"],
+    )
     page = owner.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -171,6 +175,8 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     page.get_by_label("Name").fill("ci")
     page.get_by_role("button", name="Create key").click()
     assert page.locator("code.secret").inner_text().startswith("ak_")
+    page.get_by_role("button", name="Copy the key").click()
+    expect(page.locator(".secret ~ button")).to_have_text("Copied")
     audit(page, "api-keys", screenshots)
     page.get_by_role("link", name="Credentials").click()
     # the API keys page has a Name field too: filled before the route changed, it was lost
@@ -207,6 +213,8 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     page.get_by_label("Summary").fill("Reads your notes and reports")
     page.get_by_role("button", name="Publish").click()
     page.get_by_role("button", name="Install").wait_for()
+    expect(page.get_by_text(f"by {name}")).to_be_visible()  # the publisher, by name
+    expect(page.get_by_text("Your listing: people who install it rate it.")).to_be_visible()
     audit(page, "listing", screenshots)
     # the listing keeps its snapshot; the agent itself goes back to its first version
     page.get_by_role("link", name="Agents", exact=True).click()
@@ -236,9 +244,12 @@ def test_register_build_chat_approve_upload_publish_then_another_user_installs_a
     other.get_by_role("button", name="Search").click()
     found = other.get_by_role("list", name="Listings").get_by_role("link")
     expect(found).to_have_count(1)  # this run's category only
+    expect(other.get_by_role("list", name="Listings")).to_contain_text(f"by {name}")
     found.click()
     listing = other.evaluate("location.hash")
-    other.get_by_role("button", name="Install").click()  # only those who installed it rate
+    other.get_by_text("Install it to rate it").wait_for()  # only those who installed it rate
+    expect(other.get_by_role("button", name="Rate", exact=True)).to_have_count(0)
+    other.get_by_role("button", name="Install").click()
     try:
         other.wait_for_function("location.hash.startsWith('#/agents/')", timeout=10_000)
     except Exception:

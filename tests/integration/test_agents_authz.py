@@ -44,6 +44,9 @@ ROUTES: dict[str, Call] = {
     "rollback": Call("POST", "/agents/{agent}/rollback", {"version": "1.0.0"}),
     "list-permissions": Call("GET", "/agents/{agent}/permissions"),
     "grant-permission": Call("PUT", "/agents/{agent}/permissions/{newcomer}", {"level": "read"}),
+    "share-by-username": Call(
+        "POST", "/agents/{agent}/permissions", {"level": "read", "username": "{newcomer_name}"}
+    ),
     "revoke-permission": Call("DELETE", "/agents/{agent}/permissions/{bystander}"),
     "execute": Call("POST", "/agents/{agent}/execute", {"input": "hi"}),
     "get-execution": Call("GET", "/executions/{execution}", missing_code="execution_not_found"),
@@ -67,6 +70,7 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "rollback":          (200,  404,     403,  403,    200,        200),
     "list-permissions":  (200,  404,     403,  403,    200,        200),
     "grant-permission":  (200,  404,     403,  403,    403,        200),
+    "share-by-username": (200,  404,     403,  403,    403,        200),
     "revoke-permission": (204,  404,     403,  403,    403,        204),
     "execute":           (200,  404,     403,  200,    200,        200),
     "get-execution":     (200,  404,     404,  404,    404,        200),
@@ -102,8 +106,14 @@ class World:
             "execution": self.execution["id"],
             "bystander": self.users["bystander"]["id"],
             "newcomer": self.users["newcomer"]["id"],
+            "newcomer_name": self.users["newcomer"]["username"],
         } | ids
-        return send(client, self.headers[actor], call.method, call.path.format(**values), call.body)
+        body = {
+            k: v.format(**values) if isinstance(v, str) else v for k, v in (call.body or {}).items()
+        }
+        return send(
+            client, self.headers[actor], call.method, call.path.format(**values), call.body and body
+        )
 
 
 def send(
@@ -374,6 +384,26 @@ def test_a_permission_grants_its_level_until_changed_or_revoked(client):
     assert revoked.status_code == 204
     assert_error(client.get(path, headers=friend_headers), 404, "agent_not_found")
     assert client.get(f"{path}/permissions", headers=owner).get_json() == []
+
+
+def test_an_agent_is_shared_by_username_and_listed_with_usernames(client):
+    _, owner = signed_up(client)
+    friend, friend_headers = signed_up(client)
+    agent = created(client, owner)
+    path = f"/agents/{agent['id']}/permissions"
+    shared = client.post(
+        path, headers=owner, json={"username": friend["username"].upper(), "level": "execute"}
+    )
+    assert shared.status_code == 200, shared.get_json()
+    assert (shared.get_json()["user_id"], shared.get_json()["username"]) == (
+        friend["id"],
+        friend["username"],
+    )
+    assert execute(client, friend_headers, agent["id"]).status_code == 200
+    rows = client.get(path, headers=owner).get_json()
+    assert [(r["username"], r["level"]) for r in rows] == [(friend["username"], "execute")]
+    unknown = client.post(path, headers=owner, json={"username": "nobody_here", "level": "read"})
+    assert_error(unknown, 404, "user_not_found")
 
 
 def test_an_editor_sees_who_the_agent_is_shared_with(client, world):

@@ -91,6 +91,7 @@ def test_publish_snapshots_the_agents_current_version(client):
     assert set(listing) >= LISTING_FIELDS
     assert listing["agent_id"] == agent["id"]
     assert listing["owner_id"] == owner["id"]
+    assert listing["publisher"] == owner["username"]
     assert listing["agent_version"] == "1.0.0"
     assert listing["display_name"] == "Code reviewer"
     assert listing["category"] == "dev-tools"
@@ -642,3 +643,19 @@ def test_a_workflow_whose_step_left_the_marketplace_cannot_be_installed(client):
     assert_error(response, 409, "workflow_step_unavailable")
     # the owner can still run the step, so for them the workflow installs
     assert install(client, owner_headers, flow_listing["id"])["agent_type"] == "workflow"
+
+
+def test_a_listing_names_its_publisher_and_tells_the_caller_whether_they_installed_it(client):
+    owner, headers = signed_up(client)
+    _, other = signed_up(client)
+    listing = publish(client, headers, create_agent(client, headers)["id"])
+    found = client.get("/marketplace", query_string={"q": listing["name"]}).get_json()["items"]
+    assert [item["publisher"] for item in found if item["id"] == listing["id"]] == [
+        owner["username"]
+    ]
+    url = f"/marketplace/{listing['id']}"
+    assert client.get(url).get_json()["installed"] is False  # anonymous
+    assert client.get(url, headers=other).get_json()["installed"] is False
+    install(client, other, listing["id"])
+    assert client.get(url, headers=other).get_json()["installed"] is True
+    assert client.get(url, headers=headers).get_json()["installed"] is False

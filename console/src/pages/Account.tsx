@@ -2,6 +2,7 @@
 import { useState } from "preact/hooks";
 import { api, describeError } from "../api";
 import { Alert, Field, Page, useLoad, when, type PageOf } from "../ui";
+import { CopyButton } from "../Markdown";
 
 interface Key {
   id: string;
@@ -54,6 +55,7 @@ export function ApiKeys() {
         <div class="card" role="status">
           <p>Your new key, shown this once: copy it now.</p>
           <code class="secret">{made}</code>
+          <CopyButton text={made} label="Copy the key" />
         </div>
       )}
       <Alert message={error ?? keys.error} />

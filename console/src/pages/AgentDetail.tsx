@@ -1,8 +1,9 @@
-import { useState } from "preact/hooks";
+import { useContext, useState } from "preact/hooks";
 import { api, describeError } from "../api";
 import { diffLines } from "../diff";
 import { go } from "../router";
-import { Alert, Field, Page, useLoad, when, type PageOf } from "../ui";
+import { fieldProblems, problem, showFirst } from "../forms";
+import { Alert, Field, MeContext, Page, useLoad, when, type PageOf } from "../ui";
 import type { Agent } from "./Agents";
 import { DefinitionForm, type Catalog } from "./definitionForm";
 import { Memories } from "./Memories";
@@ -21,6 +22,7 @@ interface Session {
 }
 interface Permission {
   user_id: string;
+  username: string;
   level: string;
 }
 
@@ -29,6 +31,10 @@ export function AgentDetail({ id }: { id: string }) {
   const catalog = useLoad(() => api.get<Catalog>("/agents/catalog"), []);
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const me = useContext(MeContext);
+  // who may change it: its owner and admins; those it is shared with for editing (they may
+  // read its sharing, which nobody else may); never an agent defined in code (a template)
+  const shared = useLoad(() => api.get<Permission[]>(`/agents/${id}/permissions`), [id]);
 
   async function act(what: () => Promise<unknown>, done: string) {
     setError(null);
@@ -44,6 +50,9 @@ export function AgentDetail({ id }: { id: string }) {
 
   if (!agent.data) return <Page title="Agent"><Alert message={agent.error} /></Page>;
   const a = agent.data;
+  const inCode = a.agent_kind !== "dynamic";
+  const owns = !inCode && (a.owner_id === me?.id || me?.role === "admin");
+  const edits = !inCode && (owns || shared.data !== undefined);
   return (
     <Page title={a.display_name}>
       <p class="muted">{a.name} · version {a.version} · {a.scope} · {a.agent_kind}</p>
@@ -53,15 +62,20 @@ export function AgentDetail({ id }: { id: string }) {
       <Memories agentId={id} />
       <details open>
         <summary><h2>Definition</h2></summary>
-        {catalog.data && (
+        {edits && catalog.data ? (
           <DefinitionForm key={a.version} catalog={catalog.data} initial={a.definition} submitLabel="Save as a new version"
             onSubmit={(definition) => act(() => api.request("PATCH", `/agents/${id}`, { definition }), "Saved as a new version.")} />
+        ) : (
+          <>
+            <p class="muted">{inCode ? "Built in: it changes with the service. Install or copy it to make your own." : "Shared with you to read or run: only its owner and editors change it."}</p>
+            <pre tabIndex={0} aria-label="Its definition">{JSON.stringify(a.definition, null, 2)}</pre>
+          </>
         )}
       </details>
-      <Versions agent={a} onRollback={(version) =>
-        act(() => api.request("POST", `/agents/${id}/rollback`, { version }), `Rolled back to ${version}.`)} />
-      <Sharing agentId={id} />
-      <Publish agentId={id} />
+      <Versions agent={a} onRollback={edits ? (version) =>
+        act(() => api.request("POST", `/agents/${id}/rollback`, { version }), `Rolled back to ${version}.`) : undefined} />
+      {owns && <Sharing agentId={id} />}
+      {owns && a.owner_id === me?.id && <Publish agentId={id} />}
     </Page>
   );
 }
@@ -91,7 +105,7 @@ function Sessions({ agentId }: { agentId: string }) {
   );
 }
 
-function Versions({ agent, onRollback }: { agent: Agent; onRollback: (version: string) => void }) {
+function Versions({ agent, onRollback }: { agent: Agent; onRollback?: (version: string) => void }) {
   const versions = useLoad(() => api.get<PageOf<Version>>(`/agents/${agent.id}/versions?limit=50`), [agent.id, agent.version]);
   const [shown, setShown] = useState<string | null>(null);
   const picked = versions.data?.items.find((v) => v.version === shown);
@@ -104,7 +118,7 @@ function Versions({ agent, onRollback }: { agent: Agent; onRollback: (version: s
           <li key={v.version}>
             v{v.version} · {when(v.created_at)} {v.change_note ? `· ${v.change_note}` : ""}{" "}
             <button type="button" class="link" onClick={() => setShown(v.version)}>Compare with current</button>{" "}
-            {v.version !== agent.version && (
+            {onRollback && v.version !== agent.version && (
               <button type="button" class="link" onClick={() => onRollback(v.version)}>Roll back to v{v.version}</button>
             )}
           </li>
@@ -123,38 +137,51 @@ function Versions({ agent, onRollback }: { agent: Agent; onRollback: (version: s
 
 function Sharing({ agentId }: { agentId: string }) {
   const grants = useLoad(() => api.get<Permission[]>(`/agents/${agentId}/permissions`), [agentId]);
-  const [user, setUser] = useState("");
+  const [username, setUsername] = useState("");
   const [level, setLevel] = useState("execute");
   const [error, setError] = useState<string | null>(null);
+  const [wrong, setWrong] = useState<string | null>(null);
   async function change(what: () => Promise<unknown>) {
     setError(null);
     try {
       await what();
       grants.reload();
+      return true;
     } catch (e) {
-      setError(describeError(e));
+      const named = fieldProblems(e, "share", { username: "Username" }, { username });
+      if (named.username) setWrong(named.username);
+      else setError(e instanceof Error && "code" in e && e.code === "user_not_found" ? `Nobody is called “${username.trim()}” here.` : describeError(e));
+      return false;
     }
+  }
+  async function share(event: Event) {
+    event.preventDefault();
+    const said = problem("share", "username", "Username", username.trim());
+    setWrong(said);
+    if (said) return showFirst(["share-user"]);
+    if (await change(() => api.request("POST", `/agents/${agentId}/permissions`, { username: username.trim(), level }))) setUsername("");
   }
   return (
     <details>
       <summary><h2>Sharing</h2></summary>
       <Alert message={error ?? grants.error} />
-      <ul>
+      <ul aria-label="Shared with">
         {grants.data?.map((g) => (
-          <li key={g.user_id}>{g.user_id}: {g.level}{" "}
-            <button type="button" class="link" onClick={() => change(() => api.request("DELETE", `/agents/${agentId}/permissions/${g.user_id}`))}>Stop sharing</button>
+          <li key={g.user_id}>{g.username}: {g.level}{" "}
+            <button type="button" class="link" aria-label={`Stop sharing with ${g.username}`}
+              onClick={() => change(() => api.request("DELETE", `/agents/${agentId}/permissions/${g.user_id}`))}>Stop sharing</button>
           </li>
         ))}
       </ul>
-      <div class="row">
-        <Field label="User id" id="share-user"><input id="share-user" value={user} onInput={(e) => setUser(e.currentTarget.value)} /></Field>
+      <form class="row" onSubmit={share}>
+        <Field label="Username" id="share-user" error={wrong ?? undefined}><input id="share-user" value={username} onInput={(e) => setUsername(e.currentTarget.value)} /></Field>
         <Field label="Level" id="share-level">
           <select id="share-level" value={level} onChange={(e) => setLevel(e.currentTarget.value)}>
             <option value="read">read</option><option value="execute">execute</option><option value="edit">edit</option>
           </select>
         </Field>
-      </div>
-      <button type="button" onClick={() => change(() => api.request("PUT", `/agents/${agentId}/permissions/${user.trim()}`, { level }))}>Share</button>
+        <button type="submit">Share</button>
+      </form>
     </details>
   );
 }

@@ -1,8 +1,9 @@
 import { useState } from "preact/hooks";
 import { api, describeError } from "../api";
+import { fieldProblems, problems, ruleOf, showFirst } from "../forms";
 import { go } from "../router";
 import { Alert, Field, Page, useLoad, type PageOf } from "../ui";
-import { DefinitionForm, type Catalog, type Definition } from "./definitionForm";
+import { DefinitionForm, NotConfigured, type Catalog, type Definition } from "./definitionForm";
 
 export interface Agent {
   id: string;
@@ -42,16 +43,27 @@ export function NewAgent() {
   const [name, setName] = useState("");
   const [display, setDisplay] = useState("");
   const [error, setError] = useState<string | null>(null);
+  const [wrong, setWrong] = useState<Record<string, string>>({});
+  const ids: Record<string, string> = { name: "agent-name", display_name: "display-name" };
 
   async function create(body: Record<string, unknown>) {
     setError(null);
+    const values = { name, display_name: display || (from ? "" : name) };
+    const labels: Record<string, string> = from ? { name: "Name" } : { name: "Name", display_name: "Display name" };
+    const found = problems("agent", values, labels);
+    setWrong(found);
+    if (Object.keys(found).length) return showFirst(Object.keys(found).map((f) => ids[f]));
     try {
       const agent = await api.request<Agent>("POST", "/agents", body);
       go(`agents/${agent.id}`);
     } catch (e) {
-      setError(describeError(e));
+      const named = fieldProblems(e, "agent", labels, values);
+      setWrong(named);
+      if (Object.keys(named).length) showFirst(Object.keys(named).map((f) => ids[f]));
+      else setError(describeError(e));
     }
   }
+  const template = templates.data?.items.find((t) => t.id === from);
 
   return (
     <Page title="New agent">
@@ -64,14 +76,17 @@ export function NewAgent() {
             ))}
           </select>
         </Field>
-        <Field label="Name" id="agent-name" hint="unique among your agents: letters, digits, _ . -">
+        <Field label="Name" id="agent-name" hint={ruleOf("agent", "name").description} error={wrong.name}>
           <input id="agent-name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </Field>
-        <Field label="Display name" id="display-name">
+        <Field label="Display name" id="display-name" error={wrong.display_name}>
           <input id="display-name" value={display} onInput={(e) => setDisplay(e.currentTarget.value)} />
         </Field>
       </div>
       <Alert message={error ?? templates.error ?? catalog.error} />
+      {from && catalog.data && template?.definition.model && (
+        <NotConfigured catalog={catalog.data} provider={template.definition.model.provider} />
+      )}
       {from ? (
         <button type="button" onClick={() => create({ from_template: from, name, ...(display ? { display_name: display } : {}) })}>
           Create from template

@@ -1,7 +1,7 @@
-import { useState } from "preact/hooks";
+import { useContext, useState } from "preact/hooks";
 import { api, describeError } from "../api";
 import { go } from "../router";
-import { Alert, Field, Page, useLoad, when, type PageOf } from "../ui";
+import { Alert, Field, MeContext, Page, useLoad, when, type PageOf } from "../ui";
 
 interface Listing {
   id: string;
@@ -16,6 +16,9 @@ interface Listing {
   rating_average: number | null;
   rating_count: number;
   install_count: number;
+  publisher: string;
+  owner_id: string;
+  installed?: boolean;
   published_at: string;
 }
 interface Rating {
@@ -57,7 +60,7 @@ export function Marketplace() {
         {listings.data?.items.map((l) => (
           <li key={l.id} class="card">
             <h2><a href={`#/marketplace/${l.id}`}>{l.display_name}</a></h2>
-            <p class="muted">{[l.category, l.tags.join(", ")].filter(Boolean).join(" · ")} · ★ {l.rating_average?.toFixed(1) ?? "—"} ({l.rating_count}) · {l.install_count} installs</p>
+            <p class="muted">by {l.publisher} · {[l.category, l.tags.join(", ")].filter(Boolean).join(" · ")} · ★ {l.rating_average?.toFixed(1) ?? "—"} ({l.rating_count}) · {l.install_count} installs</p>
             <p>{l.summary}</p>
           </li>
         ))}
@@ -96,30 +99,37 @@ export function ListingDetail({ id }: { id: string }) {
     }
   }
   const l = listing.data;
+  const me = useContext(MeContext);
   return (
     <Page title={l?.display_name ?? "Listing"}>
       <Alert message={listing.error ?? error} />
       {l && (
         <>
-          <p class="muted">{[l.category, l.tags.join(", "), `tools: ${l.tools.join(", ") || "none"}`, `published ${when(l.published_at)}`].filter(Boolean).join(" · ")}</p>
+          <p class="muted">{[`by ${l.publisher}`, l.category, l.tags.join(", "), `tools: ${l.tools.join(", ") || "none"}`, `published ${when(l.published_at)}`].filter(Boolean).join(" · ")}</p>
           <p>{l.summary}</p>
           <p>★ {l.rating_average?.toFixed(1) ?? "—"} from {l.rating_count} ratings · {l.install_count} installs</p>
           <button type="button" onClick={install}>Install</button>
         </>
       )}
-      <form onSubmit={rate} class="card">
-        <h2>Rate it</h2>
-        <Field label="Score" id="rate-score">
-          <select id="rate-score" value={score} onChange={(e) => setScore(e.currentTarget.value)}>
-            {[5, 4, 3, 2, 1].map((s) => <option key={s} value={s}>{s} stars</option>)}
-          </select>
-        </Field>
-        <Field label="Review (optional)" id="rate-review">
-          <textarea id="rate-review" rows={2} value={review} onInput={(e) => setReview(e.currentTarget.value)} />
-        </Field>
-        <button type="submit">Rate</button>
-        <p role="status">{note}</p>
-      </form>
+      {l && l.owner_id === me?.id ? (
+        <p class="card muted">Your listing: people who install it rate it.</p>
+      ) : l && !l.installed ? (
+        <p class="card">Install it to rate it: ratings come from people who use the agent.</p>
+      ) : l && (
+        <form onSubmit={rate} class="card">
+          <h2>Rate it</h2>
+          <Field label="Score" id="rate-score">
+            <select id="rate-score" value={score} onChange={(e) => setScore(e.currentTarget.value)}>
+              {[5, 4, 3, 2, 1].map((s) => <option key={s} value={s}>{s} stars</option>)}
+            </select>
+          </Field>
+          <Field label="Review (optional)" id="rate-review">
+            <textarea id="rate-review" rows={2} value={review} onInput={(e) => setReview(e.currentTarget.value)} />
+          </Field>
+          <button type="submit">Rate</button>
+          <p role="status">{note}</p>
+        </form>
+      )}
       <h2>Ratings</h2>
       <ul>
         {ratings.data?.items.map((r) => <li key={r.id}>{r.username}: {"★".repeat(r.score)} {r.review}</li>)}

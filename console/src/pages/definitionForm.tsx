@@ -133,6 +133,7 @@ export function DefinitionForm(props: {
           </select>
         </Field>
       </div>
+      <NotConfigured catalog={catalog} provider={provider} />
       <Field label="System prompt" id="system-prompt">
         <textarea id="system-prompt" rows={4} value={prompt} onInput={(e) => setPrompt(e.currentTarget.value)} />
       </Field>
@@ -163,5 +164,18 @@ export function DefinitionForm(props: {
       <McpServers rows={mcp} onChange={setMcp} />
       <button type="submit">{props.submitLabel}</button>
     </form>
+  );
+}
+
+/** A warning when the chosen provider cannot be called on this deployment: the agent would be
+ * made, and fail at its first message. */
+export function NotConfigured({ catalog, provider }: { catalog: Catalog; provider: string }) {
+  const entry = catalog.providers.find((p) => p.name === provider);
+  if (!entry || entry.configured) return null;
+  return (
+    <p class="warning" role="status">
+      {provider} is not configured on this deployment: an agent on it fails at its first message.
+      Choose another provider, or ask an admin to configure it (VERTEX_PROJECT).
+    </p>
   );
 }

@@ -98,7 +98,7 @@ def unpublish_listing(db: Session, *, user: User, listing_id: uuid.UUID, now: da
 
 
 def get_listing(db: Session, *, user: User | None, listing_id: uuid.UUID) -> ListingDetail:
-    return detail(db, listing_for(db, user, listing_id))
+    return detail(db, listing_for(db, user, listing_id), user.id if user else None)
 
 
 def list_versions(

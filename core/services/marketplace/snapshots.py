@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.models.agents import Agent
 from core.models.marketplace import (
     Listing,
+    ListingInstall,
     ListingVersion,
 )
 from core.models.users import User
@@ -64,11 +65,14 @@ def current_version(db: Session, listing_id: uuid.UUID) -> ListingVersion:
     return version
 
 
-def detail(db: Session, listing: Listing) -> ListingDetail:
+def detail(db: Session, listing: Listing, viewer: uuid.UUID | None = None) -> ListingDetail:
+    """The listing with its current snapshot, and whether `viewer` installed it."""
     db.flush()
+    db.refresh(listing, ["publisher"])
     public = ListingPublic.model_validate(listing)
     snapshot = current_version(db, listing.id).snapshot
-    return ListingDetail(**public.model_dump(), snapshot=snapshot)
+    installed = viewer is not None and db.get(ListingInstall, (listing.id, viewer)) is not None
+    return ListingDetail(**public.model_dump(), snapshot=snapshot, installed=installed)
 
 
 def snapshot_of(agent: Agent) -> dict[str, Any]:
