@@ -8,25 +8,32 @@ function answer(status: number, body?: unknown): Response {
   });
 }
 
+/** The service's console routes: the refresh token is a cookie the page never sees (here, the
+ * fake keeps it, as the browser would). */
 function fakeServer() {
-  const calls: { path: string; auth?: string; body?: unknown }[] = [];
+  const calls: { path: string; auth?: string; body?: unknown; console?: string }[] = [];
   let generation = 0;
+  let cookie: string | null = null;
   let accessValid = true;
   const fetchImpl = (async (path: string, init: RequestInit) => {
     const headers = (init.headers ?? {}) as Record<string, string>;
     const body = init.body ? JSON.parse(init.body as string) : undefined;
-    calls.push({ path, auth: headers.Authorization, body });
-    if (path === "/auth/login" || path === "/auth/refresh") {
-      if (path === "/auth/refresh" && body.refresh_token !== `r${generation}`) {
+    calls.push({ path, auth: headers.Authorization, body, console: headers["X-Agents-Console"] });
+    if (path.startsWith("/auth/console/") && headers["X-Agents-Console"] !== "1") {
+      return answer(403, { error: { code: "console_header_missing", message: "no", details: [] } });
+    }
+    if (path === "/auth/console/logout") {
+      cookie = null;
+      return new Response(null, { status: 204 });
+    }
+    if (path === "/auth/console/login" || path === "/auth/console/refresh") {
+      if (path === "/auth/console/refresh" && cookie !== `r${generation}`) {
         return answer(401, { error: { code: "invalid_token", message: "no", details: [] } });
       }
       generation += 1;
+      cookie = `r${generation}`;
       accessValid = true;
-      return answer(200, {
-        access_token: `a${generation}`,
-        refresh_token: `r${generation}`,
-        expires_in: 1800,
-      });
+      return answer(200, { access_token: `a${generation}`, expires_in: 1800 });
     }
     if (!accessValid || headers.Authorization !== `Bearer a${generation}`) {
       return answer(401, { error: { code: "invalid_token", message: "expired", details: [] } });
@@ -38,6 +45,9 @@ function fakeServer() {
     fetchImpl,
     expire: () => {
       accessValid = false;
+    },
+    dropCookie: () => {
+      cookie = null;
     },
   };
 }
@@ -52,6 +62,20 @@ describe("Api tokens", () => {
     expect(server.calls.at(-1)?.auth).toBe("Bearer a1");
     expect(timers).toEqual([(1800 - 60) * 1000]);
     expect(globalThis.localStorage).toBeUndefined();
+    // the refresh token never reaches the page: only the access token is in the answer
+    expect(JSON.stringify(api)).not.toContain("r1");
+  });
+
+  it("stays signed in across a reload through the cookie, and signs out for good", async () => {
+    const server = fakeServer();
+    await new Api(server.fetchImpl, () => 0, () => {}).login("ann", "pw");
+    const reloaded = new Api(server.fetchImpl, () => 0, () => {});
+    expect(await reloaded.refresh()).toBe(true);
+    expect(await reloaded.get("/users/me")).toEqual({ ok: true });
+    expect(server.calls.filter((c) => c.path.startsWith("/auth/console/")).every((c) => c.console === "1")).toBe(true);
+    await reloaded.logout();
+    expect(reloaded.signedIn).toBe(false);
+    expect(await new Api(server.fetchImpl, () => 0, () => {}).refresh()).toBe(false);
   });
 
   it("refreshes once on a 401 and retries, sharing one refresh between parallel calls", async () => {
@@ -61,7 +85,7 @@ describe("Api tokens", () => {
     server.expire();
     const answers = await Promise.all([api.get("/a"), api.get("/b")]);
     expect(answers).toEqual([{ ok: true }, { ok: true }]);
-    expect(server.calls.filter((c) => c.path === "/auth/refresh")).toHaveLength(1);
+    expect(server.calls.filter((c) => c.path === "/auth/console/refresh")).toHaveLength(1);
   });
 
   it("signs out when the refresh is refused", async () => {
@@ -74,8 +98,8 @@ describe("Api tokens", () => {
     await api.login("ann", "pw");
     await api.refresh();
     server.calls.length = 0;
-    // the server forgets the pair (another tab signed out): the next refresh fails
-    (api as unknown as { refreshToken: string }).refreshToken = "stale";
+    // the session ended elsewhere (another tab signed out): the next refresh fails
+    server.dropCookie();
     server.expire();
     await expect(api.get("/a")).rejects.toBeInstanceOf(ApiError);
     expect(signedOut).toBe(true);

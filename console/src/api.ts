@@ -1,6 +1,8 @@
-// The API client: tokens live in this object's memory only (never localStorage: a script
-// injected into the page could read that), and the access token is refreshed silently a
-// minute before it expires, or once when a request hears 401.
+// The API client. The access token lives in this object's memory only (never localStorage: a
+// script injected into the page could read that); the refresh token is an HttpOnly cookie the
+// server sets for its /auth/console routes (core/http/session_cookie.py), which no script
+// reads. The access token is refreshed silently a minute before it expires, once when a request
+// hears 401, and at start: a reload stays signed in.
 import { readEvents, type SseEvent } from "./sse";
 
 export class ApiError extends Error {
@@ -14,11 +16,13 @@ export class ApiError extends Error {
   }
 }
 
-interface TokenPair {
+interface AccessToken {
   access_token: string;
-  refresh_token: string;
   expires_in: number;
 }
+
+// the console's session routes want it (a CSRF defence beside SameSite=Strict)
+const CONSOLE = { "X-Agents-Console": "1" };
 
 type Fetch = typeof fetch;
 type Schedule = (run: () => void, ms: number) => unknown;
@@ -26,7 +30,6 @@ type Cancel = (handle: unknown) => void;
 
 export class Api {
   private access: string | null = null;
-  private refreshToken: string | null = null;
   private timer: unknown = null;
   private refreshing: Promise<boolean> | null = null;
   /** Told when the session ends (sign-out, or a refresh the server refused). */
@@ -43,8 +46,7 @@ export class Api {
   }
 
   async login(username: string, password: string): Promise<void> {
-    const pair = await this.send<TokenPair>("POST", "/auth/login", { username, password }, false);
-    this.keep(pair);
+    this.keep(await this.send<AccessToken>("POST", "/auth/console/login", { username, password }, false, CONSOLE));
   }
 
   async register(username: string, email: string, password: string): Promise<void> {
@@ -52,11 +54,9 @@ export class Api {
     await this.login(username, password);
   }
 
+  /** Ends the login session on the server (every rotation of the cookie) and here. */
   async logout(): Promise<void> {
-    const refresh = this.refreshToken;
-    if (refresh) {
-      await this.request("POST", "/auth/logout", { refresh_token: refresh }).catch(() => {});
-    }
+    await this.send("POST", "/auth/console/logout", undefined, false, CONSOLE).catch(() => {});
     this.forget();
   }
 
@@ -132,17 +132,12 @@ export class Api {
     await readEvents(response.body, onEvent);
   }
 
-  /** Swap the refresh token for a new pair; false (and signed out) when it is refused. */
+  /** A new access token for the session cookie (rotated by the server); false (and signed
+   * out) when there is no session. At start, this is how a reload stays signed in. */
   refresh(): Promise<boolean> {
-    if (!this.refreshToken) return Promise.resolve(false);
-    this.refreshing ??= this.send<TokenPair>(
-      "POST",
-      "/auth/refresh",
-      { refresh_token: this.refreshToken },
-      false,
-    )
-      .then((pair) => {
-        this.keep(pair);
+    this.refreshing ??= this.send<AccessToken>("POST", "/auth/console/refresh", undefined, false, CONSOLE)
+      .then((token) => {
+        this.keep(token);
         return true;
       })
       .catch(() => {
@@ -155,17 +150,16 @@ export class Api {
     return this.refreshing;
   }
 
-  private keep(pair: TokenPair): void {
-    this.access = pair.access_token;
-    this.refreshToken = pair.refresh_token;
+  private keep(token: AccessToken): void {
+    this.access = token.access_token;
     if (this.timer !== null) this.cancel(this.timer);
-    const ms = Math.max(5, pair.expires_in - 60) * 1000;
+    const ms = Math.max(5, token.expires_in - 60) * 1000;
     this.timer = this.schedule(() => void this.refresh(), ms);
   }
 
   private forget(): void {
     const was = this.access !== null;
-    this.access = this.refreshToken = null;
+    this.access = null;
     if (this.timer !== null) this.cancel(this.timer);
     this.timer = null;
     if (was) this.onSignedOut();
@@ -175,8 +169,8 @@ export class Api {
     return this.access ? { Authorization: `Bearer ${this.access}` } : {};
   }
 
-  private async send<T>(method: string, path: string, body: unknown, authed: boolean): Promise<T> {
-    const headers: Record<string, string> = authed ? this.auth() : {};
+  private async send<T>(method: string, path: string, body: unknown, authed: boolean, extra: Record<string, string> = {}): Promise<T> {
+    const headers: Record<string, string> = { ...(authed ? this.auth() : {}), ...extra };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await this.fetchImpl(path, {
       method,

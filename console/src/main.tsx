@@ -60,10 +60,14 @@ const NAV: [string, string][] = [
 function App() {
   const route = useRoute();
   const [me, setMe] = useState<Me | null>(null);
+  const [resuming, setResuming] = useState(true);
+  const signedIn = () => api.get<Me>("/users/me").then(setMe);
   useEffect(() => {
     api.onSignedOut = () => setMe(null);
+    // a reload: the session cookie, if any, gives a new access token
+    void api.refresh().then((ok) => (ok ? signedIn() : undefined)).catch(() => undefined).finally(() => setResuming(false));
   }, []);
-  const signedIn = () => api.get<Me>("/users/me").then(setMe);
+  if (resuming && !me) return <main id="main"><p role="status" class="muted">Loading…</p></main>;
   if (!me) {
     return (
       <main id="main">

@@ -165,6 +165,14 @@ class TokenPair(ResponseModel):
     expires_in: int = Field(description="seconds until the access token expires")
 
 
+class AccessToken(ResponseModel):
+    """The console's half of a token pair: its refresh token went into a cookie."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the access token expires")
+
+
 class WebhookSecretPublic(ResponseModel):
     secret: str = Field(
         description="`whsec_…`: verify deliveries with any Standard Webhooks library"

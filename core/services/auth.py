@@ -93,6 +93,20 @@ def logout(
         _revoke_family(db, family_id=family_id, now=now)
 
 
+def end_session(db: Session, *, settings: Settings, refresh_token: str, now: datetime) -> None:
+    """Ends the login session of a refresh token the caller holds (the console's cookie): its
+    whole rotation family. A token that is not valid any more ends nothing."""
+    from core.errors import Unauthorized as Refused
+
+    try:
+        claims = decode_token(settings, refresh_token, expected="refresh")
+    except Refused:
+        return
+    stored = db.scalar(select(RefreshToken).where(RefreshToken.id == claims.token_id))
+    if stored is not None and stored.token_hash == token_digest(refresh_token):
+        _revoke_family(db, family_id=stored.family_id, now=now)
+
+
 # every authenticated request runs this: built once (Session.get builds its query each time)
 
 

@@ -198,6 +198,21 @@ def test_chats_across_agents_are_titled_searched_renamed_archived_and_deleted(
     expect(dialog).to_contain_text("Shift + Enter")
     dialog.press("Escape")
     expect(dialog).to_be_hidden()
+
+    # a reload keeps you signed in (the refresh token is an HttpOnly cookie no script reads);
+    # signing out ends it
+    page.reload()
+    page.get_by_role("heading", name="Draft the press note").wait_for()
+    assert "agents_refresh" not in page.evaluate("document.cookie")
+    cookies = {c["name"]: c for c in ctx.cookies()}
+    assert cookies["agents_refresh"]["httpOnly"] is True
+    assert cookies["agents_refresh"]["sameSite"] == "Strict"
+    assert cookies["agents_refresh"]["path"] == "/auth/console"
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Username").wait_for()
+    assert "agents_refresh" not in {c["name"] for c in ctx.cookies()}
+    page.reload()
+    page.get_by_label("Username").wait_for()
     assert errors == []
     ctx.close()
 

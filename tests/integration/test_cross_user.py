@@ -23,6 +23,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/agents/{agent_id}"): {"description": "taken over"},
     ("POST", "/agents/{agent_id}/rollback"): {"version": "1.0.0"},
     ("PUT", "/agents/{agent_id}/permissions/{user_id}"): {"level": "edit"},
+    ("POST", "/agents/{agent_id}/permissions"): {"username": "taker", "level": "edit"},
     ("POST", "/agents/{agent_id}/execute"): {"input": "hi"},
     ("PATCH", "/sessions/{session_id}"): {"title": "taken over"},
     ("POST", "/sessions/{session_id}/messages"): {"content": "hi"},
