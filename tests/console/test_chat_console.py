@@ -241,6 +241,9 @@ def test_dark_mode_and_a_phone_screen_pass_axe(browser, console_url, screenshots
     page.goto(f"{console_url}/console#/sessions")
     page.get_by_role("list", name="Chats").get_by_role("link").first.wait_for()
     audit(page, "dark-chats-390", screenshots)
+    page.goto(f"{console_url}/console#/executions/{said.json()['id']}")
+    page.get_by_role("list", name="Steps").locator(".step.model").first.wait_for()
+    audit(page, "dark-trace-390", screenshots)
     for path, name in (("knowledge", "dark-knowledge"), ("marketplace", "dark-marketplace"),
                        ("keys", "dark-keys"), ("usage", "dark-usage")):  # fmt: skip
         page.goto(f"{console_url}/console#/{path}")
