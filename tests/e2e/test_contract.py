@@ -7,7 +7,7 @@ the document expects of valid data.
 
 `make fuzz` runs schemathesis's defaults whole: every phase (examples, coverage, fuzzing,
 stateful) with 100 examples per operation, ~8 min on 2 cores. `make test` runs the examples,
-fuzzing and stateful phases with FUZZ_EXAMPLES (15) per operation, ~1.5 min: the coverage
+fuzzing and stateful phases with FUZZ_EXAMPLES (10) per operation, ~1 min: the coverage
 phase alone takes 2-4 min here, as long as the rest of the suite allows."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 PHASES = os.environ.get("FUZZ_PHASES", "examples,fuzzing,stateful")  # "all": every phase
 MIN_CASES = 70 * EXAMPLES  # 73 operations, nearly each reached that often
 SEED = "1234"

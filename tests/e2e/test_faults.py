@@ -1,7 +1,7 @@
 """The local server under the faults a user meets: requests on a process that has just started,
 and `make dev` killed with kill -9 while it holds queued and running work.
 
-FRESH_BURSTS (default 3) sets how many fresh processes the burst test starts; the issue's
+FRESH_BURSTS (default 2) sets how many fresh processes the burst test starts; the issue's
 figure was taken with FRESH_BURSTS=20 (`pytest -s` prints the latencies)."""
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def test_a_burst_on_a_fresh_process_gets_no_5xx(database_url):
     statuses: list[int] = []
     firsts: list[float] = []
     steady: list[float] = []
-    for _ in range(int(os.environ.get("FRESH_BURSTS", "3"))):
+    for _ in range(int(os.environ.get("FRESH_BURSTS", "2"))):
         process = start_server(env, port)  # returns once /health answers
         try:
             with ThreadPoolExecutor(8) as pool:

@@ -18,7 +18,7 @@ from core.cron import PATTERN, BadCron, check
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.from_regex(PATTERN, fullmatch=True))
 def test_every_expression_the_pattern_allows_fires(expression: str) -> None:
     try:
