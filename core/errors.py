@@ -101,6 +101,14 @@ class InsufficientStorage(DomainError):
     code = "storage_full"
 
 
+class RunFailed(DomainError):
+    """A protocol that cannot say "the run failed" in its answer (the OpenAI chat API): the
+    agent's run ended failed, timed out or cancelled (its execution is named)."""
+
+    status = 502
+    code = "run_failed"
+
+
 class Unavailable(DomainError):
     """A dependency (database, queue, model provider) is down; the caller may retry."""
 

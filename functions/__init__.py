@@ -16,5 +16,6 @@ GROUPS: tuple[str, ...] = (
     "schedules",
     "knowledge_bases",
     "memories",
+    "openai_api",
     "console",
 )

@@ -25,6 +25,16 @@ _HTTP_CODES = {
 }
 
 
+# the OpenAI-compatible routes: their errors also carry OpenAI's `type` and `param`
+OPENAI_PATHS = "/v1/"
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
 def error_response(
     status: int,
     code: str,
@@ -33,7 +43,14 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    body = {"error": {"code": code, "message": message, "details": list(details), **(extra or {})}}
+    listed = list(details)
+    error = {"code": code, "message": message, "details": listed, **(extra or {})}
+    if has_request_context() and request.path.startswith(OPENAI_PATHS):
+        kind = (
+            "server_error" if status >= 500 else _OPENAI_TYPES.get(status, "invalid_request_error")
+        )
+        error |= {"type": kind, "param": listed[0].get("path") or None if listed else None}
+    body = {"error": error}
     response = Response(json.dumps(body, default=str), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value

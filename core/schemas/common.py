@@ -115,8 +115,18 @@ class ErrorBody(BaseModel):
         default=None,
         description=(
             "a 503 of a request that had started a run already: that run, which goes on once "
-            "the service can reach its database (also in the `Location` header)"
+            "the service can reach its database (also in the `Location` header); a 502 "
+            "`run_failed` of /v1/chat/completions: the run that failed"
         ),
+    )
+    type: str | None = Field(
+        default=None,
+        description="the OpenAI-compatible routes (/v1) only: OpenAI's error type "
+        "(invalid_request_error, authentication_error, permission_error, not_found_error, "
+        "rate_limit_error, server_error)",
+    )
+    param: str | None = Field(
+        default=None, description="the OpenAI-compatible routes (/v1) only: the field at fault"
     )
 
 

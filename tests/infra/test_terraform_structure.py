@@ -88,9 +88,11 @@ CAPABILITIES = {
     "console": set(),  # static files of the web console
     # embeds queries (Vertex), reads artifacts into documents, enqueues their ingestion
     "knowledge_bases": {"models", "storage", "enqueues"},
+    # the OpenAI chat-completions API: agents' runs, as a session's turn makes them
+    "openai_api": {"models", "storage", "enqueues"},
 }
 # the functions that seal or open users' credentials, hence hold CREDENTIALS_KEY
-CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials"}
+CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials", "openai_api"}
 FLAG_ROLES = {
     "models": "roles/aiplatform.user",
     "enqueues": "roles/cloudtasks.enqueuer",
@@ -388,7 +390,7 @@ def test_streams_are_what_an_instance_holds_beyond_its_request_threads(
     streams, which wait on the event loop: only the groups that stream have any."""
     functions = tf.locals["functions"]
     streaming = {g for g, fn in functions.items() if fn["concurrency"] > fn["threads"]}
-    assert streaming == {"agents", *FOLLOWED}
+    assert streaming == {"agents", "openai_api", *FOLLOWED}  # openai_api: stream: true
     assert all(fn["concurrency"] >= fn["threads"] for fn in functions.values())
     assert all(fn["concurrency"] <= 1000 for fn in functions.values())  # Cloud Run's maximum
     assert "THREADS = tostring(fn.threads)" in tf.locals["function_env"]
