@@ -17,5 +17,6 @@ GROUPS: tuple[str, ...] = (
     "knowledge_bases",
     "memories",
     "openai_api",
+    "mcp_server",
     "console",
 )

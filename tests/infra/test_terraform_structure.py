@@ -90,9 +90,10 @@ CAPABILITIES = {
     "knowledge_bases": {"models", "storage", "enqueues"},
     # the OpenAI chat-completions API: agents' runs, as a session's turn makes them
     "openai_api": {"models", "storage", "enqueues"},
+    "mcp_server": {"models", "storage", "enqueues"},  # the MCP server of agents: runs too
 }
 # the functions that seal or open users' credentials, hence hold CREDENTIALS_KEY
-CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials", "openai_api"}
+CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials", "openai_api", "mcp_server"}
 FLAG_ROLES = {
     "models": "roles/aiplatform.user",
     "enqueues": "roles/cloudtasks.enqueuer",
