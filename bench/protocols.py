@@ -4,7 +4,8 @@ interleaved (one client, one at a time) against `make dev`'s process, p50 each i
 
     .venv/bin/python bench/protocols.py [--calls 200] [--database-url URL]
 
-Adapters so far: the OpenAI chat completions (/v1/chat/completions)."""
+Adapters so far: the OpenAI chat completions (/v1/chat/completions) and MCP's tools/call
+(/mcp, one JSON-RPC message per request, as the stateless mode sends it)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,15 @@ def main() -> int:
                 "openai chat": (
                     f"{base}/v1/chat/completions",
                     {"model": agent["id"], "messages": [{"role": "user", "content": "hello"}]},
+                ),
+                "mcp call": (
+                    f"{base}/mcp",
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "tools/call",
+                        "params": {"name": "bench", "arguments": {"input": "hello"}},
+                    },
                 ),
             }
             samples: dict[str, list[float]] = {what: [] for what in calls}

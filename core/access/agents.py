@@ -119,17 +119,17 @@ def listed_agents_clause(user: User) -> ColumnElement[bool]:
     )
 
 
-def executable_agents_clause(user: User) -> ColumnElement[bool]:
+def executable_agents_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
     """The agents `user` may run, as a list shows them (GET /v1/models): own, public and system
     ones, and those shared with them to execute or edit; live, active and not templates. (An
     admin may run any agent by id, but is not shown everyone's private agents.)"""
     runnable = [level for level, access in _GRANTED.items() if access >= Access.execute]
     shared = select(AgentPermission.agent_id).where(
-        AgentPermission.user_id == user.id, AgentPermission.level.in_(runnable)
+        AgentPermission.user_id == user_id, AgentPermission.level.in_(runnable)
     )
     return (
         Agent.deleted_at.is_(None)
         & Agent.is_active.is_(True)
         & Agent.is_template.is_(False)
-        & or_(Agent.owner_id == user.id, Agent.scope.in_(OPEN_SCOPES), Agent.id.in_(shared))
+        & or_(Agent.owner_id == user_id, Agent.scope.in_(OPEN_SCOPES), Agent.id.in_(shared))
     )

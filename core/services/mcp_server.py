@@ -68,7 +68,7 @@ def agent_tools(db: Session, user: User) -> list[AgentTool]:
     rows = db.execute(
         select(Agent.id, Agent.name, Agent.display_name, Agent.description, owner.c.username)
         .join(owner, owner.c.id == Agent.owner_id)
-        .where(executable_agents_clause(user))
+        .where(executable_agents_clause(user.id))
         .order_by(case((Agent.owner_id == user.id, 0), else_=1), Agent.name, Agent.id)
         .limit(TOOLS_LISTED)
     ).all()
@@ -83,6 +83,23 @@ def agent_tools(db: Session, user: User) -> list[AgentTool]:
             AgentTool(name[:128], row.id, f"{row.display_name} (by {row.username}): {about}")
         )
     return tools
+
+
+def tool_agent(db: Session, user_id: uuid.UUID, tool: str) -> uuid.UUID | None:
+    """The agent a tool name names (as `agent_tools` names them), found by that name alone."""
+    name, _, owner_name = tool.partition("__")
+    owner = User.__table__.alias("owner")
+    rows = db.execute(
+        select(Agent.id, owner.c.username)
+        .join(owner, owner.c.id == Agent.owner_id)
+        .where(executable_agents_clause(user_id), Agent.name == name)
+        .limit(TOOLS_LISTED)
+    ).all()
+    if not owner_name:
+        return rows[0].id if len(rows) == 1 else None
+    if len(rows) < 2:
+        return None
+    return next((row.id for row in rows if row.username == owner_name), None)
 
 
 def handle(
@@ -127,9 +144,9 @@ def _call(
     name, arguments = params.get("name"), params.get("arguments") or {}
     if not isinstance(name, str) or not isinstance(arguments, dict):
         return _error(rpc_id, INVALID_PARAMS, "tools/call wants {name, arguments}")
-    user = account_of(db, caller)
-    tool = next((t for t in agent_tools(db, user) if t.name == name), None)
-    if tool is None:
+    # the account and the access are checked again by the statement that starts the run
+    agent_id = tool_agent(db, caller.user_id, name)
+    if agent_id is None:
         return _error(rpc_id, INVALID_PARAMS, f"no tool {name!r}: tools/list names them")
     said, session = arguments.get("input"), arguments.get("session_id")
     unknown = set(arguments) - {"input", "session_id"}
@@ -141,9 +158,7 @@ def _call(
         return _error(rpc_id, INVALID_PARAMS, "session_id must be a session's id")
     data = ExecuteRequest(input=said, **({"session_id": session_id} if session_id else {}))
     try:
-        execution = start_run(
-            db, caller=caller, agent_id=tool.agent_id, data=data, backends=backends
-        )
+        execution = start_run(db, caller=caller, agent_id=agent_id, data=data, backends=backends)
     except DomainError as refused:  # a quota, a busy session: the tool says so
         return _tool(rpc_id, f"{refused.code}: {refused.message}", error=True)
     status = ExecutionStatus(execution.status)

@@ -54,7 +54,7 @@ def list_models(db: Session, *, caller: Caller) -> ModelList:
     rows = db.execute(
         select(Agent, owner.c.username)
         .join(owner, owner.c.id == Agent.owner_id)
-        .where(executable_agents_clause(user))
+        .where(executable_agents_clause(user.id))
         .order_by(case((Agent.owner_id == user.id, 0), else_=1), Agent.name, Agent.id)
         .limit(MODELS_LISTED)
     ).all()
@@ -81,7 +81,7 @@ def agent_named(db: Session, user: User, model: str) -> uuid.UUID:
         pass
     agent_id = db.scalar(
         select(Agent.id)
-        .where(executable_agents_clause(user), Agent.name == model)
+        .where(executable_agents_clause(user.id), Agent.name == model)
         .order_by(case((Agent.owner_id == user.id, 0), else_=1), Agent.created_at, Agent.id)
         .limit(1)
     )
