@@ -4,8 +4,9 @@ interleaved (one client, one at a time) against `make dev`'s process, p50 each i
 
     .venv/bin/python bench/protocols.py [--calls 200] [--database-url URL]
 
-Adapters so far: the OpenAI chat completions (/v1/chat/completions) and MCP's tools/call
-(/mcp, one JSON-RPC message per request, as the stateless mode sends it)."""
+Adapters: the OpenAI chat completions (/v1/chat/completions), A2A's SendMessage (a new context,
+hence a new session, each call) and MCP's tools/call (/mcp, one JSON-RPC message per request, as
+the stateless mode sends it)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,21 @@ def main() -> int:
                 "openai chat": (
                     f"{base}/v1/chat/completions",
                     {"model": agent["id"], "messages": [{"role": "user", "content": "hello"}]},
+                ),
+                "a2a send": (
+                    f"{base}/a2a/agents/{agent['id']}",
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "SendMessage",
+                        "params": {
+                            "message": {
+                                "messageId": "m",
+                                "role": "ROLE_USER",
+                                "parts": [{"text": "hello"}],
+                            }
+                        },
+                    },
                 ),
                 "mcp call": (
                     f"{base}/mcp",

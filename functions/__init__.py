@@ -18,5 +18,6 @@ GROUPS: tuple[str, ...] = (
     "memories",
     "openai_api",
     "mcp_server",
+    "a2a",
     "console",
 )

@@ -41,6 +41,8 @@ locals {
     openai_api = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 1, concurrency = 8, threads = 2, db_pool_size = 2, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
     # the MCP server of agents (/mcp): runs agents like openai_api
     mcp_server = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 1, concurrency = 2, threads = 2, db_pool_size = 2, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    # A2A (/a2a): runs agents like openai_api, and streams SendStreamingMessage
+    a2a = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 1, concurrency = 8, threads = 2, db_pool_size = 2, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
     # static files only: it never opens a database connection; Cloud CDN serves its hashed assets
     console = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = false, max_instances = 2, concurrency = 16, threads = 16, db_pool_size = 1, db_max_overflow = 0, memory = "256Mi", timeout_s = 30 }
   }
@@ -59,7 +61,7 @@ locals {
   # under max_connections, less a reserve for Cloud SQL's own and superuser connections (3),
   # the migrations in Cloud Build (5 + 2) and operators. Checked by a precondition on the
   # instance and by tests/infra.
-  db_max_connections      = 260 # raised from 250 for openai_api's and mcp_server's 3 each (the tier's memory allows it)
+  db_max_connections      = 263 # raised from 250 for openai_api's, mcp_server's and a2a's 3 each (the tier's memory allows it)
   db_reserved_connections = 30
   db_connections_needed   = sum([for fn in local.functions : fn.database ? fn.max_instances * (fn.db_pool_size + fn.db_max_overflow) : 0])
 

@@ -91,9 +91,18 @@ CAPABILITIES = {
     # the OpenAI chat-completions API: agents' runs, as a session's turn makes them
     "openai_api": {"models", "storage", "enqueues"},
     "mcp_server": {"models", "storage", "enqueues"},  # the MCP server of agents: runs too
+    "a2a": {"models", "storage", "enqueues"},  # A2A: runs too
 }
 # the functions that seal or open users' credentials, hence hold CREDENTIALS_KEY
-CREDENTIAL_HOLDERS = {"agents", "sessions", "tasks", "credentials", "openai_api", "mcp_server"}
+CREDENTIAL_HOLDERS = {
+    "agents",
+    "sessions",
+    "tasks",
+    "credentials",
+    "openai_api",
+    "mcp_server",
+    "a2a",
+}
 FLAG_ROLES = {
     "models": "roles/aiplatform.user",
     "enqueues": "roles/cloudtasks.enqueuer",
@@ -391,7 +400,8 @@ def test_streams_are_what_an_instance_holds_beyond_its_request_threads(
     streams, which wait on the event loop: only the groups that stream have any."""
     functions = tf.locals["functions"]
     streaming = {g for g, fn in functions.items() if fn["concurrency"] > fn["threads"]}
-    assert streaming == {"agents", "openai_api", *FOLLOWED}  # openai_api: stream: true
+    # openai_api (stream: true) and a2a (SendStreamingMessage) stream too
+    assert streaming == {"agents", "openai_api", "a2a", *FOLLOWED}
     assert all(fn["concurrency"] >= fn["threads"] for fn in functions.values())
     assert all(fn["concurrency"] <= 1000 for fn in functions.values())  # Cloud Run's maximum
     assert "THREADS = tostring(fn.threads)" in tf.locals["function_env"]

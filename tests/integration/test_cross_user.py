@@ -24,6 +24,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/agents/{agent_id}/rollback"): {"version": "1.0.0"},
     ("PUT", "/agents/{agent_id}/permissions/{user_id}"): {"level": "edit"},
     ("POST", "/agents/{agent_id}/permissions"): {"username": "taker", "level": "edit"},
+    ("POST", "/a2a/agents/{agent_id}"): {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "SendMessage",
+        "params": {"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "hi"}]}},
+    },
     ("POST", "/agents/{agent_id}/execute"): {"input": "hi"},
     ("PATCH", "/sessions/{session_id}"): {"title": "taken over"},
     ("POST", "/sessions/{session_id}/messages"): {"content": "hi"},
