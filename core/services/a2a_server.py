@@ -229,7 +229,11 @@ def task_of(execution: AgentExecution) -> dict[str, Any]:
         "id": str(execution.id),
         "contextId": str(execution.session_id) if execution.session_id else "",
         "status": _status(
-            status, execution.pending_approvals, execution.error, execution.finished_at
+            status,
+            execution.pending_approvals,
+            execution.error,
+            execution.finished_at,
+            str(execution.id),
         ),
         "history": [_message("ROLE_USER", execution.input, execution)],
     }
@@ -239,7 +243,7 @@ def task_of(execution: AgentExecution) -> dict[str, Any]:
 
 
 def _status(
-    status: ExecutionStatus, pending: Any, error: Any, at: datetime | None
+    status: ExecutionStatus, pending: Any, error: Any, at: datetime | None, task_id: str
 ) -> dict[str, Any]:
     said: dict[str, Any] = {
         "state": STATES[status],
@@ -248,9 +252,8 @@ def _status(
     note = None
     if status == ExecutionStatus.waiting_approval:
         calls = ", ".join(c["tool_name"] for c in pending or [])
-        note = (
-            f"waiting for a person to approve or deny: {calls} (POST /executions/{{id}}/approvals)"
-        )
+        where = f"POST /executions/{task_id}/approvals"
+        note = f"waiting for a person to approve or deny: {calls} ({where})"
     elif status in (ExecutionStatus.failed, ExecutionStatus.timed_out):
         note = (error or {}).get("message") or status.value
     if note:
@@ -335,6 +338,10 @@ async def _stream(rid: Any, live: LiveRun, execution: AgentExecution) -> AsyncIt
             }
         )
     final = _status(
-        status, (ended or {}).get("pending_approvals"), (ended or {}).get("error"), None
+        status,
+        (ended or {}).get("pending_approvals"),
+        (ended or {}).get("error"),
+        None,
+        task_id,
     )
     yield frame({"statusUpdate": {"taskId": task_id, "contextId": context, "status": final}})

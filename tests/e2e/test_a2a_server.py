@@ -145,7 +145,8 @@ def test_a2a_sdk_reads_the_card_sends_streams_gets_and_cancels(http, world):
     assert said == ["hello **A2A**", "one two three"]
     # waiting for a person is input-required; a cancel ends it
     assert got["waiting"].status.state == TaskState.TASK_STATE_INPUT_REQUIRED
-    assert "file_write" in got["waiting"].status.message.parts[0].text
+    said = got["waiting"].status.message.parts[0].text
+    assert f"file_write (POST /executions/{got['waiting'].id}/approvals)" in said
     assert got["cancelled"].status.state == TaskState.TASK_STATE_CANCELED
 
 
