@@ -114,7 +114,7 @@ def handle(
     """One JSON-RPC request: its answer, or for SendStreamingMessage its SSE frames. An agent
     the caller may not see has no A2A endpoint: a 404 before any JSON-RPC."""
     rid = message.id
-    if message.method not in SENDS:  # a send finds out with its session (session_of_thread)
+    if message.method not in SENDS:  # a send finds out with its session (open_thread)
         agent_for(db, account_of(db, caller), agent_id, Access.read)
     try:
         if message.jsonrpc != "2.0" or not message.method:
@@ -162,7 +162,7 @@ def _send(
     backends: Backends,
     live: LiveRun | None,
 ) -> AgentExecution:
-    from core.services.sessions import session_of_thread
+    from core.services.sessions import open_thread
 
     message = params.get("message")
     if not isinstance(message, dict):
@@ -174,9 +174,8 @@ def _send(
     except ValueError:
         raise RpcError(INVALID_PARAMS, "contextId: one of your sessions' ids (a UUID)") from None
     try:
-        user = account_of(db, caller)
-        session = session_of_thread(
-            db, user=user, agent_id=agent_id, session_id=session_id, title=said[:80]
+        session = open_thread(
+            db, caller=caller, agent_id=agent_id, session_id=session_id, title=said[:80]
         )
         return start_run(
             db,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from core.access.agents import Access, agent_for
@@ -67,6 +67,47 @@ def session_of_thread(
     session = own_session(db, user.id, session_id)
     check_agent(session, agent_id)
     return session
+
+
+def open_thread(
+    db: Session, *, caller: Caller, agent_id: uuid.UUID, session_id: uuid.UUID, title: str = ""
+) -> AgentSession:
+    """`session_of_thread` for a protocol's request: a new thread is made in one statement that
+    checks the account and the access as it inserts; an existing one, or a refusal, goes the
+    way `session_of_thread` reads it (and says why)."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    from core.access.agents import may_execute_clause
+    from core.access.callers import account_of
+    from core.models.agents import Agent
+
+    users, agents = User.__table__, Agent.__table__
+    made: AgentSession | None = db.scalar(
+        insert(AgentSession)
+        .from_select(
+            ["id", "user_id", "agent_id", "title", "state"],
+            select(
+                literal(session_id),
+                users.c.id,
+                agents.c.id,
+                literal(title),
+                literal({}, type_=AgentSession.__table__.c.state.type),
+            ).where(
+                users.c.id == caller.user_id,
+                users.c.is_active.is_(True),
+                agents.c.id == agent_id,
+                agents.c.deleted_at.is_(None),
+                agents.c.is_active.is_(True),
+                may_execute_clause(users, agents),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(AgentSession)
+    )
+    if made is not None:
+        return made
+    user = account_of(db, caller)
+    return session_of_thread(db, user=user, agent_id=agent_id, session_id=session_id, title=title)
 
 
 def list_sessions(db: Session, *, user: User, query: SessionsQuery) -> Page[AgentSession]:
