@@ -128,6 +128,8 @@ class CheckedStart:
     # the user's tokens and USD left today (None: no daily limit)
     tokens_left: int | None = None
     cost_left: Decimal | None = None
+    # a turn's session's last seq before it: 0 for its first turn (no history to read)
+    seq_base: int | None = None
 
 
 # set from the agent's row by the statement itself
@@ -215,7 +217,7 @@ def insert_checked_execution(
     if not rows:
         return None
     row = rows[0]
-    return CheckedStart(row[0], WorkflowType(row[1]), row[2], row[3], row[4], row[5])
+    return CheckedStart(row[0], WorkflowType(row[1]), row[2], row[3], row[4], row[5], row[6])
 
 
 def hold(
@@ -386,8 +388,13 @@ def _checked_start_statement(kind: Kind, keyed: bool = False) -> Select[Any]:
             # what the run's token and cost limits are clamped to (migrations 0015, 0020)
             func.daily_tokens_left(user_id),
             func.daily_cost_left(user_id),
+            turn.c.seq_base if turn is not None else null(),
         )
-        .select_from(new.join(allowed, true()))
+        .select_from(
+            new.join(allowed, true())
+            if turn is None
+            else new.join(allowed, true()).join(turn, true())
+        )
         .add_cte(insert(EVENTS).from_select(names, rows).cte("new_events"))
     )
 

@@ -268,7 +268,11 @@ def _launch(
     inputs = RunInputs(
         definition=definition,
         agent_version=(execution.agent_id, execution.agent_version),
-        session_history=(session_history(db, execution.session_id) if execution.session_id else []),
+        session_history=(
+            session_history(db, execution.session_id)
+            if execution.session_id and (started is None or started.seq_base != 0)
+            else []  # a session's first turn has nothing before it
+        ),
         raw_input=execution.input,
         started_at=execution.created_at,
         user_id=execution.user_id,
