@@ -37,8 +37,13 @@ def from_console(headers: Headers) -> None:
         )
 
 
+def cookie_token(headers: Headers) -> str | None:
+    """The session cookie's refresh token, if the request carries one."""
+    return parse_cookie(headers.get("Cookie", "")).get(COOKIE) or None
+
+
 def refresh_token_of(headers: Headers) -> str:
-    token = parse_cookie(headers.get("Cookie", "")).get(COOKIE)
-    if not token:
+    token = cookie_token(headers)
+    if token is None:
         raise Unauthorized("no console session: sign in", code="missing_token")
     return token

@@ -140,8 +140,8 @@ def console_logout(headers: Headers, db: Session, settings: Settings, now: datet
     """Sign the console out: its login session ends (every rotation of the cookie's token)
     and the cookie is cleared."""
     session_cookie.from_console(headers)
-    token = session_cookie.refresh_token_of(headers) if "Cookie" in headers else ""
-    if token:
+    token = session_cookie.cookie_token(headers)
+    if token is not None:
         service.end_session(db, settings=settings, refresh_token=token, now=now)
     return Reply(None, 204, session_cookie.forget())
 

@@ -99,6 +99,9 @@ def test_sign_out_clears_the_cookie_and_ends_the_session(client):
     # signing out twice, or without a session, is fine
     again = client.post("/auth/console/logout", headers=CONSOLE)
     assert again.status_code == 204
+    # another cookie of the site, and no session cookie, is no session either
+    other = client.post("/auth/console/logout", headers={**CONSOLE, "Cookie": "theme=dark"})
+    assert other.status_code == 204
 
 
 def test_api_clients_keep_their_bearer_token_pair(client):
