@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Collection
 from typing import cast
 
-from sqlalchemy import Table, bindparam, literal_column, or_, select
+from sqlalchemy import Table, bindparam, case, literal_column, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
@@ -133,3 +134,21 @@ def executable_agents_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
         & Agent.is_template.is_(False)
         & or_(Agent.owner_id == user_id, Agent.scope.in_(OPEN_SCOPES), Agent.id.in_(shared))
     )
+
+
+def runnable_agents(
+    db: Session, user_id: uuid.UUID, *, limit: int, names: Collection[str] | None = None
+) -> list[tuple[Agent, str]]:
+    """The agents `user_id` may run (executable_agents_clause) with their owners' usernames,
+    their own first, then by name; only those of `names` when given."""
+    owner = cast(Table, User.__table__).alias("owner")
+    stmt = (
+        select(Agent, owner.c.username)
+        .join(owner, owner.c.id == Agent.owner_id)
+        .where(executable_agents_clause(user_id))
+        .order_by(case((Agent.owner_id == user_id, 0), else_=1), Agent.name, Agent.id)
+        .limit(limit)
+    )
+    if names is not None:
+        stmt = stmt.where(Agent.name.in_(list(names)))
+    return [(agent, username) for agent, username in db.execute(stmt).all()]

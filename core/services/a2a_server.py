@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from core.access.agents import Access, agent_for
+from core.access.agents import OPEN_SCOPES, Access, agent_for
 from core.access.callers import account_of
 from core.errors import DomainError, NotFound
 from core.models.agents import Agent
@@ -28,18 +28,23 @@ from core.runs.backends import Backends
 from core.runs.live import LiveRun
 from core.runs.starting import start_run
 from core.schemas.agents import ExecuteRequest
-from core.schemas.mcp_server import JsonRpcError, JsonRpcResponse, McpMessage
+from core.schemas.json_rpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    JsonRpcMessage,
+    JsonRpcResponse,
+    rpc_error,
+    rpc_result,
+)
 
 if TYPE_CHECKING:
     from core.access.callers import Caller
 
 PROTOCOL_VERSION = "1.0"
-# A2A's JSON-RPC codes (a2a.utils.errors.JSON_RPC_ERROR_CODE_MAP) and JSON-RPC's own
+# A2A's own JSON-RPC codes (a2a.utils.errors.JSON_RPC_ERROR_CODE_MAP)
 TASK_NOT_FOUND = -32001
 TASK_NOT_CANCELABLE = -32002
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
 
 SENDS = ("SendMessage", "SendStreamingMessage")
 STATES = {
@@ -66,11 +71,7 @@ def agent_card(
     an agent the caller may not see (anonymous callers see public and system agents)."""
     if user is None:
         agent = db.get(Agent, agent_id)
-        if (
-            agent is None
-            or agent.deleted_at is not None
-            or agent.scope.value not in ("public", "system")
-        ):
+        if agent is None or agent.deleted_at is not None or agent.scope not in OPEN_SCOPES:
             raise NotFound("no such agent", code="agent_not_found")
     else:
         agent = agent_for(db, user, agent_id, Access.read)
@@ -109,7 +110,7 @@ def agent_card(
 
 
 def handle(
-    db: Session, *, caller: Caller, agent_id: uuid.UUID, message: McpMessage, backends: Backends
+    db: Session, *, caller: Caller, agent_id: uuid.UUID, message: JsonRpcMessage, backends: Backends
 ) -> JsonRpcResponse | tuple[AsyncIterator[str], uuid.UUID]:
     """One JSON-RPC request: its answer, or for SendStreamingMessage its SSE frames. An agent
     the caller may not see has no A2A endpoint: a 404 before any JSON-RPC."""
@@ -122,18 +123,18 @@ def handle(
         params = message.params or {}
         if message.method == "SendMessage":
             execution = _send(db, caller, agent_id, params, backends, None)
-            return _ok(rid, {"task": task_of(execution)})
+            return rpc_result(rid, {"task": task_of(execution)})
         if message.method == "SendStreamingMessage":
             live = LiveRun()
             execution = _send(db, caller, agent_id, params, backends, live)
             return _stream(rid, live, execution), execution.id
         if message.method == "GetTask":
-            return _ok(rid, task_of(_task(db, caller, agent_id, params)))
+            return rpc_result(rid, task_of(_task(db, caller, agent_id, params)))
         if message.method == "CancelTask":
-            return _ok(rid, _cancel(db, caller, agent_id, params, backends))
+            return rpc_result(rid, _cancel(db, caller, agent_id, params, backends))
         raise RpcError(METHOD_NOT_FOUND, f"no method {message.method!r} here")
     except RpcError as failed:
-        return JsonRpcResponse(id=rid, error=JsonRpcError(code=failed.code, message=failed.message))
+        return rpc_error(rid, failed.code, failed.message)
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -216,10 +217,8 @@ def _cancel(
         )
     except DomainError as refused:
         raise RpcError(TASK_NOT_CANCELABLE, refused.message) from None
-    task = task_of(cancelled)
-    if cancelled.status == ExecutionStatus.running:  # it stops at its next heartbeat
-        task["status"]["state"] = "TASK_STATE_CANCELED"
-    return task
+    # a running run stops at its next heartbeat: GetTask then says so
+    return task_of(cancelled)
 
 
 def task_of(execution: AgentExecution) -> dict[str, Any]:
@@ -278,10 +277,6 @@ def _message(role: str, content: Any, execution: AgentExecution) -> dict[str, An
 def _artifact(output: Any) -> dict[str, Any]:
     part = {"text": output} if isinstance(output, str) else {"data": output}
     return {"artifactId": "answer", "name": "answer", "parts": [part]}
-
-
-def _ok(rid: Any, result: dict[str, Any]) -> JsonRpcResponse:
-    return JsonRpcResponse(id=rid, result=result)
 
 
 async def _stream(rid: Any, live: LiveRun, execution: AgentExecution) -> AsyncIterator[str]:

@@ -11,22 +11,29 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from core.access.agents import executable_agents_clause
+from core.access.agents import runnable_agents
 from core.access.callers import account_of
 from core.errors import DomainError
 from core.models.agents import Agent
 from core.models.executions import ExecutionStatus
-from core.models.users import User
 from core.runs.backends import Backends
 from core.runs.starting import start_run
 from core.schemas.agents import ExecuteRequest
-from core.schemas.mcp_server import JsonRpcError, JsonRpcResponse, McpMessage
+from core.schemas.json_rpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    JsonRpcMessage,
+    JsonRpcResponse,
+    rpc_error,
+    rpc_result,
+)
 
 if TYPE_CHECKING:
     from core.access.callers import Caller
@@ -34,10 +41,6 @@ if TYPE_CHECKING:
 VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 SERVER_INFO = {"name": "agents-service", "version": "1.0.0"}
 TOOLS_LISTED = 200
-# JSON-RPC's codes
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
 
 INPUT_SCHEMA = {
     "type": "object",
@@ -61,60 +64,47 @@ class AgentTool:
     description: str
 
 
-def agent_tools(db: Session, user: User) -> list[AgentTool]:
-    """The caller's runnable agents as tools, their own first; a name two agents share gets
-    its owner's username after `__` (tool names allow letters, digits, _ - .)."""
-    owner = User.__table__.alias("owner")
-    rows = db.execute(
-        select(Agent.id, Agent.name, Agent.display_name, Agent.description, owner.c.username)
-        .join(owner, owner.c.id == Agent.owner_id)
-        .where(executable_agents_clause(user.id))
-        .order_by(case((Agent.owner_id == user.id, 0), else_=1), Agent.name, Agent.id)
-        .limit(TOOLS_LISTED)
-    ).all()
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.name] = counts.get(row.name, 0) + 1
+def _as_tools(rows: list[tuple[Agent, str]]) -> list[AgentTool]:
+    """Each agent a tool named by its name; a name two agents share gets its owner's username
+    after `__` (tool names allow letters, digits, _ - .)."""
+    counts = Counter(agent.name for agent, _ in rows)
     tools = []
-    for row in rows:
-        name = row.name if counts[row.name] == 1 else f"{row.name}__{row.username}"
-        about = row.description or row.display_name
+    for agent, username in rows:
+        name = agent.name if counts[agent.name] == 1 else f"{agent.name}__{username}"
+        about = agent.description or agent.display_name
         tools.append(
-            AgentTool(name[:128], row.id, f"{row.display_name} (by {row.username}): {about}")
+            AgentTool(name[:128], agent.id, f"{agent.display_name} (by {username}): {about}")
         )
     return tools
 
 
+def agent_tools(db: Session, user_id: uuid.UUID) -> list[AgentTool]:
+    """The caller's runnable agents as tools, their own first."""
+    return _as_tools(runnable_agents(db, user_id, limit=TOOLS_LISTED))
+
+
 def tool_agent(db: Session, user_id: uuid.UUID, tool: str) -> uuid.UUID | None:
-    """The agent a tool name names (as `agent_tools` names them), found by that name alone."""
-    name, _, owner_name = tool.partition("__")
-    owner = User.__table__.alias("owner")
-    rows = db.execute(
-        select(Agent.id, owner.c.username)
-        .join(owner, owner.c.id == Agent.owner_id)
-        .where(executable_agents_clause(user_id), Agent.name == name)
-        .limit(TOOLS_LISTED)
-    ).all()
-    if not owner_name:
-        return rows[0].id if len(rows) == 1 else None
-    if len(rows) < 2:
-        return None
-    return next((row.id for row in rows if row.username == owner_name), None)
+    """The agent a tool name names, as `agent_tools` names them, read with the agents of the
+    names it may stand for (the whole name, or what precedes any `__` in it)."""
+    parts = tool.split("__")
+    names = {tool, *("__".join(parts[:i]) for i in range(1, len(parts)))}
+    rows = runnable_agents(db, user_id, limit=TOOLS_LISTED, names=names)
+    return next((t.agent_id for t in _as_tools(rows) if t.name == tool), None)
 
 
 def handle(
-    db: Session, *, caller: Caller, message: McpMessage, backends: Backends
+    db: Session, *, caller: Caller, message: JsonRpcMessage, backends: Backends
 ) -> JsonRpcResponse | None:
     """The answer to one message (None for a notification: nothing is answered)."""
     if message.jsonrpc != "2.0" or not message.method:
-        return _error(message.id, INVALID_REQUEST, "not a JSON-RPC 2.0 request")
+        return rpc_error(message.id, INVALID_REQUEST, "not a JSON-RPC 2.0 request")
     if "id" not in message.model_fields_set:
         return None  # a notification (notifications/initialized, cancelled, …)
     params = message.params or {}
     if message.method == "initialize":
         asked = params.get("protocolVersion")
         version = asked if asked in VERSIONS else VERSIONS[-1]
-        return _result(
+        return rpc_result(
             message.id,
             {
                 "protocolVersion": version,
@@ -125,17 +115,17 @@ def handle(
             },
         )
     if message.method == "ping":
-        return _result(message.id, {})
+        return rpc_result(message.id, {})
     if message.method == "tools/list":
         user = account_of(db, caller)
         tools = [
             {"name": t.name, "description": t.description, "inputSchema": INPUT_SCHEMA}
-            for t in agent_tools(db, user)
+            for t in agent_tools(db, user.id)
         ]
-        return _result(message.id, {"tools": tools})
+        return rpc_result(message.id, {"tools": tools})
     if message.method == "tools/call":
         return _call(db, caller, message.id, params, backends)
-    return _error(message.id, METHOD_NOT_FOUND, f"no method {message.method!r} here")
+    return rpc_error(message.id, METHOD_NOT_FOUND, f"no method {message.method!r} here")
 
 
 def _call(
@@ -143,19 +133,19 @@ def _call(
 ) -> JsonRpcResponse:
     name, arguments = params.get("name"), params.get("arguments") or {}
     if not isinstance(name, str) or not isinstance(arguments, dict):
-        return _error(rpc_id, INVALID_PARAMS, "tools/call wants {name, arguments}")
+        return rpc_error(rpc_id, INVALID_PARAMS, "tools/call wants {name, arguments}")
     # the account and the access are checked again by the statement that starts the run
     agent_id = tool_agent(db, caller.user_id, name)
     if agent_id is None:
-        return _error(rpc_id, INVALID_PARAMS, f"no tool {name!r}: tools/list names them")
+        return rpc_error(rpc_id, INVALID_PARAMS, f"no tool {name!r}: tools/list names them")
     said, session = arguments.get("input"), arguments.get("session_id")
     unknown = set(arguments) - {"input", "session_id"}
     if not isinstance(said, str) or not said.strip() or unknown:
-        return _error(rpc_id, INVALID_PARAMS, "arguments: {input: text, session_id?: uuid}")
+        return rpc_error(rpc_id, INVALID_PARAMS, "arguments: {input: text, session_id?: uuid}")
     try:
         session_id = uuid.UUID(session) if session is not None else None
     except (ValueError, TypeError, AttributeError):
-        return _error(rpc_id, INVALID_PARAMS, "session_id must be a session's id")
+        return rpc_error(rpc_id, INVALID_PARAMS, "session_id must be a session's id")
     data = ExecuteRequest(input=said, **({"session_id": session_id} if session_id else {}))
     try:
         execution = start_run(db, caller=caller, agent_id=agent_id, data=data, backends=backends)
@@ -186,12 +176,4 @@ def _tool(
     result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": error}
     if structured is not None:
         result["structuredContent"] = structured
-    return _result(rpc_id, result)
-
-
-def _result(rpc_id: Any, result: dict[str, Any]) -> JsonRpcResponse:
-    return JsonRpcResponse(id=rpc_id, result=result)
-
-
-def _error(rpc_id: Any, code: int, message: str) -> JsonRpcResponse:
-    return JsonRpcResponse(id=rpc_id, error=JsonRpcError(code=code, message=message))
+    return rpc_result(rpc_id, result)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from core.access.agents import executable_agents_clause
+from core.access.agents import executable_agents_clause, runnable_agents
 from core.access.callers import account_of
 from core.errors import Invalid, NotFound, RunFailed, field_error
 from core.models.agents import Agent
@@ -50,14 +50,7 @@ ENDED_BADLY = (ExecutionStatus.failed, ExecutionStatus.timed_out, ExecutionStatu
 def list_models(db: Session, *, caller: Caller) -> ModelList:
     """The agents the caller may run, their own first."""
     user = account_of(db, caller)
-    owner = User.__table__.alias("owner")
-    rows = db.execute(
-        select(Agent, owner.c.username)
-        .join(owner, owner.c.id == Agent.owner_id)
-        .where(executable_agents_clause(user.id))
-        .order_by(case((Agent.owner_id == user.id, 0), else_=1), Agent.name, Agent.id)
-        .limit(MODELS_LISTED)
-    ).all()
+    rows = runnable_agents(db, user.id, limit=MODELS_LISTED)
     return ModelList(
         data=[
             ModelEntry(

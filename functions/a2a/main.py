@@ -14,7 +14,7 @@ from core.http.app import function_entry
 from core.http.streams import event_stream
 from core.models.users import User
 from core.runs.backends import Backends
-from core.schemas.mcp_server import JsonRpcResponse, McpMessage
+from core.schemas.json_rpc import JsonRpcMessage, JsonRpcResponse
 from core.services import a2a_server as service
 
 routes = RouteGroup("a2a", description="A2A 1.0 (JSON-RPC): your agents as A2A agents")
@@ -33,7 +33,7 @@ def agent_card(agent_id: uuid.UUID, user: User | None, db: Session) -> Response:
 
 @routes.post(
     "/agents/<uuid:agent_id>",
-    body=McpMessage,
+    body=JsonRpcMessage,
     response=JsonRpcResponse,
     auth="token",
     keys="execute",
@@ -42,7 +42,7 @@ def agent_card(agent_id: uuid.UUID, user: User | None, db: Session) -> Response:
     "statusUpdate)",
 )
 def rpc(
-    agent_id: uuid.UUID, body: McpMessage, caller: Caller, db: Session, backends: Backends
+    agent_id: uuid.UUID, body: JsonRpcMessage, caller: Caller, db: Session, backends: Backends
 ) -> object:
     """A2A's JSON-RPC: SendMessage, SendStreamingMessage, GetTask and CancelTask; a task is an
     execution, a contextId one of your sessions of this agent (a new id makes one)."""

@@ -10,7 +10,7 @@ from core.agents import AGENT_RUNTIME
 from core.http import RouteGroup
 from core.http.app import function_entry
 from core.runs.backends import Backends
-from core.schemas.mcp_server import JsonRpcResponse, McpMessage
+from core.schemas.json_rpc import JsonRpcMessage, JsonRpcResponse
 from core.services import mcp_server as service
 
 routes = RouteGroup(
@@ -22,14 +22,14 @@ routes = RouteGroup(
 
 @routes.post(
     "",
-    body=McpMessage,
+    body=JsonRpcMessage,
     response=JsonRpcResponse,
     auth="token",
     keys="execute",
     responses={202: "a notification: nothing to answer"},
     needs=AGENT_RUNTIME,
 )
-def mcp(body: McpMessage, caller: Caller, db: Session, backends: Backends) -> object:
+def mcp(body: JsonRpcMessage, caller: Caller, db: Session, backends: Backends) -> object:
     """One JSON-RPC message of MCP: initialize, ping, tools/list (the agents you may run, each
     taking {input, session_id?}) and tools/call (a run of that agent: its output, or an error
     result naming the execution to approve). A message that is not JSON-RPC gets JSON-RPC's

@@ -51,6 +51,7 @@ def world(http: Any) -> dict[str, Any]:
         model={"provider": "test", "name": "test"},
         tools=[{"name": "file_write", "requires_approval": True}],
     )
+    agent(http, headers, "note__taker")  # `__` in its own name: still its tool's name
     hidden = agent(http, stranger_headers, "hidden-one")
     return {"headers": headers, "key": key, "careful": careful, "hidden": hidden}
 
@@ -66,6 +67,8 @@ def test_fastmcp_lists_the_agents_and_calls_one(http, world):
         async with Client(transport) as client:
             tools = await client.list_tools()
             answer = await client.call_tool("echo", {"input": "**hello** from MCP"})
+            noted = await client.call_tool("note__taker", {"input": "noted"})
+            assert noted.content[0].text == "noted"
             waiting = await client.call_tool("careful", {"input": "write"}, raise_on_error=False)
             return tools, answer, waiting
 
