@@ -29,6 +29,11 @@ INJECTABLE = {
 KeyNeed = Literal["read", "execute", "full", "never"]
 
 
+class NoBody(str):
+    """A route's other success answered without a body (`responses={202: NoBody("…")}`); any
+    other success a route lists answers its response model."""
+
+
 @dataclass
 class Endpoint:
     group: str

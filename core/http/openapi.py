@@ -16,7 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from core import __version__
-from core.http.endpoint import Endpoint
+from core.http.endpoint import Endpoint, NoBody
 from core.http.routes import RouteGroup, full_rule
 from core.json_schema import NESTS_FREELY
 from core.schemas.ag_ui import UNREAD_MARK
@@ -421,6 +421,8 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
         response: dict[str, Any] = {"description": description}
         if status >= 400:  # every error answers the one error body
             response["content"] = error_body
+        elif isinstance(description, NoBody):
+            pass
         elif status < 300 and str(endpoint.status) in responses:  # another success, same body
             success = responses[str(endpoint.status)]
             if "content" in success:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from flask import Response, request
+from flask import request
 from sqlalchemy.orm import Session
 
 from core.access.callers import Caller
@@ -14,21 +15,21 @@ from core.http.app import function_entry
 from core.http.streams import event_stream
 from core.models.users import User
 from core.runs.backends import Backends
+from core.schemas.a2a import A2aAgentCard
 from core.schemas.json_rpc import JsonRpcMessage, JsonRpcResponse
 from core.services import a2a_server as service
 
 routes = RouteGroup("a2a", description="A2A 1.0 (JSON-RPC): your agents as A2A agents")
 
 
-@routes.get("/agents/<uuid:agent_id>/.well-known/agent-card.json", auth="optional")
-def agent_card(agent_id: uuid.UUID, user: User | None, db: Session) -> Response:
+@routes.get(
+    "/agents/<uuid:agent_id>/.well-known/agent-card.json", response=A2aAgentCard, auth="optional"
+)
+def agent_card(agent_id: uuid.UUID, user: User | None, db: Session) -> dict[str, Any]:
     """The agent's A2A card: public metadata only (name, description, skills from its tools,
     streaming, bearer security); 404 for an agent you may not see."""
-    import json
-
     base = request.host_url.rstrip("/")
-    card = service.agent_card(db, user=user, agent_id=agent_id, base_url=base)
-    return Response(json.dumps(card), mimetype="application/json")
+    return service.agent_card(db, user=user, agent_id=agent_id, base_url=base)
 
 
 @routes.post(

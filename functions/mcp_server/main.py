@@ -9,6 +9,7 @@ from core.access.callers import Caller
 from core.agents import AGENT_RUNTIME
 from core.http import RouteGroup
 from core.http.app import function_entry
+from core.http.endpoint import NoBody
 from core.runs.backends import Backends
 from core.schemas.json_rpc import JsonRpcMessage, JsonRpcResponse
 from core.services import mcp_server as service
@@ -26,7 +27,7 @@ routes = RouteGroup(
     response=JsonRpcResponse,
     auth="token",
     keys="execute",
-    responses={202: "a notification: nothing to answer"},
+    responses={202: NoBody("a notification: nothing to answer")},
     needs=AGENT_RUNTIME,
 )
 def mcp(body: JsonRpcMessage, caller: Caller, db: Session, backends: Backends) -> object:
