@@ -4,7 +4,6 @@ versions, rollback and permissions."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +23,18 @@ from core.models.agents import (
     AgentScope,
     AgentType,
     AgentVersion,
-    PermissionLevel,
 )
 from core.models.users import Role, User
 from core.pagination import Keyset, Page, escape_like
 from core.patch import patch
 from core.runs.workflow_checks import check_steps
-from core.schemas.agents import AgentCreate, AgentsQuery, AgentUpdate, PermissionGrant
+from core.schemas.agents import (
+    AgentCreate,
+    AgentsQuery,
+    AgentUpdate,
+    PermissionGrant,
+    PermissionPublic,
+)
 
 FIRST_VERSION = "1.0.0"
 AGENTS_ORDER = Keyset((Agent.created_at, Agent.id), descending=True)
@@ -229,23 +233,18 @@ def rollback(
     return agent
 
 
-@dataclass(frozen=True)
-class SharedWith:
-    """A user the agent is shared with, by name."""
-
-    user_id: uuid.UUID
-    username: str
-    level: PermissionLevel
-    granted_by: uuid.UUID | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: AgentPermission, username: str) -> SharedWith:
-        return cls(row.user_id, username, row.level, row.granted_by, row.created_at, row.updated_at)
+def _shared_with(row: AgentPermission, username: str) -> PermissionPublic:
+    return PermissionPublic(
+        user_id=row.user_id,
+        username=username,
+        level=row.level,
+        granted_by=row.granted_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
-def list_permissions(db: Session, *, user: User, agent_id: uuid.UUID) -> list[SharedWith]:
+def list_permissions(db: Session, *, user: User, agent_id: uuid.UUID) -> list[PermissionPublic]:
     agent_for(db, user, agent_id, Access.edit)
     rows = db.execute(
         select(AgentPermission, User.username)
@@ -253,7 +252,7 @@ def list_permissions(db: Session, *, user: User, agent_id: uuid.UUID) -> list[Sh
         .where(AgentPermission.agent_id == agent_id)
         .order_by(AgentPermission.created_at, AgentPermission.user_id)
     ).all()
-    return [SharedWith.of(row, username) for row, username in rows]
+    return [_shared_with(row, username) for row, username in rows]
 
 
 def grant_permission(
@@ -264,7 +263,7 @@ def grant_permission(
     data: PermissionGrant,
     grantee_id: uuid.UUID | None = None,
     username: str | None = None,
-) -> SharedWith:
+) -> PermissionPublic:
     """Share the agent with a user, named by id or by username (an unknown or deactivated
     user is a 404, like an agent the caller may not share)."""
     agent = editable(agent_for(db, user, agent_id, Access.owner))
@@ -289,7 +288,7 @@ def grant_permission(
         row.granted_by = user.id
     db.flush()
     db.refresh(row)
-    return SharedWith.of(row, grantee.username)
+    return _shared_with(row, grantee.username)
 
 
 def revoke_permission(

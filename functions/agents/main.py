@@ -46,7 +46,6 @@ from core.schemas.memories import MemoryCreate, MemoryPublic
 from core.schemas.schedules import ScheduleCreate, SchedulePublic
 from core.services import agents as service
 from core.services import executions
-from core.services.agents import SharedWith
 
 if TYPE_CHECKING:  # jwt and argon2 load with the first authenticated request, not at start
     from core.access.callers import Caller
@@ -188,7 +187,7 @@ def rollback(
 
 
 @routes.get("/<uuid:agent_id>/permissions", response=list[PermissionPublic])
-def list_permissions(agent_id: uuid.UUID, user: User, db: Session) -> list[SharedWith]:
+def list_permissions(agent_id: uuid.UUID, user: User, db: Session) -> list[PermissionPublic]:
     """Who the agent is shared with (edit access)."""
     return service.list_permissions(db, user=user, agent_id=agent_id)
 
@@ -201,7 +200,7 @@ def list_permissions(agent_id: uuid.UUID, user: User, db: Session) -> list[Share
 )
 def grant_permission(
     agent_id: uuid.UUID, user_id: uuid.UUID, body: PermissionGrant, user: User, db: Session
-) -> SharedWith:
+) -> PermissionPublic:
     """Share the agent with a user at a level (owner or admin)."""
     return service.grant_permission(db, user=user, agent_id=agent_id, grantee_id=user_id, data=body)
 
@@ -214,7 +213,7 @@ def grant_permission(
 )
 def share_with_username(
     agent_id: uuid.UUID, body: PermissionShare, user: User, db: Session
-) -> SharedWith:
+) -> PermissionPublic:
     """Share the agent with a user named by username, at a level (owner or admin)."""
     return service.grant_permission(
         db, user=user, agent_id=agent_id, username=body.username, data=body
