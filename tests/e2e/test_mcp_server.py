@@ -6,37 +6,11 @@ an agent the caller may not run is not a tool; a message that is not JSON-RPC ge
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
 
-PASSWORD = "correct horse battery"
-
-
-def user_with_key(http: Any) -> tuple[dict[str, str], str]:
-    name = f"mcp_{uuid.uuid4().hex[:8]}"
-    user = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
-    assert http.post("/auth/register", json=user).status_code == 201
-    token = http.post("/auth/login", json={"username": name, "password": PASSWORD}).json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
-    key = http.post("/api-keys", json={"name": "mcp", "scope": "execute"}, headers=headers).json()
-    return headers, str(key["key"])
-
-
-def agent(http: Any, headers: dict[str, str], name: str, **definition: Any) -> dict[str, Any]:
-    made = http.post(
-        "/agents",
-        json={
-            "name": name,
-            "display_name": name.title(),
-            "description": f"the {name} agent",
-            "definition": {"model": {"provider": "test", "name": "test-echo"}} | definition,
-        },
-        headers=headers,
-    )
-    assert made.status_code == 201, made.text
-    return dict(made.json())
+from tests.e2e.protocol_callers import agent, user_with_key
 
 
 @pytest.fixture
