@@ -133,6 +133,12 @@ class Settings(BaseModel):
     mcp_connect_timeout_s: float = Field(default=10.0, gt=0, le=60)
     mcp_call_timeout_s: float = Field(default=60.0, gt=0, le=600)
     mcp_tools_ttl_s: float = Field(default=300.0, ge=0, le=86_400)  # tool lists are cached
+    # remote A2A agents as tools (a definition's a2a_agents)
+    a2a_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
+    a2a_connect_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # how long a call waits for the remote task to finish (the run's own timeout still bounds it)
+    a2a_call_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    a2a_card_ttl_s: float = Field(default=300.0, ge=0, le=86_400)  # agent cards are cached
     approval_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
     # browsers: the origins (scheme://host[:port], comma-separated) allowed to call the API

@@ -200,6 +200,14 @@ class McpServerSpec(_Strict):
 
     _secret_headers = field_validator("headers")(check_secret_headers)
 
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    @property
+    def label(self) -> str:
+        return f"MCP server {self.name}"
+
     def credential_names(self) -> set[str]:
         return {v.credential for v in self.headers.values() if isinstance(v, CredentialHeader)}
 
@@ -208,6 +216,72 @@ class McpServerSpec(_Strict):
         if isinstance(self.requires_approval, bool):
             return self.requires_approval
         return tool in self.requires_approval
+
+
+MAX_A2A_AGENTS = 8
+
+
+def _not_a_tool_name(schema: dict[str, Any]) -> None:
+    from core.tools.registry import TOOL_SPECS
+
+    schema["not"] = {"enum": sorted(t for t in TOOL_SPECS if "_" not in t)}
+
+
+# a remote agent's card, in a definition (core.egress checks it, and every hop, when used)
+A2aCardUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        description="its agent card (…/.well-known/agent-card.json): https to a host name that "
+        "resolves to public addresses (or a host in A2A_ALLOWED_HOSTS)",
+        json_schema_extra={"pattern": PUBLIC_URL_PATTERN},
+    ),
+]
+
+
+class A2aAgentSpec(_Strict):
+    """A remote A2A agent the model may call as a tool of this name: the tool sends it a
+    message and answers with the remote task's result."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9]{0,19}$",
+        description="the tool's name; not a built-in tool's, nor one of this definition's MCP "
+        "servers'",
+        json_schema_extra=_not_a_tool_name,
+    )
+    card_url: A2aCardUrl
+    headers: McpHeaders = Field(
+        default_factory=dict,
+        max_length=MAX_MCP_HEADERS,
+        description="sent with every request to the agent (a credential's value only to the "
+        "hosts it allows)",
+    )
+    requires_approval: bool = Field(
+        default=False, description="each call waits for a person's decision"
+    )
+
+    _secret_headers = field_validator("headers")(check_secret_headers)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_tool(cls, name: str) -> str:
+        from core.tools.registry import TOOL_SPECS
+
+        if name in TOOL_SPECS:
+            raise ValueError(f"{name!r} is a built-in tool's name")
+        return name
+
+    @property
+    def endpoint(self) -> str:
+        return self.card_url
+
+    @property
+    def label(self) -> str:
+        return f"A2A agent {self.name}"
+
+    def credential_names(self) -> set[str]:
+        return {v.credential for v in self.headers.values() if isinstance(v, CredentialHeader)}
 
 
 def _deployment_timeout(schema: dict[str, Any]) -> None:
@@ -329,6 +403,10 @@ def _gemini_search_rules(schema: dict[str, Any]) -> None:
                                         "required": ["mcp_servers"],
                                         "properties": {"mcp_servers": {"minItems": 1}},
                                     },
+                                    {
+                                        "required": ["a2a_agents"],
+                                        "properties": {"a2a_agents": {"minItems": 1}},
+                                    },
                                 ]
                             },
                         ]
@@ -407,6 +485,11 @@ class AgentDefinition(_Strict):
         max_length=MAX_MCP_SERVERS,
         description="MCP servers whose tools the agent may call; each name once",
     )
+    a2a_agents: list[A2aAgentSpec] = Field(
+        default_factory=list,
+        max_length=MAX_A2A_AGENTS,
+        description="remote A2A agents the model may call as tools; each name once",
+    )
     knowledge: list[KnowledgeRef] = Field(
         default_factory=list,
         max_length=MAX_KNOWLEDGE_BASES,
@@ -450,13 +533,17 @@ class AgentDefinition(_Strict):
                 raise ValueError(f"MCP server name {name!r} would clash with the {clash} tool")
         return servers
 
+    def remotes(self) -> list[McpServerSpec | A2aAgentSpec]:
+        """Where the agent's calls go out: its MCP servers and remote A2A agents."""
+        return [*self.mcp_servers, *self.a2a_agents]
+
     def credential_names(self) -> set[str]:
-        """The credentials the agent's MCP servers take header values from."""
-        return {name for server in self.mcp_servers for name in server.credential_names()}
+        """The credentials the agent's MCP servers and A2A agents take header values from."""
+        return {name for remote in self.remotes() for name in remote.credential_names()}
 
     def needs_approvals(self) -> bool:
         return any(t.requires_approval for t in self.enabled_tools()) or any(
-            server.requires_approval for server in self.mcp_servers
+            remote.requires_approval for remote in self.remotes()
         )
 
     @field_validator("output_schema")
@@ -518,17 +605,22 @@ def check_definition(
 
 
 def _each_server_name_once(definition: AgentDefinition, loc: tuple[str | int, ...]) -> None:
-    """Two MCP servers of one name would offer their tools under the same names: a conflict
-    within the definition, which JSON Schema cannot state (409, where a schema rule is 422)."""
-    names = [server.name for server in definition.mcp_servers]
+    """Two MCP servers of one name would offer their tools under the same names, and an A2A
+    agent named as a server would be read as one: a conflict within the definition, which
+    JSON Schema cannot state (409, where a schema rule is 422)."""
+    places = [("mcp_servers", i, s.name) for i, s in enumerate(definition.mcp_servers)]
+    places += [("a2a_agents", i, a.name) for i, a in enumerate(definition.a2a_agents)]
+    names = [name for _, _, name in places]
     repeated = [
-        field_error([*loc, "mcp_servers", index, "name"], f"{name!r} names another server", "taken")
-        for index, name in enumerate(names)
-        if name in names[:index]
+        field_error(
+            [*loc, field, index, "name"], f"{name!r} names another server or agent", "taken"
+        )
+        for at, (field, index, name) in enumerate(places)
+        if name in names[:at]
     ]
     if repeated:
         raise Conflict(
-            "each MCP server name may appear once in a definition",
+            "each MCP server and A2A agent name may appear once in a definition",
             code="mcp_server_name_taken",
             details=repeated,
         )
@@ -578,7 +670,7 @@ def _native_search_problems(
     ]
     older = [name for name in geminis if not gemini_combines_tools(name)]
     others = [tool.name for tool in definition.enabled_tools() if tool.name != "web_search"]
-    others += [f"MCP server {server.name}" for server in definition.mcp_servers]
+    others += [remote.label for remote in definition.remotes()]
     if older and others:
         problems.append(
             field_error(

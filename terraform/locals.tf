@@ -102,6 +102,7 @@ locals {
     TRACE_PROJECT            = var.project_id
     LOG_FORMAT               = "json" # Cloud Logging reads severity and the trace from each line
     MCP_ALLOWED_HOSTS        = ""     # MCP servers: public https addresses only
+    A2A_ALLOWED_HOSTS        = ""     # remote A2A agents: public https addresses only
   }
 
   function_env = {

@@ -75,8 +75,11 @@ export function traceSteps(events: TimedEvent[], startedAt?: string | null): Tra
         steps.push({ kind: "note", title: "Memories saved", start: now, end: now, facts: [] });
         break;
       case "mcp_server_skipped":
-        steps.push({ kind: "note", title: `MCP server skipped · ${String(p.name ?? p.server ?? "")}`, start: now, end: now, facts: [String(p.reason ?? "")].filter(Boolean) });
+      case "a2a_agent_skipped": {
+        const what = e.type === "mcp_server_skipped" ? `MCP server skipped · ${String(p.server ?? "")}` : `A2A agent skipped · ${String(p.agent ?? "")}`;
+        steps.push({ kind: "note", title: what, start: now, end: now, facts: [String(p.message ?? "")].filter(Boolean) });
         break;
+      }
       case "status":
         steps.push({ kind: "note", title: `Status · ${String(p.status)}`, start: now, end: now, facts: [] });
         break;

@@ -49,6 +49,9 @@ class RunDeps:
     # it at the start of the run (added to the instructions)
     memory: Any = None
     recalled: str | None = None
+    # the run these deps serve (a delegated agent's: its parent's): names what a tool sends
+    # out, so a resent request is known as the same one (an A2A message's id)
+    execution_id: uuid.UUID | None = None
 
 
 # built agents kept per thread: a version's definition never changes, and building costs about
@@ -134,6 +137,14 @@ def build_agent(
             mcp_toolset(spec, settings, TOOL_RETRIES, approvals=not approvals_granted)
             for spec in definition.mcp_servers
         ]
+    if definition.a2a_agents:
+        from core.a2a.toolset import a2a_toolset
+
+        toolsets.append(
+            a2a_toolset(
+                definition.a2a_agents, settings, TOOL_RETRIES, approvals=not approvals_granted
+            )
+        )
     if tools or toolsets:  # an agent without tools calls none: nothing to journal
         capabilities.insert(0, journaled_tool_calls())
     agent: Agent[RunDeps, Any] = Agent(

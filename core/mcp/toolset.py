@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.config import Settings
 from core.credentials import OpenedCredential
@@ -63,17 +63,19 @@ class McpUnavailable(Exception):
 
 # tool listings
 
+Listing = TypeVar("Listing")
+
 
 @dataclass
-class ToolListCache:
-    """Tool lists by (url, transport, headers fingerprint), each kept for `ttl_s`, at most
-    `max_entries` of them (the least recently used go first); a listing that failed is kept as
-    that failure for FAILED_LISTING_TTL_S. Shared by the process's threads (each runs its own
-    event loop): a lock guards the dict, never an await. `listings` counts the lists fetched
-    from servers (tests and benchmarks read it)."""
+class ToolListCache(Generic[Listing]):
+    """Tool lists (or A2A agent cards) by (url, transport, headers fingerprint), each kept for
+    `ttl_s`, at most `max_entries` of them (the least recently used go first); a listing that
+    failed is kept as that failure for FAILED_LISTING_TTL_S. Shared by the process's threads
+    (each runs its own event loop): a lock guards the dict, never an await. `listings` counts
+    the lists fetched from servers (tests and benchmarks read it)."""
 
     max_entries: int = 256
-    entries: OrderedDict[tuple[str, str, str], tuple[float, list[McpTool] | Exception]] = field(
+    entries: OrderedDict[tuple[str, str, str], tuple[float, Listing | Exception]] = field(
         default_factory=OrderedDict
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -83,8 +85,8 @@ class ToolListCache:
         self,
         key: tuple[str, str, str],
         ttl_s: float,
-        fetch: Callable[[], Awaitable[list[McpTool]]],
-    ) -> list[McpTool]:
+        fetch: Callable[[], Awaitable[Listing]],
+    ) -> Listing:
         now = time.monotonic()
         with self.lock:
             hit = self.entries.get(key)
@@ -104,9 +106,7 @@ class ToolListCache:
             self._keep(key, now + ttl_s, tools)
         return tools
 
-    def _keep(
-        self, key: tuple[str, str, str], until: float, value: list[McpTool] | Exception
-    ) -> None:
+    def _keep(self, key: tuple[str, str, str], until: float, value: Listing | Exception) -> None:
         with self.lock:
             self.entries[key] = (until, value)
             self.entries.move_to_end(key)
@@ -147,7 +147,7 @@ def model_tool_names(server: str, tools: list[str]) -> list[str]:
     return names
 
 
-TOOL_LISTS = ToolListCache()
+TOOL_LISTS: ToolListCache[list[McpTool]] = ToolListCache()
 
 
 # connecting
@@ -184,7 +184,7 @@ def credential_guard(guarded: Mapping[str, OpenedCredential]) -> Callable[[str, 
     return check
 
 
-def _fingerprint(headers: Mapping[str, str]) -> str:
+def fingerprint(headers: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(headers.items())).encode()).hexdigest()
 
 
@@ -255,19 +255,22 @@ def _repeatable(annotations: Any) -> bool:
     )
 
 
-def _unavailable(server: str, exc: BaseException) -> McpUnavailable:
-    """What went wrong, in words that carry no header value."""
+def failure_reason(exc: BaseException) -> str:
+    """What went wrong with a remote (refused by the egress rules, too slow, unreachable), in
+    words that carry no header value."""
     if isinstance(exc, Invalid):
-        reason = exc.message
-    elif (
+        return exc.message
+    if (
         isinstance(exc, TimeoutError)
         or "Timeout" in type(exc).__name__
         or getattr(getattr(exc, "error", None), "code", None) == REQUEST_TIMEOUT
     ):
-        reason = "it did not answer in time"
-    else:
-        reason = f"it could not be reached ({type(exc).__name__})"
-    return McpUnavailable(f"MCP server {server}: {reason}")
+        return "it did not answer in time"
+    return f"it could not be reached ({type(exc).__name__})"
+
+
+def _unavailable(server: str, exc: BaseException) -> McpUnavailable:
+    return McpUnavailable(f"MCP server {server}: {failure_reason(exc)}")
 
 
 async def inspect_server(
@@ -369,7 +372,7 @@ def mcp_toolset(
                     raise
 
             assert self.headers is not None
-            key = (spec.url, spec.transport, _fingerprint(self.headers))
+            key = (spec.url, spec.transport, fingerprint(self.headers))
             return await TOOL_LISTS.get(key, settings.mcp_tools_ttl_s, fetch)
 
         async def get_tools(self, ctx: RunContext[Any]) -> dict[str, ToolsetTool[Any]]:

@@ -27,6 +27,8 @@ class EventType(enum.StrEnum):
     approval_decided = "approval_decided"
     # an MCP server left out of the run (its credential may not go to its host)
     mcp_server_skipped = "mcp_server_skipped"
+    # an A2A agent left out of the run, for the same reason
+    a2a_agent_skipped = "a2a_agent_skipped"
     # older turns folded into the session's running summary (core.runs.context_budget)
     context_summarized = "context_summarized"
     # durable facts drawn from a turn into the caller's memories

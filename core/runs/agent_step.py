@@ -83,6 +83,7 @@ def run_agent_step(
         credentials=credentials,
         credentials_sent=_sends_recorder(backends, agent_version[0], execution_id),
         journal=ToolJournal(backends.store, recorder.fence, backends.clock, approval_marks or {}),
+        execution_id=execution_id,
     )
     deps.delegate = _delegator(user_id, deps, backends, execution_id)
     deps.knowledge = _knowledge(definition, agent_version[0], backends)
@@ -186,6 +187,7 @@ def _delegator(
             depth=parent.depth + 1,
             credentials=credentials,
             credentials_sent=_sends_recorder(backends, uuid.UUID(agent_id), execution_id),
+            execution_id=execution_id,
         )
         deps.delegate = _delegator(user_id, deps, backends, execution_id, granted=approved)
         deps.knowledge = _knowledge(definition, uuid.UUID(agent_id), backends)
@@ -220,12 +222,19 @@ def _knowledge(
 def skipped_server_events(
     definition: AgentDefinition, credentials: Mapping[str, OpenedCredential]
 ) -> list[tuple[EventType, dict[str, Any]]]:
-    """An event for each MCP server the run leaves out: its credentials may not go to its host
-    (the server's toolset tells the model, and sends nothing)."""
+    """An event for each MCP server or A2A agent the run leaves out: its credentials may not go
+    to its host (its toolset tells the model, and sends nothing)."""
     from core.mcp.servers import credential_refusals
 
-    skipped = (credential_refusals(spec, credentials) for spec in definition.mcp_servers)
-    return [(EventType.mcp_server_skipped, s.event()) for s in skipped if s is not None]
+    skipped = (credential_refusals(spec, credentials) for spec in definition.remotes())
+    return [
+        (
+            EventType.a2a_agent_skipped if s.kind == "agent" else EventType.mcp_server_skipped,
+            s.event(),
+        )
+        for s in skipped
+        if s is not None
+    ]
 
 
 def _sends_recorder(

@@ -4,6 +4,9 @@ that agent (a new id makes one), `waiting_approval` is `input-required` (decided
 or the console, then read again with GetTask). Messages are the protobuf types' JSON form:
 camelCase fields, enum names (ROLE_USER, TASK_STATE_COMPLETED).
 
+A message's id is its idempotency key: sent again, it answers the task it made the first time
+(and a message without a contextId finds the session that sending made).
+
 SendMessage answers the finished task; SendStreamingMessage streams the task, then the answer's
 text as artifact updates as the model writes it, then the final status. GetTask and CancelTask
 map to the execution. Errors carry A2A's JSON-RPC codes."""
@@ -169,7 +172,11 @@ def _send(
     if not isinstance(message, dict):
         raise RpcError(INVALID_PARAMS, "params.message is required")
     said = _text_of(message)
-    context = message.get("contextId") or str(uuid.uuid4())
+    key = _idempotency_key(message.get("messageId"))
+    context = message.get("contextId") or (
+        # a message sent again without a context finds the session its first sending made
+        str(uuid.uuid5(caller.user_id, key)) if key else str(uuid.uuid4())
+    )
     try:
         session_id = uuid.UUID(str(context))
     except ValueError:
@@ -182,7 +189,7 @@ def _send(
             db,
             caller=caller,
             agent_id=agent_id,
-            data=ExecuteRequest(input=said, session_id=session.id),
+            data=ExecuteRequest(input=said, session_id=session.id, idempotency_key=key),
             backends=backends,
             live=live,
         )
@@ -190,6 +197,16 @@ def _send(
         raise  # no such agent for the caller, or another's session: a 404, as for any route
     except DomainError as refused:
         raise RpcError(INVALID_PARAMS, f"{refused.code}: {refused.message}") from None
+
+
+def _idempotency_key(message_id: Any) -> str | None:
+    """A message's id names it: the same message sent again (a retry, a redelivered caller)
+    gets the task it already made, as an idempotency key does for an execute."""
+    if not isinstance(message_id, str) or not message_id:
+        return None
+    key = f"a2a:{message_id}"
+    printable = all("\x21" <= c <= "\x7e" for c in key)
+    return key if printable and len(key) <= 200 else None
 
 
 def _task(

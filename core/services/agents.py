@@ -347,13 +347,13 @@ def _check_servers(
     settings: Settings,
     loc: tuple[str | int, ...],
 ) -> None:
-    if not definition.mcp_servers:
+    if not definition.remotes():
         return
     from core.credentials import credential_hosts
-    from core.mcp.servers import check_mcp_servers
+    from core.mcp.servers import check_remotes
 
     hosts = credential_hosts(db, user_id=user.id, among=definition.credential_names())
-    check_mcp_servers(definition, settings, credentials=hosts, loc=loc)
+    check_remotes(definition, settings, credentials=hosts, loc=loc)
 
 
 def _check_knowledge(

@@ -255,7 +255,11 @@ def test_dark_mode_and_a_phone_screen_pass_axe(browser, console_url, screenshots
 def test_forms_check_by_the_apis_rules_and_show_only_what_a_person_may_do(
     browser, console_url, screenshots
 ):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    ctx = browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        bypass_csp=True,
+        permissions=["clipboard-read", "clipboard-write"],
+    )
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -293,6 +297,15 @@ def test_forms_check_by_the_apis_rules_and_show_only_what_a_person_may_do(
     page.get_by_label("Name", exact=True).fill("mine")
     page.get_by_role("button", name="Create agent").click()
     page.get_by_role("heading", name="mine").wait_for()
+
+    # where other clients reach it, each address copied with one click
+    page.get_by_text("Use it from other clients").click()
+    expect(page.get_by_text(f"{console_url}/mcp", exact=True)).to_be_visible()
+    expect(page.get_by_text("/.well-known/agent-card.json")).to_be_visible()
+    page.get_by_role("button", name="Copy OpenAI base URL").click()
+    expect(page.get_by_role("button", name="Copied OpenAI base URL")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == f"{console_url}/v1"
+    audit(page, "agent-endpoints", screenshots)
 
     # shared by username; the list says who by name
     friend = f"frd{uuid.uuid4().hex[:6]}"

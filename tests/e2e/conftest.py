@@ -98,7 +98,12 @@ def stop_server(process: subprocess.Popen[str], timeout: float = 30) -> str:
 def base_url(database_url: str) -> Iterator[str]:
     port = free_port()
     process = start_server(
-        {"DATABASE_URL": database_url, "REQUEST_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}, port
+        {
+            "DATABASE_URL": database_url,
+            "REQUEST_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+            "A2A_ALLOWED_HOSTS": "127.0.0.1",  # its agents may call another instance's here
+        },
+        port,
     )
     yield f"http://127.0.0.1:{port}"
     stop_server(process)

@@ -8,6 +8,7 @@ kind of tool: how many times the side effect happened, and what the model was to
 | built-in write (file_write) | 1 | the call was interrupted, may or may not have taken effect |
 | MCP read-only (readOnlyHint) | 2: run again | its answer |
 | MCP plain | 1 | interrupted, as above |
+| remote A2A agent | 1 | interrupted, as above |
 | approval-required | 1, or 2 once approved again (asked again) | its result or the denial |
 
 And the same call with its lease lost while the tool runs (a heartbeat that cannot reach the
@@ -41,6 +42,7 @@ from tests.integration.test_crash_matrix import (
     recorded,
 )
 from tests.support import crash_worker
+from tests.support.a2a_remote import A2aRemote
 from tests.support.mcp_server import McpServer, serving
 from tests.support.report import report
 
@@ -166,6 +168,22 @@ def test_a_plain_mcp_tool_is_not_run_again(
     assert len(runs) == 1
     assert answer == INTERRUPTED
     matrix_row("MCP plain", len(runs), answer)
+
+
+def test_a_remote_a2a_agent_is_not_asked_again(
+    crash_env: Path, monkeypatch: pytest.MonkeyPatch, a2a_remote: A2aRemote
+) -> None:
+    monkeypatch.setenv("A2A_ALLOWED_HOSTS", "127.0.0.1")
+    reset_settings()
+    text = uuid.uuid4().hex
+    plan(monkeypatch, "helper", {"message": text})
+    helper = {"name": "helper", "card_url": a2a_remote.card_url}
+    execution_id = queued_run(None, {"model": MODEL, "a2a_agents": [helper]})
+    answer = crash_then_resume(execution_id)
+    sent = [m for m in a2a_remote.messages() if m["text"] == text]
+    assert len(sent) == 1
+    assert answer == INTERRUPTED
+    matrix_row("remote A2A agent", len(sent), answer)
 
 
 APPROVED = {"model": MODEL, "tools": [{"name": "count", "requires_approval": True}]}

@@ -92,6 +92,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("runs: the run engine", {"runs"}),
     ("knowledge: documents, chunks, embeddings and retrieval", {"knowledge"}),
     ("agents: one pydantic-ai agent built and run", {"agents"}),
+    ("a2a: remote A2A agents as an agent's tools", {"a2a"}),
     ("mcp: MCP servers as an agent's toolsets", {"mcp"}),
     ("shapes: the API's bodies and pages", {"schemas", "pagination"}),
     ("definition: what an agent's definition may say", {"definition"}),

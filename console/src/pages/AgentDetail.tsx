@@ -5,6 +5,7 @@ import { go } from "../router";
 import { fieldProblems, problem, showFirst } from "../forms";
 import { Alert, Field, MeContext, Page, useLoad, when, type PageOf } from "../ui";
 import type { Agent } from "./Agents";
+import { CopyButton } from "../Markdown";
 import { DefinitionForm, type Catalog } from "./definitionForm";
 import { Memories } from "./Memories";
 
@@ -72,6 +73,7 @@ export function AgentDetail({ id }: { id: string }) {
           </>
         )}
       </details>
+      <Endpoints agent={a} />
       <Versions agent={a} onRollback={edits ? (version) =>
         act(() => api.request("POST", `/agents/${id}/rollback`, { version }), `Rolled back to ${version}.`) : undefined} />
       {owns && <Sharing agentId={id} />}
@@ -102,6 +104,31 @@ function Sessions({ agentId }: { agentId: string }) {
         ))}
       </ul>
     </div>
+  );
+}
+
+/** Where other clients reach the agent (README: "Use it from …"), each address with a copy
+ * button; they authenticate with an API key of the `execute` scope (Account). */
+function Endpoints({ agent }: { agent: Agent }) {
+  const origin = location.origin;
+  const rows: [string, string, string][] = [
+    ["A2A agent card", `${origin}/a2a/agents/${agent.id}/.well-known/agent-card.json`, "A2A clients (a2a-sdk, ADK, LangGraph) read it, then send to the URL it names"],
+    ["MCP server", `${origin}/mcp`, `Claude Desktop, Cursor, Gemini CLI: this agent is the tool "${agent.name}"`],
+    ["OpenAI base URL", `${origin}/v1`, `the OpenAI SDK and chat front-ends: model "${agent.id}"`],
+  ];
+  return (
+    <details>
+      <summary><h2>Use it from other clients</h2></summary>
+      <p class="muted">Each takes an API key with the execute scope (Account) as <code>Authorization: Bearer</code>.</p>
+      <dl aria-label="Endpoints">
+        {rows.map(([what, url, how]) => (
+          <div key={what}>
+            <dt>{what}</dt>
+            <dd><code>{url}</code> <CopyButton text={url} hidden={what} /><br /><span class="muted">{how}</span></dd>
+          </div>
+        ))}
+      </dl>
+    </details>
   );
 }
 

@@ -92,24 +92,25 @@ def enabled_tools(definition: dict[str, Any]) -> list[str]:
 
 def without_secrets(definition: dict[str, Any]) -> dict[str, Any]:
     """The definition with every secret-looking key removed from each tool's configuration, at
-    any depth, and every plain secret-looking MCP header (credential references stay: they name
-    the installer's own credential, never hold a value)."""
+    any depth, and every plain secret-looking MCP or A2A header (credential references stay:
+    they name the installer's own credential, never hold a value)."""
     tools = [
         {**tool, "config": _strip(tool.get("config") or {})} for tool in definition.get("tools", [])
     ]
     stripped = {**definition, "tools": tools}
-    if definition.get("mcp_servers"):
-        stripped["mcp_servers"] = [
-            {
-                **server,
-                "headers": {
-                    name: value
-                    for name, value in (server.get("headers") or {}).items()
-                    if not (isinstance(value, str) and is_secret_key(name))
-                },
-            }
-            for server in definition["mcp_servers"]
-        ]
+    for field in ("mcp_servers", "a2a_agents"):  # MCP servers and remote A2A agents
+        if definition.get(field):
+            stripped[field] = [
+                {
+                    **remote,
+                    "headers": {
+                        name: value
+                        for name, value in (remote.get("headers") or {}).items()
+                        if not (isinstance(value, str) and is_secret_key(name))
+                    },
+                }
+                for remote in definition[field]
+            ]
     return stripped
 
 
