@@ -102,6 +102,12 @@ def test_json_rpc_mistakes_get_json_rpc_errors_and_no_key_gets_401(http, world):
         "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "nothing/here"}, headers=auth
     )
     assert unknown.json()["error"]["code"] == -32601
+    # a failure holds no `result`, a success no `error`: the TypeScript MCP SDK (Claude Desktop
+    # through mcp-remote, Cursor) refuses an answer with the other one there, even as null
+    assert set(unknown.json()) == {"jsonrpc", "id", "error"}
+    assert set(unknown.json()["error"]) == {"code", "message"}
+    pong = http.post("/mcp", json={"jsonrpc": "2.0", "id": 9, "method": "ping"}, headers=auth)
+    assert pong.json() == {"jsonrpc": "2.0", "id": 9, "result": {}}
     hidden = http.post(
         "/mcp",
         json={
