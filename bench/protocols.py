@@ -112,9 +112,13 @@ def main() -> int:
             samples: dict[str, list[float]] = {what: [] for what in calls}
             for _ in range(20):  # warm both paths
                 for target, body in calls.values():
+                    calls["a2a send"][1]["params"]["message"]["messageId"] = uuid.uuid4().hex
                     http.post(target, json=body).raise_for_status()
+            a2a_message = calls["a2a send"][1]["params"]["message"]
             for _ in range(args.calls):
                 for what, (target, body) in calls.items():
+                    # a message's id is its idempotency key: each call a new message
+                    a2a_message["messageId"] = uuid.uuid4().hex
                     began = time.perf_counter()
                     http.post(target, json=body).raise_for_status()
                     samples[what].append((time.perf_counter() - began) * 1000)
