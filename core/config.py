@@ -133,6 +133,10 @@ class Settings(BaseModel):
     mcp_connect_timeout_s: float = Field(default=10.0, gt=0, le=60)
     mcp_call_timeout_s: float = Field(default=60.0, gt=0, le=600)
     mcp_tools_ttl_s: float = Field(default=300.0, ge=0, le=86_400)  # tool lists are cached
+    # evals: cases of one eval run at once (each an async run), and how long an eval may go
+    # undriven before the sweeper drives it again
+    eval_concurrency: int = Field(default=8, ge=1, le=100)
+    eval_stall_s: float = Field(default=60.0, ge=5, le=3600)
     # remote A2A agents as tools (a definition's a2a_agents)
     a2a_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
     a2a_connect_timeout_s: float = Field(default=10.0, gt=0, le=60)

@@ -19,5 +19,7 @@ GROUPS: tuple[str, ...] = (
     "openai_api",
     "mcp_server",
     "a2a",
+    "eval_sets",
+    "evals",
     "console",
 )

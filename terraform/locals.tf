@@ -43,6 +43,10 @@ locals {
     mcp_server = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 1, concurrency = 2, threads = 2, db_pool_size = 2, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
     # A2A (/a2a): runs agents like openai_api, and streams SendStreamingMessage
     a2a = { public = true, models = true, storage = true, enqueues = true, credentials = true, signs = false, database = true, max_instances = 1, concurrency = 8, threads = 2, db_pool_size = 2, db_max_overflow = 1, memory = "1Gi", timeout_s = 660 }
+    # an agent's eval sets (/eval-sets) and eval runs (/evals): short reads and writes (evals
+    # start under /agents and are driven by the tasks worker)
+    eval_sets = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = true, max_instances = 1, concurrency = 2, threads = 2, db_pool_size = 2, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
+    evals     = { public = true, models = false, storage = false, enqueues = true, credentials = false, signs = false, database = true, max_instances = 1, concurrency = 2, threads = 2, db_pool_size = 2, db_max_overflow = 0, memory = "512Mi", timeout_s = 60 }
     # static files only: it never opens a database connection; Cloud CDN serves its hashed assets
     console = { public = true, models = false, storage = false, enqueues = false, credentials = false, signs = false, database = false, max_instances = 2, concurrency = 16, threads = 16, db_pool_size = 1, db_max_overflow = 0, memory = "256Mi", timeout_s = 30 }
   }
@@ -50,8 +54,8 @@ locals {
   # the URL path of each group: "/<group>", but for the one whose name is not a valid path
   # spelling of it (a group's name is also a Python package: functions/api_keys serves /api-keys,
   # functions/knowledge_bases /knowledge-bases, functions/openai_api the OpenAI-style /v1,
-  # functions/mcp_server /mcp)
-  group_paths = { for group, fn in local.functions : group => lookup({ "api_keys" = "/api-keys", "knowledge_bases" = "/knowledge-bases", "openai_api" = "/v1", "mcp_server" = "/mcp" }, group, "/${group}") }
+  # functions/mcp_server /mcp, functions/eval_sets /eval-sets)
+  group_paths = { for group, fn in local.functions : group => lookup({ "api_keys" = "/api-keys", "knowledge_bases" = "/knowledge-bases", "openai_api" = "/v1", "mcp_server" = "/mcp", "eval_sets" = "/eval-sets" }, group, "/${group}") }
 
   public_functions = { for group, fn in local.functions : group => fn if fn.public }
   worker_functions = { for group, fn in local.functions : group => fn if !fn.public }
@@ -61,7 +65,7 @@ locals {
   # under max_connections, less a reserve for Cloud SQL's own and superuser connections (3),
   # the migrations in Cloud Build (5 + 2) and operators. Checked by a precondition on the
   # instance and by tests/infra.
-  db_max_connections      = 263 # raised from 250 for openai_api's, mcp_server's and a2a's 3 each (the tier's memory allows it)
+  db_max_connections      = 267 # raised from 250 for openai_api's, mcp_server's and a2a's 3 each and eval_sets' and evals' 2 each (the tier's memory allows it)
   db_reserved_connections = 30
   db_connections_needed   = sum([for fn in local.functions : fn.database ? fn.max_instances * (fn.db_pool_size + fn.db_max_overflow) : 0])
 

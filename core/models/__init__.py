@@ -14,6 +14,7 @@ def all_models() -> MetaData:
     from core.models import (  # noqa: F401
         agents,
         credentials,
+        evals,
         executions,
         knowledge,
         marketplace,

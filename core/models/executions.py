@@ -52,6 +52,11 @@ class AgentExecution(Base):
         Index("ix_agent_executions_session_id_created_at", "session_id", "created_at"),
         Index("ix_agent_executions_status_lease", "status", "lease_expires_at"),
         Index("ix_agent_executions_parent_execution_id", "parent_execution_id"),
+        Index(
+            "ix_agent_executions_eval_id",
+            "eval_id",
+            postgresql_where=text("eval_id IS NOT NULL"),
+        ),
         # the same idempotency key from the same user names the same execution
         Index(
             "uq_agent_executions_user_idempotency_key",
@@ -112,6 +117,8 @@ class AgentExecution(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # the schedule that started it (kept as history when the schedule is deleted)
     schedule_id: Mapped[uuid.UUID | None]
+    # the eval run it is a case of (core.evals; no foreign key, like schedule_id)
+    eval_id: Mapped[uuid.UUID | None]
     webhook_url: Mapped[str | None] = mapped_column(Text)
     # at-least-once delivery: each claim bumps attempt; later writes are fenced by it
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -192,6 +192,10 @@ def _run(
         from core.runs.queueing import enqueue_memory_extraction
 
         enqueue_memory_extraction(backends, fence.execution_id)
+    if finished is not None and run.eval_id is not None:
+        from core.runs.queueing import enqueue_eval
+
+        enqueue_eval(backends, run.eval_id, after=fence.execution_id)
     if finished is not None and run.parent_id is not None and run.approval_decisions:
         # a workflow step resumed after approvals: its workflow waits for it
         wake_parent(backends, fence.execution_id)

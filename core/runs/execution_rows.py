@@ -85,6 +85,7 @@ _NEW_RUN: dict[str, Any] = {
     "cost": None,
     "idempotency_key": None,
     "schedule_id": None,
+    "eval_id": None,
     "webhook_url": None,
     "lease_expires_at": None,
     "lease_holder": None,

@@ -1,7 +1,7 @@
 """Handing work to the task queue: an execution to run (or resume), a webhook to deliver, a
-knowledge-base document to ingest, a turn to draw memories from. A task that cannot be enqueued
-after its row committed is found again by the sweeper (executions, documents) or is lost
-without failing what it follows (webhooks, memories)."""
+knowledge-base document to ingest, a turn to draw memories from, an eval run to drive. A task
+that cannot be enqueued after its row committed is found again by the sweeper (executions,
+documents, evals) or is lost without failing what it follows (webhooks, memories)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,18 @@ def enqueue_ingestion(backends: Backends, document_id: uuid.UUID) -> None:
         )
     except Exception:  # the sweeper hands out again what has been queued over a minute
         log.exception("could not enqueue the ingestion of document %s", document_id)
+
+
+def enqueue_eval(backends: Backends, eval_id: uuid.UUID, *, after: uuid.UUID | None = None) -> None:
+    """The eval run's driver (core.evals.driver): after one of its cases ended (`after`, which
+    names the task, so a run's redelivered end wakes it once), or to start it."""
+    try:
+        backends.queue.enqueue(
+            Task(
+                path=f"/tasks/evals/{eval_id}",
+                name=f"eval-{eval_id}-{after or uuid.uuid4()}",
+                payload={"eval_id": str(eval_id)},
+            )
+        )
+    except Exception:  # the sweeper drives an eval nobody drove for a while
+        log.exception("could not enqueue the driver of eval %s", eval_id)

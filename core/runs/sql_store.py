@@ -83,6 +83,7 @@ class SqlRunStore:
                 parent_id=execution.parent_execution_id,
                 tokens_left_today=tokens_left,
                 cost_left_today=cost_left,
+                eval_id=execution.eval_id,
             )
 
     def write(

@@ -66,6 +66,8 @@ class RunInputs:
     # the user's USD left today (None: no daily cost limit): the run's cost limit is clamped to
     # it, and a model without a price is refused under it (a step's too: it is the user's)
     cost_left_today: Decimal | None = None
+    # the eval run this one is a case of: its end wakes the eval's driver (core.evals)
+    eval_id: uuid.UUID | None = None
     # pydantic-ai's stream events as they happen, for a caller that streams the run
     on_event: Callable[[Any], None] | None = None
 

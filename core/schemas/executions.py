@@ -80,10 +80,12 @@ class ExecutionPublic(ResponseModel):
     status: ExecutionStatus
     workflow_type: WorkflowType
     mode: ExecutionMode
-    trigger: Literal["api", "schedule", "workflow"] = Field(
-        description="what started it: a request, a schedule (schedule_id), or a workflow (a step)"
+    trigger: Literal["api", "schedule", "workflow", "eval"] = Field(
+        description="what started it: a request, a schedule (schedule_id), a workflow (a step), "
+        "or an eval run (eval_id: a case of it)"
     )
     schedule_id: uuid.UUID | None
+    eval_id: uuid.UUID | None = None
     input: Any
     output: Any
     error: dict[str, Any] | None
@@ -115,6 +117,8 @@ class ExecutionPublic(ResponseModel):
             if value.parent_execution_id is not None
             else "schedule"
             if value.schedule_id is not None
+            else "eval"
+            if value.eval_id is not None
             else "api"
         )
         waiting = fields["status"] == ExecutionStatus.waiting_approval

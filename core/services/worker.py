@@ -137,6 +137,17 @@ def sweep(backends: Backends, *, queued_after_s: float = STALE_QUEUED_S) -> dict
     from core.services.knowledge_ingestion import sweep_ingestions
 
     counts["ingestions_requeued"] = sweep_ingestions(backends)
+    from core.runs.queueing import enqueue_eval
+    from core.services.evals import stalled_evals
+
+    with backends.unit_of_work() as db:
+        # the first sweep of a process drives every unfinished eval (a local queue's tasks
+        # died with the process before), later ones those undriven for EVAL_STALL_S
+        idle_s = settings.eval_stall_s if queued_after_s else 0.0
+        stalled = stalled_evals(db, now, idle_s)
+    for eval_id in stalled:
+        enqueue_eval(backends, eval_id)
+    counts["evals_driven"] = len(stalled)
     for execution_id, attempts, cancel_requested in stale:
         if cancel_requested:
             with backends.unit_of_work() as db:

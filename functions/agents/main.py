@@ -41,6 +41,14 @@ from core.schemas.agents import (
     VersionsQuery,
 )
 from core.schemas.common import PageOf, PageQuery
+from core.schemas.evals import (
+    EvalListItem,
+    EvalPublic,
+    EvalRequest,
+    EvalSetCreate,
+    EvalSetPublic,
+    EvalsQuery,
+)
 from core.schemas.executions import ExecutionPublic
 from core.schemas.memories import MemoryCreate, MemoryPublic
 from core.schemas.schedules import ScheduleCreate, SchedulePublic
@@ -314,6 +322,65 @@ def create_schedule(
     from core.services.schedules import create_schedule
 
     return create_schedule(db, user=user, agent_id=agent_id, data=body, settings=settings, now=now)
+
+
+@routes.post(
+    "/<uuid:agent_id>/eval-sets",
+    body=EvalSetCreate,
+    response=EvalSetPublic,
+    status=201,
+    keys="never",
+    responses={409: "from_session names another agent's session, or a turn it lacks"},
+)
+def create_eval_set(
+    agent_id: uuid.UUID, body: EvalSetCreate, user: User, db: Session
+) -> EvalSetPublic:
+    """A set of named cases and the evaluators that score them (edit access); version 1. Cases
+    may be made of a session's past turns (`from_session`)."""
+    from core.services.evals import create_set
+
+    return create_set(db, user=user, agent_id=agent_id, data=body)
+
+
+@routes.get(
+    "/<uuid:agent_id>/eval-sets", query=PageQuery, response=PageOf[EvalSetPublic], keys="never"
+)
+def list_eval_sets(agent_id: uuid.UUID, query: PageQuery, user: User, db: Session) -> object:
+    """The agent's eval sets, newest first (edit access)."""
+    from core.services.evals import list_sets
+
+    return list_sets(db, user=user, agent_id=agent_id, query=query)
+
+
+@routes.post(
+    "/<uuid:agent_id>/evals",
+    body=EvalRequest,
+    response=EvalPublic,
+    status=202,
+    keys="never",
+    responses={
+        409: "the set is another agent's, the version does not exist, or the agent is a workflow",
+        429: "its estimated cost is over what is left of your day's budget",
+    },
+)
+def start_eval(
+    agent_id: uuid.UUID, body: EvalRequest, user: User, db: Session, backends: Backends
+) -> object:
+    """Run every case of the set (its current version) through the agent's version (default:
+    current), `repeat` times: each case an async execution with `trigger: "eval"`, a few at a
+    time, scored as they end. Follow it with GET /evals/{id}."""
+    from core.services.evals import report, start_eval
+
+    return report(db, start_eval(db, user=user, agent_id=agent_id, data=body, backends=backends))
+
+
+@routes.get("/<uuid:agent_id>/evals", query=EvalsQuery, response=PageOf[EvalListItem], keys="never")
+def list_evals(agent_id: uuid.UUID, query: EvalsQuery, user: User, db: Session) -> object:
+    """The agent's eval runs, newest first (one set's with `eval_set_id`): the score trend
+    across versions."""
+    from core.services.evals import list_evals
+
+    return list_evals(db, user=user, agent_id=agent_id, eval_set_id=query.eval_set_id, query=query)
 
 
 @routes.get(

@@ -78,6 +78,25 @@ def extract_memories(execution_id: uuid.UUID, headers: Headers, backends: Backen
 
 
 @routes.post(
+    "/evals/<uuid:eval_id>",
+    auth="none",
+    response=dict,
+    responses={
+        401: "not the queue (no valid OIDC token or shared secret)",
+        503: "the database or a judge model failed: retry later",
+    },
+    needs=AGENT_RUNTIME,
+)
+def drive_eval(eval_id: uuid.UUID, headers: Headers, backends: Backends) -> Reply:
+    """Score the eval's ended cases, start the next ones, sum it up once all are scored;
+    duplicate deliveries are harmless."""
+    verify_task_request(headers, backends.settings)
+    from core.services.evals import deliver_eval
+
+    return delivered(Delivery(deliver_eval(eval_id, backends)))
+
+
+@routes.post(
     "/webhooks/<uuid:execution_id>",
     auth="none",
     response=dict,

@@ -5,14 +5,11 @@ tool it has) lists the far agent in `a2a_agents`."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from tests.e2e.conftest import free_port, start_server, stop_server
 from tests.e2e.protocol_callers import agent, user_with_key
@@ -34,24 +31,14 @@ class Instance:
 
 
 @pytest.fixture
-def far(database_url: str) -> Iterator[Instance]:
+def far(fresh_database_url: str) -> Iterator[Instance]:
     """A second instance on a database of its own (it migrates it at start, as make dev does)."""
-    name = f"agents_far_{secrets.token_hex(4)}"
-    admin = sa.create_engine(
-        make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
     port = free_port()
-    process = start_server({"DATABASE_URL": url}, port)
+    process = start_server({"DATABASE_URL": fresh_database_url}, port)
     try:
         yield Instance(f"http://127.0.0.1:{port}")
     finally:
         stop_server(process)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_an_agent_calls_an_agent_of_another_instance(http: Any, far: Instance) -> None:

@@ -66,6 +66,11 @@ DELIBERATELY_DEFAULTED = {
     "MCP_CONNECT_TIMEOUT_S": "10 s to connect to an MCP server; a slow one fails the tool call",
     "MCP_CALL_TIMEOUT_S": "60 s per MCP tool call, well inside a run's timeout",
     "MCP_TOOLS_TTL_S": "tool lists are cached 5 min per server and credential",
+    "A2A_CONNECT_TIMEOUT_S": "10 s to connect to a remote A2A agent, as for MCP servers",
+    "A2A_CALL_TIMEOUT_S": "a call waits 2 min for the remote task, inside a run's timeout",
+    "A2A_CARD_TTL_S": "agent cards are cached 5 min per card URL and headers",
+    "EVAL_CONCURRENCY": "8 cases of an eval at once: each an async run under the user's quota",
+    "EVAL_STALL_S": "the sweeper drives an eval nobody drove for a minute",
     "APPROVAL_TTL_S": "a day to decide on a tool call before the run is cancelled",
 }
 # only these folders may be reached without a token (their own routes still check bearer tokens)
@@ -92,6 +97,8 @@ CAPABILITIES = {
     "openai_api": {"models", "storage", "enqueues"},
     "mcp_server": {"models", "storage", "enqueues"},  # the MCP server of agents: runs too
     "a2a": {"models", "storage", "enqueues"},  # A2A: runs too
+    "eval_sets": set(),  # eval sets are rows
+    "evals": {"enqueues"},  # reading evals; a cancel cancels their queued runs
 }
 # the functions that seal or open users' credentials, hence hold CREDENTIALS_KEY
 CREDENTIAL_HOLDERS = {

@@ -89,6 +89,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("entry: the local server and the operator commands", {"devserver", "cli"}),
     ("http: Flask, routes, dispatch, streams, the document", {"http"}),
     ("services: one concept per module, as the routes serve it", {"services"}),
+    ("evals: eval runs driven and scored, the release gate", {"evals"}),
     ("runs: the run engine", {"runs"}),
     ("knowledge: documents, chunks, embeddings and retrieval", {"knowledge"}),
     ("agents: one pydantic-ai agent built and run", {"agents"}),
