@@ -6,7 +6,8 @@ after a crash, leave the same result:
 
 - a case starts in the transaction that inserts its execution and records it on the case, under
   the eval's row lock: a case is never started twice;
-- a score is written only where none is (`passed IS NULL`): a case is scored once;
+- a case is scored under the same lock, once; a delivery that finds the lock held leaves the
+  eval to its holder, which looks again for ended cases after each pass;
 - case runs are ordinary async executions (`eval_id`, the eval's agent version), so quotas,
   leases, retries and the sweeper treat them as any run. A start the quota refuses waits for the
   next delivery."""
@@ -50,20 +51,37 @@ class Driven:
     scored: int = 0
 
 
+MAX_PASSES = 100  # a delivery's passes while its cases keep ending; later ends wake another
+
+
 def drive(eval_id: uuid.UUID, backends: Backends, *, judge: Any = None) -> Driven:
-    scores = _score_ended(eval_id, backends, judge)
+    """Pass after pass while cases ended unscored. A delivery that finds another one holding the
+    eval's row leaves it to that one (`SKIP LOCKED`), which looks again after each pass: a case
+    that ended meanwhile is never left unscored."""
+    started = scored = 0
+    for _ in range(MAX_PASSES):
+        done = _pass(eval_id, backends, judge)
+        if done.status != "running":  # finished, done, or another delivery holds it
+            return done
+        started, scored = started + done.started, scored + done.scored
+        if not _ended_unscored(eval_id, backends):
+            break
+    return Driven("running", started=started, scored=scored)
+
+
+def _pass(eval_id: uuid.UUID, backends: Backends, judge: Any) -> Driven:
     with backends.unit_of_work() as db:
-        run = db.execute(select(Eval).where(Eval.id == eval_id).with_for_update()).scalar()
-        if run is None or EvalStatus(run.status).is_terminal:
+        locked = select(Eval).where(Eval.id == eval_id).with_for_update(skip_locked=True)
+        run = db.execute(locked).scalar()
+        if run is None:
+            return Driven("busy" if db.get(Eval, eval_id) is not None else "done")
+        if EvalStatus(run.status).is_terminal:
             return Driven("done")
+        scores = _scores(db, run, backends, judge)
         for position, score in scores.items():
             db.execute(
                 update(EvalCase)
-                .where(
-                    EvalCase.eval_id == eval_id,
-                    EvalCase.position == position,
-                    EvalCase.passed.is_(None),
-                )
+                .where(EvalCase.eval_id == eval_id, EvalCase.position == position)
                 .values(passed=score.passed, scores=score.scores, reasons=score.reasons)
             )
         cases = list(
@@ -84,42 +102,45 @@ def drive(eval_id: uuid.UUID, backends: Backends, *, judge: Any = None) -> Drive
     return Driven("running", started=len(started), scored=len(scores))
 
 
-def _score_ended(eval_id: uuid.UUID, backends: Backends, judge: Any) -> dict[int, Score]:
-    """The scores of the cases whose runs ended and that have none yet (read without a lock:
-    the write keeps the first score)."""
+def _ended(eval_id: uuid.UUID) -> Any:
+    return (
+        select(EvalCase.position, EvalCase.name, AgentExecution)
+        .join(AgentExecution, AgentExecution.id == EvalCase.execution_id)
+        .where(
+            EvalCase.eval_id == eval_id,
+            EvalCase.passed.is_(None),
+            AgentExecution.status.in_([s for s in ExecutionStatus if s.is_terminal]),
+        )
+    )
+
+
+def _ended_unscored(eval_id: uuid.UUID, backends: Backends) -> bool:
     with backends.unit_of_work() as db:
-        run = db.get(Eval, eval_id)
-        if run is None:
-            return {}
-        content = db.get(EvalSetVersion, (run.eval_set_id, run.eval_set_version))
-        assert content is not None
-        ended = db.execute(
-            select(EvalCase.position, EvalCase.name, AgentExecution)
-            .join(AgentExecution, AgentExecution.id == EvalCase.execution_id)
-            .where(
-                EvalCase.eval_id == eval_id,
-                EvalCase.passed.is_(None),
-                AgentExecution.status.in_(
-                    [s for s in ExecutionStatus if ExecutionStatus(s).is_terminal]
-                ),
-            )
-        ).all()
-        if not ended:
-            return {}
-        tools: dict[uuid.UUID, list[str]] = {}
-        for execution_id, payload in db.execute(
-            select(Event.execution_id, Event.payload).where(
-                Event.execution_id.in_([row[2].id for row in ended]),
-                Event.type == EventType.tool_call,
-            )
-        ):
-            tools.setdefault(execution_id, []).append(str(payload.get("tool_name")))
-        by_name = {case["name"]: case for case in content.cases}
-        runs = {
-            position: _case_run(by_name[name], execution, tools.get(execution.id, []))
-            for position, name, execution in ended
-        }
-        evaluators = list(content.evaluators)
+        return db.execute(_ended(eval_id).limit(1)).first() is not None
+
+
+def _scores(db: Session, run: Eval, backends: Backends, judge: Any) -> dict[int, Score]:
+    """The scores of the cases whose runs ended and that have none yet (under the eval's lock:
+    each case is scored once)."""
+    ended = db.execute(_ended(run.id)).all()
+    if not ended:
+        return {}
+    content = db.get(EvalSetVersion, (run.eval_set_id, run.eval_set_version))
+    assert content is not None
+    tools: dict[uuid.UUID, list[str]] = {}
+    for execution_id, payload in db.execute(
+        select(Event.execution_id, Event.payload).where(
+            Event.execution_id.in_([row[2].id for row in ended]),
+            Event.type == EventType.tool_call,
+        )
+    ):
+        tools.setdefault(execution_id, []).append(str(payload.get("tool_name")))
+    by_name = {case["name"]: case for case in content.cases}
+    runs = {
+        position: _case_run(by_name[name], execution, tools.get(execution.id, []))
+        for position, name, execution in ended
+    }
+    evaluators = list(content.evaluators)
 
     async def all_of_them() -> dict[int, Score]:
         settings = backends.settings

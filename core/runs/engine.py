@@ -195,7 +195,7 @@ def _run(
     if finished is not None and run.eval_id is not None:
         from core.runs.queueing import enqueue_eval
 
-        enqueue_eval(backends, run.eval_id, after=fence.execution_id)
+        enqueue_eval(backends, run.eval_id, after_case=True)
     if finished is not None and run.parent_id is not None and run.approval_decisions:
         # a workflow step resumed after approvals: its workflow waits for it
         wake_parent(backends, fence.execution_id)

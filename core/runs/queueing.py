@@ -6,6 +6,7 @@ documents, evals) or is lost without failing what it follows (webhooks, memories
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from core.runs.backends import Backends
@@ -68,15 +69,25 @@ def enqueue_ingestion(backends: Backends, document_id: uuid.UUID) -> None:
         log.exception("could not enqueue the ingestion of document %s", document_id)
 
 
-def enqueue_eval(backends: Backends, eval_id: uuid.UUID, *, after: uuid.UUID | None = None) -> None:
-    """The eval run's driver (core.evals.driver): after one of its cases ended (`after`, which
-    names the task, so a run's redelivered end wakes it once), or to start it."""
+EVAL_WAKE_S = 0.1  # cases of an eval that end within one such slot wake its driver once
+
+
+def enqueue_eval(backends: Backends, eval_id: uuid.UUID, *, after_case: bool = False) -> None:
+    """The eval run's driver (core.evals.driver): to start it, or after one of its cases ended.
+    Ends are gathered: every end within one EVAL_WAKE_S slot names the same task, which runs
+    when the slot is over (a second enqueue of a name is dropped), so it sees them all and one
+    delivery scores them and starts their successors."""
+    name, delay = f"eval-{eval_id}-{uuid.uuid4()}", 0.0
+    if after_case:
+        slot = int(time.time() / EVAL_WAKE_S) + 1
+        name, delay = f"eval-{eval_id}-at-{slot}", max(0.0, slot * EVAL_WAKE_S - time.time())
     try:
         backends.queue.enqueue(
             Task(
                 path=f"/tasks/evals/{eval_id}",
-                name=f"eval-{eval_id}-{after or uuid.uuid4()}",
+                name=name,
                 payload={"eval_id": str(eval_id)},
+                delay_s=delay,
             )
         )
     except Exception:  # the sweeper drives an eval nobody drove for a while

@@ -85,7 +85,7 @@ def extract_memories(execution_id: uuid.UUID, headers: Headers, backends: Backen
         401: "not the queue (no valid OIDC token or shared secret)",
         503: "the database or a judge model failed: retry later",
     },
-    needs=AGENT_RUNTIME,
+    needs=(*AGENT_RUNTIME, "pydantic_evals.evaluators"),
 )
 def drive_eval(eval_id: uuid.UUID, headers: Headers, backends: Backends) -> Reply:
     """Score the eval's ended cases, start the next ones, sum it up once all are scored;

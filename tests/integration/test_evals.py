@@ -136,7 +136,8 @@ def test_an_eval_scores_every_case_compares_versions_and_gates_publishing(
     published = client.post("/marketplace", json=listing, headers=alice)
     assert published.status_code == 201, published.get_json()
     trend = client.get(f"/agents/{agent['id']}/evals?eval_set_id={made['id']}", headers=alice)
-    assert [e["pass_rate"] for e in trend.get_json()["items"]] == [0.0, 1.0]
+    by_version = {e["agent_version"]: e["pass_rate"] for e in trend.get_json()["items"]}
+    assert by_version == {first["agent_version"]: 1.0, second["agent_version"]: 0.0}
 
 
 def test_tool_use_regex_json_schema_and_a_judge_score_each_case(
