@@ -7,6 +7,7 @@ import { Alert, Field, MeContext, Page, useLoad, when, type PageOf } from "../ui
 import type { Agent } from "./Agents";
 import { CopyButton } from "../Markdown";
 import { DefinitionForm, type Catalog } from "./definitionForm";
+import { Evals } from "./Evals";
 import { Memories } from "./Memories";
 
 interface Version {
@@ -76,6 +77,7 @@ export function AgentDetail({ id }: { id: string }) {
       <Endpoints agent={a} />
       <Versions agent={a} onRollback={edits ? (version) =>
         act(() => api.request("POST", `/agents/${id}/rollback`, { version }), `Rolled back to ${version}.`) : undefined} />
+      {edits && <Evals agentId={id} />}
       {owns && <Sharing agentId={id} />}
       {owns && a.owner_id === me?.id && <Publish agentId={id} />}
     </Page>

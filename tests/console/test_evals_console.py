@@ -1,0 +1,55 @@
+"""Evals in the console, in a real browser: an eval set's cases edited row by row, a run with
+live progress and its report (a failing case with why, its run a link), the cases fixed (a new
+version of the set) and run again, the two runs compared, the pass rate by version; axe on each
+view."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.console.test_chat_console import echo_agent, signed_in
+from tests.console.test_console_flow import audit
+
+
+def test_an_eval_set_is_edited_run_reported_and_compared(browser, console_url, screenshots):
+    ctx, page, headers = signed_in(browser, console_url, viewport={"width": 1280, "height": 900})
+    agent_id = echo_agent(console_url, headers, name="parrot")
+    page.goto(f"{console_url}/console#/agents/{agent_id}")
+    page.get_by_role("heading", name="Parrot").wait_for()
+    page.get_by_text("Evals", exact=True).click()
+    page.get_by_role("button", name="New eval set").click()
+    page.get_by_label("Set name").fill("echoes")
+    page.get_by_label("Case 1 input").fill("hello there")
+    page.get_by_label("Case 1 expected").fill("hello there")
+    page.get_by_role("button", name="Add a case").click()
+    page.get_by_label("Case 2 input").fill("good night")
+    page.get_by_label("Case 2 expected").fill("good morning")  # the echo never says it
+    page.get_by_role("button", name="Create eval set").click()
+    runs = page.get_by_role("region", name="Evals of echoes")
+    runs.get_by_role("button", name="Run eval").click()
+    report = page.get_by_role("region", name="Eval report")
+    expect(report.get_by_role("status")).to_contain_text("succeeded", timeout=30_000)
+    expect(report.get_by_role("status")).to_contain_text("2 of 2 scored · pass rate 50%")
+    failed = report.get_by_role("row", name="case 2")
+    expect(failed).to_contain_text("failed")
+    expect(failed).to_contain_text("contains")
+    expect(failed.get_by_role("link", name="open the run of case 2")).to_be_visible()
+    audit(page, "eval-report", screenshots)
+
+    # fix the expectation: a new version of the set; run again and compare
+    page.get_by_role("button", name="Edit cases of echoes").click()
+    page.get_by_label("Case 2 expected").fill("good night")
+    page.get_by_role("button", name="Save eval set").click()
+    expect(page.get_by_role("list", name="Eval sets")).to_contain_text("version 2")
+    runs.get_by_role("button", name="Run eval").click()
+    expect(report.get_by_role("status")).to_contain_text("pass rate 100%", timeout=30_000)
+    boxes = runs.get_by_role("checkbox")
+    expect(boxes).to_have_count(2)
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    compared = page.get_by_role("region", name="Comparison")
+    expect(compared).to_contain_text("1 better · 0 worse · 1 the same")
+    expect(compared.get_by_role("list", name="Better")).to_contain_text("case 2")
+    expect(page.get_by_role("list", name="Pass rate by version")).to_contain_text("100%")
+    audit(page, "eval-compare", screenshots)
+    ctx.close()
