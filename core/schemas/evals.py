@@ -8,14 +8,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from core.definition import ModelRef
+from core.json_schema import NESTS_FREELY, json_nesting
 from core.schemas.agents import PromptInput
 from core.schemas.common import (
+    FREE_JSON_LEVELS,
     PageQuery,
     RequestModel,
     ResponseModel,
+    absent_not_null,
     within_free_json_levels,
 )
 
@@ -27,11 +37,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _any_json(schema: dict[str, Any]) -> None:
+    """Any JSON value, as the document states it (core.http.openapi makes an `{}` branch its
+    JsonValue: no NUL, FREE_JSON_LEVELS deep)."""
+    schema.clear()
+    schema["anyOf"] = [{}]
+
+
+def _within_levels(value: Any) -> Any:
+    if json_nesting(value) > FREE_JSON_LEVELS:  # as deep as the document's JsonValue
+        raise ValueError(f"nests at most {FREE_JSON_LEVELS} arrays or objects deep")
+    return value
+
+
+AnyJson = Annotated[Any, AfterValidator(_within_levels)]
+
+
 class EqualsEvaluator(_Strict):
     """The output equals `value` (default: the case's `expected`)."""
 
     type: Literal["equals"]
-    value: Any = None
+    value: AnyJson = Field(default=None, json_schema_extra=_any_json)
 
 
 class ContainsEvaluator(_Strict):
@@ -62,7 +88,11 @@ class JsonSchemaEvaluator(_Strict):
     """The output (a structured output, or text that parses as JSON) follows `schema`."""
 
     type: Literal["json_schema"]
-    schema_: dict[str, Any] = Field(alias="schema")
+    schema_: dict[str, Any] = Field(
+        alias="schema",
+        # a schema nests as deep as the output it describes (as a definition's output_schema)
+        json_schema_extra={"additionalProperties": NESTS_FREELY},
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -76,7 +106,7 @@ class JsonSchemaEvaluator(_Strict):
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
             raise ValueError(f"not a valid JSON schema: {exc.message}") from None
-        return within_free_json_levels(schema)
+        return schema
 
 
 class ToolCalledEvaluator(_Strict):
@@ -90,7 +120,7 @@ class MaxCostEvaluator(_Strict):
     """The run cost at most `value` USD (a run of an unpriced model fails it)."""
 
     type: Literal["max_cost_usd"]
-    value: Decimal = Field(ge=0, le=1000)
+    value: float = Field(ge=0, le=1000)
 
 
 class MaxLatencyEvaluator(_Strict):
@@ -125,7 +155,7 @@ EvaluatorSpec = Annotated[
 class EvalCaseSpec(_Strict):
     name: CaseName
     input: PromptInput
-    expected: Any = Field(default=None, description="what equals and contains compare with")
+    expected: AnyJson = Field(default=None, json_schema_extra=_any_json)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("metadata")
@@ -152,7 +182,16 @@ class FromSession(RequestModel):
     )
 
 
+def _cases_or_turns(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    absent_not_null(schema, model)
+    schema["anyOf"] = [
+        {"required": ["cases"], "properties": {"cases": {"minItems": 1}}},
+        {"required": ["from_session"]},
+    ]
+
+
 class EvalSetCreate(RequestModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_cases_or_turns)
     NOT_NULL = ("from_session",)
 
     name: str = Field(min_length=1, max_length=100)

@@ -47,6 +47,13 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/knowledge-bases/{kb_id}/query"): {"query": "secret"},
     ("POST", "/agents/{agent_id}/memories"): {"text": "planted"},
     ("PATCH", "/memories/{memory_id}"): {"text": "rewritten"},
+    ("POST", "/agents/{agent_id}/eval-sets"): {
+        "name": "b's",
+        "cases": [{"name": "c", "input": "hi"}],
+        "evaluators": [{"type": "equals"}],
+    },
+    ("PATCH", "/eval-sets/{set_id}"): {"name": "taken over"},
+    ("POST", "/agents/{agent_id}/evals"): {"eval_set_id": "{set_id}"},
     ("POST", "/executions/{execution_id}/approvals"): {
         "decisions": [{"tool_call_id": "c1", "approved": True}]
     },
@@ -93,7 +100,22 @@ def owned_by_a(client: Any) -> tuple[dict[str, str], dict[str, str]]:
     memory = client.post(
         f"/agents/{agent['id']}/memories", headers=headers, json={"text": "likes tea"}
     ).get_json()
+    eval_set = client.post(
+        f"/agents/{agent['id']}/eval-sets",
+        headers=headers,
+        json={
+            "name": "s",
+            "cases": [{"name": "c", "input": "x"}],
+            "evaluators": [{"type": "equals"}],
+        },
+    ).get_json()
+    started = client.post(
+        f"/agents/{agent['id']}/evals", headers=headers, json={"eval_set_id": eval_set["id"]}
+    ).get_json()
     ids = {
+        "set_id": eval_set["id"],
+        "eval_id": started["id"],
+        "other_id": started["id"],
         "user_id": a["id"],
         "memory_id": memory["id"],
         "kb_id": kb["id"],
