@@ -72,7 +72,13 @@ class RegexEvaluator(_Strict):
     """The output (as text) matches `pattern` somewhere (Python `re.search`)."""
 
     type: Literal["regex"]
-    pattern: str = Field(min_length=1, max_length=1000)
+    pattern: str = Field(
+        min_length=1,
+        max_length=1000,
+        # a regular expression, and like every string here no NUL (a pattern and a format
+        # together: core.http.openapi adds the NUL rule only to strings without a format)
+        json_schema_extra={"format": "regex", "pattern": "^[^\\u0000]*$"},
+    )
 
     @field_validator("pattern")
     @classmethod
