@@ -1,6 +1,8 @@
 """The offline `test` provider's `test-echo` model: it answers with the person's last message,
 streamed a word at a time (ECHO_WORD_S apart), and calls no tool. `make dev` and the console's
-browser tests use it to show what a model's markdown looks like, and to stop an answer midway."""
+browser tests use it to show what a model's markdown looks like, and to stop an answer midway.
+It follows one instruction, so a prompt change shows in an eval offline: instructions that say
+"reply in capitals" make it answer in capitals."""
 
 from __future__ import annotations
 
@@ -32,15 +34,20 @@ def _last_prompt(messages: list[ModelMessage]) -> str:
     return ""
 
 
+def _echo(messages: list[ModelMessage], info: AgentInfo) -> str:
+    said = _last_prompt(messages) or "(nothing to echo)"
+    return said.upper() if "reply in capitals" in (info.instructions or "").lower() else said
+
+
 def echo_model(settings: ModelSettings | None = None) -> Model:
     from pydantic_ai.messages import ModelResponse, TextPart
     from pydantic_ai.models.function import FunctionModel
 
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        return ModelResponse(parts=[TextPart(_last_prompt(messages) or "(nothing to echo)")])
+        return ModelResponse(parts=[TextPart(_echo(messages, info))])
 
     async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
-        for word in re.findall(r"\S+\s*|\s+", _last_prompt(messages) or "(nothing to echo)"):
+        for word in re.findall(r"\S+\s*|\s+", _echo(messages, info)):
             await asyncio.sleep(ECHO_WORD_S)
             yield word
 
