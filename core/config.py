@@ -137,6 +137,7 @@ class Settings(BaseModel):
     # undriven before the sweeper drives it again
     eval_concurrency: int = Field(default=8, ge=1, le=100)
     eval_stall_s: float = Field(default=60.0, ge=5, le=3600)
+    eval_max_runs: int = Field(default=1000, ge=1, le=100_000)  # cases times repeat, per eval
     # remote A2A agents as tools (a definition's a2a_agents)
     a2a_allowed_hosts: str = ""  # comma-separated hosts exempt from the public-address rule
     a2a_connect_timeout_s: float = Field(default=10.0, gt=0, le=60)

@@ -217,6 +217,14 @@ def start_eval(
     if definition.get("workflow") is not None:
         raise Conflict("evals run single agents, not workflows", code="workflow_not_evaluable")
     runs = len(eval_set.cases) * data.repeat
+    limit = backends.settings.eval_max_runs
+    if runs > limit:
+        raise Conflict(
+            f"this eval would make {runs} runs ({len(eval_set.cases)} cases, repeat "
+            f"{data.repeat}); this deployment runs at most {limit} per eval (EVAL_MAX_RUNS)",
+            code="eval_too_large",
+            details=[field_error(["body", "repeat"], f"at most {limit} runs", "too_large")],
+        )
     _check_budget(db, user, agent.id, runs)
     run = Eval(
         id=uuid.uuid4(),

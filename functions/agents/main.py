@@ -359,7 +359,8 @@ def list_eval_sets(agent_id: uuid.UUID, query: PageQuery, user: User, db: Sessio
     status=202,
     keys="never",
     responses={
-        409: "the set is another agent's, the version does not exist, or the agent is a workflow",
+        409: "the set is another agent's, the version does not exist, the agent is a "
+        "workflow, or cases times repeat is over this deployment's EVAL_MAX_RUNS",
         429: "its estimated cost is over what is left of your day's budget",
     },
 )

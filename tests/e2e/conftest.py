@@ -102,6 +102,8 @@ def base_url(database_url: str) -> Iterator[str]:
             "DATABASE_URL": database_url,
             "REQUEST_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
             "A2A_ALLOWED_HOSTS": "127.0.0.1",  # its agents may call another instance's here
+            # the fuzzer starts evals: each a few runs, not thousands, beside the other tests
+            "EVAL_MAX_RUNS": "5",
         },
         port,
     )

@@ -71,6 +71,7 @@ DELIBERATELY_DEFAULTED = {
     "A2A_CARD_TTL_S": "agent cards are cached 5 min per card URL and headers",
     "EVAL_CONCURRENCY": "8 cases of an eval at once: each an async run under the user's quota",
     "EVAL_STALL_S": "the sweeper drives an eval nobody drove for a minute",
+    "EVAL_MAX_RUNS": "1,000 runs per eval, under the user's daily budgets anyway",
     "APPROVAL_TTL_S": "a day to decide on a tool call before the run is cancelled",
 }
 # only these folders may be reached without a token (their own routes still check bearer tokens)

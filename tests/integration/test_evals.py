@@ -301,3 +301,23 @@ def test_an_eval_over_the_days_budget_is_refused_up_front(client: Any, db: Any) 
     )
     body = assert_error(refused, 429, "eval_over_budget")
     assert "1.2000" in body["message"]  # 4 runs at 0.30
+
+
+def test_an_eval_over_the_deployments_size_is_refused(client: Any, monkeypatch: Any) -> None:
+    from core.config import reset_settings
+
+    monkeypatch.setenv("EVAL_MAX_RUNS", "7")
+    reset_settings()
+    try:
+        _, alice = signed_up(client)
+        agent = create_agent(client, alice, definition=definition())
+        made = eval_set(client, alice, agent["id"])  # 4 cases
+        body = {"eval_set_id": made["id"], "repeat": 2}
+        refused = client.post(f"/agents/{agent['id']}/evals", json=body, headers=alice)
+        assert_error(refused, 409, "eval_too_large")
+        body["repeat"] = 1
+        assert (
+            client.post(f"/agents/{agent['id']}/evals", json=body, headers=alice).status_code == 202
+        )
+    finally:
+        reset_settings()
