@@ -249,6 +249,7 @@ class EvalRequest(RequestModel):
 
 class EvalCaseResult(ResponseModel):
     name: str
+    input: Any = Field(description="the case's input, as the set's version ran it")
     repeat_index: int
     execution_id: uuid.UUID | None = Field(description="its execution, once started")
     passed: bool | None = Field(description="null until scored")

@@ -306,6 +306,8 @@ def report(db: Session, run: Eval) -> EvalPublic:
     cases = list(
         db.scalars(select(EvalCase).where(EvalCase.eval_id == run.id).order_by(EvalCase.position))
     )
+    content = db.get(EvalSetVersion, (run.eval_set_id, run.eval_set_version))
+    inputs = {case["name"]: case["input"] for case in (content.cases if content else [])}
     return EvalPublic(
         id=run.id,
         agent_id=run.agent_id,
@@ -323,6 +325,7 @@ def report(db: Session, run: Eval) -> EvalPublic:
         cases=[
             EvalCaseResult(
                 name=case.name,
+                input=inputs.get(case.name),
                 repeat_index=case.repeat_index,
                 execution_id=case.execution_id,
                 passed=case.passed,

@@ -52,4 +52,8 @@ def test_an_eval_set_is_edited_run_reported_and_compared(browser, console_url, s
     expect(compared.get_by_role("list", name="Better")).to_contain_text("case 2")
     expect(page.get_by_role("list", name="Pass rate by version")).to_contain_text("100%")
     audit(page, "eval-compare", screenshots)
+    # a case run again on the agent as it is: its run opens like any other
+    report.get_by_role("button", name="run again case 2").click()
+    page.get_by_role("heading", name="Run of Parrot").wait_for()
+    expect(page.get_by_text("good night").first).to_be_visible()
     ctx.close()

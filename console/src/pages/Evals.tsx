@@ -19,6 +19,7 @@ interface EvalSet {
 }
 interface CaseResult {
   name: string;
+  input: unknown;
   repeat_index: number;
   execution_id: string | null;
   passed: boolean | null;
@@ -212,7 +213,7 @@ function SetRuns({ agentId, set }: { agentId: string; set: EvalSet }) {
         </tbody>
       </table>
       {pair.length === 2 && <Compare {...olderFirst(pair, items)} />}
-      {current && <Report key={current} evalId={current} onEnded={runs.reload} />}
+      {current && <Report key={current} evalId={current} agentId={agentId} onEnded={runs.reload} />}
     </section>
   );
 }
@@ -225,7 +226,7 @@ function olderFirst(pair: string[], items: EvalItem[]): { base: string; other: s
 }
 
 /** One run's report, read again every second until it ends (the live progress). */
-export function Report({ evalId, onEnded }: { evalId: string; onEnded?: () => void }) {
+export function Report({ evalId, agentId, onEnded }: { evalId: string; agentId: string; onEnded?: () => void }) {
   const [report, setReport] = useState<EvalReport | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -248,10 +249,20 @@ export function Report({ evalId, onEnded }: { evalId: string; onEnded?: () => vo
       clearTimeout(timer);
     };
   }, [evalId]);
+  /** A case again, on the agent as it is now: its run opens as any other. */
+  async function replay(input: unknown) {
+    try {
+      const run = await api.request<{ id: string }>("POST", `/agents/${agentId}/execute`, { input, mode: "async" });
+      location.hash = `#/executions/${run.id}`;
+    } catch (e) {
+      setError(describeError(e));
+    }
+  }
   if (!report) return <Alert message={error} />;
   return (
     <section aria-label="Eval report">
       <h3>Report · version {report.agent_version}</h3>
+      <Alert message={error} />
       <p role="status">
         {report.status} · {report.done} of {report.total} scored · pass rate {percent(report.pass_rate)}
       </p>
@@ -270,7 +281,10 @@ export function Report({ evalId, onEnded }: { evalId: string; onEnded?: () => vo
               <td>{c.name}{c.repeat_index ? ` (#${c.repeat_index + 1})` : ""}</td>
               <td>{c.passed === null ? "pending" : c.passed ? "passed" : "failed"}</td>
               <td>{Object.entries(c.reasons).map(([k, v]) => `${k}: ${v}`).join("; ")}</td>
-              <td>{c.execution_id ? <a href={`#/executions/${c.execution_id}`}>open<span class="sr-only"> the run of {c.name}</span></a> : ""}</td>
+              <td>
+                {c.execution_id ? <a href={`#/executions/${c.execution_id}`}>open<span class="sr-only"> the run of {c.name}</span></a> : ""}{" "}
+                <button type="button" class="link" onClick={() => replay(c.input)}>run again<span class="sr-only"> {c.name}</span></button>
+              </td>
             </tr>
           ))}
         </tbody>
