@@ -98,10 +98,19 @@ async def score_case(
         else:  # the evaluator raised: a failure, with its message
             value, said = False, results.error_message
         scores[name] = value
+        if value is False and not said and spec["type"] in ("equals", "contains"):
+            said = _mismatch(spec, run)
         if said:
             reasons[name] = said[:2000]
     passed = all(value is True for value in scores.values() if isinstance(value, bool))
     return Score(passed, scores, reasons)
+
+
+def _mismatch(spec: dict[str, Any], run: CaseRun) -> str:
+    """Why an equals or contains failed (pydantic-evals' say only false)."""
+    wanted = spec.get("value") if spec.get("value") is not None else run.expected
+    verb = "is not" if spec["type"] == "equals" else "does not contain"
+    return f"the output {_text(run.output)[:300]!r} {verb} {_text(wanted)[:300]!r}"
 
 
 def _unique_labels(evaluators: list[dict[str, Any]]) -> list[str]:

@@ -119,7 +119,7 @@ def test_an_eval_scores_every_case_compares_versions_and_gates_publishing(
     assert second["pass_rate"] == 0.0
     failed = second["cases"][0]
     assert failed["passed"] is False
-    assert "contains" in failed["reasons"]
+    assert "does not contain" in failed["reasons"]["contains"]
     compared = client.get(f"/evals/{first['id']}/compare/{second['id']}", headers=alice).get_json()
     assert sorted(c["name"] for c in compared["worse"]) == sorted(CITIES)
     assert compared["better"] == []
