@@ -5,6 +5,9 @@ view."""
 
 from __future__ import annotations
 
+import time
+
+import requests
 from playwright.sync_api import expect
 
 from tests.console.test_chat_console import echo_agent, signed_in
@@ -29,7 +32,9 @@ def test_an_eval_set_is_edited_run_reported_and_compared(browser, console_url, s
     runs.get_by_role("button", name="Run eval").click()
     report = page.get_by_role("region", name="Eval report")
     expect(report.get_by_role("status")).to_contain_text("succeeded", timeout=30_000)
-    expect(report.get_by_role("status")).to_contain_text("2 of 2 scored · pass rate 50%")
+    expect(report.get_by_role("status")).to_contain_text(
+        "2 of 2 scored · pass rate 50%", timeout=15_000
+    )
     failed = report.get_by_role("row", name="case 2")
     expect(failed).to_contain_text("failed")
     expect(failed).to_contain_text("contains")
@@ -40,15 +45,15 @@ def test_an_eval_set_is_edited_run_reported_and_compared(browser, console_url, s
     page.get_by_role("button", name="Edit cases of echoes").click()
     page.get_by_label("Case 2 expected").fill("good night")
     page.get_by_role("button", name="Save eval set").click()
-    expect(page.get_by_role("list", name="Eval sets")).to_contain_text("version 2")
+    expect(page.get_by_role("list", name="Eval sets")).to_contain_text("version 2", timeout=15_000)
     runs.get_by_role("button", name="Run eval").click()
     expect(report.get_by_role("status")).to_contain_text("pass rate 100%", timeout=30_000)
     boxes = runs.get_by_role("checkbox")
-    expect(boxes).to_have_count(2)
+    expect(boxes).to_have_count(2, timeout=15_000)
     boxes.nth(0).check()
     boxes.nth(1).check()
     compared = page.get_by_role("region", name="Comparison")
-    expect(compared).to_contain_text("1 better · 0 worse · 1 the same")
+    expect(compared).to_contain_text("1 better · 0 worse · 1 the same", timeout=15_000)
     expect(compared.get_by_role("list", name="Better")).to_contain_text("case 2")
     expect(page.get_by_role("list", name="Pass rate by version")).to_contain_text("100%")
     audit(page, "eval-compare", screenshots)
@@ -58,5 +63,14 @@ def test_an_eval_set_is_edited_run_reported_and_compared(browser, console_url, s
     expect(page.get_by_text("good night").first).to_be_visible()
     # ended before the test does: a run left queued in the shared database would be found by
     # the sweeps of later tests
-    expect(page.locator("dl.facts dd").first).to_have_text("succeeded", timeout=15_000)
+    run_id = page.evaluate("location.hash").rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 60
+    status = ""
+    while time.monotonic() < deadline:
+        status = requests.get(f"{console_url}/executions/{run_id}", headers=headers, timeout=10)
+        status = status.json()["status"]
+        if status in ("succeeded", "failed", "cancelled", "timed_out"):
+            break
+        time.sleep(0.2)
+    assert status == "succeeded"
     ctx.close()
