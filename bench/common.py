@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_FRAMEWORK = ROOT / ".venv" / "bin" / "functions-framework"
@@ -103,6 +104,53 @@ def function_process(
                 break
             except subprocess.TimeoutExpired:
                 continue
+
+
+@contextlib.contextmanager
+def local_server(database_url: str, **env: str) -> Iterator[Any]:
+    """`python -m core.devserver` (every route group, the in-process queue) on the database, and
+    a requests session of a new user once /health answers (`.base`: its URL). One user starts
+    many runs at once here: its quotas and rate limit are out of the way."""
+    import requests
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "core.devserver"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PORT": str(port),
+            "ACCESS_LOG": "/dev/null",
+            "LOG_LEVEL": "WARNING",
+            "USER_MAX_CONCURRENT_RUNS": "100000",
+            "RATE_LIMIT_PER_MINUTE": "100000000",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://{HOST}:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if requests.get(f"{base}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        http = requests.Session()
+        name, password = f"bench_{secrets.token_hex(3)}", "bench-password"
+        user = {"username": name, "email": f"{name}@example.com", "password": password}
+        http.post(f"{base}/auth/register", json=user)
+        login = {"username": name, "password": password}
+        token = http.post(f"{base}/auth/login", json=login).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        http.base = base  # type: ignore[attr-defined]
+        yield http
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def bench_environment(database_url: str) -> dict[str, str]:

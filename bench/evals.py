@@ -9,8 +9,6 @@ run. Both are warmed first (an eval of 5 cases and 5 async runs).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -21,7 +19,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import DEFAULT_DATABASE_URL, free_port, scratch_database  # type: ignore[import-not-found]  # noqa: E402
+from common import DEFAULT_DATABASE_URL, local_server, scratch_database  # type: ignore[import-not-found]  # noqa: E402
 
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
@@ -31,59 +29,21 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
-    with scratch_database(args.database_url) as url:
-        port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "PORT": str(port),
-            "ACCESS_LOG": "/dev/null",
-            "LOG_LEVEL": "WARNING",
-            "USER_MAX_CONCURRENT_RUNS": "100000",
-            "RATE_LIMIT_PER_MINUTE": "100000000",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "core.devserver"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    if requests.get(f"{base}/health", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.1)
-            http = requests.Session()
-            name = f"bench_{uuid.uuid4().hex[:6]}"
-            http.post(
-                f"{base}/auth/register",
-                json={"username": name, "email": f"{name}@example.com", "password": "bench-pw-1"},
-            )
-            token = http.post(
-                f"{base}/auth/login", json={"username": name, "password": "bench-pw-1"}
-            ).json()["access_token"]
-            http.headers["Authorization"] = f"Bearer {token}"
-            agent = http.post(
-                f"{base}/agents",
-                json={
-                    "name": "bench",
-                    "display_name": "Bench",
-                    "definition": {"model": {"provider": "test", "name": "test-echo"}},
-                },
-            ).json()
-            inputs = [f"case {i} says hello" for i in range(args.cases)]
-            by_hand(http, base, agent["id"], inputs[:5])  # warm both paths
-            as_eval(http, base, agent["id"], inputs[:5])
-            hand_s = by_hand(http, base, agent["id"], inputs)
-            eval_s = as_eval(http, base, agent["id"], inputs)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with scratch_database(args.database_url) as url, local_server(url) as http:
+        base = http.base
+        agent = http.post(
+            f"{base}/agents",
+            json={
+                "name": "bench",
+                "display_name": "Bench",
+                "definition": {"model": {"provider": "test", "name": "test-echo"}},
+            },
+        ).json()
+        inputs = [f"case {i} says hello" for i in range(args.cases)]
+        by_hand(http, base, agent["id"], inputs[:5])  # warm both paths
+        as_eval(http, base, agent["id"], inputs[:5])
+        hand_s = by_hand(http, base, agent["id"], inputs)
+        eval_s = as_eval(http, base, agent["id"], inputs)
     print(f"{args.cases} runs of test-echo, one process (4 queue workers), one run:")
     print(f"  started by hand as async executions  {hand_s:6.2f} s")
     print(f"  as an eval (scored as they end)       {eval_s:6.2f} s  ({eval_s / hand_s:.2f}x)")
