@@ -27,6 +27,13 @@ def release_gate(agent: Agent) -> tuple[uuid.UUID, float] | None:
         return None
 
 
+def check_release_gate(db: Session, agent: Agent, version: str) -> None:
+    """Raise the gate's 409 when `version` may not be published or made current."""
+    refused = release_gate_refusal(db, agent, version)
+    if refused is not None:
+        raise refused
+
+
 def release_gate_refusal(db: Session, agent: Agent, version: str) -> Conflict | None:
     gate = release_gate(agent)
     if gate is None:

@@ -6,7 +6,6 @@ documents, evals) or is lost without failing what it follows (webhooks, memories
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
 from core.runs.backends import Backends
@@ -79,8 +78,9 @@ def enqueue_eval(backends: Backends, eval_id: uuid.UUID, *, after_case: bool = F
     delivery scores them and starts their successors."""
     name, delay = f"eval-{eval_id}-{uuid.uuid4()}", 0.0
     if after_case:
-        slot = int(time.time() / EVAL_WAKE_S) + 1
-        name, delay = f"eval-{eval_id}-at-{slot}", max(0.0, slot * EVAL_WAKE_S - time.time())
+        now = backends.clock.now().timestamp()
+        slot = int(now / EVAL_WAKE_S) + 1
+        name, delay = f"eval-{eval_id}-at-{slot}", max(0.0, slot * EVAL_WAKE_S - now)
     try:
         backends.queue.enqueue(
             Task(

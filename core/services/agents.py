@@ -225,11 +225,9 @@ def rollback(
             code="version_not_found",
             details=[field_error(["body", "version"], "the agent has no such version", "missing")],
         ) from None
-    from core.evals.gates import release_gate_refusal
+    from core.evals.gates import check_release_gate
 
-    refused = release_gate_refusal(db, agent, version)
-    if refused is not None:  # a gated agent goes back only to a version that passed
-        raise refused
+    check_release_gate(db, agent, version)  # a gated agent goes back only to one that passed
     definition = AgentDefinition.model_validate(target.definition)
     checked = checked_definition(definition, settings, loc=("definition",))
     new_version(db, agent, checked, user=user, note=f"rollback to {version}", clock=clock)

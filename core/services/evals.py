@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.access.agents import Access, agent_for
-from core.errors import Conflict, LimitReached, NotFound, field_error
-from core.evals.gates import release_gate_refusal
+from core.errors import Conflict, DomainError, LimitReached, NotFound, field_error
 from core.models.agents import Agent, AgentVersion
 from core.models.evals import Eval, EvalCase, EvalSet, EvalSetVersion, EvalStatus
 from core.models.executions import AgentExecution, ExecutionStatus
@@ -39,6 +38,7 @@ from core.schemas.evals import (
     FromSession,
     Latency,
 )
+from core.services.delivery import Delivery
 
 SETS_ORDER = Keyset((EvalSet.created_at, EvalSet.id), descending=True)
 EVALS_ORDER = Keyset((Eval.created_at, Eval.id), descending=True)
@@ -127,7 +127,7 @@ def _set_for(db: Session, user: User, set_id: uuid.UUID, *, for_update: bool = F
         raise NotFound("no such eval set", code="eval_set_not_found")
     try:
         agent_for(db, user, row.agent_id, Access.edit)
-    except Exception:  # not theirs to know about: the same 404
+    except DomainError:  # not theirs to know about (a reader's 403 too): the same 404
         raise NotFound("no such eval set", code="eval_set_not_found") from None
     return row
 
@@ -190,7 +190,7 @@ def delete_set(db: Session, *, user: User, set_id: uuid.UUID) -> None:
 
 def start_eval(
     db: Session, *, user: User, agent_id: uuid.UUID, data: EvalRequest, backends: Backends
-) -> Eval:
+) -> EvalPublic:
     """Every case of the set's current version, `repeat` times, as queued cases the driver
     starts; refused up front (429) when its estimated cost is over what is left of the
     caller's day."""
@@ -247,7 +247,7 @@ def start_eval(
     )
     db.commit()
     enqueue_eval(backends, run.id)
-    return run
+    return report(db, run)
 
 
 def _check_budget(db: Session, user: User, agent_id: uuid.UUID, runs: int) -> None:
@@ -293,7 +293,7 @@ def _eval_for(db: Session, user: User, eval_id: uuid.UUID) -> Eval:
     if run.user_id != user.id:
         try:
             agent_for(db, user, run.agent_id, Access.edit)
-        except Exception:
+        except DomainError:
             raise NotFound("no such eval", code="eval_not_found") from None
     return run
 
@@ -425,7 +425,7 @@ def cancel_eval(db: Session, *, user: User, eval_id: uuid.UUID, backends: Backen
     for execution_id in running:
         try:
             cancel_execution(db, user=user, execution_id=execution_id, backends=backends)
-        except Exception:  # ended meanwhile
+        except DomainError:  # it ended meanwhile
             db.rollback()
     return report(db, locked)
 
@@ -433,10 +433,12 @@ def cancel_eval(db: Session, *, user: User, eval_id: uuid.UUID, backends: Backen
 # the worker's side
 
 
-def deliver_eval(eval_id: uuid.UUID, backends: Backends) -> str:
+def deliver_eval(eval_id: uuid.UUID, backends: Backends) -> Delivery:
+    """The eval's driver, as the tasks function answers the queue (any outcome acknowledges
+    the task: a delivery that found another holding the eval leaves it to that one)."""
     from core.evals.driver import drive
 
-    return drive(eval_id, backends).status
+    return Delivery(drive(eval_id, backends).status)
 
 
 def stalled_evals(db: Session, now: datetime, idle_s: float) -> list[uuid.UUID]:
@@ -452,9 +454,3 @@ def stalled_evals(db: Session, now: datetime, idle_s: float) -> list[uuid.UUID]:
             .limit(100)
         )
     )
-
-
-def check_release_gate(db: Session, agent: Agent, version: str) -> None:
-    refusal = release_gate_refusal(db, agent, version)
-    if refusal is not None:
-        raise refusal

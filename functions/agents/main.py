@@ -370,9 +370,9 @@ def start_eval(
     """Run every case of the set (its current version) through the agent's version (default:
     current), `repeat` times: each case an async execution with `trigger: "eval"`, a few at a
     time, scored as they end. Follow it with GET /evals/{id}."""
-    from core.services.evals import report, start_eval
+    from core.services.evals import start_eval
 
-    return report(db, start_eval(db, user=user, agent_id=agent_id, data=body, backends=backends))
+    return start_eval(db, user=user, agent_id=agent_id, data=body, backends=backends)
 
 
 @routes.get("/<uuid:agent_id>/evals", query=EvalsQuery, response=PageOf[EvalListItem], keys="never")

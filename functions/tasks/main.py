@@ -93,7 +93,7 @@ def drive_eval(eval_id: uuid.UUID, headers: Headers, backends: Backends) -> Repl
     verify_task_request(headers, backends.settings)
     from core.services.evals import deliver_eval
 
-    return delivered(Delivery(deliver_eval(eval_id, backends)))
+    return delivered(deliver_eval(eval_id, backends))
 
 
 @routes.post(

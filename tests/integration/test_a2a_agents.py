@@ -13,17 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from core.a2a.toolset import CARDS
 from core.config import reset_settings
 from tests.integration.test_execution_runs import call, text
-from tests.integration.test_mcp_tools import add_credential, tool_results
+from tests.integration.test_mcp_tools import add_credential, run_script, tool_results
 from tests.support.a2a_remote import A2A_TOKEN, A2aRemote
-from tests.support.agents import create_agent, definition, events_of, execute
+from tests.support.agents import create_agent, definition, events_of
 from tests.support.api import assert_error, signed_up
-from tests.support.backends import answering
 
 TOKEN = A2A_TOKEN
 
@@ -53,21 +50,6 @@ def helper(card_url: str, **fields: Any) -> dict[str, Any]:
 def a2a_agent(client: Any, headers: dict[str, str], *agents: dict[str, Any]) -> str:
     made = create_agent(client, headers, definition=definition(a2a_agents=list(agents)))
     return str(made["id"])
-
-
-def run_script(
-    client: Any, headers: dict[str, str], agent_id: str, *steps: ModelResponse, seen: list
-) -> dict[str, Any]:
-    queue = list(steps)
-
-    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        seen.append((messages, info))
-        return queue.pop(0) if len(queue) > 1 else queue[0]
-
-    with answering(client, FunctionModel(respond)):
-        response = execute(client, headers, agent_id)
-    assert response.status_code == 200, response.get_json()
-    return dict(response.get_json())
 
 
 def test_the_model_asks_a_remote_agent_and_hears_its_answer(client: Any, remote: A2aRemote) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.access.agents import Access, agent_for
 from core.access.roles import require_moderator
 from core.errors import Conflict, Forbidden
-from core.models.agents import Agent
+from core.evals.gates import check_release_gate
 from core.models.marketplace import (
     Listing,
     ListingStatus,
@@ -50,7 +50,7 @@ def publish_listing(
             code="already_listed",
         )
     check_workflow_shareable(db, agent)
-    _gate(db, agent)
+    check_release_gate(db, agent, agent.version)  # a gated agent publishes versions that passed
     if listing is None:
         listing = Listing(id=uuid.uuid4(), agent_id=agent.id, status=ListingStatus.active)
         db.add(listing)
@@ -64,15 +64,6 @@ def publish_listing(
     except IntegrityError:  # a concurrent publish of the same agent won
         raise Conflict("this agent is already listed", code="already_listed") from None
     return detail(db, listing)
-
-
-def _gate(db: Session, agent: Agent) -> None:
-    """A gated agent is published only in a version whose latest eval passed (core.evals)."""
-    from core.evals.gates import release_gate_refusal
-
-    refused = release_gate_refusal(db, agent, agent.version)
-    if refused is not None:
-        raise refused
 
 
 def update_listing(
@@ -92,7 +83,7 @@ def update_listing(
     if data.republish:
         agent = agent_for(db, user, listing.agent_id, Access.edit)
         check_workflow_shareable(db, agent)
-        _gate(db, agent)
+        check_release_gate(db, agent, agent.version)
         take_snapshot(db, listing, agent, user=user, now=now)
     db.flush()
     return detail(db, listing)
