@@ -57,7 +57,7 @@ from core.models.executions import (
     ObservabilityTrace,
     WorkflowType,
 )
-from core.models.sessions import AgentSession, SessionStatus
+from core.models.sessions import AgentSession, EventType, SessionStatus
 from core.models.users import User
 from core.runs.events import EVENTS_TABLE as EVENTS
 from core.runs.leases import lease_holder
@@ -114,6 +114,38 @@ def new_execution(**values: Any) -> AgentExecution:
     missing = [key for key in _COLUMNS if key not in execution.__dict__]
     assert not missing, f"new_execution needs {missing}"
     return execution
+
+
+def new_runs_from(starts: Any, shared: tuple[str, ...]) -> tuple[Any, Any]:
+    """The INSERTs, as CTEs of one statement, of runs the service starts itself (an eval's
+    cases) and of each one's first event (the user_message of its input). `starts` is a CTE
+    with a row per run: its `id`, `input` and `event_id`. Each column in `shared` is the
+    parameter `run_<column>` (the same for every run); the rest are a new run's constants."""
+    values: list[Any] = []
+    for key in _COLUMNS:
+        if key in ("id", "input"):
+            values.append(starts.c[key])
+        elif key in shared:
+            kind = EXECUTIONS.c[key].type
+            values.append(sa_cast(bindparam(f"run_{key}", type_=kind), kind))
+        else:
+            values.append(_constant(_NEW_RUN[key], EXECUTIONS.c[key]))
+    runs = (
+        insert(EXECUTIONS)
+        .from_select(list(_COLUMNS), select(*values).select_from(starts))
+        .returning(EXECUTIONS.c.id)
+        .cte("new_runs")
+    )
+    opening = select(
+        starts.c.event_id,
+        null(),
+        starts.c.id,
+        literal_column("1"),
+        literal_column(f"'{EventType.user_message.value}'"),
+        func.jsonb_build_object(literal_column("'content'"), starts.c.input),
+    ).select_from(starts)
+    names = ["id", "session_id", "execution_id", "seq", "type", "payload"]
+    return runs, insert(EVENTS).from_select(names, opening).cte("new_run_events")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from core.tasks.task import Task
 from tests.support.agents import create_agent, definition
-from tests.support.api import assert_error, signed_up
+from tests.support.api import assert_error, signed_up, signed_up_with_role
 from tests.support.backends import answering
 from tests.support.queues import RecordingQueue
 
@@ -212,6 +212,31 @@ def test_cases_run_a_few_at_a_time_and_each_starts_once(
         assert len(listed.get_json()["items"]) == 8  # each case ran once
     finally:
         reset_settings()
+
+
+def test_cases_the_quota_holds_back_start_as_others_end(
+    client: Any, db: Any, queue: RecordingQueue, worker_headers: dict[str, str]
+) -> None:
+    user, alice = signed_up(client)
+    _, admin = signed_up_with_role(client, db, "admin")
+    limited = client.patch(
+        f"/users/{user['id']}", headers=admin, json={"limits": {"max_concurrent_runs": 3}}
+    )
+    assert limited.status_code == 200, limited.get_json()
+    agent = create_agent(client, alice, definition=definition())
+    made = eval_set(client, alice, agent["id"])
+    started = client.post(
+        f"/agents/{agent['id']}/evals", json={"eval_set_id": made["id"], "repeat": 2}, headers=alice
+    ).get_json()
+    driver = queue.tasks.pop(0)
+    client.post(driver.path, json=driver.payload, headers=worker_headers)
+    runs = [t for t in queue.tasks if t.path.startswith("/tasks/executions")]
+    assert len(runs) == 3  # the user's 3 concurrent runs, not the eval's 8
+    with answering(client, FunctionModel(capitals)):
+        drain(client, queue, worker_headers)
+    report = client.get(f"/evals/{started['id']}", headers=alice).get_json()
+    assert (report["status"], report["pass_rate"]) == ("succeeded", 1.0)
+    assert len({c["execution_id"] for c in report["cases"]}) == 8
 
 
 def test_a_set_from_a_sessions_turns_is_versioned_and_private(
