@@ -8,13 +8,14 @@ An agent the caller cannot read is reported as missing (404), never as forbidden
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Collection
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, literal_column, or_, select
+from sqlalchemy import Select, Table, bindparam, case, literal_column, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
 from core.access import preloaded
@@ -120,27 +121,65 @@ def listed_agents_clause(user: User) -> ColumnElement[bool]:
     )
 
 
-def executable_agents_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+def executable_agents_clause(user_id: uuid.UUID | BindParameter[Any]) -> ColumnElement[bool]:
     """The agents `user` may run, as a list shows them (GET /v1/models): own, public and system
     ones, and those shared with them to execute or edit; live, active and not templates. (An
     admin may run any agent by id, but is not shown everyone's private agents.)"""
-    runnable = [level for level, access in _GRANTED.items() if access >= Access.execute]
+    # the levels and scopes written into the SQL, not bound: a statement built once
+    # (runnable_agents_named) binds only the caller
+    runnable: list[ColumnElement[Any]] = [
+        literal_column(f"'{level.value}'")
+        for level, access in _GRANTED.items()
+        if access >= Access.execute
+    ]
     shared = select(AgentPermission.agent_id).where(
         AgentPermission.user_id == user_id, AgentPermission.level.in_(runnable)
     )
+    scopes: list[ColumnElement[Any]] = [literal_column(f"'{scope.value}'") for scope in OPEN_SCOPES]
     return (
         Agent.deleted_at.is_(None)
         & Agent.is_active.is_(True)
         & Agent.is_template.is_(False)
-        & or_(Agent.owner_id == user_id, Agent.scope.in_(OPEN_SCOPES), Agent.id.in_(shared))
+        & or_(Agent.owner_id == user_id, Agent.scope.in_(scopes), Agent.id.in_(shared))
     )
 
 
-def runnable_agents(
-    db: Session, user_id: uuid.UUID, *, limit: int, names: Collection[str] | None = None
-) -> list[tuple[Agent, str]]:
+def runnable_agents_named(
+    db: Session, user_id: uuid.UUID, names: Collection[str], *, limit: int
+) -> list[tuple[uuid.UUID, str, str]]:
+    """`runnable_agents` of these names, as (id, name, owner's username) only: one statement,
+    built once (a protocol's call names its agent so on every request)."""
+    from core.db.direct import direct
+
+    connection = db.connection()
+    rows = direct(_runnable_named(), connection.dialect).rows(
+        connection, {"runner": user_id, "names": sorted(names), "most": limit}
+    )
+    return [(agent_id, name, username) for agent_id, name, username in rows]
+
+
+@functools.cache
+def _runnable_named() -> Select[tuple[uuid.UUID, str, str]]:
+    from sqlalchemy import String, func
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    runner = bindparam("runner", type_=User.__table__.c.id.type)
+    owner = cast(Table, User.__table__).alias("owner")
+    return (
+        select(Agent.id, Agent.name, owner.c.username)
+        .join(owner, owner.c.id == Agent.owner_id)
+        .where(
+            executable_agents_clause(runner),
+            Agent.name == func.any(bindparam("names", type_=ARRAY(String))),
+        )
+        .order_by(case((Agent.owner_id == runner, 0), else_=1), Agent.name, Agent.id)
+        .limit(bindparam("most"))
+    )
+
+
+def runnable_agents(db: Session, user_id: uuid.UUID, *, limit: int) -> list[tuple[Agent, str]]:
     """The agents `user_id` may run (executable_agents_clause) with their owners' usernames,
-    their own first, then by name; only those of `names` when given."""
+    their own first, then by name."""
     owner = cast(Table, User.__table__).alias("owner")
     stmt = (
         select(Agent, owner.c.username)
@@ -149,6 +188,4 @@ def runnable_agents(
         .order_by(case((Agent.owner_id == user_id, 0), else_=1), Agent.name, Agent.id)
         .limit(limit)
     )
-    if names is not None:
-        stmt = stmt.where(Agent.name.in_(list(names)))
     return [(agent, username) for agent, username in db.execute(stmt).all()]

@@ -182,14 +182,14 @@ def _send(
     except ValueError:
         raise RpcError(INVALID_PARAMS, "contextId: one of your sessions' ids (a UUID)") from None
     try:
-        session = open_thread(
+        thread = open_thread(
             db, caller=caller, agent_id=agent_id, session_id=session_id, title=said[:80]
         )
         return start_run(
             db,
             caller=caller,
             agent_id=agent_id,
-            data=ExecuteRequest(input=said, session_id=session.id, idempotency_key=key),
+            data=ExecuteRequest(input=said, session_id=thread, idempotency_key=key),
             backends=backends,
             live=live,
         )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from core.access.agents import runnable_agents
+from core.access.agents import runnable_agents, runnable_agents_named
 from core.access.callers import account_of
 from core.errors import DomainError
 from core.models.agents import Agent
@@ -64,18 +64,23 @@ class AgentTool:
     description: str
 
 
+def _tool_names(rows: list[tuple[str, str]]) -> list[str]:
+    """Each agent (name, owner's username) a tool named by its name; a name two agents share
+    gets its owner's username after `__` (tool names allow letters, digits, _ - .)."""
+    counts = Counter(name for name, _ in rows)
+    return [(name if counts[name] == 1 else f"{name}__{username}")[:128] for name, username in rows]
+
+
 def _as_tools(rows: list[tuple[Agent, str]]) -> list[AgentTool]:
-    """Each agent a tool named by its name; a name two agents share gets its owner's username
-    after `__` (tool names allow letters, digits, _ - .)."""
-    counts = Counter(agent.name for agent, _ in rows)
-    tools = []
-    for agent, username in rows:
-        name = agent.name if counts[agent.name] == 1 else f"{agent.name}__{username}"
-        about = agent.description or agent.display_name
-        tools.append(
-            AgentTool(name[:128], agent.id, f"{agent.display_name} (by {username}): {about}")
+    names = _tool_names([(agent.name, username) for agent, username in rows])
+    return [
+        AgentTool(
+            name,
+            agent.id,
+            f"{agent.display_name} (by {username}): {agent.description or agent.display_name}",
         )
-    return tools
+        for name, (agent, username) in zip(names, rows, strict=True)
+    ]
 
 
 def agent_tools(db: Session, user_id: uuid.UUID) -> list[AgentTool]:
@@ -88,8 +93,11 @@ def tool_agent(db: Session, user_id: uuid.UUID, tool: str) -> uuid.UUID | None:
     names it may stand for (the whole name, or what precedes any `__` in it)."""
     parts = tool.split("__")
     names = {tool, *("__".join(parts[:i]) for i in range(1, len(parts)))}
-    rows = runnable_agents(db, user_id, limit=TOOLS_LISTED, names=names)
-    return next((t.agent_id for t in _as_tools(rows) if t.name == tool), None)
+    rows = runnable_agents_named(db, user_id, names, limit=TOOLS_LISTED)
+    named = _tool_names([(name, username) for _, name, username in rows])
+    return next(
+        (agent_id for (agent_id, _, _), n in zip(rows, named, strict=True) if n == tool), None
+    )
 
 
 def handle(

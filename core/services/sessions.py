@@ -3,18 +3,19 @@ history; events carry a seq that increases through the whole session."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.access.agents import Access, agent_for
 from core.config import Settings
 from core.errors import Conflict
 from core.models.executions import AgentExecution
-from core.models.sessions import AgentSession, Event
+from core.models.sessions import AgentSession, Event, SessionStatus
 from core.models.users import User
 from core.pagination import Keyset, Page, escape_like
 from core.patch import patch
@@ -71,43 +72,73 @@ def session_of_thread(
 
 def open_thread(
     db: Session, *, caller: Caller, agent_id: uuid.UUID, session_id: uuid.UUID, title: str = ""
-) -> AgentSession:
-    """`session_of_thread` for a protocol's request: a new thread is made in one statement that
-    checks the account and the access as it inserts; an existing one, or a refusal, goes the
-    way `session_of_thread` reads it (and says why)."""
+) -> uuid.UUID:
+    """`session_of_thread` for a protocol's request, answering the session's id: a new thread
+    is made by one statement, built once, that checks the account and the access as it
+    inserts; an existing one, or a refusal, goes the way `session_of_thread` reads it (and
+    says why)."""
+    from core.access.callers import account_of
+    from core.db.direct import direct
+
+    connection = db.connection()
+    made = direct(_new_thread(), connection.dialect).rows(
+        connection,
+        {
+            "thread_id": session_id,
+            "thread_user": caller.user_id,
+            "thread_agent": agent_id,
+            "thread_title": title,
+        },
+    )
+    if made:
+        return session_id
+    user = account_of(db, caller)
+    return session_of_thread(
+        db, user=user, agent_id=agent_id, session_id=session_id, title=title
+    ).id
+
+
+@functools.cache
+def _new_thread() -> Any:
+    from sqlalchemy import Table, bindparam, literal_column
+    from sqlalchemy import cast as sa_cast
     from sqlalchemy.dialects.postgresql import insert
 
     from core.access.agents import may_execute_clause
-    from core.access.callers import account_of
     from core.models.agents import Agent
 
-    users, agents = User.__table__, Agent.__table__
-    made: AgentSession | None = db.scalar(
-        insert(AgentSession)
+    users = cast(Table, User.__table__)
+    agents = cast(Table, Agent.__table__)
+    sessions = cast(Table, AgentSession.__table__)
+
+    def given(name: str, column: str) -> Any:
+        kind = sessions.c[column].type
+        return sa_cast(bindparam(name, type_=kind), kind)
+
+    return (
+        insert(sessions)
         .from_select(
-            ["id", "user_id", "agent_id", "title", "state"],
+            ["id", "user_id", "agent_id", "title", "state", "status"],
             select(
-                literal(session_id),
+                given("thread_id", "id"),
                 users.c.id,
                 agents.c.id,
-                literal(title),
-                literal({}, type_=AgentSession.__table__.c.state.type),
+                given("thread_title", "title"),
+                sa_cast(literal_column("'{}'"), sessions.c.state.type),
+                literal_column(f"'{SessionStatus.active.value}'"),
             ).where(
-                users.c.id == caller.user_id,
+                users.c.id == bindparam("thread_user", type_=users.c.id.type),
                 users.c.is_active.is_(True),
-                agents.c.id == agent_id,
+                agents.c.id == bindparam("thread_agent", type_=agents.c.id.type),
                 agents.c.deleted_at.is_(None),
                 agents.c.is_active.is_(True),
                 may_execute_clause(users, agents),
             ),
+            include_defaults=False,  # the rest are the table's own (server) defaults
         )
         .on_conflict_do_nothing(index_elements=["id"])
-        .returning(AgentSession)
+        .returning(sessions.c.id)
     )
-    if made is not None:
-        return made
-    user = account_of(db, caller)
-    return session_of_thread(db, user=user, agent_id=agent_id, session_id=session_id, title=title)
 
 
 def list_sessions(db: Session, *, user: User, query: SessionsQuery) -> Page[AgentSession]:
