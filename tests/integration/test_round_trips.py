@@ -19,11 +19,13 @@ from tests.support.api import signed_up
 
 @pytest.fixture
 def statements(engine: Any) -> Iterator[list[str]]:
-    """The data statements sent meanwhile (not the tests' SAVEPOINTs)."""
+    """The data statements sent meanwhile: not the tests' SAVEPOINTs, nor the rate limiter's
+    counts, which a request adds when their interval is up (core.services.rate_limits)."""
     sent: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+        skipped = ("SAVEPOINT", "RELEASE", "ROLLBACK", "INSERT INTO REQUEST_COUNTS")
+        if not statement.lstrip().upper().startswith(skipped):
             sent.append(" ".join(statement.split()))
 
     sa.event.listen(engine, "before_cursor_execute", record)
@@ -153,3 +155,36 @@ def test_a_workflow_step_starts_with_one_statement_after_looking_for_itself(clie
         sent.append(len(statements))
     per_step = sent[1] - sent[0]
     assert per_step <= 5, (sent, statements)
+
+
+def test_an_a2a_message_in_a_new_context_adds_one_statement_to_a_turn(client, statements):
+    _, headers = signed_up(client)
+    agent = create_agent(client, headers)
+    message = {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "parts": [{"text": "hi"}]}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}}
+    statements.clear()
+    response = client.post(f"/a2a/agents/{agent['id']}", json=body, headers=headers)
+    assert response.get_json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    sent = statements
+    # the context's session, checking the caller and the access as it inserts; then the
+    # first turn of a session: its start, its last events' seqs, its end
+    assert sent[0].startswith("INSERT INTO sessions"), sent
+    assert len(sent) == 1 + 3, sent
+
+
+def test_an_mcp_tool_call_adds_one_statement_to_an_execute(client, statements):
+    _, headers = signed_up(client)
+    create_agent(client, headers, name="helper")
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "helper", "arguments": {"input": "hi"}},
+    }
+    statements.clear()
+    response = client.post("/mcp", json=body, headers=headers)
+    assert response.get_json()["result"]["isError"] is False, response.get_json()
+    sent = statements
+    # the agents the tool's name may name (id, name, owner); then an execute's two
+    assert len(sent) == 1 + 2, sent
+    assert sent[0].startswith("SELECT agents.id, agents.name, owner.username"), sent
