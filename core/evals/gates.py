@@ -2,7 +2,8 @@
 "min_pass_rate"}` has a version made current (rollback) or published only when the latest
 finished eval on that set of that version's definition (under any version number: a rollback
 repeats one) passed at least `min_pass_rate` of its cases. The refusal is a
-409 naming the failing cases (or saying no eval ran)."""
+409 naming the failing cases (or saying no eval ran). A listing shows the pass rate that let its
+version through (`eval_pass_rate`)."""
 
 from __future__ import annotations
 
@@ -27,17 +28,19 @@ def release_gate(agent: Agent) -> tuple[uuid.UUID, float] | None:
         return None
 
 
-def check_release_gate(db: Session, agent: Agent, version: str) -> None:
-    """Raise the gate's 409 when `version` may not be published or made current."""
-    refused = release_gate_refusal(db, agent, version)
+def check_release_gate(db: Session, agent: Agent, version: str) -> float | None:
+    """Raise the gate's 409 when `version` may not be published or made current; else the pass
+    rate that let it through (None: the agent has no gate)."""
+    rate, refused = _verdict(db, agent, version)
     if refused is not None:
         raise refused
+    return rate
 
 
-def release_gate_refusal(db: Session, agent: Agent, version: str) -> Conflict | None:
+def _verdict(db: Session, agent: Agent, version: str) -> tuple[float | None, Conflict | None]:
     gate = release_gate(agent)
     if gate is None:
-        return None
+        return None, None
     set_id, threshold = gate
     # the version's definition, under whichever version number it was evaluated (a rollback
     # makes a new version of a definition that ran before)
@@ -61,14 +64,14 @@ def release_gate_refusal(db: Session, agent: Agent, version: str) -> Conflict | 
         .limit(1)
     )
     if latest is None:
-        return Conflict(
+        return None, Conflict(
             f"version {version} has no finished eval on the release gate's set {set_id}: run "
             f"one (POST /agents/{agent.id}/evals)",
             code="release_gate_unmet",
         )
     rate = latest.pass_rate or 0.0
     if rate >= threshold:
-        return None
+        return rate, None
     failing = list(
         dict.fromkeys(
             db.scalars(
@@ -78,7 +81,7 @@ def release_gate_refusal(db: Session, agent: Agent, version: str) -> Conflict | 
             )
         )
     )
-    return Conflict(
+    return rate, Conflict(
         f"version {version} passed {rate:.0%} of eval {latest.id}; the release gate asks for "
         f"{threshold:.0%}. Failing: {', '.join(failing)}",
         code="release_gate_unmet",

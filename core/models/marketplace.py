@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -75,6 +76,8 @@ class Listing(Base):
         Numeric(3, 2), default=Decimal("0"), server_default="0"
     )
     install_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the pass rate of the eval that let the published version through its release gate
+    eval_pass_rate: Mapped[float | None] = mapped_column(Float)
     # who published it, by name: read with the listing (a listing names its publisher)
     publisher: Mapped[str] = column_property(
         select(User.username).where(User.id == owner_id).correlate_except(User).scalar_subquery()

@@ -1,7 +1,7 @@
 """Evals in the console, in a real browser: an eval set's cases edited row by row, a run with
 live progress and its report (a failing case with why, its run a link), the cases fixed (a new
 version of the set) and run again, the two runs compared, the pass rate by version; axe on each
-view."""
+view; then the listing of the gated, published agent shows its pass rate."""
 
 from __future__ import annotations
 
@@ -73,4 +73,19 @@ def test_an_eval_set_is_edited_run_reported_and_compared(browser, console_url, s
             break
         time.sleep(0.2)
     assert status == "succeeded"
+
+    # gated on the set and published: the listing says how the version did on it
+    sets = requests.get(f"{console_url}/agents/{agent_id}/eval-sets", headers=headers, timeout=10)
+    gate = {"release_gate": {"eval_set_id": sets.json()["items"][0]["id"], "min_pass_rate": 1}}
+    gated = requests.patch(
+        f"{console_url}/agents/{agent_id}", json={"metadata": gate}, headers=headers, timeout=10
+    )
+    assert gated.status_code == 200, gated.text
+    listing = {"agent_id": agent_id, "category": "other"}
+    published = requests.post(
+        f"{console_url}/marketplace", json=listing, headers=headers, timeout=10
+    )
+    assert published.status_code == 201, published.text
+    page.goto(f"{console_url}/console#/marketplace/{published.json()['id']}")
+    expect(page.get_by_text("passed 100% of its evals")).to_be_visible(timeout=15_000)
     ctx.close()

@@ -135,6 +135,12 @@ def test_an_eval_scores_every_case_compares_versions_and_gates_publishing(
     assert back.status_code == 200
     published = client.post("/marketplace", json=listing, headers=alice)
     assert published.status_code == 201, published.get_json()
+    # the listing shows how the published version did on the gate's set, to anyone
+    _, bob = signed_up(client)
+    shown = client.get(f"/marketplace/{published.get_json()['id']}", headers=bob).get_json()
+    assert shown["eval_pass_rate"] == 1.0
+    found = client.get("/marketplace?owned=true", headers=alice).get_json()["items"]
+    assert [item["eval_pass_rate"] for item in found] == [1.0]
     trend = client.get(f"/agents/{agent['id']}/evals?eval_set_id={made['id']}", headers=alice)
     by_version = {e["agent_version"]: e["pass_rate"] for e in trend.get_json()["items"]}
     assert by_version == {first["agent_version"]: 1.0, second["agent_version"]: 0.0}

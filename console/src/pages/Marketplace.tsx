@@ -16,11 +16,17 @@ interface Listing {
   rating_average: number | null;
   rating_count: number;
   install_count: number;
+  eval_pass_rate: number | null;
   publisher: string;
   owner_id: string;
   installed?: boolean;
   published_at: string;
 }
+/** How the published version did on the eval set that gates its releases (none: no gate). */
+function passRate(l: Listing): string {
+  return l.eval_pass_rate === null ? "" : ` · passed ${Math.round(l.eval_pass_rate * 100)}% of its evals`;
+}
+
 interface Rating {
   id: string;
   username: string;
@@ -60,7 +66,7 @@ export function Marketplace() {
         {listings.data?.items.map((l) => (
           <li key={l.id} class="card">
             <h2><a href={`#/marketplace/${l.id}`}>{l.display_name}</a></h2>
-            <p class="muted">by {l.publisher} · {[l.category, l.tags.join(", ")].filter(Boolean).join(" · ")} · ★ {l.rating_average?.toFixed(1) ?? "—"} ({l.rating_count}) · {l.install_count} installs</p>
+            <p class="muted">by {l.publisher} · {[l.category, l.tags.join(", ")].filter(Boolean).join(" · ")} · ★ {l.rating_average?.toFixed(1) ?? "—"} ({l.rating_count}) · {l.install_count} installs{passRate(l)}</p>
             <p>{l.summary}</p>
           </li>
         ))}
@@ -107,7 +113,7 @@ export function ListingDetail({ id }: { id: string }) {
         <>
           <p class="muted">{[`by ${l.publisher}`, l.category, l.tags.join(", "), `tools: ${l.tools.join(", ") || "none"}`, `published ${when(l.published_at)}`].filter(Boolean).join(" · ")}</p>
           <p>{l.summary}</p>
-          <p>★ {l.rating_average?.toFixed(1) ?? "—"} from {l.rating_count} ratings · {l.install_count} installs</p>
+          <p>★ {l.rating_average?.toFixed(1) ?? "—"} from {l.rating_count} ratings · {l.install_count} installs{passRate(l)}</p>
           <button type="button" onClick={install}>Install</button>
         </>
       )}

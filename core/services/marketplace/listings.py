@@ -50,7 +50,8 @@ def publish_listing(
             code="already_listed",
         )
     check_workflow_shareable(db, agent)
-    check_release_gate(db, agent, agent.version)  # a gated agent publishes versions that passed
+    # a gated agent publishes versions that passed; the listing shows how well
+    passed = check_release_gate(db, agent, agent.version)
     if listing is None:
         listing = Listing(id=uuid.uuid4(), agent_id=agent.id, status=ListingStatus.active)
         db.add(listing)
@@ -58,6 +59,7 @@ def publish_listing(
     listing.tags = data.tags
     listing.summary = data.summary
     take_snapshot(db, listing, agent, user=user, now=now)
+    listing.eval_pass_rate = passed
     try:
         with db.begin_nested():
             db.flush()
@@ -83,8 +85,9 @@ def update_listing(
     if data.republish:
         agent = agent_for(db, user, listing.agent_id, Access.edit)
         check_workflow_shareable(db, agent)
-        check_release_gate(db, agent, agent.version)
+        passed = check_release_gate(db, agent, agent.version)
         take_snapshot(db, listing, agent, user=user, now=now)
+        listing.eval_pass_rate = passed
     db.flush()
     return detail(db, listing)
 
