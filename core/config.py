@@ -60,6 +60,10 @@ class Settings(BaseModel):
     refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=3600)
     login_max_failures: int = Field(default=10, ge=1)
     login_window_s: int = Field(default=900, ge=60)
+    # Argon2id's cost (RFC 9106's low-memory profile by default): each hash or verification
+    # holds this much memory while it runs, on as many request threads as log in at once
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(default=65_536, ge=64, le=1_048_576)
 
     # http
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

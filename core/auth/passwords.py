@@ -1,4 +1,6 @@
-"""Argon2id password hashes (argon2-cffi, RFC 9106 low-memory profile)."""
+"""Argon2id password hashes (argon2-cffi): RFC 9106's low-memory profile (t=3, m=64 MiB,
+p=4) unless PASSWORD_HASH_TIME_COST and PASSWORD_HASH_MEMORY_KIB say otherwise. A hash made
+with other costs is remade at the next login (`needs_rehash`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 @lru_cache(maxsize=1)
 def _hasher() -> PasswordHasher:
-    return PasswordHasher()  # argon2id, t=3, m=64 MiB, p=4
+    from core.config import get_settings
+
+    settings = get_settings()
+    return PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_cost=settings.password_hash_memory_kib,
+        parallelism=4,
+    )
 
 
 @lru_cache(maxsize=1)

@@ -33,6 +33,8 @@ DELIBERATELY_DEFAULTED = {
     "REFRESH_TOKEN_TTL_S": "the default (14 days) is the production policy; extra_env overrides",
     "LOGIN_MAX_FAILURES": "the default lockout policy; extra_env overrides",
     "LOGIN_WINDOW_S": "the default lockout policy; extra_env overrides",
+    "PASSWORD_HASH_TIME_COST": "RFC 9106's low-memory profile; extra_env overrides",
+    "PASSWORD_HASH_MEMORY_KIB": "64 MiB per login fits the functions' memory; extra_env overrides",
     "MAX_BODY_BYTES": "1 MiB JSON bodies, the API contract",
     "VERTEX_BASE_URL": "only for tests and Private Service Connect endpoints",
     "ANTHROPIC_VERTEX_BASE_URL": "only for tests and Private Service Connect endpoints",

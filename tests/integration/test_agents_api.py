@@ -79,17 +79,6 @@ def stamp_versions_in_order(db: Any, agent_id: str, order: list[str] | None = No
     db.flush()
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Argon2 at its production cost is ~0.25 s a user; these tests sign up many."""
-    from argon2 import PasswordHasher
-
-    from core.auth import passwords
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", lambda: cheap)
-
-
 @pytest.fixture
 def user(client):
     return signed_up(client)

@@ -147,17 +147,6 @@ def expected(cell: Any) -> tuple[int, str | None]:
     return cell if isinstance(cell, tuple) else (cell, None)
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Argon2 at its production cost is ~0.25 s a user; every case here signs up eight."""
-    from argon2 import PasswordHasher
-
-    from core.auth import passwords
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", lambda: cheap)
-
-
 @pytest.fixture
 def world(client, db) -> World:
     users: dict[str, dict[str, Any]] = {}

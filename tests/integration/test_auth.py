@@ -159,6 +159,24 @@ def test_register_returns_the_new_user_without_any_password_material(client, db)
     assert PASSWORD not in response.get_data(as_text=True)
 
 
+def test_a_hash_of_other_costs_is_remade_at_the_next_login(client, db):
+    """PASSWORD_HASH_TIME_COST / _MEMORY_KIB change what new hashes cost; a stored hash of the
+    old costs (here production's t=3, m=64 MiB, which the tests lower) still signs in, and is
+    remade with the service's costs."""
+    from argon2 import PasswordHasher
+
+    user = register(client)
+    settings = get_settings()
+    row = user_row(db, user["id"])
+    row.password_hash = PasswordHasher(time_cost=3, memory_cost=65_536).hash(PASSWORD)
+    db.flush()
+    login(client, user["username"])
+    db.refresh(row)
+    costs = f"m={settings.password_hash_memory_kib},t={settings.password_hash_time_cost},p=4"
+    assert costs in row.password_hash
+    assert login(client, user["username"])["access_token"]
+
+
 def test_registered_user_can_log_in_with_the_password_given(client):
     user = register(client)
     tokens = login(client, user["username"])
