@@ -230,11 +230,14 @@ def test_undecided_calls_expire_cancelled_by_the_sweeper(
     )
     queue.tasks.clear()
     swept = client.post("/tasks/sweep", headers=worker_headers)
-    assert swept.get_json()["approvals_expired"] == 1
+    # the sweep is the service's: runs that servers of earlier tests left in the shared
+    # database may be swept with this one, so what is checked is this run's
+    assert swept.get_json()["approvals_expired"] >= 1
     ended = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
     assert ended["status"] == "cancelled"
     assert ended["error"]["code"] == "approval_expired"
-    assert [t.path for t in queue.tasks] == [f"/tasks/webhooks/{waiting['id']}"]
+    its = [t.path for t in queue.tasks if waiting["id"] in t.path]
+    assert its == [f"/tasks/webhooks/{waiting['id']}"]
     assert_error(decide(client, owner, waiting["id"], {"tool_call_id": "w", "approved": True}), 409)
 
 
@@ -331,7 +334,10 @@ def test_a_decision_whose_enqueue_was_lost_is_picked_up_by_the_sweeper(
         .where(AgentExecution.id == uuid.UUID(waiting["id"]))
         .values(created_at=utcnow() - timedelta(minutes=5))
     )
-    assert client.post("/tasks/sweep", headers=worker_headers).get_json()["requeued"] == 1
+    assert client.post("/tasks/sweep", headers=worker_headers).get_json()["requeued"] >= 1
+    # only this run's task: others the sweep found belong to earlier tests' servers
+    queue.tasks[:] = [t for t in queue.tasks if waiting["id"] in t.path]
+    assert len(queue.tasks) == 1
     deliver(client, queue, worker_headers)
     done = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
     assert done["status"] == "succeeded"
