@@ -62,7 +62,8 @@ def test_a_cancelled_run_whose_worker_died_ends_cancelled_at_the_next_sweep(
 
     swept = client.post("/tasks/sweep", headers=worker_headers).get_json()
 
-    assert swept["cancelled"] == 1
+    # at least this run (the sweep is the service's: earlier tests' servers leave runs behind)
+    assert swept["cancelled"] >= 1
     done = client.get(f"/executions/{turn['id']}", headers=headers).get_json()
     assert (done["status"], done["error"]["code"]) == ("cancelled", "cancelled")
     assert events_of(client, headers, turn["id"])[-1]["payload"] == {"status": "cancelled"}
@@ -70,7 +71,9 @@ def test_a_cancelled_run_whose_worker_died_ends_cancelled_at_the_next_sweep(
         f"/sessions/{session_id}/messages", headers=headers, json={"content": "next"}
     )
     assert again.status_code == 200  # the session is not busy any more
-    assert client.post("/tasks/sweep", headers=worker_headers).get_json()["cancelled"] == 0
+    ended = events_of(client, headers, turn["id"])
+    client.post("/tasks/sweep", headers=worker_headers)
+    assert events_of(client, headers, turn["id"]) == ended  # not ended a second time
 
 
 def test_a_delivery_of_a_cancelled_run_whose_worker_died_ends_it(client, db, queue, worker_headers):
@@ -100,7 +103,8 @@ def test_the_first_sweep_after_a_restart_requeues_runs_queued_just_now(client, q
     ).get_json()
     queue.tasks.clear()
     # a periodic sweep leaves fresh runs alone
-    assert sweep(backends)["requeued"] == 0
+    sweep(backends)
+    assert not any(task.path.endswith(started["id"]) for task in queue.tasks)
     assert sweep(backends, queued_after_s=0)["requeued"] >= 1
     assert any(task.path.endswith(started["id"]) for task in queue.tasks)
 
