@@ -8,9 +8,11 @@ with its first events, checking the account, the access and (for a session's tur
 as it inserts (`insert_checked_execution`: nothing read first, nothing written when a check
 fails or the idempotency key is taken), and the fenced update with the events and trace row
 that only count if the fence holds (CTE). Events travel as one JSON array
-(`jsonb_to_recordset`), so the statement's text does not depend on how many there are.
+(`jsonb_to_recordset`), so the statement's text does not depend on how many there are. Runs the
+service starts itself (an eval's cases) are inserted by CTEs a caller's statement takes in
+(`new_runs_from`), with their first events.
 
-Why one module of ~380 lines: the statements share their parameter conventions, the event
+Why one module of ~480 lines: the statements share their parameter conventions, the event
 rows' CTE and the constants of a new run; each is built once here."""
 
 from __future__ import annotations
