@@ -50,6 +50,7 @@ from core.models.executions import (
 from core.models.sessions import Event, EventType
 from core.runs.backends import Backends
 from core.runs.execution_rows import new_runs_from
+from core.runs.leases import ACTIVE
 from core.runs.queueing import enqueue_execution
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,6 @@ class Driven:
 
 
 CASES = cast(Table, EvalCase.__table__)
-ENDED_STATUSES = [s for s in ExecutionStatus if s.is_terminal]
-IN_FLIGHT_STATUSES = [s for s in ExecutionStatus if not s.is_terminal]
 
 
 def _recordset(*columns: Any) -> Any:
@@ -106,14 +105,16 @@ def _cases_with_their_set(*columns: Any) -> Any:
 
 
 # each statement built once; the cases a pass scores or starts travel as one JSON array
-ENDED_UNSCORED = (
+_ENDED_UNSCORED = (
+    EvalCase.eval_id == bindparam("eval_ref"),
+    EvalCase.passed.is_(None),
+    AgentExecution.status.not_in(ACTIVE),
+)
+ANY_ENDED_UNSCORED = (
     select(EvalCase.position)
     .join(AgentExecution, AgentExecution.id == EvalCase.execution_id)
-    .where(
-        EvalCase.eval_id == bindparam("eval_ref"),
-        EvalCase.passed.is_(None),
-        AgentExecution.status.in_(ENDED_STATUSES),
-    )
+    .where(*_ENDED_UNSCORED)
+    .limit(1)
 )
 _TOOLS_CALLED = (
     select(func.array_agg(Event.payload.op("->>")(literal_column("'tool_name'"))))
@@ -134,7 +135,7 @@ ENDED = (
         _TOOLS_CALLED.label("tools"),
     )
     .join(AgentExecution, AgentExecution.id == EvalCase.execution_id)
-    .where(EvalCase.passed.is_(None), AgentExecution.status.in_(ENDED_STATUSES))
+    .where(*_ENDED_UNSCORED)
 )
 _SCORED = _recordset(
     column("position", Integer),
@@ -154,7 +155,7 @@ PROGRESS = select(
     select(func.count())
     .where(
         AgentExecution.eval_id == bindparam("eval_ref"),
-        AgentExecution.status.in_(IN_FLIGHT_STATUSES),
+        AgentExecution.status.in_(ACTIVE),
     )
     .scalar_subquery(),
 )
@@ -206,7 +207,7 @@ def drive(eval_id: uuid.UUID, backends: Backends, *, judge: Any = None) -> Drive
             return done
         started, scored = started + done.started, scored + done.scored
         with backends.unit_of_work() as db:
-            if db.execute(ENDED_UNSCORED.limit(1), {"eval_ref": eval_id}).first() is None:
+            if db.execute(ANY_ENDED_UNSCORED, {"eval_ref": eval_id}).first() is None:
                 break
     return Driven("running", started=started, scored=scored)
 
