@@ -153,6 +153,21 @@ def local_server(database_url: str, **env: str) -> Iterator[Any]:
         server.wait(timeout=30)
 
 
+def offline_agent(http: Any, model: str) -> dict[str, Any]:
+    """An agent named `bench` of the offline `test` provider's `model` (test, test-echo), made
+    through `local_server`'s session."""
+    made = http.post(
+        f"{http.base}/agents",
+        json={
+            "name": "bench",
+            "display_name": "Bench",
+            "definition": {"model": {"provider": "test", "name": model}},
+        },
+    )
+    made.raise_for_status()
+    return dict(made.json())
+
+
 def bench_environment(database_url: str) -> dict[str, str]:
     """The environment every benchmarked function gets (also applied to this process, which
     seeds data through the service's own code)."""

@@ -22,7 +22,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import DEFAULT_DATABASE_URL, local_server, scratch_database  # type: ignore[import-not-found]  # noqa: E402
+from common import DEFAULT_DATABASE_URL, local_server, offline_agent, scratch_database  # type: ignore[import-not-found]  # noqa: E402
 
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
@@ -34,14 +34,7 @@ def main() -> int:
     args = parser.parse_args()
     with scratch_database(args.database_url) as url, local_server(url) as http:
         base = http.base
-        agent = http.post(
-            f"{base}/agents",
-            json={
-                "name": "bench",
-                "display_name": "Bench",
-                "definition": {"model": {"provider": "test", "name": "test-echo"}},
-            },
-        ).json()
+        agent = offline_agent(http, "test-echo")
         inputs = [f"case {i} says hello" for i in range(args.cases)]
         watch = Watcher(url)
         by_hand(http, base, agent["id"], inputs[:5], watch)  # warm both paths

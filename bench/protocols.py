@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import DEFAULT_DATABASE_URL, local_server, scratch_database  # type: ignore[import-not-found]  # noqa: E402
+from common import DEFAULT_DATABASE_URL, local_server, offline_agent, scratch_database  # type: ignore[import-not-found]  # noqa: E402
 
 
 def main() -> int:
@@ -30,14 +30,7 @@ def main() -> int:
     args = parser.parse_args()
     with scratch_database(args.database_url) as url, local_server(url) as http:
         base = http.base
-        agent = http.post(
-            f"{base}/agents",
-            json={
-                "name": "bench",
-                "display_name": "Bench",
-                "definition": {"model": {"provider": "test", "name": "test"}},
-            },
-        ).json()
+        agent = offline_agent(http, "test")
         calls = {
             "execute": (f"{base}/agents/{agent['id']}/execute", {"input": "hello"}),
             "openai chat": (
