@@ -270,7 +270,7 @@ class EvalPublic(ResponseModel):
     agent_version: str
     repeat: int
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    pass_rate: float | None = Field(description="passed cases / cases, once scored")
+    pass_rate: float | None = Field(ge=0, le=1, description="passed cases / cases, once scored")
     done: int = Field(description="cases scored so far")
     total: int = Field(description="cases times repeat")
     cost_usd: Decimal | None
@@ -288,7 +288,7 @@ class EvalListItem(ResponseModel):
     eval_set_version: int
     agent_version: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    pass_rate: float | None
+    pass_rate: float | None = Field(ge=0, le=1)
     created_at: datetime
 
 
@@ -303,8 +303,8 @@ class EvalComparison(ResponseModel):
     other: EvalListItem
     better: list[CaseChange] = Field(description="failed in base, passed in other")
     worse: list[CaseChange] = Field(description="passed in base, failed in other")
-    same: int
-    pass_rate_change: float | None
+    same: int = Field(ge=0)
+    pass_rate_change: float | None = Field(ge=-1, le=1, description="other's minus base's")
 
 
 class EvalsQuery(PageQuery):

@@ -123,8 +123,10 @@ class ListingPublic(ResponseModel):
     rating_count: int
     install_count: int
     eval_pass_rate: float | None = Field(
+        ge=0,
+        le=1,
         description="the share of its release gate's eval cases the published version passed "
-        "(null: the agent has no release gate)"
+        "(null: the agent has no release gate)",
     )
     published_at: datetime = Field(description="when the current version was published")
     unpublished_at: datetime | None
