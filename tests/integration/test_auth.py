@@ -168,10 +168,12 @@ def test_a_hash_of_other_costs_is_remade_at_the_next_login(client, db):
     user = register(client)
     settings = get_settings()
     row = user_row(db, user["id"])
-    row.password_hash = PasswordHasher(time_cost=3, memory_cost=65_536).hash(PASSWORD)
+    stored = PasswordHasher(time_cost=3, memory_cost=65_536).hash(PASSWORD)
+    row.password_hash = stored
     db.flush()
     login(client, user["username"])
     db.refresh(row)
+    assert row.password_hash != stored  # remade, whatever costs the service runs with
     costs = f"m={settings.password_hash_memory_kib},t={settings.password_hash_time_cost},p=4"
     assert costs in row.password_hash
     assert login(client, user["username"])["access_token"]
