@@ -35,9 +35,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         (SCREENSHOTS / "report.txt").write_text("\n".join(REPORT) + "\n")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_url(database_url: str) -> Iterator[str]:
-    """A server process (what `make dev` runs, on the test database) serving /console."""
+    """A server process (what `make dev` runs, on the test database) serving /console. Stopped
+    after the console's tests: its sweeper would race the later tests' own on this database."""
     if not BUNDLE.is_file():
         pytest.fail("console/dist is not built: `make test` builds it (Node.js 20 needed)")
     given = os.environ.get("CONSOLE_TEST_URL")  # a server already running (iterating by hand)

@@ -94,7 +94,10 @@ def stop_server(process: subprocess.Popen[str], timeout: float = 30) -> str:
     return output_of(process)
 
 
-@pytest.fixture(scope="session")
+# package-scoped: the server sweeps its database every SWEEP_INTERVAL_S, as `make dev` does, and
+# must be gone before the integration tests (on the same database) expire approvals and leases
+# and deliver the tasks themselves: its sweeper would otherwise claim their runs (a 503 `busy`)
+@pytest.fixture(scope="package")
 def base_url(database_url: str) -> Iterator[str]:
     port = free_port()
     process = start_server(
