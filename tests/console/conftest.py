@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import free_port, start_server, stop_server
+from tests.support.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -36,9 +37,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(scope="package")
+def database_url(database_url: str) -> Iterator[str]:
+    """This package's own database (see tests/e2e/conftest.py's): its server's runs, schedules
+    and evals stay out of the suite's database."""
+    with scratch_database(database_url, "agents_console", migrated=True) as url:
+        yield url
+
+
+@pytest.fixture(scope="package")
 def console_url(database_url: str) -> Iterator[str]:
-    """A server process (what `make dev` runs, on the test database) serving /console. Stopped
-    after the console's tests: its sweeper would race the later tests' own on this database."""
+    """A server process (what `make dev` runs, on this package's database) serving /console."""
     if not BUNDLE.is_file():
         pytest.fail("console/dist is not built: `make test` builds it (Node.js 20 needed)")
     given = os.environ.get("CONSOLE_TEST_URL")  # a server already running (iterating by hand)

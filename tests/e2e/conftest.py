@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.databases import scratch_database
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -94,9 +96,16 @@ def stop_server(process: subprocess.Popen[str], timeout: float = 30) -> str:
     return output_of(process)
 
 
-# package-scoped: the server sweeps its database every SWEEP_INTERVAL_S, as `make dev` does, and
-# must be gone before the integration tests (on the same database) expire approvals and leases
-# and deliver the tasks themselves: its sweeper would otherwise claim their runs (a 503 `busy`)
+@pytest.fixture(scope="package")
+def database_url(database_url: str) -> Iterator[str]:
+    """This package's own database, beside the suite's. Its servers commit for real and sweep
+    it as `make dev` does; what they leave (runs still queued, schedules that come due later)
+    must not act in the integration tests, which sweep, fire schedules and deliver tasks
+    themselves on the suite's database."""
+    with scratch_database(database_url, "agents_e2e_package", migrated=True) as url:
+        yield url
+
+
 @pytest.fixture(scope="package")
 def base_url(database_url: str) -> Iterator[str]:
     port = free_port()
@@ -136,20 +145,5 @@ def http(base_url: str) -> Any:
 def fresh_database_url(database_url: str) -> Iterator[str]:
     """A database of its own on the test server, empty: a server started on it migrates it, as
     `make dev` does. Dropped after the test."""
-    import secrets
-
-    import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
-
-    name = f"agents_e2e_{secrets.token_hex(4)}"
-    admin = sa.create_engine(
-        make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(database_url, "agents_e2e", migrated=False) as url:
+        yield url

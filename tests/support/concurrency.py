@@ -5,7 +5,6 @@ requests at once."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,34 +12,24 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
+
+from tests.support.databases import scratch_database
 
 
 def own_database(engine: Engine, database_url: str, *, pool_size: int) -> Iterator[Engine]:
     """Body of a module's `scratch_engine` fixture: a migrated database serving every unit of
     work while the module runs."""
     from core.db import use_engine
-    from core.db.migrate import upgrade_to_head
 
-    name = f"agents_concurrency_{secrets.token_hex(4)}"
-    admin = sa.create_engine(
-        make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    scratch = sa.create_engine(
-        make_url(database_url).set(database=name), pool_size=pool_size, max_overflow=0
-    )
-    try:
-        upgrade_to_head(scratch)
-        use_engine(scratch)
-        yield scratch
-    finally:
-        use_engine(engine)
-        scratch.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(database_url, "agents_concurrency", migrated=True) as url:
+        scratch = sa.create_engine(url, pool_size=pool_size, max_overflow=0)
+        try:
+            use_engine(scratch)
+            yield scratch
+        finally:
+            use_engine(engine)
+            scratch.dispose()
 
 
 @pytest.fixture(name="app")
