@@ -2,12 +2,14 @@
 short input each) run as an eval (queued, a few at a time, each scored as it ends) against the
 same 100 inputs started by hand as async executions, against one `make dev`-like process (its
 in-process queue: 4 workers), wall time from the first request to the last run ended, in one
-run. Both are warmed first (an eval of 5 cases and 5 async runs). The bench watches the runs
+run. Both are warmed first (an eval of 5 cases and 5 async runs), then take `--rounds` turns,
+alternating, so that the shared machine's drift weighs on both alike; each round's ratio and
+that of the totals are printed. The bench watches the runs
 end in the database, not through the API: polling an eval's report (100 cases) 50 times a second
 cost the service more CPU than driving the eval, and polling each run by hand costs it too; so
 neither side's watching is measured.
 
-    .venv/bin/python bench/evals.py [--cases 100] [--database-url URL]"""
+    .venv/bin/python bench/evals.py [--cases 100] [--rounds 3] [--database-url URL]"""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--rounds", type=int, default=3, help="turns the two take, alternating")
     args = parser.parse_args()
     with scratch_database(args.database_url) as url, local_server(url) as http:
         base = http.base
@@ -39,12 +42,26 @@ def main() -> int:
         watch = Watcher(url)
         by_hand(http, base, agent["id"], inputs[:5], watch)  # warm both paths
         as_eval(http, base, agent["id"], inputs[:5], watch)
-        hand_s = by_hand(http, base, agent["id"], inputs, watch)
-        eval_s = as_eval(http, base, agent["id"], inputs, watch)
+        rounds = []
+        for _ in range(args.rounds):
+            rounds.append(
+                (
+                    by_hand(http, base, agent["id"], inputs, watch),
+                    as_eval(http, base, agent["id"], inputs, watch),
+                )
+            )
         watch.close()
     print(f"{args.cases} runs of test-echo, one process (4 queue workers), one run:")
-    print(f"  started by hand as async executions  {hand_s:6.2f} s")
-    print(f"  as an eval (scored as they end)       {eval_s:6.2f} s  ({eval_s / hand_s:.2f}x)")
+    for index, (hand_s, eval_s) in enumerate(rounds, 1):
+        print(
+            f"  round {index}: by hand as async executions {hand_s:5.2f} s, as an eval (scored"
+            f" as they end) {eval_s:5.2f} s ({eval_s / hand_s:.2f}x)"
+        )
+    hand_total, eval_total = (sum(times) for times in zip(*rounds, strict=True))
+    print(
+        f"  all rounds: by hand {hand_total:.2f} s, as an eval {eval_total:.2f} s"
+        f" ({eval_total / hand_total:.2f}x)"
+    )
     return 0
 
 
