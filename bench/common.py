@@ -26,26 +26,11 @@ def scratch_database(server_url: str) -> Iterator[str]:
     """A new database on the server, migrated to head, dropped afterwards."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    import sqlalchemy as sa
-
     from core.db.engine import pg8000_url
-    from core.db.migrate import upgrade_to_head
+    from tests.support.databases import scratch_database as tests_scratch_database
 
-    server = pg8000_url(server_url)
-    name = f"bench_{secrets.token_hex(4)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        engine = sa.create_engine(url)
-        upgrade_to_head(engine)
-        engine.dispose()
+    with tests_scratch_database(pg8000_url(server_url), "bench", migrated=True) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def free_port() -> int:

@@ -8,15 +8,13 @@ names instead."""
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
         SECRET_KEY=TEST_SECRET_KEY,
         LOG_LEVEL="WARNING",
         # Argon2id at its cheapest: a sign-up and a login cost ~270 ms at production's cost,
-        # and the suite makes a thousand users (the processes it starts inherit this)
+        # and most tests sign a user up (the processes it starts inherit this)
         PASSWORD_HASH_TIME_COST="1",
         PASSWORD_HASH_MEMORY_KIB="64",
     )
@@ -58,31 +56,19 @@ def _server_url(tmp_root: Path) -> str:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A new database on the test server, migrated to head, dropped after the run."""
-    server = _server_url(tmp_path_factory.getbasetemp())
-    name = f"agents_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    os.environ["DATABASE_URL"] = url
     from core.config import reset_settings
     from core.db import reset_engine
-
-    reset_settings()
-    reset_engine()
-    engine = sa.create_engine(url)
-    from core.db.migrate import upgrade_to_head
-
-    upgrade_to_head(engine)
-    engine.dispose()
-    yield url
     from core.db.notices import reset_notices
+    from tests.support.databases import scratch_database
 
-    reset_notices()  # its connection goes with the database
-    reset_engine()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    server = _server_url(tmp_path_factory.getbasetemp())
+    with scratch_database(server, f"agents_test_{os.getpid()}", migrated=True) as url:
+        os.environ["DATABASE_URL"] = url
+        reset_settings()
+        reset_engine()
+        yield url
+        reset_notices()  # its connection goes with the database
+        reset_engine()
 
 
 @pytest.fixture(scope="session")

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.engine import make_url
 
 from core.db.migrate import downgrade_to_base, head_revision, include_object, upgrade_to_head
 from core.db.revision import SCHEMA_HEAD
 from core.models import all_models
+from tests.support.databases import scratch_database
 
 
 @pytest.fixture
 def empty_database(database_url: str):
-    server = make_url(database_url)
-    name = f"agents_migrations_{secrets.token_hex(4)}"
-    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = sa.create_engine(server.set(database=name))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(database_url, "agents_migrations", migrated=False) as url:
+        engine = sa.create_engine(url)
+        yield engine
+        engine.dispose()
 
 
 def _tables(engine: sa.Engine) -> set[str]:
