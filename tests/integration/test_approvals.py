@@ -230,8 +230,8 @@ def test_undecided_calls_expire_cancelled_by_the_sweeper(
     )
     queue.tasks.clear()
     swept = client.post("/tasks/sweep", headers=worker_headers)
-    # the sweep is the service's: runs that servers of earlier tests left in the shared
-    # database may be swept with this one, so what is checked is this run's
+    # the sweep is the service's: runs other tests committed in the suite's database (those
+    # that need real commits) may be swept with this one, so what is checked is this run's
     assert swept.get_json()["approvals_expired"] >= 1
     ended = client.get(f"/executions/{waiting['id']}", headers=owner).get_json()
     assert ended["status"] == "cancelled"
@@ -335,7 +335,7 @@ def test_a_decision_whose_enqueue_was_lost_is_picked_up_by_the_sweeper(
         .values(created_at=utcnow() - timedelta(minutes=5))
     )
     assert client.post("/tasks/sweep", headers=worker_headers).get_json()["requeued"] >= 1
-    # only this run's task: others the sweep found belong to earlier tests' servers
+    # only this run's task: others the sweep found are runs other tests committed
     queue.tasks[:] = [t for t in queue.tasks if waiting["id"] in t.path]
     assert len(queue.tasks) == 1
     deliver(client, queue, worker_headers)
@@ -479,8 +479,8 @@ def test_a_workflow_whose_step_expires_ends_cancelled(
     )
     queue.tasks.clear()
     client.post("/tasks/sweep", headers=worker_headers)
-    # only this workflow's tasks: the sweep also requeues runs earlier tests left queued in
-    # the shared database, whose models are not answering here
+    # only this workflow's tasks: the sweep also requeues runs other tests committed to the
+    # suite's database and left unfinished, which are not this test's to run
     queue.tasks[:] = [t for t in queue.tasks if parent["id"] in t.path or step_id in t.path]
     assert run_tasks(client, queue, worker_headers, team_model()) >= 1
     done = client.get(f"/executions/{parent['id']}", headers=owner).get_json()

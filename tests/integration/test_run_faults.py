@@ -62,7 +62,7 @@ def test_a_cancelled_run_whose_worker_died_ends_cancelled_at_the_next_sweep(
 
     swept = client.post("/tasks/sweep", headers=worker_headers).get_json()
 
-    # at least this run (the sweep is the service's: earlier tests' servers leave runs behind)
+    # at least this run (the sweep is the service's: tests that commit leave runs behind)
     assert swept["cancelled"] >= 1
     done = client.get(f"/executions/{turn['id']}", headers=headers).get_json()
     assert (done["status"], done["error"]["code"]) == ("cancelled", "cancelled")
