@@ -159,20 +159,14 @@ def runnable_agents_named(
 
 
 @functools.cache
-def _runnable_named() -> Select[tuple[uuid.UUID, str, str]]:
+def _runnable_named() -> Select[Any]:
     from sqlalchemy import String, func
     from sqlalchemy.dialects.postgresql import ARRAY
 
     runner = bindparam("runner", type_=User.__table__.c.id.type)
-    owner = cast(Table, User.__table__).alias("owner")
     return (
-        select(Agent.id, Agent.name, owner.c.username)
-        .join(owner, owner.c.id == Agent.owner_id)
-        .where(
-            executable_agents_clause(runner),
-            Agent.name == func.any(bindparam("names", type_=ARRAY(String))),
-        )
-        .order_by(case((Agent.owner_id == runner, 0), else_=1), Agent.name, Agent.id)
+        _runnable(runner, Agent.id, Agent.name)
+        .where(Agent.name == func.any(bindparam("names", type_=ARRAY(String))))
         .limit(bindparam("most"))
     )
 
@@ -180,12 +174,17 @@ def _runnable_named() -> Select[tuple[uuid.UUID, str, str]]:
 def runnable_agents(db: Session, user_id: uuid.UUID, *, limit: int) -> list[tuple[Agent, str]]:
     """The agents `user_id` may run (executable_agents_clause) with their owners' usernames,
     their own first, then by name."""
-    owner = cast(Table, User.__table__).alias("owner")
-    stmt = (
-        select(Agent, owner.c.username)
-        .join(owner, owner.c.id == Agent.owner_id)
-        .where(executable_agents_clause(user_id))
-        .order_by(case((Agent.owner_id == user_id, 0), else_=1), Agent.name, Agent.id)
-        .limit(limit)
-    )
+    stmt = _runnable(user_id, Agent).limit(limit)
     return [(agent, username) for agent, username in db.execute(stmt).all()]
+
+
+def _runnable(runner: uuid.UUID | BindParameter[Any], *columns: Any) -> Select[Any]:
+    """`columns` and the owner's username of the agents `runner` may run, their own first, then
+    by name."""
+    owner = cast(Table, User.__table__).alias("owner")
+    return (
+        select(*columns, owner.c.username)
+        .join(owner, owner.c.id == Agent.owner_id)
+        .where(executable_agents_clause(runner))
+        .order_by(case((Agent.owner_id == runner, 0), else_=1), Agent.name, Agent.id)
+    )
