@@ -38,6 +38,7 @@ def check_release_gate(db: Session, agent: Agent, version: str) -> float | None:
 
 
 def _verdict(db: Session, agent: Agent, version: str) -> tuple[float | None, Conflict | None]:
+    """The pass rate that lets `version` through (None: no gate), or the refusal."""
     gate = release_gate(agent)
     if gate is None:
         return None, None
@@ -81,7 +82,7 @@ def _verdict(db: Session, agent: Agent, version: str) -> tuple[float | None, Con
             )
         )
     )
-    return rate, Conflict(
+    return None, Conflict(
         f"version {version} passed {rate:.0%} of eval {latest.id}; the release gate asks for "
         f"{threshold:.0%}. Failing: {', '.join(failing)}",
         code="release_gate_unmet",
